@@ -1,0 +1,226 @@
+"""The document: an ordered stack of layers, each optionally carrying its recipe."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from studio import __version__
+
+Region = tuple[int, int, int, int]
+"""A pixel rectangle ``(x0, y0, x1, y1)``, end-exclusive."""
+
+
+class LayerKind(StrEnum):
+    RASTER = "raster"
+    MASK = "mask"
+    LABELS = "labels"
+
+
+@dataclass
+class Recipe:
+    """How a layer was made, enough to make it again (for example at print size)."""
+
+    plugin_id: str
+    params: dict[str, Any]
+    seed: int | None = None
+    models: list[dict[str, str]] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+    size: tuple[int, int] | None = None
+    studio_version: str = __version__
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plugin_id": self.plugin_id,
+            "params": self.params,
+            "seed": self.seed,
+            "models": self.models,
+            "inputs": self.inputs,
+            "size": list(self.size) if self.size else None,
+            "studio_version": self.studio_version,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        size = data.get("size")
+        return cls(
+            plugin_id=str(data["plugin_id"]),
+            params=dict(data.get("params") or {}),
+            seed=data.get("seed"),
+            models=[dict(m) for m in data.get("models") or []],
+            inputs={str(k): str(v) for k, v in (data.get("inputs") or {}).items()},
+            size=(int(size[0]), int(size[1])) if size else None,
+            studio_version=str(data.get("studio_version", "")),
+            created=str(data.get("created", "")),
+        )
+
+
+def pixels_digest(pixels: np.ndarray) -> str:
+    """sha256 of an array's shape, dtype and bytes: identifies a recipe's inputs."""
+    h = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
+    h.update(np.ascontiguousarray(pixels).data)
+    return h.hexdigest()
+
+
+def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
+    """Empty pixels for a layer: transparent RGBA for raster, zeros otherwise."""
+    shape = (height, width, 4) if kind is LayerKind.RASTER else (height, width)
+    return np.zeros(shape, np.uint8)
+
+
+@dataclass(eq=False)
+class Layer:
+    """One layer. Raster pixels are RGBA uint8 (H, W, 4); masks and label maps are uint8 (H, W).
+
+    A mask's 255 means fully selected; a label map holds a label index per pixel.
+    """
+
+    name: str
+    kind: LayerKind
+    pixels: np.ndarray
+    visible: bool = True
+    opacity: float = 1.0
+    recipe: Recipe | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        expected_ndim = 3 if self.kind is LayerKind.RASTER else 2
+        if self.pixels.dtype != np.uint8 or self.pixels.ndim != expected_ndim:
+            raise ValueError(f"{self.kind} layer needs uint8 pixels with {expected_ndim} dimensions")
+        if self.kind is LayerKind.RASTER and self.pixels.shape[2] != 4:
+            raise ValueError("raster layer pixels must be RGBA")
+        self.opacity = float(min(max(self.opacity, 0.0), 1.0))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+class Document:
+    """An ordered stack of layers (bottom first) with an undo history.
+
+    ``pixels_changed(region)`` fires when layer pixels change (``None`` = all),
+    ``layers_changed()`` when the stack or a layer's properties change.
+    """
+
+    pixels_changed = Signal(object)
+    layers_changed = Signal()
+
+    def __init__(self, width: int, height: int, name: str = "Untitled") -> None:
+        from studio.core.history import History
+
+        if width <= 0 or height <= 0:
+            raise ValueError(f"a document needs a positive size, not {width}x{height}")
+        self.width = width
+        self.height = height
+        self.name = name
+        self.uid = uuid.uuid4().hex
+        self.layers: list[Layer] = []
+        self.active_id: str | None = None
+        self.history = History(self)
+
+    @classmethod
+    def from_pixels(cls, pixels: np.ndarray, name: str = "Untitled", layer_name: str = "Background") -> Document:
+        """A document with one raster layer holding ``pixels`` (RGBA uint8)."""
+        doc = cls(pixels.shape[1], pixels.shape[0], name)
+        doc.insert_layer(Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(pixels)))
+        return doc
+
+    # Structure. These methods change the document directly and are what
+    # history commands call; user edits go through ``history.push``.
+
+    def insert_layer(self, layer: Layer, index: int | None = None) -> None:
+        if layer.size != (self.width, self.height):
+            raise ValueError(f"layer {layer.name!r} is {layer.size}, the document is {(self.width, self.height)}")
+        self.layers.insert(len(self.layers) if index is None else index, layer)
+        self.active_id = layer.id
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+
+    def remove_layer(self, layer_id: str) -> tuple[Layer, int]:
+        index = self.index_of(layer_id)
+        layer = self.layers.pop(index)
+        if self.active_id == layer_id:
+            self.active_id = self.layers[min(index, len(self.layers) - 1)].id if self.layers else None
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+        return layer, index
+
+    def move_layer(self, layer_id: str, index: int) -> None:
+        layer = self.layers.pop(self.index_of(layer_id))
+        self.layers.insert(index, layer)
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+
+    def set_layer_properties(self, layer_id: str, **properties: Any) -> None:
+        layer = self.layer(layer_id)
+        for key, value in properties.items():
+            if key not in ("name", "visible", "opacity"):
+                raise AttributeError(f"layer property {key!r} cannot be set")
+            setattr(layer, key, value)
+        layer.opacity = float(min(max(layer.opacity, 0.0), 1.0))
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+
+    def notify_pixels(self, region: Region | None = None) -> None:
+        """Tell views that pixels in ``region`` changed."""
+        self.pixels_changed.emit(region)
+
+    # Queries
+
+    def layer(self, layer_id: str) -> Layer:
+        return self.layers[self.index_of(layer_id)]
+
+    def index_of(self, layer_id: str) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.id == layer_id:
+                return i
+        raise KeyError(f"no layer with id {layer_id}")
+
+    @property
+    def active_layer(self) -> Layer | None:
+        return self.layer(self.active_id) if self.active_id else None
+
+    def active_mask(self) -> Layer | None:
+        """The active layer if it is a mask, else the topmost visible mask."""
+        active = self.active_layer
+        if active is not None and active.kind is LayerKind.MASK:
+            return active
+        return next((la for la in reversed(self.layers) if la.kind is LayerKind.MASK and la.visible), None)
+
+    def composite(self, region: Region | None = None) -> np.ndarray:
+        """The visible raster layers blended (source-over, with opacity) as RGBA uint8."""
+        x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
+        out_rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+        out_a = np.zeros((y1 - y0, x1 - x0, 1), np.float32)
+        for layer in self.layers:
+            if layer.kind is not LayerKind.RASTER or not layer.visible or layer.opacity <= 0:
+                continue
+            patch = layer.pixels[y0:y1, x0:x1]
+            a = patch[..., 3:4].astype(np.float32) * (layer.opacity / 255.0)
+            rgb = patch[..., :3].astype(np.float32)
+            out_rgb = rgb * a + out_rgb * (1.0 - a)
+            out_a = a + out_a * (1.0 - a)
+        result = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+        safe_a = np.where(out_a > 0, out_a, 1.0)
+        result[..., :3] = np.clip(out_rgb / safe_a + 0.5, 0, 255).astype(np.uint8)
+        result[..., 3:4] = np.clip(out_a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return result
+
+    def unique_layer_name(self, base: str) -> str:
+        names = {la.name for la in self.layers}
+        if base not in names:
+            return base
+        n = 2
+        while f"{base} {n}" in names:
+            n += 1
+        return f"{base} {n}"

@@ -1,0 +1,312 @@
+"""Jobs: the run context engines receive, the frames they yield, and a queue.
+
+An engine is a generator ``run(params, inputs, ctx) -> Iterator[Frame]``. The
+same generator drives the GUI (through :class:`JobQueue` on a worker thread),
+the command line and batch renders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PREVIEW_INTERVAL_S = 0.1
+
+
+class Cancelled(Exception):
+    """Raised inside an engine by :meth:`RunContext.check_cancelled`."""
+
+
+class EngineError(RuntimeError):
+    """An engine broke its contract (for example it never yielded a final frame)."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a job receives from the document.
+
+    ``image`` is the visible composite as RGBA uint8 (H, W, 4), ``mask`` the
+    active mask as float32 (H, W) in 0..1; both are copies the engine owns.
+    """
+
+    width: int
+    height: int
+    image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One message from a running engine: progress and, optionally, a picture.
+
+    ``image`` is an owned CPU array, RGBA or RGB uint8 (H, W, 4|3). A frame
+    with ``final=True`` carries the result; ``info`` lands in the layer recipe.
+    """
+
+    job_id: int
+    progress: float
+    image: np.ndarray | None = None
+    final: bool = False
+    message: str = ""
+    eta_s: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def pick_device(preferred: str | None = None) -> str:
+    """Return ``preferred`` or the best available device: CUDA, then MPS, then CPU."""
+    if preferred:
+        return preferred
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class RunContext:
+    """Progress, ETA, preview throttling, cooperative cancel and device for one job."""
+
+    def __init__(
+        self,
+        job_id: int = 0,
+        *,
+        device: str | None = None,
+        preview_interval_s: float = PREVIEW_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job_id = job_id
+        self.preview_interval_s = preview_interval_s
+        self._device = device
+        self._clock = clock
+        self._cancel = threading.Event()
+        self._started = clock()
+        self._last_preview = -math.inf
+
+    @property
+    def device(self) -> str:
+        """The device the engine should compute on (chosen on first use)."""
+        if self._device is None:
+            self._device = pick_device()
+        return self._device
+
+    def cancel(self) -> None:
+        """Ask the engine to stop at its next :meth:`check_cancelled`."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`Cancelled` if the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def preview_due(self) -> bool:
+        """True at most once per ``preview_interval_s``; the first call is always due."""
+        now = self._clock()
+        if now - self._last_preview >= self.preview_interval_s:
+            self._last_preview = now
+            return True
+        return False
+
+    def elapsed(self) -> float:
+        return self._clock() - self._started
+
+    def eta(self, progress: float) -> float | None:
+        """Seconds left, extrapolated linearly from the time spent so far."""
+        if progress <= 0.0:
+            return None
+        if progress >= 1.0:
+            return 0.0
+        return self.elapsed() * (1.0 - progress) / progress
+
+    def frame(
+        self,
+        progress: float,
+        image: np.ndarray | None = None,
+        *,
+        final: bool = False,
+        message: str = "",
+        info: Mapping[str, Any] | None = None,
+    ) -> Frame:
+        """Build a :class:`Frame` for this job with its ETA filled in."""
+        progress = 1.0 if final else min(max(progress, 0.0), 1.0)
+        return Frame(
+            job_id=self.job_id,
+            progress=progress,
+            image=image,
+            final=final,
+            message=message,
+            eta_s=self.eta(progress),
+            info=dict(info or {}),
+        )
+
+
+class Engine(Protocol):
+    def __call__(self, params: Any, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]: ...
+
+
+def drive(frames: Iterator[Frame], ctx: RunContext, on_frame: Callable[[Frame], None] | None = None) -> Frame:
+    """Run an engine's generator to the end and return its final frame.
+
+    Raises :class:`Cancelled` if the job was cancelled (also between frames)
+    and :class:`EngineError` if the engine ended without a final frame. The
+    generator is closed in every case, so an engine's ``finally`` blocks run.
+    """
+    with contextlib.closing(frames) if hasattr(frames, "close") else contextlib.nullcontext():
+        for frame in frames:
+            ctx.check_cancelled()
+            if frame.final:
+                if frame.image is None:
+                    raise EngineError("the engine's final frame has no image")
+                return frame
+            if on_frame is not None:
+                on_frame(frame)
+        ctx.check_cancelled()
+        raise EngineError("the engine stopped without producing a result")
+
+
+class JobState(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PREVIEW = "preview"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One message of a job's stream: preview | finished | cancelled | failed."""
+
+    job_id: int
+    state: JobState
+    frame: Frame | None = None
+    error: str = ""
+
+
+Listener = Callable[[JobEvent], None]
+JobFn = Callable[[RunContext], Iterator[Frame]]
+
+
+class JobHandle:
+    """A submitted job: cancel it or wait for it."""
+
+    def __init__(self, job_id: int, ctx: RunContext, fn: JobFn, listener: Listener) -> None:
+        self.job_id = job_id
+        self.ctx = ctx
+        self.fn = fn
+        self.listener = listener
+        self.state = JobState.QUEUED
+        self._done = threading.Event()
+
+    def cancel(self) -> None:
+        self.ctx.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ended; False on timeout."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _finish(self, event: JobEvent) -> None:
+        self.state = event.state
+        try:
+            self.listener(event)
+        finally:
+            self._done.set()
+
+
+class JobQueue:
+    """Runs submitted jobs one at a time per device, each device on its own thread.
+
+    Listeners are called on the worker thread; a GUI forwards events to its
+    own thread (the Qt bridge does this with a queued signal).
+    """
+
+    def __init__(self, preview_interval_s: float = PREVIEW_INTERVAL_S) -> None:
+        self.preview_interval_s = preview_interval_s
+        self._lock = threading.Lock()
+        self._next_id = 1
+        self._queues: dict[str, queue.Queue[JobHandle | None]] = {}
+        self._threads: dict[str, threading.Thread] = {}
+
+    def submit(self, fn: JobFn, listener: Listener, device: str | None = None) -> JobHandle:
+        """Queue ``fn(ctx)`` (a frame generator) on ``device`` (best available if None)."""
+        device = pick_device(device)
+        with self._lock:
+            job_id = self._next_id
+            self._next_id += 1
+            ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s)
+            handle = JobHandle(job_id, ctx, fn, listener)
+            if device not in self._queues:
+                self._queues[device] = queue.Queue()
+                thread = threading.Thread(target=self._work, args=(self._queues[device],), name=f"studio-jobs-{device}", daemon=True)
+                self._threads[device] = thread
+                thread.start()
+            self._queues[device].put(handle)
+        return handle
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the worker threads after the jobs already queued."""
+        with self._lock:
+            for q in self._queues.values():
+                q.put(None)
+            threads = list(self._threads.values())
+            self._queues.clear()
+            self._threads.clear()
+        for thread in threads:
+            thread.join(timeout)
+
+    def _work(self, jobs: queue.Queue[JobHandle | None]) -> None:
+        while (handle := jobs.get()) is not None:
+            self._run(handle)
+
+    @staticmethod
+    def _run(handle: JobHandle) -> None:
+        ctx = handle.ctx
+        if ctx.cancelled:
+            handle._finish(JobEvent(handle.job_id, JobState.CANCELLED))
+            return
+        handle.state = JobState.RUNNING
+
+        def preview(frame: Frame) -> None:
+            handle.listener(JobEvent(handle.job_id, JobState.PREVIEW, frame))
+
+        try:
+            final = drive(handle.fn(ctx), ctx, preview)
+        except Cancelled:
+            handle._finish(JobEvent(handle.job_id, JobState.CANCELLED))
+        except Exception as exc:  # an engine error must never kill the worker thread
+            log.exception("job %d failed", handle.job_id)
+            handle._finish(JobEvent(handle.job_id, JobState.FAILED, error=describe_error(exc)))
+        else:
+            handle._finish(JobEvent(handle.job_id, JobState.FINISHED, final))
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, readable description of an exception for a panel or the CLI."""
+    text = str(exc).strip()
+    if isinstance(exc, EngineError | OSError | ValueError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,185 @@
+"""Typed plugin parameters shared by panels, the CLI, batch files and recipes.
+
+A plugin's parameters are a dataclass whose fields are annotated with
+:class:`Param`::
+
+    @dataclass
+    class Params:
+        iterations: Annotated[int, Param("Steps to run", min=1, max=500)] = 100
+
+The GUI panel, ``studio run --set key=value``, job files and saved recipes
+all go through :func:`make_params`, so they validate the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class ParamError(ValueError):
+    """A parameter value was rejected; the message names the parameter and the fix."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """Metadata for one parameter: help text (tooltip), bounds and widget hint."""
+
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    label: str | None = None
+    widget: Literal["color", "slider"] | None = None
+
+
+@dataclass(frozen=True)
+class ParamField:
+    """One parameter as panels and parsers see it."""
+
+    name: str
+    kind: type
+    default: Any
+    meta: Param
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.meta.label or self.name.replace("_", " ").capitalize()
+
+
+def param_fields(cls: type) -> list[ParamField]:
+    """List the parameters of a params dataclass in declaration order."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = get_type_hints(cls, include_extras=True)
+    result = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        meta = Param()
+        if get_origin(hint) is Annotated:
+            hint, *extras = get_args(hint)
+            meta = next((e for e in extras if isinstance(e, Param)), meta)
+        kind, choices = _kind_of(hint, f.name)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            raise TypeError(f"parameter {f.name!r} of {cls.__name__} needs a default")
+        result.append(ParamField(f.name, kind, default, meta, choices))
+    return result
+
+
+def _kind_of(hint: Any, name: str) -> tuple[type, tuple[Any, ...]]:
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        return type(choices[0]), choices
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint, tuple(hint)
+    if hint in (int, float, bool, str):
+        return hint, ()
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        raise TypeError(f"parameter {name!r}: optional/union types are not supported")
+    raise TypeError(f"parameter {name!r}: unsupported type {hint!r}")
+
+
+def coerce(field: ParamField, value: Any) -> Any:
+    """Convert ``value`` (a string from the CLI or a JSON value) and check it."""
+    name = field.name
+    kind = field.kind
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        raw = value.value if isinstance(value, enum.Enum) else value
+        matches = [c for c in field.choices if c.value == raw or c.name == raw or str(c.value) == str(raw)]
+        if not matches:
+            raise ParamError(_choice_message(name, value, [c.value for c in field.choices]))
+        return matches[0]
+    try:
+        if kind is bool:
+            converted: Any = _to_bool(value)
+        elif kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            converted = int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            converted = float(value)
+        else:
+            if not isinstance(value, str):
+                raise ValueError
+            converted = value
+    except (TypeError, ValueError):
+        raise ParamError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
+    if field.choices and converted not in field.choices:
+        raise ParamError(_choice_message(name, value, list(field.choices)))
+    if field.meta.widget == "color" and not _COLOR.match(converted):
+        raise ParamError(f"{name}: {value!r} is not a colour; write it as #rrggbb")
+    if kind in (int, float):
+        low, high = field.meta.min, field.meta.max
+        if (low is not None and converted < low) or (high is not None and converted > high):
+            raise ParamError(f"{name}: {converted} is out of range; use a value from {_fmt(low)} to {_fmt(high)}")
+    return converted
+
+
+def _fmt(bound: float | None) -> str:
+    if bound is None:
+        return "any"
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def _choice_message(name: str, value: Any, choices: list[Any]) -> str:
+    return f"{name}: {value!r} is not one of {', '.join(map(str, choices))}"
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def make_params(cls: type, values: Mapping[str, Any] | None = None) -> Any:
+    """Build a params instance from defaults overridden by ``values``.
+
+    Unknown keys and invalid values raise :class:`ParamError` naming the key.
+    """
+    values = dict(values or {})
+    fields = {f.name: f for f in param_fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ParamError(f"unknown parameter {unknown[0]!r}; known parameters: {', '.join(fields)}")
+    kwargs = {name: coerce(f, values[name]) if name in values else f.default for name, f in fields.items()}
+    return cls(**kwargs)
+
+
+def params_to_dict(params: Any) -> dict[str, Any]:
+    """The JSON-ready form of a params instance (enums as their values)."""
+    return {f.name: _plain(getattr(params, f.name)) for f in dataclasses.fields(params)}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """Parse CLI ``key=value`` strings; a pair without ``=`` raises :class:`ParamError`."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"{pair!r} is not of the form key=value")
+        result[key.strip()] = value
+    return result

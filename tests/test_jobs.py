@@ -1,0 +1,149 @@
+"""RunContext, drive() and the job queue."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studio.core.jobs import (
+    Cancelled,
+    EngineError,
+    JobQueue,
+    JobState,
+    RunContext,
+    drive,
+    pick_device,
+)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_preview_throttle_and_eta():
+    clock = FakeClock()
+    ctx = RunContext(preview_interval_s=0.1, clock=clock)
+    assert ctx.preview_due()
+    clock.now = 0.05
+    assert not ctx.preview_due()
+    clock.now = 0.11
+    assert ctx.preview_due()
+    clock.now = 2.0
+    assert ctx.eta(0.5) == pytest.approx(2.0)
+    assert ctx.eta(0.0) is None
+    frame = ctx.frame(0.25, message="step 1")
+    assert frame.eta_s == pytest.approx(6.0) and frame.job_id == 0 and not frame.final
+
+
+def test_device_is_cpu_without_gpu():
+    assert pick_device() in ("cpu", "cuda", "mps")
+    assert pick_device("cpu") == "cpu"
+    assert RunContext(device="cpu").device == "cpu"
+
+
+def counting_engine(ctx, steps=5, delay=0.0):
+    for i in range(steps):
+        ctx.check_cancelled()
+        time.sleep(delay)
+        yield ctx.frame(i / steps, np.full((2, 2, 4), i, np.uint8))
+    yield ctx.frame(1.0, np.zeros((2, 2, 4), np.uint8), final=True)
+
+
+def test_drive_returns_final_and_reports_previews():
+    ctx = RunContext()
+    seen = []
+    final = drive(counting_engine(ctx), ctx, seen.append)
+    assert final.final and len(seen) == 5
+    assert [f.progress for f in seen] == sorted(f.progress for f in seen)
+
+
+def test_drive_without_final_frame_is_an_engine_error():
+    ctx = RunContext()
+    with pytest.raises(EngineError, match="without producing"):
+        drive(iter([ctx.frame(0.5)]), ctx)
+
+
+def collect(queue, fn):
+    events = []
+    done = threading.Event()
+
+    def listener(event):
+        events.append(event)
+        if event.state not in (JobState.PREVIEW, JobState.RUNNING):
+            done.set()
+
+    handle = queue.submit(fn, listener, device="cpu")
+    return handle, events, done
+
+
+def test_queue_runs_jobs_in_order_one_at_a_time():
+    queue = JobQueue()
+    running = []
+    overlap = []
+
+    def job(ctx, name):
+        if running:
+            overlap.append(name)
+        running.append(name)
+        try:
+            yield from counting_engine(ctx, 3, 0.01)
+        finally:
+            running.remove(name)
+
+    handles = [collect(queue, lambda ctx, n=n: job(ctx, n)) for n in "abc"]
+    for handle, events, done in handles:
+        assert done.wait(5)
+        assert events[-1].state is JobState.FINISHED
+        assert sum(e.state is JobState.PREVIEW for e in events) == 3
+    assert overlap == []
+    assert [h.job_id for h, _, _ in handles] == sorted(h.job_id for h, _, _ in handles)
+    queue.shutdown()
+
+
+def test_cancel_stops_a_running_job_quickly_and_a_queued_one_never_starts():
+    queue = JobQueue()
+    started = []
+
+    def slow(ctx):
+        started.append(ctx.job_id)
+        yield from counting_engine(ctx, 1000, 0.01)
+
+    first, first_events, first_done = collect(queue, slow)
+    second, second_events, second_done = collect(queue, slow)
+    time.sleep(0.1)
+    second.cancel()
+    t0 = time.monotonic()
+    first.cancel()
+    assert first_done.wait(1.0) and time.monotonic() - t0 < 1.0
+    assert first_events[-1].state is JobState.CANCELLED
+    assert second_done.wait(1.0) and second_events[-1].state is JobState.CANCELLED
+    assert started == [first.job_id]
+    queue.shutdown()
+
+
+def test_engine_exception_becomes_a_failed_event_and_the_queue_goes_on():
+    queue = JobQueue()
+
+    def broken(ctx):
+        yield ctx.frame(0.1)
+        raise ValueError("the style image is empty")
+
+    _, events, done = collect(queue, broken)
+    assert done.wait(5)
+    assert events[-1].state is JobState.FAILED
+    assert events[-1].error == "the style image is empty"
+    _, events, done = collect(queue, counting_engine)
+    assert done.wait(5) and events[-1].state is JobState.FINISHED
+    queue.shutdown()
+
+
+def test_cancelled_exception_type():
+    ctx = RunContext()
+    ctx.cancel()
+    with pytest.raises(Cancelled):
+        ctx.check_cancelled()
