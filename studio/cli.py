@@ -42,8 +42,14 @@ def _command_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a plugin headless")
     run.add_argument("plugin", help="plugin id (see `studio plugins`)")
     run.add_argument("--input", "-i", type=Path, help="input image")
-    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-                     help="set a parameter (repeatable); `--set help` lists them")
+    run.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a parameter (repeatable); `--set help` lists them",
+    )
     run.add_argument("--size", help="canvas size WIDTHxHEIGHT when there is no input (default 1024x1024)")
     run.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     run.add_argument("--output", "-o", type=Path, help="output image (.png, .jpg, .tif, .webp, .bmp)")
@@ -114,7 +120,9 @@ def _cmd_run(options: argparse.Namespace) -> int:
             return _fail(str(exc), 2)
     inputs = Inputs(width, height, image if manifest.uses_image else None)
     ctx = RunContext(device=options.device)
-    with tqdm(total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]") as bar:
+    with tqdm(
+        total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]"
+    ) as bar:
 
         def progress(frame: object) -> None:
             bar.n = round(frame.progress * 100)  # type: ignore[attr-defined]

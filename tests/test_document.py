@@ -112,8 +112,14 @@ def test_history_limit_drops_oldest():
 
 
 def test_recipe_round_trips_through_dict():
-    recipe = Recipe("generative", {"rule": "mondrian"}, seed=7, models=[{"id": "vgg16", "sha256": "ab"}],
-                    inputs={"image": "cd"}, size=(64, 32))
+    recipe = Recipe(
+        "generative",
+        {"rule": "mondrian"},
+        seed=7,
+        models=[{"id": "vgg16", "sha256": "ab"}],
+        inputs={"image": "cd"},
+        size=(64, 32),
+    )
     assert Recipe.from_dict(recipe.to_dict()) == recipe
 
 

@@ -96,7 +96,7 @@ def test_queue_runs_jobs_in_order_one_at_a_time():
             running.remove(name)
 
     handles = [collect(queue, lambda ctx, n=n: job(ctx, n)) for n in "abc"]
-    for handle, events, done in handles:
+    for _handle, events, done in handles:
         assert done.wait(5)
         assert events[-1].state is JobState.FINISHED
         assert sum(e.state is JobState.PREVIEW for e in events) == 3

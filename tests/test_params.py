@@ -34,8 +34,12 @@ def test_fields_expose_kind_default_help_and_choices():
 
 
 def test_make_params_from_cli_strings():
-    params = make_params(Example, parse_assignments(["steps=42", "weight=0.25", "smooth=no", "shape=square",
-                                                     "mode=good", "ink=#ff8800", "title=a=b"]))
+    params = make_params(
+        Example,
+        parse_assignments(
+            ["steps=42", "weight=0.25", "smooth=no", "shape=square", "mode=good", "ink=#ff8800", "title=a=b"]
+        ),
+    )
     assert params == Example(42, 0.25, False, "square", Mode.GOOD, "#ff8800", "a=b")
     assert params_to_dict(params)["mode"] == "good"
     assert make_params(Example, params_to_dict(params)) == params

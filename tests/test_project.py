@@ -33,7 +33,12 @@ def test_round_trip_keeps_every_layer_exactly(tmp_path):
     assert len(loaded.layers) == len(doc.layers)
     for before, after in zip(doc.layers, loaded.layers, strict=True):
         assert (after.id, after.name, after.kind, after.visible, after.opacity) == (
-            before.id, before.name, before.kind, before.visible, before.opacity)
+            before.id,
+            before.name,
+            before.kind,
+            before.visible,
+            before.opacity,
+        )
         np.testing.assert_array_equal(after.pixels, before.pixels)
         assert after.recipe == before.recipe
     assert loaded.active_id == doc.active_id

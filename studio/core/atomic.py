@@ -28,7 +28,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
     except OSError as exc:
-        raise WriteError(exc.errno, f"Cannot write {target}: {exc.strerror}. Check that the folder exists and is writable.") from exc
+        raise WriteError(
+            exc.errno, f"Cannot write {target}: {exc.strerror}. Check that the folder exists and is writable."
+        ) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -39,7 +41,10 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         reason = exc.strerror or str(exc)
-        raise WriteError(exc.errno, f"Cannot write {target}: {reason}. Free some disk space or choose another folder; nothing was overwritten.") from exc
+        raise WriteError(
+            exc.errno,
+            f"Cannot write {target}: {reason}. Free some disk space or choose another folder; nothing was overwritten.",
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

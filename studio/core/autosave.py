@@ -79,8 +79,14 @@ class Autosaver:
             if not project.exists() or _alive(int(record.get("pid", 0))):
                 continue
             original = record.get("original")
-            found.append(Recovery(project, str(record.get("name", "")), Path(original) if original else None,
-                                  str(record.get("saved_at", ""))))
+            found.append(
+                Recovery(
+                    project,
+                    str(record.get("name", "")),
+                    Path(original) if original else None,
+                    str(record.get("saved_at", "")),
+                )
+            )
         return sorted(found, key=lambda r: r.saved_at, reverse=True)
 
     def remove(self, recovery: Recovery) -> None:

@@ -91,7 +91,7 @@ class MoveLayer:
 
 @dataclass
 class SetLayerProperties:
-    """Name, visibility or opacity of a layer. Consecutive edits of one property merge."""
+    """Name, visibility or opacity of a layer. Consecutive opacity edits (a slider drag) merge."""
 
     text: str
     layer_id: str
@@ -107,11 +107,11 @@ class SetLayerProperties:
         doc.set_layer_properties(self.layer_id, **self._previous)
 
     def merge(self, newer: object) -> bool:
-        """Absorb ``newer`` if it sets the same properties of the same layer (a slider drag)."""
+        """Absorb ``newer`` if it is another opacity edit of the same layer."""
         if (
             isinstance(newer, SetLayerProperties)
             and newer.layer_id == self.layer_id
-            and newer.properties.keys() == self.properties.keys()
+            and newer.properties.keys() == self.properties.keys() == {"opacity"}
         ):
             self.properties = dict(newer.properties)
             return True

@@ -261,7 +261,9 @@ class JobQueue:
             handle = JobHandle(job_id, ctx, fn, listener)
             if device not in self._queues:
                 self._queues[device] = queue.Queue()
-                thread = threading.Thread(target=self._work, args=(self._queues[device],), name=f"studio-jobs-{device}", daemon=True)
+                thread = threading.Thread(
+                    target=self._work, args=(self._queues[device],), name=f"studio-jobs-{device}", daemon=True
+                )
                 self._threads[device] = thread
                 thread.start()
             self._queues[device].put(handle)

@@ -97,10 +97,10 @@ class Stroke:
         radius = max(self.brush.size * (0.25 + 0.75 * pressure) / 2.0, 0.5)
         h, w = self._coverage.shape
         region = (
-            max(int(math.floor(x - radius - 1)), 0),
-            max(int(math.floor(y - radius - 1)), 0),
-            min(int(math.ceil(x + radius + 1)), w),
-            min(int(math.ceil(y + radius + 1)), h),
+            max(math.floor(x - radius - 1), 0),
+            max(math.floor(y - radius - 1), 0),
+            min(math.ceil(x + radius + 1), w),
+            min(math.ceil(y + radius + 1), h),
         )
         x0, y0, x1, y1 = region
         if x0 >= x1 or y0 >= y1:

@@ -98,7 +98,7 @@ def coerce(field: ParamField, value: Any) -> Any:
     kind = field.kind
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         raw = value.value if isinstance(value, enum.Enum) else value
-        matches = [c for c in field.choices if c.value == raw or c.name == raw or str(c.value) == str(raw)]
+        matches = [c for c in field.choices if raw in (c.value, c.name) or str(c.value) == str(raw)]
         if not matches:
             raise ParamError(_choice_message(name, value, [c.value for c in field.choices]))
         return matches[0]

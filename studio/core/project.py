@@ -109,7 +109,7 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise ProjectError(path, f"{MANIFEST_NAME} is malformed ({exc}).") from None
-    if not (0 < width and 0 < height and width * height * max(len(entries), 1) <= MAX_PROJECT_PIXELS):
+    if not (width > 0 and height > 0 and width * height * max(len(entries), 1) <= MAX_PROJECT_PIXELS):
         raise ProjectError(path, f"its size {width}x{height} with {len(entries)} layers is out of range.")
     doc = Document(width, height, str(manifest.get("name", path.stem)))
     for entry in entries:
@@ -139,7 +139,9 @@ def _read_layer(
     try:
         with Image.open(io.BytesIO(archive.read(member)), formats=["PNG"]) as image:
             if image.size != (width, height):
-                raise ProjectError(path, f"layer {name!r} is {image.size[0]}x{image.size[1]}, expected {width}x{height}.")
+                raise ProjectError(
+                    path, f"layer {name!r} is {image.size[0]}x{image.size[1]}, expected {width}x{height}."
+                )
             pixels = np.asarray(image.convert(_PIL_MODE[kind]))
     except ProjectError:
         raise

@@ -28,7 +28,7 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
         raise EngineError(f"the engine produced a {image.dtype} image of shape {image.shape}, not RGB(A) uint8")
     if image.shape[2] == 4:
         return image
-    alpha = np.full(image.shape[:2] + (1,), 255, np.uint8)
+    alpha = np.full((*image.shape[:2], 1), 255, np.uint8)
     return np.concatenate([image, alpha], axis=2)
 
 

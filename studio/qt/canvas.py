@@ -1,0 +1,425 @@
+"""The canvas: shows the document, takes brush strokes, zooms and pans."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QTabletEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+from studio.core.document import Document, Layer, LayerKind, Region
+from studio.core.paint import Brush, Stroke, pick_color
+from studio.qt.convert import labels_to_rgb, numpy_to_qimage
+
+MIN_ZOOM = 1 / 64
+MAX_ZOOM = 64.0
+MASK_COLOR = np.array([230, 40, 60], np.float32)
+MASK_OPACITY = 0.45
+LABEL_OPACITY = 0.5
+
+
+class Tool(StrEnum):
+    BRUSH = "brush"
+    ERASER = "eraser"
+    MASK = "mask"
+    PICKER = "picker"
+    FILL = "fill"
+
+
+@dataclass
+class ToolSettings:
+    """The current tool and brush, shared by the canvas and the tool options bar."""
+
+    tool: Tool = Tool.BRUSH
+    size: float = 24.0
+    hardness: float = 0.8
+    opacity: float = 1.0
+    color: tuple[int, int, int] = (20, 20, 20)
+    label: int = 1
+
+    def brush(self, erase: bool = False) -> Brush:
+        return Brush(self.size, self.hardness, self.opacity, self.color, erase=erase, label=self.label)
+
+
+def _checker_brush(cell: int = 8) -> QBrush:
+    pixmap = QPixmap(cell * 2, cell * 2)
+    pixmap.fill(QColor(204, 204, 204))
+    painter = QPainter(pixmap)
+    painter.fillRect(0, 0, cell, cell, QColor(255, 255, 255))
+    painter.fillRect(cell, cell, cell, cell, QColor(255, 255, 255))
+    painter.end()
+    return QBrush(pixmap)
+
+
+class Canvas(QWidget):
+    """Displays a :class:`Document` and edits it with the tools in :class:`ToolSettings`.
+
+    ``zoom`` is in device pixels per image pixel, so 100% shows every image
+    pixel on one screen pixel, also on high-DPI screens.
+    """
+
+    zoom_changed = Signal(float)
+    cursor_moved = Signal(int, int)
+    color_picked = Signal(tuple)
+    message = Signal(str)
+    mask_needed = Signal()
+
+    def __init__(self, tools: ToolSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tools = tools
+        self.doc: Document | None = None
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit_mode = True
+        self._image = QImage()
+        self._overlay = QImage()
+        self._preview: QImage | None = None
+        self._stroke: Stroke | None = None
+        self._pan_anchor: QPointF | None = None
+        self._space_down = False
+        self._cursor: QPointF | None = None
+        self._checker = _checker_brush()
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAcceptDrops(False)
+        self.setMinimumSize(200, 150)
+
+    def sizeHint(self) -> QSize:
+        return QSize(900, 700)
+
+    # Document
+
+    def set_document(self, doc: Document | None) -> None:
+        if self.doc is not None:
+            self.doc.pixels_changed.disconnect(self._on_pixels_changed)
+        self.doc = doc
+        self._stroke = None
+        self._preview = None
+        if doc is not None:
+            doc.pixels_changed.connect(self._on_pixels_changed)
+            self._image = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
+            self._overlay = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
+            self._refresh(None)
+            self.fit()
+        self.update()
+
+    def set_preview(self, image: np.ndarray | None) -> None:
+        """Show a job's preview on top of the document (None hides it)."""
+        self._preview = None if image is None else numpy_to_qimage(image)
+        self.update()
+
+    @property
+    def has_preview(self) -> bool:
+        return self._preview is not None
+
+    def _on_pixels_changed(self, region: Region | None) -> None:
+        self._refresh(region)
+        if region is None:
+            self.update()
+        else:
+            x0, y0, x1, y1 = region
+            self.update(
+                self.image_to_widget_rect(QRectF(x0, y0, x1 - x0, y1 - y0)).toAlignedRect().adjusted(-2, -2, 2, 2)
+            )
+
+    def _refresh(self, region: Region | None) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        x0, y0, x1, y1 = region or (0, 0, doc.width, doc.height)
+        if x0 >= x1 or y0 >= y1:
+            return
+        rgba = doc.composite((x0, y0, x1, y1)).astype(np.float32)
+        alpha = rgba[..., 3:4] / 255.0
+        rgba[..., :3] *= alpha
+        _view(self._image)[y0:y1, x0:x1] = (rgba + 0.5).astype(np.uint8)
+        _view(self._overlay)[y0:y1, x0:x1] = self._overlay_patch((x0, y0, x1, y1))
+
+    def _overlay_patch(self, region: Region) -> np.ndarray:
+        """Masks as a translucent red, label maps in their colours, premultiplied RGBA."""
+        assert self.doc is not None
+        x0, y0, x1, y1 = region
+        out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
+        for layer in self.doc.layers:
+            if not layer.visible or layer.kind is LayerKind.RASTER:
+                continue
+            values = layer.pixels[y0:y1, x0:x1]
+            if layer.kind is LayerKind.MASK:
+                alpha = values.astype(np.float32) / 255.0 * MASK_OPACITY * layer.opacity
+                color = np.broadcast_to(MASK_COLOR, (*values.shape, 3))
+            else:
+                alpha = (values > 0).astype(np.float32) * LABEL_OPACITY * layer.opacity
+                color = labels_to_rgb(values).astype(np.float32)
+            a = alpha[..., None]
+            out[..., :3] = color * a + out[..., :3] * (1 - a)
+            out[..., 3:4] = 255.0 * a + out[..., 3:4] * (1 - a)
+        return (out + 0.5).astype(np.uint8)
+
+    # Geometry
+
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    def _scale(self) -> float:
+        return self._zoom / self.devicePixelRatioF()
+
+    def image_to_widget(self, point: QPointF) -> QPointF:
+        return self._offset + point * self._scale()
+
+    def widget_to_image(self, point: QPointF) -> QPointF:
+        return (point - self._offset) / self._scale()
+
+    def image_to_widget_rect(self, rect: QRectF) -> QRectF:
+        s = self._scale()
+        return QRectF(self._offset + rect.topLeft() * s, rect.size() * s)
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom keeping the image point under ``anchor`` (widget coordinates) in place."""
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        fixed = self.widget_to_image(anchor)
+        self._zoom = zoom
+        self._offset = anchor - fixed * self._scale()
+        self._fit_mode = False
+        self.zoom_changed.emit(zoom)
+        self.update()
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self._zoom * 1.25)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self._zoom / 1.25)
+
+    def actual_pixels(self) -> None:
+        """100%: one image pixel per screen pixel, centred."""
+        self._zoom = 1.0
+        self._center()
+        self._fit_mode = False
+        self.zoom_changed.emit(self._zoom)
+
+    def fit(self) -> None:
+        """Fit the whole image in the view, and keep fitting when the view is resized."""
+        if self.doc is None:
+            return
+        margin = 24
+        avail_w, avail_h = max(self.width() - 2 * margin, 16), max(self.height() - 2 * margin, 16)
+        dpr = self.devicePixelRatioF()
+        self._zoom = min(avail_w / self.doc.width, avail_h / self.doc.height) * dpr
+        self._zoom = min(max(self._zoom, MIN_ZOOM), MAX_ZOOM)
+        self._center()
+        self._fit_mode = True
+        self.zoom_changed.emit(self._zoom)
+
+    def _center(self) -> None:
+        if self.doc is None:
+            return
+        s = self._scale()
+        self._offset = QPointF((self.width() - self.doc.width * s) / 2, (self.height() - self.doc.height * s) / 2)
+        self.update()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    # Painting
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(event.rect(), self.palette().color(self.backgroundRole()).darker(160))
+        doc = self.doc
+        if doc is None:
+            painter.setPen(self.palette().color(self.foregroundRole()))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open an image (Ctrl+O) or drop one here")
+            return
+        target = self.image_to_widget_rect(QRectF(0, 0, doc.width, doc.height))
+        visible = target.intersected(QRectF(event.rect()))
+        if visible.isEmpty():
+            return
+        self._checker.setTransform(self._checker.transform().fromTranslate(target.left(), target.top()))
+        painter.fillRect(visible, self._checker)
+        source = QRectF(self.widget_to_image(visible.topLeft()), self.widget_to_image(visible.bottomRight()))
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0)
+        if self._preview is not None:
+            scale_x = self._preview.width() / doc.width
+            scale_y = self._preview.height() / doc.height
+            painter.drawImage(
+                visible,
+                self._preview,
+                QRectF(
+                    source.left() * scale_x, source.top() * scale_y, source.width() * scale_x, source.height() * scale_y
+                ),
+            )
+        else:
+            painter.drawImage(visible, self._image, source)
+            painter.drawImage(visible, self._overlay, source)
+        self._paint_brush_outline(painter)
+
+    def _paint_brush_outline(self, painter: QPainter) -> None:
+        if self._cursor is None or self.tools.tool in (Tool.PICKER, Tool.FILL) or self._pan_anchor is not None:
+            return
+        radius = self.tools.size / 2 * self._scale()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for color, r in ((QColor(0, 0, 0, 160), radius + 0.5), (QColor(255, 255, 255, 200), radius - 0.5)):
+            painter.setPen(QPen(color, 1))
+            painter.drawEllipse(self._cursor, max(r, 1.0), max(r, 1.0))
+
+    # Input
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120
+        if steps:
+            self.set_zoom(self._zoom * math.pow(1.25, steps), event.position())
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = True
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            self._pan_anchor = None
+            self.unsetCursor()
+            return
+        super().keyReleaseEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._press(event.position(), event.button(), 1.0)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._move(event.position(), 1.0)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._release(event.button())
+
+    def tabletEvent(self, event: QTabletEvent) -> None:
+        kind = event.type()
+        pressure = event.pressure()
+        if kind == QTabletEvent.Type.TabletPress:
+            self._press(event.position(), event.button(), pressure)
+        elif kind == QTabletEvent.Type.TabletMove:
+            self._move(event.position(), pressure)
+        elif kind == QTabletEvent.Type.TabletRelease:
+            self._release(event.button())
+        event.accept()
+
+    def _press(self, pos: QPointF, button: Qt.MouseButton, pressure: float) -> None:
+        if self.doc is None:
+            return
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
+            self._pan_anchor = pos
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if button != Qt.MouseButton.LeftButton:
+            return
+        point = self.widget_to_image(pos)
+        tool = self.tools.tool
+        if tool is Tool.PICKER:
+            color = pick_color(self.doc, int(point.x()), int(point.y()))
+            if color is not None:
+                self.color_picked.emit(color)
+            return
+        if tool is Tool.FILL:
+            self._fill()
+            return
+        layer = self._target_layer()
+        if layer is None:
+            return
+        self._stroke = Stroke(self.doc, layer, self.tools.brush(erase=tool is Tool.ERASER))
+        self._stroke.add_point(point.x(), point.y(), pressure)
+
+    def _target_layer(self) -> Layer | None:
+        assert self.doc is not None
+        if self.tools.tool is Tool.MASK:
+            mask = self.doc.active_mask()
+            if mask is None:
+                self.mask_needed.emit()
+                mask = self.doc.active_mask()
+            return mask
+        layer = self.doc.active_layer
+        if layer is None:
+            self.message.emit("There is no layer to paint on: add one in the Layers panel.")
+            return None
+        if not layer.visible:
+            self.message.emit(f"Layer {layer.name!r} is hidden: show it to paint on it.")
+            return None
+        return layer
+
+    def _fill(self) -> None:
+        from studio.core.paint import fill
+
+        layer = self._target_layer()
+        if layer is not None and self.doc is not None:
+            self.doc.history.push(fill(self.doc, layer, self.tools.brush()))
+
+    def _move(self, pos: QPointF, pressure: float) -> None:
+        old_cursor = self._cursor
+        self._cursor = pos
+        if self._pan_anchor is not None:
+            self._offset += pos - self._pan_anchor
+            self._pan_anchor = pos
+            self._fit_mode = False
+            self.update()
+            return
+        if self.doc is not None:
+            point = self.widget_to_image(pos)
+            self.cursor_moved.emit(math.floor(point.x()), math.floor(point.y()))
+            if self._stroke is not None:
+                self._stroke.add_point(point.x(), point.y(), pressure)
+        self._update_outline(old_cursor)
+
+    def _update_outline(self, old: QPointF | None) -> None:
+        r = int(self.tools.size / 2 * self._scale()) + 4
+        for point in (old, self._cursor):
+            if point is not None:
+                self.update(QRect(int(point.x()) - r, int(point.y()) - r, 2 * r, 2 * r))
+
+    def _release(self, button: Qt.MouseButton) -> None:
+        if self._pan_anchor is not None:
+            self._pan_anchor = None
+            if self._space_down:
+                self.setCursor(Qt.CursorShape.OpenHandCursor)
+            else:
+                self.unsetCursor()
+            return
+        if button == Qt.MouseButton.LeftButton and self._stroke is not None and self.doc is not None:
+            command = self._stroke.finish()
+            self._stroke = None
+            if command is not None:
+                self.doc.history.push(command, applied=True)
+
+    def leaveEvent(self, event: object) -> None:
+        old = self._cursor
+        self._cursor = None
+        self._update_outline(old)
+        self.cursor_moved.emit(-1, -1)
+
+
+def _view(image: QImage) -> np.ndarray:
+    """A writable numpy view (H, W, 4) of a 32-bit QImage's pixels."""
+    buffer = np.frombuffer(image.bits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return buffer[:, : image.width() * 4].reshape(image.height(), image.width(), 4)

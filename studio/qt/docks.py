@@ -1,0 +1,560 @@
+"""Dock panels: the layer stack and the undo history of a document."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from functools import cache
+
+import shiboken6
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QSlider,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.document import Document, Layer, LayerKind, Recipe, blank_pixels
+from studio.core.history import AddLayer, MoveLayer, RemoveLayer, SetLayerProperties
+from studio.qt.convert import labels_to_rgb, numpy_to_qimage
+
+THUMB_SIZE = 40
+THUMB_THROTTLE_MS = 250
+LAYER_ID_ROLE = Qt.ItemDataRole.UserRole
+KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+RECIPE_ROLE = Qt.ItemDataRole.UserRole + 2
+
+KIND_LABELS = {LayerKind.RASTER: "Image", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}
+NEW_LAYER_NAMES = {LayerKind.RASTER: "Layer", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}
+NEW_LAYER_TEXTS = {LayerKind.RASTER: "New layer", LayerKind.MASK: "New mask", LayerKind.LABELS: "New label map"}
+RECIPE_MARKER_COLOR = "#e8a33d"
+
+
+# Thumbnails
+
+
+@cache
+def _checker_pixmap() -> QPixmap:
+    tile = QPixmap(8, 8)
+    tile.fill(QColor("#ffffff"))
+    painter = QPainter(tile)
+    painter.fillRect(0, 0, 4, 4, QColor("#cccccc"))
+    painter.fillRect(4, 4, 4, 4, QColor("#cccccc"))
+    painter.end()
+    return tile
+
+
+def layer_thumbnail(layer: Layer, size: int = THUMB_SIZE, device_pixel_ratio: float = 1.0) -> QPixmap:
+    """A ``size`` x ``size`` preview of ``layer``, aspect kept and centred.
+
+    Raster layers are drawn over a checkerboard, masks as grey, label maps in the
+    label palette (not smoothed, so labels stay distinct).
+    """
+    ratio = max(device_pixel_ratio, 1.0)
+    device_size = round(size * ratio)
+    height, width = layer.pixels.shape[:2]
+    scale = device_size / max(width, height)
+    tw, th = max(1, round(width * scale)), max(1, round(height * scale))
+    step = max(1, min(width // (2 * tw), height // (2 * th)))  # subsample cheaply first
+    sample = layer.pixels[::step, ::step]
+    smooth = layer.kind is not LayerKind.LABELS
+    image = numpy_to_qimage(labels_to_rgb(sample) if layer.kind is LayerKind.LABELS else sample)
+    image = image.scaled(
+        tw,
+        th,
+        Qt.AspectRatioMode.IgnoreAspectRatio,
+        Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation,
+    )
+    pixmap = QPixmap(device_size, device_size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    target = QRect((device_size - tw) // 2, (device_size - th) // 2, tw, th)
+    painter = QPainter(pixmap)
+    if layer.kind is LayerKind.RASTER:
+        painter.fillRect(target, QBrush(_checker_pixmap()))
+    painter.drawImage(target, image)
+    painter.setPen(QColor(128, 128, 128, 160))
+    painter.drawRect(target.adjusted(0, 0, -1, -1))
+    painter.end()
+    pixmap.setDevicePixelRatio(ratio)
+    return pixmap
+
+
+def recipe_text(recipe: Recipe, max_params: int = 24) -> str:
+    """A plain-text summary of a recipe for tooltips."""
+    lines = [f"Made by: {recipe.plugin_id}"]
+    if recipe.seed is not None:
+        lines.append(f"Seed: {recipe.seed}")
+    if recipe.models:
+        lines.append("Models: " + ", ".join(m.get("id", "?") for m in recipe.models))
+    if recipe.size:
+        lines.append(f"Size: {recipe.size[0]} × {recipe.size[1]}")
+    if recipe.params:
+        lines.append("Parameters:")
+        items = list(recipe.params.items())
+        lines.extend(f"  {key} = {value}" for key, value in items[:max_params])
+        if len(items) > max_params:
+            lines.append(f"  … and {len(items) - max_params} more")
+    return "\n".join(lines)
+
+
+def _layer_tooltip(layer: Layer) -> str:
+    state = "visible" if layer.visible else "hidden"
+    text = f"{layer.name}\n{KIND_LABELS[layer.kind]}, {state}, opacity {round(layer.opacity * 100)} %"
+    if layer.recipe is not None:
+        text += "\n\n" + recipe_text(layer.recipe)
+    return text
+
+
+def _alive(widget: QWidget) -> bool:
+    return shiboken6.isValid(widget)
+
+
+# Layers
+
+
+class _LayerDelegate(QStyledItemDelegate):
+    """Draws the kind badge and recipe marker; renames go straight to a callback as a history command."""
+
+    def __init__(self, rename: Callable[[str, str], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rename = rename
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        badge = str(index.data(KIND_ROLE) or "")
+        has_recipe = bool(index.data(RECIPE_ROLE))
+        metrics = opt.fontMetrics
+        text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, opt, widget)
+        badge_width = metrics.horizontalAdvance(badge)
+        badge_rect = QRect(text_rect.right() - 4 - badge_width, text_rect.top(), badge_width + 1, text_rect.height())
+        left = badge_rect.left() - (12 if has_recipe else 0)
+        room = left - text_rect.left() - 12  # the style pads the text; keep clear of the badge
+        opt.text = metrics.elidedText(opt.text, Qt.TextElideMode.ElideRight, max(room, 0))
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
+        painter.save()
+        painter.setPen(opt.palette.color(role))
+        painter.drawText(badge_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), badge)
+        if has_recipe:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QColor(255, 255, 255, 160) if selected else Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(RECIPE_MARKER_COLOR))
+            painter.drawEllipse(left + 2, badge_rect.center().y() - 3, 7, 7)
+        painter.restore()
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: QModelIndex) -> QWidget:
+        editor = QLineEdit(parent)
+        editor.setFrame(False)
+        editor.setProperty("layer_id", index.data(LAYER_ID_ROLE))
+        return editor
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex) -> None:
+        # Called again when the row changes under an open editor: keep what the user typed.
+        if isinstance(editor, QLineEdit) and not editor.isModified():
+            editor.setText(str(index.data(Qt.ItemDataRole.EditRole) or ""))
+
+    def setModelData(
+        self, editor: QWidget, model: QAbstractItemModel, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        # The model is not written: the rename becomes an undoable command and the row follows the document.
+        if isinstance(editor, QLineEdit):
+            self._rename(str(editor.property("layer_id")), editor.text())
+
+
+class LayersPanel(QWidget):
+    """The document's layers, top-most first, with opacity and layer buttons.
+
+    Every change goes through ``doc.history`` so it can be undone. Selecting a
+    row makes that layer active (``doc.active_id``); ``active_changed(layer_id)``
+    fires whenever the shown active layer changes ("" when there is none).
+    """
+
+    active_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self._active_id = ""
+        self._syncing = False
+        self._thumbnails: dict[str, QIcon] = {}
+
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        self.list.setUniformItemSizes(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setItemDelegate(_LayerDelegate(self.rename_layer, self.list))
+        self.list.currentRowChanged.connect(self._on_current_row_changed)
+        self.list.itemChanged.connect(self._on_item_changed)
+
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setPageStep(10)
+        self.opacity_slider.setToolTip("Opacity of the selected layer")
+        self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
+        self.opacity_value = QLabel("100 %")
+        self.opacity_value.setMinimumWidth(self.opacity_value.fontMetrics().horizontalAdvance("100 %") + 4)
+        self.opacity_value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        opacity_row = QHBoxLayout()
+        opacity_row.setContentsMargins(0, 0, 0, 0)
+        opacity_row.addWidget(QLabel("Opacity"))
+        opacity_row.addWidget(self.opacity_slider, 1)
+        opacity_row.addWidget(self.opacity_value)
+
+        def button(text: str, tip: str, slot: Callable[[], object]) -> QToolButton:
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.setAutoRaise(False)
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _checked=False: slot())
+            return b
+
+        self.new_layer_button = button("New layer", "Add an empty image layer", self.new_layer)
+        self.new_mask_button = button("New mask", "Add an empty mask", lambda: self.new_layer(LayerKind.MASK))
+        self.new_labels_button = button(
+            "New labels", "Add an empty label map (for doodles)", lambda: self.new_layer(LayerKind.LABELS)
+        )
+        self.duplicate_button = button("Duplicate", "Duplicate the selected layer", self.duplicate_layer)
+        self.delete_button = button("Delete", "Delete the selected layer", self.delete_layer)
+        self.up_button = button("Up", "Move the selected layer up", lambda: self.move_layer(1))
+        self.down_button = button("Down", "Move the selected layer down", lambda: self.move_layer(-1))
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(2)
+        for column, b in enumerate((self.new_layer_button, self.new_mask_button, self.new_labels_button)):
+            grid.addWidget(b, 0, column * 4, 1, 4)
+        for column, b in enumerate((self.duplicate_button, self.delete_button, self.up_button, self.down_button)):
+            grid.addWidget(b, 1, column * 3, 1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(opacity_row)
+        layout.addLayout(grid)
+
+        self._thumb_timer = QTimer(self)
+        self._thumb_timer.setSingleShot(True)
+        self._thumb_timer.setInterval(THUMB_THROTTLE_MS)
+        self._thumb_timer.timeout.connect(self.refresh_thumbnails)
+        self._update_controls()
+
+    # Document
+
+    def set_document(self, doc: Document | None) -> None:
+        """Show ``doc`` (``None`` for none), following its changes."""
+        if self.doc is not None:
+            self.doc.layers_changed.disconnect(self._on_layers_changed)
+            self.doc.pixels_changed.disconnect(self._on_pixels_changed)
+        self.doc = doc
+        self._thumbnails.clear()
+        self._thumb_timer.stop()
+        if doc is not None:
+            doc.layers_changed.connect(self._on_layers_changed)
+            doc.pixels_changed.connect(self._on_pixels_changed)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the rows from the document (also picks up a changed ``doc.active_id``)."""
+        layers = list(reversed(self.doc.layers)) if self.doc is not None else []
+        alive = {layer.id for layer in layers}
+        for stale in set(self._thumbnails) - alive:
+            del self._thumbnails[stale]
+        active = self.doc.active_id if self.doc is not None else None
+        self._syncing = True
+        try:
+            while self.list.count() > len(layers):
+                self.list.takeItem(self.list.count() - 1)
+            while self.list.count() < len(layers):
+                item = QListWidgetItem()
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled
+                    | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsEditable
+                    | Qt.ItemFlag.ItemIsUserCheckable
+                )
+                self.list.addItem(item)
+            for row, layer in enumerate(layers):
+                self._update_item(self.list.item(row), layer)
+            row = next((r for r, layer in enumerate(layers) if layer.id == active), -1)
+            self.list.setCurrentRow(row)
+            if row < 0:
+                self.list.clearSelection()
+        finally:
+            self._syncing = False
+        self._update_controls()
+        self._set_active(active or "")
+
+    def refresh_thumbnails(self) -> None:
+        """Redraw every thumbnail now (normally done at most every 250 ms after pixel changes)."""
+        self._thumb_timer.stop()
+        self._thumbnails.clear()
+        if self.doc is None:
+            return
+        layers = list(reversed(self.doc.layers))
+        for row, layer in enumerate(layers[: self.list.count()]):
+            self.list.item(row).setIcon(self._thumbnail(layer))
+
+    def layer_id_at(self, row: int) -> str:
+        """The id of the layer shown in ``row`` (row 0 is the top-most layer)."""
+        item = self.list.item(row)
+        if item is None:
+            raise IndexError(f"no row {row}")
+        return str(item.data(LAYER_ID_ROLE))
+
+    def row_of(self, layer_id: str) -> int:
+        """The row showing ``layer_id``; ``KeyError`` if none does."""
+        for row in range(self.list.count()):
+            if self.list.item(row).data(LAYER_ID_ROLE) == layer_id:
+                return row
+        raise KeyError(layer_id)
+
+    # Actions (all undoable)
+
+    def new_layer(self, kind: LayerKind = LayerKind.RASTER) -> Layer | None:
+        """Add an empty layer of ``kind`` above the active layer."""
+        doc = self.doc
+        if doc is None:
+            return None
+        name = doc.unique_layer_name(NEW_LAYER_NAMES[kind])
+        layer = Layer(name, kind, blank_pixels(kind, doc.width, doc.height))
+        doc.history.push(AddLayer(NEW_LAYER_TEXTS[kind], layer, self._above_active()))
+        return layer
+
+    def duplicate_layer(self) -> Layer | None:
+        """Add a copy of the active layer (pixels, visibility, opacity, recipe) above it."""
+        doc = self.doc
+        source = doc.active_layer if doc is not None else None
+        if doc is None or source is None:
+            return None
+        layer = Layer(
+            doc.unique_layer_name(f"{source.name} copy"),
+            source.kind,
+            source.pixels.copy(),
+            visible=source.visible,
+            opacity=source.opacity,
+            recipe=copy.deepcopy(source.recipe),
+        )
+        doc.history.push(AddLayer("Duplicate layer", layer, self._above_active()))
+        return layer
+
+    def delete_layer(self) -> None:
+        """Delete the active layer."""
+        if self.doc is not None and self.doc.active_id is not None:
+            self.doc.history.push(RemoveLayer("Delete layer", self.doc.active_id))
+
+    def move_layer(self, offset: int) -> None:
+        """Move the active layer ``offset`` places up (positive) or down (negative) the stack."""
+        doc = self.doc
+        if doc is None or doc.active_id is None:
+            return
+        index = doc.index_of(doc.active_id)
+        target = min(max(index + offset, 0), len(doc.layers) - 1)
+        if target != index:
+            text = "Move layer up" if target > index else "Move layer down"
+            doc.history.push(MoveLayer(text, doc.active_id, target))
+
+    def rename_layer(self, layer_id: str, name: str) -> None:
+        """Rename a layer (blank names and unknown layers are ignored)."""
+        name = name.strip()
+        layer = self._layer(layer_id)
+        if self.doc is not None and layer is not None and name and name != layer.name:
+            self.doc.history.push(SetLayerProperties("Rename layer", layer_id, {"name": name}))
+
+    def set_layer_visible(self, layer_id: str, visible: bool) -> None:
+        layer = self._layer(layer_id)
+        if self.doc is not None and layer is not None and layer.visible != visible:
+            text = "Show layer" if visible else "Hide layer"
+            self.doc.history.push(SetLayerProperties(text, layer_id, {"visible": visible}))
+
+    def set_layer_opacity(self, layer_id: str, opacity: float) -> None:
+        """Set opacity (0..1); consecutive calls merge into one undo step."""
+        layer = self._layer(layer_id)
+        if self.doc is not None and layer is not None and abs(layer.opacity - opacity) > 1e-9:
+            self.doc.history.push(SetLayerProperties("Layer opacity", layer_id, {"opacity": opacity}))
+
+    # Internals
+
+    def _layer(self, layer_id: str) -> Layer | None:
+        if self.doc is None:
+            return None
+        try:
+            return self.doc.layer(layer_id)
+        except KeyError:
+            return None
+
+    def _above_active(self) -> int | None:
+        doc = self.doc
+        if doc is None or doc.active_id is None:
+            return None
+        return doc.index_of(doc.active_id) + 1
+
+    def _thumbnail(self, layer: Layer) -> QIcon:
+        icon = self._thumbnails.get(layer.id)
+        if icon is None:
+            icon = QIcon(layer_thumbnail(layer, THUMB_SIZE, self.devicePixelRatioF()))
+            self._thumbnails[layer.id] = icon
+        return icon
+
+    def _update_item(self, item: QListWidgetItem, layer: Layer) -> None:
+        # Only set what differs: an open name editor is refreshed on every data change.
+        new_layer = item.data(LAYER_ID_ROLE) != layer.id
+        if new_layer:
+            item.setData(LAYER_ID_ROLE, layer.id)
+        if item.text() != layer.name:
+            item.setText(layer.name)
+        check = Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
+        if item.checkState() != check:
+            item.setCheckState(check)
+        if item.data(KIND_ROLE) != KIND_LABELS[layer.kind]:
+            item.setData(KIND_ROLE, KIND_LABELS[layer.kind])
+        if item.data(RECIPE_ROLE) != (layer.recipe is not None):
+            item.setData(RECIPE_ROLE, layer.recipe is not None)
+        tooltip = _layer_tooltip(layer)
+        if item.toolTip() != tooltip:
+            item.setToolTip(tooltip)
+        if new_layer or layer.id not in self._thumbnails:
+            item.setIcon(self._thumbnail(layer))
+
+    def _update_controls(self) -> None:
+        doc = self.doc
+        layer = doc.active_layer if doc is not None else None
+        index = doc.index_of(layer.id) if doc is not None and layer is not None else -1
+        count = len(doc.layers) if doc is not None else 0
+        self.opacity_slider.blockSignals(True)
+        self.opacity_slider.setValue(round(layer.opacity * 100) if layer is not None else 100)
+        self.opacity_slider.blockSignals(False)
+        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
+        self.opacity_slider.setEnabled(layer is not None)
+        for b in (self.new_layer_button, self.new_mask_button, self.new_labels_button):
+            b.setEnabled(doc is not None)
+        self.duplicate_button.setEnabled(layer is not None)
+        self.delete_button.setEnabled(layer is not None)
+        self.up_button.setEnabled(layer is not None and index < count - 1)
+        self.down_button.setEnabled(layer is not None and index > 0)
+
+    def _set_active(self, layer_id: str) -> None:
+        if layer_id != self._active_id:
+            self._active_id = layer_id
+            self.active_changed.emit(layer_id)
+
+    def _on_layers_changed(self) -> None:
+        if _alive(self):
+            self.refresh()
+
+    def _on_pixels_changed(self, _region: object) -> None:
+        if _alive(self) and not self._thumb_timer.isActive():
+            self._thumb_timer.start()
+
+    def _on_current_row_changed(self, row: int) -> None:
+        if self._syncing or self.doc is None or row < 0:
+            return
+        layer_id = self.layer_id_at(row)
+        self.doc.active_id = layer_id
+        self._update_controls()
+        self._set_active(layer_id)
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._syncing:
+            return
+        self.set_layer_visible(str(item.data(LAYER_ID_ROLE)), item.checkState() == Qt.CheckState.Checked)
+
+    def _on_opacity_changed(self, value: int) -> None:
+        self.opacity_value.setText(f"{value} %")
+        if self.doc is not None and self.doc.active_id is not None:
+            self.set_layer_opacity(self.doc.active_id, value / 100)
+
+
+# History
+
+
+class HistoryPanel(QWidget):
+    """The undo history as a list: the initial state, then one row per command.
+
+    The current state is selected, undone rows are greyed, and clicking a row
+    undoes or redoes up to it.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.initial_text = "New document"
+        self._syncing = False
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setUniformItemSizes(True)
+        self.list.currentRowChanged.connect(self._on_current_row_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list)
+
+    def set_document(self, doc: Document | None, initial_text: str = "New document") -> None:
+        """Show the history of ``doc``; ``initial_text`` names the state before any command ("Open", ...)."""
+        if self.doc is not None:
+            self.doc.history.changed.disconnect(self._on_history_changed)
+        self.doc = doc
+        self.initial_text = initial_text
+        if doc is not None:
+            doc.history.changed.connect(self._on_history_changed)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the rows from the history."""
+        history = self.doc.history if self.doc is not None else None
+        texts = [self.initial_text, *history.texts()] if history is not None else []
+        current = history.index if history is not None else -1
+        undone = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        self._syncing = True
+        try:
+            while self.list.count() > len(texts):
+                self.list.takeItem(self.list.count() - 1)
+            while self.list.count() < len(texts):
+                self.list.addItem(QListWidgetItem())
+            for row, text in enumerate(texts):
+                item = self.list.item(row)
+                item.setText(text)
+                # Undone rows are greyed; the others use the palette's own text colour.
+                item.setData(Qt.ItemDataRole.ForegroundRole, undone if row > current else None)
+                item.setData(Qt.ItemDataRole.UserRole, row > current)
+            self.list.setCurrentRow(current)
+            if current >= 0:
+                self.list.scrollToItem(self.list.item(current))
+        finally:
+            self._syncing = False
+
+    def is_undone(self, row: int) -> bool:
+        """Whether ``row`` is an undone (greyed) step."""
+        return bool(self.list.item(row).data(Qt.ItemDataRole.UserRole))
+
+    def _on_history_changed(self) -> None:
+        if _alive(self):
+            self.refresh()
+
+    def _on_current_row_changed(self, row: int) -> None:
+        if self._syncing or self.doc is None or row < 0:
+            return
+        self.doc.history.go_to(row)
+        self.refresh()

@@ -1,0 +1,576 @@
+"""The main window: canvas, docks, menus, the job bar and the status bar."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSpinBox,
+    QWidget,
+)
+
+from studio import __version__
+from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
+from studio.core.document import Document, Layer, LayerKind, blank_pixels
+from studio.core.history import AddLayer
+from studio.core.image import EXPORT_FORMATS, SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
+from studio.core.jobs import JobEvent, JobHandle, JobQueue, JobState
+from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
+from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
+from studio.core.run import inputs_from_document, job_function, result_layer
+from studio.qt.canvas import Canvas, ToolSettings
+from studio.qt.docks import HistoryPanel, LayersPanel
+from studio.qt.job_bar import JobBar, JobEventBridge
+from studio.qt.params_panel import PluginPanel
+from studio.qt.tool_bar import ToolOptionsBar
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).parent / "resources"
+MAX_RECENT = 10
+DEFAULT_SIZE = (1024, 1024)
+
+
+@dataclass
+class ActiveJob:
+    """The job the window is showing; events of any other job are stale and dropped."""
+
+    handle: JobHandle
+    manifest: PluginManifest
+    params: Any
+    inputs: Any
+    doc: Document
+    panel: PluginPanel
+
+
+def image_filter() -> str:
+    patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+    return (
+        f"Images and projects ({patterns} *{PROJECT_SUFFIX});;Images ({patterns});;Studio projects (*{PROJECT_SUFFIX})"
+    )
+
+
+class NewDocumentDialog(QDialog):
+    """Asks for the size and background of a new document."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New document")
+        form = QFormLayout(self)
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for spin, value in ((self.width_spin, DEFAULT_SIZE[0]), (self.height_spin, DEFAULT_SIZE[1])):
+            spin.setRange(1, 30000)
+            spin.setSuffix(" px")
+            spin.setValue(value)
+        self.background = QComboBox()
+        self.background.addItems(["White", "Black", "Transparent"])
+        form.addRow("Width", self.width_spin)
+        form.addRow("Height", self.height_spin)
+        form.addRow("Background", self.background)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+def blank_document(width: int, height: int, background: str = "White") -> Document:
+    pixels = blank_pixels(LayerKind.RASTER, width, height)
+    if background != "Transparent":
+        pixels[...] = (255, 255, 255, 255) if background == "White" else (0, 0, 0, 255)
+    return Document.from_pixels(pixels)
+
+
+class MainWindow(QMainWindow):
+    """Studio's main window. One document is open at a time."""
+
+    def __init__(
+        self,
+        registry: PluginRegistry | None = None,
+        settings: QSettings | None = None,
+        autosaver: Autosaver | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("studio-main-window")
+        self.settings = settings or QSettings("Studio", "Studio")
+        self.autosaver = autosaver or Autosaver()
+        self.registry = registry or discover_plugins()
+        self.doc: Document | None = None
+        self.project_path: Path | None = None
+        self.last_error = ""
+        self.queue = JobQueue()
+        self.bridge = JobEventBridge(self)
+        self.bridge.event.connect(self._on_job_event)
+        self.job: ActiveJob | None = None
+        self.panels: dict[str, PluginPanel] = {}
+        self.tools = ToolSettings()
+
+        self.setWindowIcon(QIcon(str(RESOURCES / "studio.png")))
+        self.setAcceptDrops(True)
+        self.canvas = Canvas(self.tools)
+        self.setCentralWidget(self.canvas)
+        self.tool_bar = ToolOptionsBar(self.tools)
+        self.tool_bar.changed.connect(self.canvas.update)
+        self.addToolBar(self.tool_bar)
+        self.canvas.color_picked.connect(self.tool_bar.set_color)
+        self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.canvas.mask_needed.connect(self.add_mask_layer)
+
+        self.layers_panel = LayersPanel()
+        self.history_panel = HistoryPanel()
+        self.layers_dock = self._dock("Layers", "layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.plugin_docks: dict[str, QDockWidget] = {}
+        self._build_plugin_docks()
+
+        self.job_bar = JobBar()
+        self.job_bar.cancel_requested.connect(self.cancel_job)
+        self.cursor_label = QLabel()
+        self.zoom_label = QLabel()
+        self.size_label = QLabel()
+        status = self.statusBar()
+        status.addWidget(self.job_bar, 1)
+        for label in (self.size_label, self.cursor_label, self.zoom_label):
+            label.setMinimumWidth(90)
+            status.addPermanentWidget(label)
+        self.canvas.cursor_moved.connect(self._show_cursor)
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z:.0%}"))
+
+        self._build_menus()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_INTERVAL_S * 1000)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self._restore_layout()
+        self.set_document(blank_document(*DEFAULT_SIZE), None)
+        if self.registry.errors:
+            names = ", ".join(e.name for e in self.registry.errors)
+            self.statusBar().showMessage(f"Plugins that failed to load: {names} (Help › Plugins)", 15000)
+
+    # Construction
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_plugin_docks(self) -> None:
+        first: QDockWidget | None = None
+        for manifest in self.registry.plugins.values():
+            panel = PluginPanel(manifest)
+            panel.run_requested.connect(lambda params, m=manifest: self.run_plugin(m, params))
+            panel.cancel_requested.connect(self.cancel_job)
+            dock = self._dock(manifest.title, f"plugin-{manifest.id}", panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+            if first is None:
+                first = dock
+            else:
+                self.tabifyDockWidget(first, dock)
+            self.panels[manifest.id] = panel
+            self.plugin_docks[manifest.id] = dock
+        if first is not None:
+            first.raise_()
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&New…", self.new_document_dialog, QKeySequence.StandardKey.New)
+        self._action(file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &Recent")
+        self._action(file, "Import as &Layer…", self.import_layer_dialog, "Ctrl+Shift+I")
+        file.addSeparator()
+        self._action(file, "&Save Project", self.save_action, QKeySequence.StandardKey.Save)
+        self._action(file, "Save Project &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
+        self._action(file, "&Export Image…", self.export_dialog, "Ctrl+E", "Export the flattened image")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._rebuild_recent_menu()
+
+        edit = bar.addMenu("&Edit")
+        self.undo_action = self._action(edit, "&Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action(
+            edit, "&Redo", self.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
+        )
+        edit.addSeparator()
+        self._action(edit, "&Fill Layer", lambda: self._fill(erase=False), "Shift+Backspace")
+        self._action(edit, "&Clear Layer", lambda: self._fill(erase=True), QKeySequence.StandardKey.Delete)
+        self._action(edit, "Smaller Brush", lambda: self.tool_bar.grow(1 / 1.2), "[")
+        self._action(edit, "Larger Brush", lambda: self.tool_bar.grow(1.2), "]")
+        self._action(edit, "Cancel Job", self.cancel_job, "Esc")
+
+        view = bar.addMenu("&View")
+        self._action(view, "Zoom &In", self.canvas.zoom_in, [QKeySequence.StandardKey.ZoomIn, QKeySequence("Ctrl+=")])
+        self._action(view, "Zoom &Out", self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
+        self._action(view, "&Fit in Window", self.canvas.fit, "Ctrl+0")
+        self._action(view, "&Actual Pixels (100%)", self.canvas.actual_pixels, "Ctrl+1")
+        view.addSeparator()
+        for dock in (self.layers_dock, self.history_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addAction(self.tool_bar.toggleViewAction())
+
+        layer = bar.addMenu("&Layer")
+        self._action(layer, "New &Raster Layer", lambda: self.add_layer(LayerKind.RASTER), "Ctrl+Shift+N")
+        self._action(layer, "New &Mask", self.add_mask_layer)
+        self._action(layer, "New &Label Map", lambda: self.add_layer(LayerKind.LABELS))
+
+        plugins = bar.addMenu("&Plugins")
+        for dock in self.plugin_docks.values():
+            plugins.addAction(dock.toggleViewAction())
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Plugins…", self.show_plugin_report)
+        self._action(help_menu, "&About Studio", self.show_about)
+
+    # Documents
+
+    def set_document(self, doc: Document, project_path: Path | None) -> None:
+        """Show ``doc``; a running job for the previous document is cancelled."""
+        if self.job is not None:
+            self.cancel_job()
+        if self.doc is not None:
+            self.doc.history.changed.disconnect(self._update_title)
+            self.autosaver.discard(self.doc)
+        self.doc = doc
+        self.project_path = project_path
+        doc.history.changed.connect(self._update_title)
+        self.canvas.set_document(doc)
+        self.layers_panel.set_document(doc)
+        self.history_panel.set_document(doc)
+        self.size_label.setText(f"{doc.width} × {doc.height}")
+        self._update_title()
+
+    def _update_title(self) -> None:
+        if self.doc is None:
+            return
+        dirty = "" if self.doc.history.is_clean else "*"
+        self.setWindowTitle(f"{self.doc.name}{dirty} — Studio")
+        self.setWindowModified(not self.doc.history.is_clean)
+        self.undo_action.setEnabled(self.doc.history.can_undo)
+        self.redo_action.setEnabled(self.doc.history.can_redo)
+
+    def confirm_discard(self) -> bool:
+        """True when the open document may be replaced (saved, clean, or the user agrees)."""
+        if self.doc is None or self.doc.history.is_clean:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save changes to {self.doc.name} first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_action()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def open_path(self, path: Path) -> bool:
+        """Open an image or a project; a failure shows why and keeps the current document."""
+        path = Path(path)
+        try:
+            if path.suffix.lower() == PROJECT_SUFFIX:
+                doc = load_project(path)
+                project: Path | None = path
+            else:
+                loaded = load_image(path)
+                doc = Document.from_pixels(to_uint8(loaded.pixels), path.stem, path.name)
+                project = None
+        except (ImageError, ProjectError) as exc:
+            self.show_error("Cannot open", str(exc))
+            return False
+        doc.name = path.name if project else path.stem
+        self.set_document(doc, project)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def import_layer(self, path: Path) -> bool:
+        """Add an image as a new layer (placed top-left, cropped to the document)."""
+        if self.doc is None:
+            return self.open_path(path)
+        try:
+            pixels = to_uint8(load_image(path).pixels)
+        except ImageError as exc:
+            self.show_error("Cannot import", str(exc))
+            return False
+        layer_pixels = blank_pixels(LayerKind.RASTER, self.doc.width, self.doc.height)
+        h, w = min(pixels.shape[0], self.doc.height), min(pixels.shape[1], self.doc.width)
+        layer_pixels[:h, :w] = pixels[:h, :w]
+        layer = Layer(self.doc.unique_layer_name(Path(path).stem), LayerKind.RASTER, layer_pixels)
+        self.doc.history.push(AddLayer(f"Import {Path(path).name}", layer))
+        return True
+
+    def save_project_to(self, path: Path) -> bool:
+        if self.doc is None:
+            return False
+        path = Path(path)
+        if path.suffix.lower() != PROJECT_SUFFIX:
+            path = path.with_suffix(PROJECT_SUFFIX)
+        try:
+            save_project(self.doc, path)
+        except OSError as exc:
+            self.show_error("Cannot save", str(exc))
+            return False
+        self.project_path = path
+        self.doc.name = path.name
+        self.doc.history.set_clean()
+        self.autosaver.discard(self.doc)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def export_to(self, path: Path, quality: int = 95) -> bool:
+        """Write the flattened image; the format follows the suffix."""
+        if self.doc is None:
+            return False
+        try:
+            save_image(self.doc.composite(), Path(path), quality=quality)
+        except (ImageError, OSError) as exc:
+            self.show_error("Cannot export", str(exc))
+            return False
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def autosave(self) -> None:
+        if self.doc is not None and not self.doc.history.is_clean:
+            try:
+                self.autosaver.save(self.doc, self.project_path)
+            except OSError as exc:
+                log.warning("autosave failed: %s", exc)
+                self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+
+    # Dialog wrappers for the menu actions
+
+    def new_document_dialog(self) -> None:
+        dialog = NewDocumentDialog(self)
+        if dialog.exec() and self.confirm_discard():
+            doc = blank_document(dialog.width_spin.value(), dialog.height_spin.value(), dialog.background.currentText())
+            self.set_document(doc, None)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open", self._last_dir(), image_filter())
+        if path and self.confirm_discard():
+            self.open_path(Path(path))
+
+    def import_layer_dialog(self) -> None:
+        patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Import as layer", self._last_dir(), f"Images ({patterns})")
+        if path:
+            self.import_layer(Path(path))
+
+    def save_action(self) -> bool:
+        if self.project_path is not None:
+            return self.save_project_to(self.project_path)
+        return self.save_as_dialog()
+
+    def save_as_dialog(self) -> bool:
+        start = str(Path(self._last_dir()) / f"{Path(self.doc.name).stem if self.doc else 'untitled'}{PROJECT_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, f"Studio projects (*{PROJECT_SUFFIX})")
+        return bool(path) and self.save_project_to(Path(path))
+
+    def export_dialog(self) -> None:
+        filters = ";;".join(f"{name} (*{suffix})" for suffix, name in EXPORT_FORMATS.items())
+        stem = Path(self.doc.name).stem if self.doc else "untitled"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export image", str(Path(self._last_dir()) / f"{stem}.png"), filters
+        )
+        if path:
+            self.export_to(Path(path))
+
+    def _last_dir(self) -> str:
+        recent = self.recent_files()
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    # Recent files
+
+    def recent_files(self) -> list[Path]:
+        value = self.settings.value("recent", [])
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [Path(p) for p in items]
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path.resolve())] + [str(p) for p in self.recent_files() if p != path.resolve()]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = self.recent_menu.addAction(path.name)
+            action.setStatusTip(str(path))
+            action.triggered.connect(lambda _checked=False, p=path: self.confirm_discard() and self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # Layers and editing
+
+    def add_layer(self, kind: LayerKind) -> Layer | None:
+        if self.doc is None:
+            return None
+        base = {LayerKind.RASTER: "Layer", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}[kind]
+        layer = Layer(self.doc.unique_layer_name(base), kind, blank_pixels(kind, self.doc.width, self.doc.height))
+        self.doc.history.push(AddLayer(f"New {base.lower()}", layer))
+        return layer
+
+    def add_mask_layer(self) -> None:
+        self.add_layer(LayerKind.MASK)
+
+    def _fill(self, erase: bool) -> None:
+        from studio.core.paint import fill
+
+        layer = self.doc.active_layer if self.doc else None
+        if self.doc is not None and layer is not None:
+            self.doc.history.push(fill(self.doc, layer, self.tools.brush(erase=erase)))
+
+    def undo(self) -> None:
+        if self.doc is not None and self.job is None:
+            self.doc.history.undo()
+
+    def redo(self) -> None:
+        if self.doc is not None and self.job is None:
+            self.doc.history.redo()
+
+    # Jobs
+
+    def run_plugin(self, manifest: PluginManifest, params: Any) -> JobHandle | None:
+        """Start ``manifest``'s engine on the open document; previews stream to the canvas."""
+        if self.doc is None:
+            return None
+        if self.job is not None:
+            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+            return None
+        panel = self.panels[manifest.id]
+        panel.clear_error()
+        inputs = inputs_from_document(self.doc, manifest)
+        handle = self.queue.submit(job_function(manifest, params, inputs), self.bridge.post)
+        self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel)
+        panel.set_running(True)
+        self.job_bar.start(manifest.title)
+        return handle
+
+    def cancel_job(self) -> None:
+        """Cancel the running job at once; its late frames are ignored."""
+        if self.job is None:
+            return
+        self.job.handle.cancel()
+        self._end_job()
+        self.statusBar().showMessage("Cancelled; the document is unchanged.", 5000)
+
+    def _end_job(self) -> None:
+        if self.job is not None:
+            self.job.panel.set_running(False)
+        self.job = None
+        self.canvas.set_preview(None)
+        self.job_bar.stop()
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        job = self.job
+        if job is None or event.job_id != job.handle.job_id:
+            return
+        if event.state is JobState.PREVIEW and event.frame is not None:
+            self.job_bar.update_frame(event.frame)
+            if event.frame.image is not None:
+                self.canvas.set_preview(event.frame.image)
+            return
+        self._end_job()
+        if event.state is JobState.FINISHED and event.frame is not None:
+            if job.doc is not self.doc:
+                return
+            try:
+                layer = result_layer(job.doc, job.manifest, job.params, job.inputs, event.frame)
+            except Exception as exc:  # a malformed result is reported, never half-applied
+                job.panel.show_error(str(exc))
+                return
+            job.doc.history.push(AddLayer(job.manifest.title, layer))
+            self.statusBar().showMessage(f"{job.manifest.title}: done", 5000)
+        elif event.state is JobState.FAILED:
+            job.panel.show_error(event.error)
+            self.statusBar().showMessage(f"{job.manifest.title} failed: {event.error}", 10000)
+        elif event.state is JobState.CANCELLED:
+            self.statusBar().showMessage("Cancelled; the document is unchanged.", 5000)
+
+    # Messages
+
+    def show_error(self, title: str, text: str) -> None:
+        """Show an error without blocking (also recorded in ``last_error``)."""
+        self.last_error = text
+        log.warning("%s: %s", title, text)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_plugin_report(self) -> None:
+        lines = [f"<b>{m.title}</b> ({m.id})" for m in self.registry.plugins.values()]
+        lines += [f"<b style='color:#c0392b'>{e.name}</b> failed to load: {e.error}" for e in self.registry.errors]
+        QMessageBox.information(self, "Plugins", "<br>".join(lines) or "No plugins installed.")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Studio", f"<b>Studio {__version__}</b><br>Make images with neural networks.")
+
+    def _show_cursor(self, x: int, y: int) -> None:
+        inside = self.doc is not None and 0 <= x < self.doc.width and 0 <= y < self.doc.height
+        self.cursor_label.setText(f"{x}, {y}" if inside else "")
+
+    # Drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(self._droppable(url.toLocalFile()) for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if self._droppable(u.toLocalFile())]
+        if paths and self.confirm_discard():
+            event.acceptProposedAction()
+            self.open_path(paths[0])
+            for extra in paths[1:]:
+                self.import_layer(extra)
+
+    @staticmethod
+    def _droppable(path: str) -> bool:
+        return bool(path) and Path(path).suffix.lower() in (*SUPPORTED_SUFFIXES, PROJECT_SUFFIX)
+
+    # Layout and closing
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        if self.job is not None:
+            self.cancel_job()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.sync()
+        if self.doc is not None:
+            self.autosaver.discard(self.doc)
+        self.queue.shutdown(timeout=2.0)
+        event.accept()

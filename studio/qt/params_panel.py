@@ -1,0 +1,532 @@
+"""Parameter panels generated from a plugin's params dataclass, and the plugin panel around them."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+os.environ.setdefault("QT_API", "pyside6")  # superqt goes through qtpy
+
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider, QLabeledSlider
+
+from studio.core.params import ParamError, ParamField, coerce, make_params, param_fields
+from studio.core.plugin import PluginManifest
+
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+FLOAT_RANGE = 1e9
+ERROR_COLOR = "#e0443e"
+
+
+class ColorButton(QPushButton):
+    """A button showing a colour swatch and its ``#rrggbb``; clicking opens a QColorDialog."""
+
+    color_changed = Signal(str)
+
+    def __init__(self, color: str = "#000000", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._color = "#000000"
+        self.setIconSize(QSize(28, 14))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.clicked.connect(self.choose_color)
+        self.set_color(color)
+
+    def color(self) -> str:
+        """The colour as ``#rrggbb`` (lower case)."""
+        return self._color
+
+    def set_color(self, color: str) -> None:
+        """Show ``color`` (anything QColor understands); emits ``color_changed`` when it differs."""
+        qcolor = QColor(color)
+        if not qcolor.isValid():
+            raise ValueError(f"{color!r} is not a colour")
+        name = qcolor.name(QColor.NameFormat.HexRgb).lower()
+        swatch = QPixmap(self.iconSize())
+        swatch.fill(qcolor)
+        painter = QPainter(swatch)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Mid))
+        painter.drawRect(swatch.rect().adjusted(0, 0, -1, -1))
+        painter.end()
+        self.setIcon(QIcon(swatch))
+        self.setText(name)
+        if name != self._color:
+            self._color = name
+            self.color_changed.emit(name)
+
+    def choose_color(self) -> None:
+        """Open the colour dialog and take its choice unless cancelled."""
+        chosen = QColorDialog.getColor(QColor(self._color), self, "Choose a colour")
+        if chosen.isValid():
+            self.set_color(chosen.name())
+
+
+class _Editor:
+    """Binds one parameter to its widget: ``get``/``set`` the raw value, ``connect`` a change callback."""
+
+    def __init__(self, field: ParamField, widget: QWidget) -> None:
+        self.field = field
+        self.widget = widget  # the input widget (tooltip, focus)
+        self.row: QWidget = widget  # what goes into the form (may wrap the input)
+
+    def get(self) -> Any:
+        raise NotImplementedError
+
+    def set(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+
+class _IntEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        meta = field.meta
+        if meta.widget == "slider":
+            low = math.ceil(meta.min) if meta.min is not None else min(0, field.default)
+            high = math.floor(meta.max) if meta.max is not None else max(100, field.default)
+            widget: QSpinBox | QLabeledSlider = QLabeledSlider(Qt.Orientation.Horizontal)
+        else:
+            low = math.ceil(meta.min) if meta.min is not None else INT_MIN
+            high = math.floor(meta.max) if meta.max is not None else INT_MAX
+            widget = QSpinBox()
+            widget.setAlignment(Qt.AlignmentFlag.AlignRight)
+        widget.setRange(max(low, INT_MIN), min(high, INT_MAX))
+        widget.setSingleStep(max(1, round(meta.step or 1)))
+        super().__init__(field, widget)
+        self.spin = widget
+
+    def get(self) -> int:
+        return int(self.spin.value())
+
+    def set(self, value: Any) -> None:
+        self.spin.setValue(int(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(lambda _v: callback())
+
+
+class _SeedEditor(_IntEditor):
+    """An int editor with a "Random" button next to it."""
+
+    def __init__(self, field: ParamField) -> None:
+        super().__init__(field)
+        self.random_button = QToolButton()
+        self.random_button.setText("Random")
+        self.random_button.setToolTip("Pick a random seed")
+        self.random_button.clicked.connect(self.randomize)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.spin, 1)
+        layout.addWidget(self.random_button)
+        self.row = row
+
+    def randomize(self) -> None:
+        """Set a random seed within the editor's bounds (non-negative when allowed)."""
+        low, high = self.spin.minimum(), self.spin.maximum()
+        if high >= 0:
+            low = max(low, 0)
+        self.spin.setValue(random.randint(low, high))
+
+
+def _decimals(*values: float | None) -> int:
+    """Decimals needed to show ``values`` exactly, clamped to 2..6."""
+    needed = 0
+    for value in values:
+        if value is None:
+            continue
+        text = f"{float(value):.6f}".rstrip("0")
+        needed = max(needed, len(text.partition(".")[2]))
+    return min(max(needed, 2), 6)
+
+
+def _float_step(field: ParamField) -> float:
+    meta = field.meta
+    if meta.step:
+        return float(meta.step)
+    if meta.min is not None and meta.max is not None and meta.max > meta.min:
+        return 10.0 ** math.floor(math.log10((meta.max - meta.min) / 100))
+    return 0.1 if abs(field.default) < 10 else 1.0
+
+
+class _FloatEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        meta = field.meta
+        step = _float_step(field)
+        decimals = _decimals(step, meta.min, meta.max, field.default)
+        if meta.widget == "slider":
+            low = meta.min if meta.min is not None else min(0.0, field.default)
+            high = meta.max if meta.max is not None else max(1.0, field.default)
+            widget: QDoubleSpinBox | QLabeledDoubleSlider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+            widget.setDecimals(decimals)
+        else:
+            low = meta.min if meta.min is not None else -FLOAT_RANGE
+            high = meta.max if meta.max is not None else FLOAT_RANGE
+            widget = QDoubleSpinBox()
+            widget.setAlignment(Qt.AlignmentFlag.AlignRight)
+            widget.setDecimals(decimals)
+        widget.setRange(float(low), float(high))
+        widget.setSingleStep(step)
+        super().__init__(field, widget)
+        self.spin = widget
+
+    def get(self) -> float:
+        return float(self.spin.value())
+
+    def set(self, value: Any) -> None:
+        self.spin.setValue(float(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(lambda _v: callback())
+
+
+class _BoolEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        super().__init__(field, QCheckBox())
+        self.check: QCheckBox = self.widget  # type: ignore[assignment]
+
+    def get(self) -> bool:
+        return self.check.isChecked()
+
+    def set(self, value: Any) -> None:
+        self.check.setChecked(bool(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.check.toggled.connect(lambda _v: callback())
+
+
+def _choice_text(choice: Any) -> str:
+    value = choice.value if isinstance(choice, enum.Enum) else choice
+    return str(value).replace("_", " ") if isinstance(value, str) else str(value)
+
+
+class _ChoiceEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        for choice in field.choices:
+            combo.addItem(_choice_text(choice))
+        super().__init__(field, combo)
+        self.combo = combo
+
+    def get(self) -> Any:
+        index = self.combo.currentIndex()
+        return self.field.choices[index] if index >= 0 else self.field.default
+
+    def set(self, value: Any) -> None:
+        self.combo.setCurrentIndex(self.field.choices.index(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.combo.currentIndexChanged.connect(lambda _i: callback())
+
+
+class _ColorEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        super().__init__(field, ColorButton(str(field.default)))
+        self.button: ColorButton = self.widget  # type: ignore[assignment]
+
+    def get(self) -> str:
+        return self.button.color()
+
+    def set(self, value: Any) -> None:
+        self.button.set_color(str(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.button.color_changed.connect(lambda _c: callback())
+
+
+class _TextEditor(_Editor):
+    def __init__(self, field: ParamField) -> None:
+        super().__init__(field, QLineEdit())
+        self.line: QLineEdit = self.widget  # type: ignore[assignment]
+
+    def get(self) -> str:
+        return self.line.text()
+
+    def set(self, value: Any) -> None:
+        self.line.setText(str(value))
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        self.line.textChanged.connect(lambda _t: callback())
+
+
+def _make_editor(field: ParamField) -> _Editor:
+    if field.choices:
+        return _ChoiceEditor(field)
+    if field.kind is bool:
+        return _BoolEditor(field)
+    if field.kind is int:
+        return _SeedEditor(field) if field.name == "seed" else _IntEditor(field)
+    if field.kind is float:
+        return _FloatEditor(field)
+    if field.kind is str and field.meta.widget == "color":
+        return _ColorEditor(field)
+    if field.kind is str:
+        return _TextEditor(field)
+    raise TypeError(f"parameter {field.name!r}: no editor for {field.kind!r}")
+
+
+class ParamsPanel(QWidget):
+    """A form with one editor per parameter of ``params_class`` (see :mod:`studio.core.params`).
+
+    ``changed`` fires once per user edit, and once per :meth:`set_values`/:meth:`reset`
+    call that changed anything.
+    """
+
+    changed = Signal()
+
+    def __init__(self, params_class: type, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.params_class = params_class
+        self.fields: list[ParamField] = param_fields(params_class)
+        self._editors: dict[str, _Editor] = {}
+        self._labels: dict[str, QLabel] = {}
+        self._bulk = False
+        self._dirty = False
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        form.setVerticalSpacing(4)
+        for field in self.fields:
+            editor = _make_editor(field)
+            editor.set(field.default)
+            editor.connect(self._on_edit)
+            label = QLabel(field.label)
+            label.setBuddy(editor.widget)
+            if field.meta.help:
+                label.setToolTip(field.meta.help)
+                editor.widget.setToolTip(field.meta.help)
+            form.addRow(label, editor.row)
+            self._editors[field.name] = editor
+            self._labels[field.name] = label
+        self.form = form
+
+    # Access to the widgets (for the main window and tests).
+
+    def editor(self, name: str) -> QWidget:
+        """The input widget of parameter ``name`` (QSpinBox, QComboBox, ColorButton, ...)."""
+        return self._editors[name].widget
+
+    def label(self, name: str) -> QLabel:
+        """The form label of parameter ``name``."""
+        return self._labels[name]
+
+    def randomize_seed(self) -> None:
+        """Pick a random seed, as the "Random" button does; ``KeyError`` without a seed parameter."""
+        editor = self._editors["seed"]
+        if not isinstance(editor, _SeedEditor):
+            raise KeyError("seed")
+        editor.randomize()
+
+    # Values
+
+    def values(self) -> dict[str, Any]:
+        """The raw values shown, by parameter name (enum fields give enum members)."""
+        return {name: editor.get() for name, editor in self._editors.items()}
+
+    def params(self) -> Any:
+        """A params instance from the shown values; raises :class:`ParamError` if one is invalid."""
+        return make_params(self.params_class, self.values())
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Show ``values`` (a partial mapping is fine); invalid or unknown values raise :class:`ParamError`.
+
+        Nothing is changed when any value is rejected.
+        """
+        unknown = sorted(set(values) - set(self._editors))
+        if unknown:
+            raise ParamError(f"unknown parameter {unknown[0]!r}; known parameters: {', '.join(self._editors)}")
+        checked = {name: coerce(self._editors[name].field, value) for name, value in values.items()}
+        self._bulk, self._dirty = True, False
+        try:
+            for name, value in checked.items():
+                self._editors[name].set(value)
+        finally:
+            self._bulk = False
+        if self._dirty:
+            self._dirty = False
+            self.changed.emit()
+
+    def set_params(self, params: Any) -> None:
+        """Show the values of a params instance."""
+        self.set_values({f.name: getattr(params, f.name) for f in self.fields})
+
+    def reset(self) -> None:
+        """Show the defaults."""
+        self.set_values({f.name: f.default for f in self.fields})
+
+    def _on_edit(self) -> None:
+        if self._bulk:
+            self._dirty = True
+        else:
+            self.changed.emit()
+
+
+def _mute(label: QLabel, source: QPalette) -> None:
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, source.color(QPalette.ColorRole.PlaceholderText))
+    label.setPalette(palette)
+
+
+class PluginPanel(QWidget):
+    """A plugin's description, parameters, Run/Cancel/Reset buttons and error message.
+
+    The parameters come from a generated :class:`ParamsPanel`, or from the plugin's
+    own panel when ``manifest.panel`` names a callable: it is called with no
+    arguments and must return a QWidget with ``params()`` (raising ParamError on
+    bad input); optional ``reset()`` and a ``changed`` signal are used when present.
+    """
+
+    run_requested = Signal(object)
+    cancel_requested = Signal()
+    params_changed = Signal()
+
+    def __init__(self, manifest: PluginManifest, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.manifest = manifest
+        self._running = False
+
+        self.description = QLabel(manifest.description)
+        self.description.setWordWrap(True)
+        self.description.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.description.setVisible(bool(manifest.description))
+        _mute(self.description, self.palette())
+
+        factory = manifest.panel_factory()
+        if callable(factory):
+            self.params_widget: QWidget = factory()
+        else:
+            self.params_widget = ParamsPanel(manifest.params_class())
+        changed = getattr(self.params_widget, "changed", None)
+        if changed is not None and hasattr(changed, "connect"):
+            changed.connect(self.params_changed)
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(8, 8, 8, 8)
+        content_layout.setSpacing(8)
+        content_layout.addWidget(self.description)
+        content_layout.addWidget(self.params_widget)
+        content_layout.addStretch(1)
+
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setWidget(content)
+
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Set every parameter back to its default")
+        self.reset_button.setAutoDefault(False)
+        self.reset_button.clicked.connect(self.reset)
+        self.reset_button.setVisible(callable(getattr(self.params_widget, "reset", None)))
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAutoDefault(False)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("primary")
+        self.run_button.setDefault(True)
+        self.run_button.setToolTip(f"Run {manifest.title}")
+        self.run_button.clicked.connect(self.request_run)
+
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(8, 0, 8, 0)
+        buttons.addWidget(self.reset_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.run_button)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.error_label.setContentsMargins(8, 0, 8, 0)
+        error_palette = self.error_label.palette()
+        error_palette.setColor(QPalette.ColorRole.WindowText, QColor(ERROR_COLOR))
+        self.error_label.setPalette(error_palette)
+        self.error_label.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 8)
+        layout.setSpacing(6)
+        layout.addWidget(self.scroll_area, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.error_label)
+
+    def params(self) -> Any:
+        """The current params instance; raises ParamError if a value is invalid."""
+        return self.params_widget.params()  # type: ignore[attr-defined]
+
+    def request_run(self) -> None:
+        """Emit ``run_requested(params)``, or show why the parameters are invalid."""
+        try:
+            params = self.params()
+        except ParamError as exc:
+            self.show_error(str(exc))
+            return
+        self.clear_error()
+        self.run_requested.emit(params)
+
+    def reset(self) -> None:
+        """Set the parameters back to their defaults."""
+        reset = getattr(self.params_widget, "reset", None)
+        if callable(reset):
+            reset()
+        self.clear_error()
+
+    def set_running(self, running: bool) -> None:
+        """While running, Run is disabled and Cancel enabled; the reverse otherwise."""
+        self._running = running
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def show_error(self, text: str) -> None:
+        """Show ``text`` in red under the buttons (an empty text hides the label)."""
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def clear_error(self) -> None:
+        self.show_error("")
+
+    def error_text(self) -> str:
+        return self.error_label.text()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            _mute(self.description, self.palette())
+        super().changeEvent(event)

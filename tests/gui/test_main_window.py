@@ -1,0 +1,288 @@
+"""The real main window, driven headless: open, paint, undo, run plugins, cancel, save, export."""
+
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtTest import QTest
+
+from studio.core.autosave import Autosaver
+from studio.core.jobs import JobState
+from studio.core.params import make_params
+from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
+from studio.qt.canvas import Tool
+from studio.qt.main_window import MainWindow
+
+PLUGINS = [
+    EntryPoint("generative", "plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
+    EntryPoint("failing", "failing_plugin:MANIFEST", ENTRY_POINT_GROUP),
+]
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    settings_path = tmp_path / "settings.ini"
+
+    def make(entry_points=PLUGINS, size=(1000, 760)):
+        settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
+        window = MainWindow(discover_plugins(entry_points), settings, Autosaver(tmp_path / "autosave"))
+        qtbot.addWidget(window, before_close_func=discard_changes)
+        if size:
+            window.resize(*size)
+        window.show()
+        qtbot.waitExposed(window)
+        return window
+
+    return make
+
+
+def discard_changes(window):
+    """Closing at teardown must not stop at the unsaved-changes question."""
+    window.cancel_job()
+    if window.doc is not None:
+        window.doc.history.set_clean()
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+def write_image(path: Path, size=(120, 80), color=(40, 90, 160)) -> Path:
+    pixels = np.zeros((size[1], size[0], 3), np.uint8)
+    pixels[...] = color
+    pixels[:, : size[0] // 2, 0] = 220
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def snapshot(doc):
+    return [(layer.id, layer.name, layer.visible, layer.opacity, layer.pixels.copy()) for layer in doc.layers]
+
+
+def assert_same_document(before, doc):
+    after = snapshot(doc)
+    assert [b[:4] for b in before] == [a[:4] for a in after]
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_array_equal(b[4], a[4])
+
+
+def widget_point(canvas, x, y) -> QPoint:
+    return canvas.image_to_widget(QPointF(x + 0.5, y + 0.5)).toPoint()
+
+
+def drag(qtbot, canvas, points):
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=widget_point(canvas, *points[0]))
+    for point in points[1:]:
+        QTest.mouseMove(canvas, widget_point(canvas, *point))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=widget_point(canvas, *points[-1]))
+
+
+def test_open_paint_undo_redo(window, qtbot, tmp_path):
+    path = write_image(tmp_path / "photo.png")
+    assert window.open_path(path)
+    doc = window.doc
+    assert (doc.width, doc.height) == (120, 80)
+    canvas = window.canvas
+    canvas.actual_pixels()
+    original = doc.layers[0].pixels.copy()
+    window.tool_bar.set_color((255, 255, 0))
+    window.tools.size = 8
+    window.tools.hardness = 1.0
+    QTest.keyClick(canvas, Qt.Key.Key_B)
+    assert window.tools.tool is Tool.BRUSH
+    drag(qtbot, canvas, [(20, 40), (60, 40), (100, 40)])
+    pixels = doc.layers[0].pixels
+    assert (pixels[40, 20:101, :3] == (255, 255, 0)).all(), "the stroke covers its path"
+    changed = np.any(pixels != original, axis=2)
+    ys, _ = np.nonzero(changed)
+    assert ys.min() >= 40 - 5 and ys.max() <= 40 + 5, "nothing changed away from the stroke"
+    assert window.windowTitle().startswith("photo*")
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(doc.layers[0].pixels, original)
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert (doc.layers[0].pixels[40, 20:101, :3] == (255, 255, 0)).all()
+
+
+def test_shortcuts_switch_tools_and_resize_the_brush(window):
+    canvas = window.canvas
+    QTest.keyClick(canvas, Qt.Key.Key_E)
+    assert window.tools.tool is Tool.ERASER
+    size = window.tools.size
+    QTest.keyClick(canvas, Qt.Key.Key_BracketRight)
+    assert window.tools.size > size
+    QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    assert window.tools.size < size
+    zoom = canvas.zoom
+    QTest.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom == 1.0 != zoom
+
+
+def test_mask_brush_creates_a_mask_and_paints_only_it(window, qtbot):
+    canvas = window.canvas
+    before = window.doc.layers[0].pixels.copy()
+    QTest.keyClick(canvas, Qt.Key.Key_M)
+    window.tools.size = 10
+    drag(qtbot, canvas, [(100, 100), (200, 100)])
+    mask = window.doc.active_mask()
+    assert mask is not None and mask.pixels[100, 150] == 255 and mask.pixels[300, 300] == 0
+    np.testing.assert_array_equal(window.doc.layers[0].pixels, before)
+
+
+def run_and_collect(window, qtbot, plugin_id, values, timeout=20000):
+    manifest = window.registry.get(plugin_id)
+    events = []
+    window.bridge.event.connect(events.append)
+    params = make_params(manifest.params_class(), values)
+    handle = window.run_plugin(manifest, params)
+    return handle, events
+
+
+def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, qtbot):
+    window.set_document(window.doc.__class__.from_pixels(np.full((256, 384, 4), 255, np.uint8)), None)
+    panel = window.panels["generative"]
+    panel.params_widget.set_values({"rule": "flow_field", "seed": 5})
+    events = []
+    window.bridge.event.connect(events.append)
+    previews_seen = []
+    window.bridge.event.connect(lambda e: previews_seen.append(window.canvas.has_preview))
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert window.job is not None and not panel.run_button.isEnabled()
+    qtbot.waitUntil(lambda: window.job is None, timeout=30000)
+    states = [e.state for e in events]
+    assert states.count(JobState.PREVIEW) >= 2
+    assert states[-1] is JobState.FINISHED and JobState.PREVIEW not in states[states.index(JobState.FINISHED) :]
+    assert any(previews_seen), "previews were shown on the canvas"
+    assert not window.canvas.has_preview
+    doc = window.doc
+    assert [layer.name for layer in doc.layers] == ["Background", "Generative rules"]
+    result = doc.layers[-1]
+    assert result.recipe.plugin_id == "generative" and result.recipe.seed == 5
+    assert result.recipe.params["rule"] == "flow_field"
+    np.testing.assert_array_equal(result.pixels, events[-1].frame.image)
+    window.undo()
+    assert len(doc.layers) == 1
+    window.redo()
+    assert doc.layers[-1] is result
+
+
+def test_cancel_mid_run_leaves_the_document_unchanged(window, qtbot):
+    window.set_document(window.doc.__class__.from_pixels(np.full((1536, 1536, 4), 255, np.uint8)), None)
+    before = snapshot(window.doc)
+    history = window.doc.history.texts()
+    handle, events = run_and_collect(window, qtbot, "generative", {"rule": "flow_field", "flow_steps": 1000})
+    qtbot.waitUntil(lambda: any(e.state is JobState.PREVIEW for e in events), timeout=20000)
+    assert window.canvas.has_preview
+    qtbot.mouseClick(window.job_bar.cancel_button, Qt.MouseButton.LeftButton)
+    assert window.job is None and not window.canvas.has_preview
+    assert handle.wait(1.0), "the engine stopped within a second"
+    qtbot.wait(200)
+    assert_same_document(before, window.doc)
+    assert window.doc.history.texts() == history
+    assert window.doc.history.is_clean
+
+
+def test_engine_error_is_shown_in_the_panel(window, qtbot):
+    before = snapshot(window.doc)
+    window.run_plugin(window.registry.get("failing"), make_params(window.registry.get("failing").params_class()))
+    qtbot.waitUntil(lambda: window.job is None, timeout=10000)
+    panel = window.panels["failing"]
+    assert "no pixels; pick another style image" in panel.error_text()
+    assert panel.run_button.isEnabled()
+    assert_same_document(before, window.doc)
+
+
+def test_save_project_and_reopen_every_layer(window, make_window, qtbot, tmp_path):
+    window.open_path(write_image(tmp_path / "photo.png", (64, 48)))
+    window.add_mask_layer()
+    window.doc.active_mask().pixels[10:20, 10:30] = 255
+    handle, events = run_and_collect(window, qtbot, "generative", {"rule": "mondrian", "seed": 9})
+    qtbot.waitUntil(lambda: window.job is None, timeout=20000)
+    window.doc.layers[0].opacity = 0.6
+    path = tmp_path / "work.studio"
+    assert window.save_project_to(path)
+    assert window.doc.history.is_clean and window.windowTitle().startswith("work.studio —")
+    other = make_window()
+    assert other.open_path(path)
+    assert len(other.doc.layers) == 3
+    for a, b in zip(window.doc.layers, other.doc.layers, strict=True):
+        assert (a.id, a.name, a.kind, a.visible, a.opacity) == (b.id, b.name, b.kind, b.visible, b.opacity)
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+        assert a.recipe == b.recipe
+    assert other.doc.layers[-1].recipe.seed == 9
+
+
+@pytest.mark.parametrize(("suffix", "exact"), [(".png", True), (".tif", True), (".webp", False), (".jpg", False)])
+def test_export_and_read_back(window, tmp_path, suffix, exact):
+    window.open_path(write_image(tmp_path / "photo.png", (64, 48)))
+    out = tmp_path / f"export{suffix}"
+    assert window.export_to(out)
+    expected = window.doc.composite()[..., :3].astype(int)
+    with Image.open(out) as image:
+        assert image.size == (64, 48)
+        got = np.asarray(image.convert("RGB")).astype(int)
+    if exact:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert np.abs(got - expected).mean() < 4
+
+
+def test_corrupt_image_and_decompression_bomb_are_refused_clearly(window, tmp_path):
+    before = snapshot(window.doc)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    assert not window.open_path(corrupt)
+    assert "corrupt.jpg" in window.last_error
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bomb_png(60000, 60000))
+    assert not window.open_path(bomb)
+    assert "bomb.png" in window.last_error and "pixels" in window.last_error
+    assert_same_document(before, window.doc)
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_broken_plugin_is_reported_and_the_rest_load(make_window):
+    broken = EntryPoint("broken", "no_such_module_xyz:MANIFEST", ENTRY_POINT_GROUP)
+    window = make_window([*PLUGINS, broken])
+    assert "generative" in window.panels and "broken" not in window.panels
+    assert "broken" in window.statusBar().currentMessage()
+    assert "no_such_module_xyz" in window.registry.errors[0].error
+
+
+def test_layout_and_recent_files_persist(make_window, tmp_path):
+    first = make_window()
+    first.open_path(write_image(tmp_path / "a.png"))
+    first.resize(720, 540)
+    first.history_dock.hide()
+    size = (first.width(), first.height())
+    assert size != (1000, 760)
+    first.close()
+    second = make_window(size=None)
+    assert (second.width(), second.height()) == size
+    assert second.history_dock.isHidden()
+    assert second.recent_files()[0].name == "a.png"
+    second.close()
+
+
+def test_autosave_writes_a_recoverable_project(window, tmp_path):
+    window.add_mask_layer()
+    window.autosave()
+    saved = list((tmp_path / "autosave").glob("*.studio"))
+    assert len(saved) == 1
+    window.doc.history.set_clean()
+    window.close()
+    assert list((tmp_path / "autosave").glob("*.studio")) == [], "a clean close removes the autosave"
