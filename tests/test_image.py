@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from handmade import decompression_bomb_png, png_chunk, png_file
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from studio.core import image as image_module
@@ -128,15 +129,6 @@ def lcms(pixels: np.ndarray, icc: bytes, mode: str = "RGB") -> np.ndarray:
     target = ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile_bytes()))  # the profile saved files carry
     transform = ImageCms.buildTransform(source, target, mode, "RGB", ImageCms.Intent.PERCEPTUAL)
     return np.asarray(ImageCms.applyTransform(Image.fromarray(pixels, mode), transform))
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_file(width: int, height: int, depth: int, colour_type: int, idat: bytes) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def png_with_iccp(data: bytes, icc: bytes) -> bytes:
@@ -597,7 +589,7 @@ def test_broken_profile_is_ignored(tmp_path: Path) -> None:
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bomb.png"
-    path.write_bytes(png_file(100_000, 100_000, 8, 2, zlib.compress(b"\0" * 64)))
+    path.write_bytes(decompression_bomb_png())
     assert path.stat().st_size < 200
 
     def no_decoding(self: Image.Image) -> None:

@@ -7,5 +7,7 @@ MANIFEST = PluginManifest(
     title="Generative rules",
     params="plugins.generative.params:GenerativeParams",
     engine="plugins.generative.engine:run",
-    description="Lindenmayer plants and curves, Mondrian compositions, ridgelines and flow fields, drawn progressively.",
+    description=(
+        "Lindenmayer plants and curves, Mondrian compositions, ridgelines and flow fields, drawn progressively."
+    ),
 )

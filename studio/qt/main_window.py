@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel()
         self.size_label = QLabel()
         status = self.statusBar()
-        status.addWidget(self.job_bar, 1)
+        status.addPermanentWidget(self.job_bar, 1)
         for label in (self.size_label, self.cursor_label, self.zoom_label):
             label.setMinimumWidth(90)
             status.addPermanentWidget(label)
@@ -267,7 +267,6 @@ class MainWindow(QMainWindow):
             return
         dirty = "" if self.doc.history.is_clean else "*"
         self.setWindowTitle(f"{self.doc.name}{dirty} — Studio")
-        self.setWindowModified(not self.doc.history.is_clean)
         self.undo_action.setEnabled(self.doc.history.can_undo)
         self.redo_action.setEnabled(self.doc.history.can_redo)
 
@@ -443,11 +442,11 @@ class MainWindow(QMainWindow):
             self.doc.history.push(fill(self.doc, layer, self.tools.brush(erase=erase)))
 
     def undo(self) -> None:
-        if self.doc is not None and self.job is None:
+        if self.doc is not None:
             self.doc.history.undo()
 
     def redo(self) -> None:
-        if self.doc is not None and self.job is None:
+        if self.doc is not None:
             self.doc.history.redo()
 
     # Jobs

@@ -44,6 +44,8 @@ class ToolOptionsBar(QToolBar):
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Brush diameter ([ smaller, ] larger)")
         self.size_spin.valueChanged.connect(self._on_size)
+        self.addWidget(QLabel(" Size "))
+        self.addWidget(self.size_spin)
         self.hardness = self._slider("Hardness", "Edge hardness: 0 soft, 1 hard", self._on_hardness)
         self.opacity = self._slider("Opacity", "Brush opacity", self._on_opacity)
         self.color_button = QToolButton()

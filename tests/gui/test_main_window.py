@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from handmade import decompression_bomb_png
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtTest import QTest
 
 from studio.core.autosave import Autosaver
+from studio.core.document import Layer, LayerKind
 from studio.core.jobs import JobState
 from studio.core.params import make_params
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
@@ -144,6 +146,7 @@ def run_and_collect(window, qtbot, plugin_id, values, timeout=20000):
 
 def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, qtbot):
     window.set_document(window.doc.__class__.from_pixels(np.full((256, 384, 4), 255, np.uint8)), None)
+    window.queue.preview_interval_s = 0.0  # every preview the engine offers, however fast this machine is
     panel = window.panels["generative"]
     panel.params_widget.set_values({"rule": "flow_field", "seed": 5})
     events = []
@@ -200,7 +203,7 @@ def test_save_project_and_reopen_every_layer(window, make_window, qtbot, tmp_pat
     window.open_path(write_image(tmp_path / "photo.png", (64, 48)))
     window.add_mask_layer()
     window.doc.active_mask().pixels[10:20, 10:30] = 255
-    handle, events = run_and_collect(window, qtbot, "generative", {"rule": "mondrian", "seed": 9})
+    run_and_collect(window, qtbot, "generative", {"rule": "mondrian", "seed": 9})
     qtbot.waitUntil(lambda: window.job is None, timeout=20000)
     window.doc.layers[0].opacity = 0.6
     path = tmp_path / "work.studio"
@@ -238,21 +241,10 @@ def test_corrupt_image_and_decompression_bomb_are_refused_clearly(window, tmp_pa
     assert not window.open_path(corrupt)
     assert "corrupt.jpg" in window.last_error
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(bomb_png(60000, 60000))
+    bomb.write_bytes(decompression_bomb_png(60000, 60000))
     assert not window.open_path(bomb)
     assert "bomb.png" in window.last_error and "pixels" in window.last_error
     assert_same_document(before, window.doc)
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_broken_plugin_is_reported_and_the_rest_load(make_window):
@@ -286,3 +278,70 @@ def test_autosave_writes_a_recoverable_project(window, tmp_path):
     window.doc.history.set_clean()
     window.close()
     assert list((tmp_path / "autosave").glob("*.studio")) == [], "a clean close removes the autosave"
+
+
+def test_space_drag_pans_and_wheel_zooms_around_the_cursor(window, qtbot):
+    canvas = window.canvas
+    canvas.actual_pixels()
+    anchor = widget_point(canvas, 300, 200)
+    before = canvas.widget_to_image(QPointF(anchor))
+    QTest.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=anchor)
+    QTest.mouseMove(canvas, anchor + QPoint(40, 25))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=anchor + QPoint(40, 25))
+    QTest.keyRelease(canvas, Qt.Key.Key_Space)
+    moved = canvas.widget_to_image(QPointF(anchor + QPoint(40, 25)))
+    assert abs(moved.x() - before.x()) < 1 and abs(moved.y() - before.y()) < 1, "the image followed the drag"
+    assert window.doc.history.texts() == [], "panning painted nothing"
+    from PySide6.QtCore import QPoint as P
+    from PySide6.QtGui import QWheelEvent
+
+    pos = QPointF(anchor)
+    under = canvas.widget_to_image(pos)
+    event = QWheelEvent(pos, canvas.mapToGlobal(pos), P(0, 0), P(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    canvas.wheelEvent(event)
+    assert canvas.zoom == pytest.approx(1.25)
+    after = canvas.widget_to_image(pos)
+    assert abs(after.x() - under.x()) < 0.5 and abs(after.y() - under.y()) < 0.5
+
+
+def test_dropping_files_opens_the_first_and_imports_the_rest(window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    first = write_image(tmp_path / "first.png", (50, 40), (10, 200, 10))
+    second = write_image(tmp_path / "second.png", (30, 20), (200, 10, 10))
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(first)), QUrl.fromLocalFile(str(second)),
+                  QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    doc = window.doc
+    assert (doc.width, doc.height) == (50, 40)
+    assert [layer.name for layer in doc.layers] == ["first.png", "second"]
+    assert tuple(doc.layers[1].pixels[5, 25]) == (200, 10, 10, 255)
+    assert doc.layers[1].pixels[30, 40, 3] == 0, "outside the imported image the layer is transparent"
+
+
+def test_recovery_after_a_crash_restores_the_autosave(window, tmp_path, monkeypatch):
+    import json
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio.qt.app import offer_recovery
+
+    crashed = window.doc.__class__.from_pixels(np.full((16, 12, 4), 90, np.uint8), name="lost work")
+    crashed.insert_layer(Layer("Mask", LayerKind.MASK, np.full((16, 12), 255, np.uint8)))
+    window.autosaver.save(crashed)
+    info = next((tmp_path / "autosave").glob("*.json"))
+    record = json.loads(info.read_text())
+    record["pid"] = 2**22 + 4321
+    info.write_text(json.dumps(record))
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    offer_recovery(window, window.autosaver)
+    assert_same_document(snapshot(crashed), window.doc)
+    assert window.doc.name == "lost work"
+    assert not window.doc.history.is_clean, "recovered work counts as unsaved"
+    assert list((tmp_path / "autosave").iterdir()) == []

@@ -1,0 +1,96 @@
+"""Parameters of the generative-rules plugin.
+
+Sizes are resolution independent: positions live in units of the canvas's
+short side and widths are given in pixels on a 1024 px canvas, so a 512 px
+and a 4096 px render of the same parameters show the same artwork.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from studio.core.params import Param
+
+Rule = Literal["lsystem", "mondrian", "ridgelines", "flow_field"]
+Palette = Literal["classic", "random", "custom", "sunset", "ocean", "forest", "neon", "pastel", "ink_on_paper"]
+LSystemPreset = Literal[
+    "fractal_plant",
+    "tree",
+    "bush",
+    "stochastic_weed",
+    "dragon_curve",
+    "koch_snowflake",
+    "hilbert_curve",
+    "gosper_curve",
+    "sierpinski_arrowhead",
+    "levy_c_curve",
+]
+
+
+@dataclass
+class GenerativeParams:
+    """What to draw and how; every field has a default that renders a good image."""
+
+    rule: Annotated[
+        Rule,
+        Param(
+            "What to draw: lsystem = plants and fractal curves, mondrian = rectangles and black lines, "
+            "ridgelines = stacked noise lines, flow_field = particles following swirling noise"
+        ),
+    ] = "flow_field"
+    seed: Annotated[int, Param("Random seed: the same seed and size give the same picture", min=0, max=2**31 - 1)] = 1
+    palette: Annotated[
+        Palette,
+        Param(
+            "Colours: classic = the rule's signature look, random = a palette picked by the seed, "
+            "custom = the background and ink colours below, or a named palette"
+        ),
+    ] = "classic"
+    background: Annotated[str, Param("Background colour (palette 'custom')", widget="color")] = "#101014"
+    ink: Annotated[str, Param("Line colour (palette 'custom'); fills use tints of it", widget="color")] = "#f2efe6"
+    line_width: Annotated[
+        float,
+        Param(
+            "Line width in pixels on a 1024 px canvas, scaled with the short side; 0 = the rule's own width",
+            min=0.0,
+            max=64.0,
+            step=0.1,
+        ),
+    ] = 0.0
+    margin: Annotated[
+        float,
+        Param("Empty border around L-systems and ridgelines, as a fraction of the short side", min=0.0, max=0.4),
+    ] = 0.06
+    lsystem_preset: Annotated[LSystemPreset, Param("Which L-system: four plants, then six fractal curves")] = (
+        "fractal_plant"
+    )
+    lsystem_iterations: Annotated[
+        int,
+        Param(
+            "L-system rewriting steps (more = finer detail, stops at 250,000 segments); 0 = the preset's own",
+            min=0,
+            max=16,
+        ),
+    ] = 0
+    lsystem_angle: Annotated[
+        float, Param("L-system turning angle in degrees; 0 = the preset's own", min=0.0, max=180.0, step=0.5)
+    ] = 0.0
+    jitter: Annotated[
+        float,
+        Param("Random variation of L-system angles and lengths for organic growth; 0 = exact geometry", min=0, max=1),
+    ] = 0.3
+    mondrian_splits: Annotated[int, Param("Mondrian: how many times the canvas is split", min=1, max=200)] = 11
+    mondrian_fill: Annotated[
+        float, Param("Mondrian: fraction of rectangles painted in colour", min=0.0, max=1.0, step=0.05)
+    ] = 0.35
+    ridgelines_count: Annotated[int, Param("Ridgelines: number of stacked lines", min=2, max=400)] = 64
+    ridge_height: Annotated[
+        float, Param("Ridgelines: height of the tallest peaks, in line spacings", min=0.0, max=40.0, step=0.5)
+    ] = 9.0
+    flow_particles: Annotated[int, Param("Flow field: curves per square of the short side", min=1, max=20000)] = 1500
+    flow_steps: Annotated[int, Param("Flow field: length of each curve in steps", min=2, max=1000)] = 140
+    flow_scale: Annotated[
+        float, Param("Flow field: swirls per short side (larger = tighter swirls)", min=0.1, max=20.0, step=0.1)
+    ] = 2.0
+    flow_opacity: Annotated[float, Param("Flow field: opacity of each curve", min=0.01, max=1.0, step=0.01)] = 0.45
