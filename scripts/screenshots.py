@@ -51,6 +51,7 @@ def main(out_dir: Path) -> int:
             time.sleep(0.02)
         window.grab().save(str(out_dir / "screenshot.png"))
         running = {"rule": "lsystem", "seed": 3, "palette": "forest", "lsystem_preset": "fractal_plant"}
+        window.panels["generative"].params_widget.set_values(running)
         window.run_plugin(manifest, make_params(manifest.params_class(), running))
         deadline = time.monotonic() + 30
         while window.job is not None and window.job_bar.progress.value() < 400 and time.monotonic() < deadline:

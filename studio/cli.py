@@ -119,7 +119,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         except ValueError as exc:
             return _fail(str(exc), 2)
     inputs = Inputs(width, height, image if manifest.uses_image else None)
-    ctx = RunContext(device=options.device)
+    ctx = RunContext(device=options.device or manifest.device)
     with tqdm(
         total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]"
     ) as bar:

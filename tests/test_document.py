@@ -133,3 +133,37 @@ def test_active_mask_prefers_active_layer():
     assert doc.active_mask() is first
     doc.insert_layer(Layer("r", LayerKind.RASTER, blank_pixels(LayerKind.RASTER, 2, 2)))
     assert doc.active_mask() is second
+
+
+def reference_composite(layers):
+    """Source-over in float64, straight from the definition."""
+    rgb = np.zeros((*layers[0][0].shape[:2], 3))
+    alpha = np.zeros((*layers[0][0].shape[:2], 1))
+    for pixels, opacity in layers:
+        a = pixels[..., 3:4] / 255.0 * opacity
+        rgb = pixels[..., :3] * a + rgb * (1 - a)
+        alpha = a + alpha * (1 - a)
+    out = np.zeros((*rgb.shape[:2], 4))
+    out[..., :3] = np.where(alpha > 0, rgb / np.where(alpha > 0, alpha, 1), 0)
+    out[..., 3:] = alpha * 255
+    return out
+
+
+@pytest.mark.parametrize("opaque_at", [None, 0, 1, 2])
+@pytest.mark.parametrize("opacity", [1.0, 0.5])
+def test_composite_matches_the_definition_with_opaque_layers_anywhere(opaque_at, opacity):
+    rng = np.random.default_rng(5)
+    doc = Document(9, 7)
+    stack = []
+    for i in range(3):
+        pixels = rng.integers(0, 256, (7, 9, 4), dtype=np.uint8)
+        if i == opaque_at:
+            pixels[..., 3] = 255
+        layer_opacity = opacity if i == opaque_at else 0.8
+        doc.insert_layer(Layer(f"l{i}", LayerKind.RASTER, pixels, opacity=layer_opacity))
+        stack.append((pixels, layer_opacity))
+    expected = reference_composite(stack)
+    got = doc.composite().astype(float)
+    visible = expected[..., 3] > 2  # colour under near-zero alpha is not meaningful after 8-bit rounding
+    assert np.abs(got[..., 3] - expected[..., 3]).max() <= 1
+    assert np.abs(got[visible][:, :3] - expected[visible][:, :3]).max() <= 1.5

@@ -7,6 +7,7 @@ MANIFEST = PluginManifest(
     title="Generative rules",
     params="plugins.generative.params:GenerativeParams",
     engine="plugins.generative.engine:run",
+    accelerated=False,
     description=(
         "Lindenmayer plants and curves, Mondrian compositions, ridgelines and flow fields, drawn progressively."
     ),

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from psygnal import Signal
 
 from studio import __version__
@@ -69,6 +70,12 @@ def pixels_digest(pixels: np.ndarray) -> str:
     h = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
     h.update(np.ascontiguousarray(pixels).data)
     return h.hexdigest()
+
+
+def is_opaque(rgba: np.ndarray) -> bool:
+    """True when every pixel of an RGBA uint8 array has alpha 255."""
+    # Read as little-endian 32-bit words, alpha is the high byte: one fast pass instead of a strided one.
+    return rgba.size == 0 or bool(rgba.view("<u4").min() >= 0xFF000000)
 
 
 def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
@@ -200,21 +207,25 @@ class Document:
     def composite(self, region: Region | None = None) -> np.ndarray:
         """The visible raster layers blended (source-over, with opacity) as RGBA uint8."""
         x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
-        out_rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
-        out_a = np.zeros((y1 - y0, x1 - x0, 1), np.float32)
-        for layer in self.layers:
-            if layer.kind is not LayerKind.RASTER or not layer.visible or layer.opacity <= 0:
-                continue
-            patch = layer.pixels[y0:y1, x0:x1]
-            a = patch[..., 3:4].astype(np.float32) * (layer.opacity / 255.0)
-            rgb = patch[..., :3].astype(np.float32)
-            out_rgb = rgb * a + out_rgb * (1.0 - a)
-            out_a = a + out_a * (1.0 - a)
-        result = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
-        safe_a = np.where(out_a > 0, out_a, 1.0)
-        result[..., :3] = np.clip(out_rgb / safe_a + 0.5, 0, 255).astype(np.uint8)
-        result[..., 3:4] = np.clip(out_a * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return result
+        patches = [
+            (la.pixels[y0:y1, x0:x1], la.opacity)
+            for la in self.layers
+            if la.kind is LayerKind.RASTER and la.visible and la.opacity > 0
+        ]
+        if not patches:
+            return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+        # Layers under a fully opaque one cannot show: start from the topmost such layer.
+        base = next(
+            (i for i in range(len(patches) - 1, -1, -1) if patches[i][1] >= 1.0 and is_opaque(patches[i][0])), 0
+        )
+        out = _with_opacity(*patches[base])
+        for patch, opacity in patches[base + 1 :]:
+            out = np.asarray(
+                Image.alpha_composite(
+                    Image.fromarray(out, "RGBA"), Image.fromarray(_with_opacity(patch, opacity), "RGBA")
+                )
+            )
+        return out.copy() if out is patches[base][0] else out
 
     def unique_layer_name(self, base: str) -> str:
         names = {la.name for la in self.layers}
@@ -224,3 +235,12 @@ class Document:
         while f"{base} {n}" in names:
             n += 1
         return f"{base} {n}"
+
+
+def _with_opacity(patch: np.ndarray, opacity: float) -> np.ndarray:
+    """``patch`` with its alpha scaled by ``opacity`` (the same array when opacity is 1)."""
+    if opacity >= 1.0:
+        return patch
+    scaled = patch.copy()
+    scaled[..., 3] = (patch[..., 3].astype(np.uint16) * round(opacity * 255) + 127) // 255
+    return scaled

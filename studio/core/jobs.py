@@ -8,6 +8,7 @@ the command line and batch renders.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import queue
@@ -65,9 +66,16 @@ class Frame:
 
 
 def pick_device(preferred: str | None = None) -> str:
-    """Return ``preferred`` or the best available device: CUDA, then MPS, then CPU."""
-    if preferred:
-        return preferred
+    """Return ``preferred`` or the best available device: CUDA, then MPS, then CPU.
+
+    The first call without ``preferred`` imports torch, which takes seconds:
+    the GUI never calls it on its own thread (see :class:`JobQueue`).
+    """
+    return preferred or _best_device()
+
+
+@functools.cache
+def _best_device() -> str:
     try:
         import torch
     except ImportError:
@@ -240,45 +248,55 @@ class JobHandle:
 class JobQueue:
     """Runs submitted jobs one at a time per device, each device on its own thread.
 
-    Listeners are called on the worker thread; a GUI forwards events to its
-    own thread (the Qt bridge does this with a queued signal).
+    ``submit`` returns at once: a dispatcher thread picks the device (which
+    may import torch) and hands the job to that device's worker. Listeners are
+    called on worker threads; a GUI forwards events to its own thread (the Qt
+    bridge does this with a queued signal).
     """
 
     def __init__(self, preview_interval_s: float = PREVIEW_INTERVAL_S) -> None:
         self.preview_interval_s = preview_interval_s
         self._lock = threading.Lock()
         self._next_id = 1
+        self._incoming: queue.Queue[JobHandle | None] = queue.Queue()
         self._queues: dict[str, queue.Queue[JobHandle | None]] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._threads: list[threading.Thread] = [self._start(self._dispatch, "studio-jobs-dispatch")]
+
+    @staticmethod
+    def _start(target: Callable[..., None], name: str, *args: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def submit(self, fn: JobFn, listener: Listener, device: str | None = None) -> JobHandle:
-        """Queue ``fn(ctx)`` (a frame generator) on ``device`` (best available if None)."""
-        device = pick_device(device)
+        """Queue ``fn(ctx)`` (a frame generator) on ``device`` (the best available if None)."""
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-            ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s)
-            handle = JobHandle(job_id, ctx, fn, listener)
-            if device not in self._queues:
-                self._queues[device] = queue.Queue()
-                thread = threading.Thread(
-                    target=self._work, args=(self._queues[device],), name=f"studio-jobs-{device}", daemon=True
-                )
-                self._threads[device] = thread
-                thread.start()
-            self._queues[device].put(handle)
+        ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s)
+        handle = JobHandle(job_id, ctx, fn, listener)
+        self._incoming.put(handle)
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop the worker threads after the jobs already queued."""
+        """Stop the threads after the jobs already queued."""
+        self._incoming.put(None)
         with self._lock:
-            for q in self._queues.values():
-                q.put(None)
-            threads = list(self._threads.values())
-            self._queues.clear()
-            self._threads.clear()
+            threads = list(self._threads)
         for thread in threads:
             thread.join(timeout)
+
+    def _dispatch(self) -> None:
+        while (handle := self._incoming.get()) is not None:
+            device = handle.ctx.device
+            with self._lock:
+                if device not in self._queues:
+                    self._queues[device] = queue.Queue()
+                    self._threads.append(self._start(self._work, f"studio-jobs-{device}", self._queues[device]))
+                self._queues[device].put(handle)
+        with self._lock:
+            for jobs in self._queues.values():
+                jobs.put(None)
 
     def _work(self, jobs: queue.Queue[JobHandle | None]) -> None:
         while (handle := jobs.get()) is not None:

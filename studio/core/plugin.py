@@ -39,7 +39,8 @@ class PluginManifest:
 
     ``params``, ``engine`` and ``panel`` are import paths (``module:name``).
     ``uses_image``/``uses_mask`` say whether the engine reads the document's
-    composite image or its mask.
+    composite image or its mask. ``accelerated=False`` marks an engine that
+    computes with numpy on the CPU: its jobs never pick a GPU or import torch.
     """
 
     id: str
@@ -51,6 +52,12 @@ class PluginManifest:
     description: str = ""
     uses_image: bool = False
     uses_mask: bool = False
+    accelerated: bool = True
+
+    @property
+    def device(self) -> str | None:
+        """The device its jobs ask for: None for the best available, "cpu" when not accelerated."""
+        return None if self.accelerated else "cpu"
 
     def params_class(self) -> type:
         return import_object(self.params)

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -24,14 +25,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from studio.core.document import Document, Layer, LayerKind, Region
+from studio.core.document import Document, Layer, LayerKind, Region, is_opaque
 from studio.core.paint import Brush, Stroke, pick_color
-from studio.qt.convert import labels_to_rgb, numpy_to_qimage
+from studio.qt.convert import labels_to_rgb
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
 MASK_COLOR = np.array([230, 40, 60], np.float32)
 MASK_OPACITY = 0.45
+REFRESH_SLICE_PIXELS = 1 << 20
 LABEL_OPACITY = 0.5
 
 
@@ -90,7 +92,16 @@ class Canvas(QWidget):
         self._fit_mode = True
         self._image = QImage()
         self._overlay = QImage()
+        self._overlay_clear = True
+        self._reduced_image = ReducedCopy()
+        self._reduced_overlay = ReducedCopy()
         self._preview: QImage | None = None
+        self._hold_preview = False
+        self._stale_from: int | None = None
+        self._slice_timer = QTimer(self)
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(0)
+        self._slice_timer.timeout.connect(self._refresh_next_slice)
         self._stroke: Stroke | None = None
         self._pan_anchor: QPointF | None = None
         self._space_down = False
@@ -113,24 +124,67 @@ class Canvas(QWidget):
         self.doc = doc
         self._stroke = None
         self._preview = None
+        self._hold_preview = False
+        self._stale_from = None
+        self._slice_timer.stop()
+        self._reduced_image = ReducedCopy()
+        self._reduced_overlay = ReducedCopy()
         if doc is not None:
             doc.pixels_changed.connect(self._on_pixels_changed)
             self._image = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
             self._overlay = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
+            self._overlay.fill(0)
+            self._overlay_clear = True
             self._refresh(None)
             self.fit()
         self.update()
 
-    def set_preview(self, image: np.ndarray | None) -> None:
-        """Show a job's preview on top of the document (None hides it)."""
-        self._preview = None if image is None else numpy_to_qimage(image)
+    def set_preview(self, image: QImage | None) -> None:
+        """Show a job's preview on top of the document.
+
+        None hides it, or, while the document is still being redrawn after a
+        change, hides it as soon as the redraw is complete (no flash of the old image).
+        """
+        if image is None and self._stale_from is not None:
+            self._hold_preview = True
+            return
+        self._hold_preview = False
+        self._preview = image
         self.update()
+
+    def preview_image(self, image: np.ndarray) -> QImage:
+        """A job's preview (RGB(A) uint8) as a premultiplied QImage at the size it is shown at.
+
+        Previews arrive several times a second and are drawn once or twice, so
+        shrinking once (a whole factor, then the rest) is far cheaper than letting
+        every paint convert and smooth-scale the full image. Safe to call from a
+        worker thread: it reads only the zoom and the document size.
+        """
+        if image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
+        step = _reduction(self._zoom)
+        if step >= 2:
+            size = (max(image.shape[1] // step, 1), max(image.shape[0] // step, 1))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        if self._zoom < 1.0 and self.doc is not None:
+            size = (max(round(self.doc.width * self._zoom), 1), max(round(self.doc.height * self._zoom), 1))
+            if size[0] < image.shape[1]:
+                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        qimage = QImage(image.shape[1], image.shape[0], QImage.Format.Format_RGBA8888_Premultiplied)
+        _view(qimage)[...] = premultiply(np.ascontiguousarray(image))
+        return qimage
 
     @property
     def has_preview(self) -> bool:
         return self._preview is not None
 
     def _on_pixels_changed(self, region: Region | None) -> None:
+        doc = self.doc
+        if region is None and doc is not None and doc.width * doc.height > REFRESH_SLICE_PIXELS:
+            # A large document is redrawn in slices across event-loop turns, so the window never stalls.
+            self._stale_from = 0
+            self._slice_timer.start()
+            return
         self._refresh(region)
         if region is None:
             self.update()
@@ -140,6 +194,25 @@ class Canvas(QWidget):
                 self.image_to_widget_rect(QRectF(x0, y0, x1 - x0, y1 - y0)).toAlignedRect().adjusted(-2, -2, 2, 2)
             )
 
+    def _refresh_next_slice(self) -> None:
+        doc = self.doc
+        if doc is None or self._stale_from is None:
+            return
+        top = self._stale_from
+        bottom = min(top + max(1, REFRESH_SLICE_PIXELS // doc.width), doc.height)
+        self._refresh((0, top, doc.width, bottom))
+        if bottom < doc.height:
+            self._stale_from = bottom
+            self._slice_timer.start()
+            if self._preview is None:
+                self.update(self.image_to_widget_rect(QRectF(0, top, doc.width, bottom - top)).toAlignedRect())
+            return
+        self._stale_from = None
+        if self._hold_preview:
+            self._hold_preview = False
+            self._preview = None
+        self.update()
+
     def _refresh(self, region: Region | None) -> None:
         doc = self.doc
         if doc is None:
@@ -147,20 +220,23 @@ class Canvas(QWidget):
         x0, y0, x1, y1 = region or (0, 0, doc.width, doc.height)
         if x0 >= x1 or y0 >= y1:
             return
-        rgba = doc.composite((x0, y0, x1, y1)).astype(np.float32)
-        alpha = rgba[..., 3:4] / 255.0
-        rgba[..., :3] *= alpha
-        _view(self._image)[y0:y1, x0:x1] = (rgba + 0.5).astype(np.uint8)
-        _view(self._overlay)[y0:y1, x0:x1] = self._overlay_patch((x0, y0, x1, y1))
+        _view(self._image)[y0:y1, x0:x1] = premultiply(doc.composite((x0, y0, x1, y1)))
+        self._reduced_image.update(self._image, (x0, y0, x1, y1))
+        has_overlays = any(la.kind is not LayerKind.RASTER and la.visible for la in doc.layers)
+        if has_overlays or not self._overlay_clear:
+            _view(self._overlay)[y0:y1, x0:x1] = self._overlay_patch((x0, y0, x1, y1))
+            self._reduced_overlay.update(self._overlay, (x0, y0, x1, y1))
+            self._overlay_clear = not has_overlays and region is None
 
     def _overlay_patch(self, region: Region) -> np.ndarray:
         """Masks as a translucent red, label maps in their colours, premultiplied RGBA."""
         assert self.doc is not None
         x0, y0, x1, y1 = region
+        overlays = [la for la in self.doc.layers if la.visible and la.kind is not LayerKind.RASTER]
+        if not overlays:
+            return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
         out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
-        for layer in self.doc.layers:
-            if not layer.visible or layer.kind is LayerKind.RASTER:
-                continue
+        for layer in overlays:
             values = layer.pixels[y0:y1, x0:x1]
             if layer.kind is LayerKind.MASK:
                 alpha = values.astype(np.float32) / 255.0 * MASK_OPACITY * layer.opacity
@@ -260,18 +336,13 @@ class Canvas(QWidget):
         source = QRectF(self.widget_to_image(visible.topLeft()), self.widget_to_image(visible.bottomRight()))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0)
         if self._preview is not None:
-            scale_x = self._preview.width() / doc.width
-            scale_y = self._preview.height() / doc.height
-            painter.drawImage(
-                visible,
-                self._preview,
-                QRectF(
-                    source.left() * scale_x, source.top() * scale_y, source.width() * scale_x, source.height() * scale_y
-                ),
-            )
+            layers = [self._preview]
         else:
-            painter.drawImage(visible, self._image, source)
-            painter.drawImage(visible, self._overlay, source)
+            step = _reduction(self._zoom)
+            layers = [self._reduced_image.get(self._image, step), self._reduced_overlay.get(self._overlay, step)]
+        for image in layers:
+            scale = image.width() / doc.width
+            painter.drawImage(visible, image, QRectF(source.topLeft() * scale, source.size() * scale))
         self._paint_brush_outline(painter)
 
     def _paint_brush_outline(self, painter: QPainter) -> None:
@@ -417,6 +488,54 @@ class Canvas(QWidget):
         self._cursor = None
         self._update_outline(old)
         self.cursor_moved.emit(-1, -1)
+
+
+def _reduction(zoom: float) -> int:
+    """The whole factor by which an image can be shrunk before drawing it at ``zoom``."""
+    return max(1, math.floor(1.0 / zoom))
+
+
+class ReducedCopy:
+    """A premultiplied RGBA QImage shrunk by a whole factor, kept up to date region by region.
+
+    Zoomed out on a large document, drawing this instead of the full image keeps
+    every repaint cheap; it is rebuilt only when the factor changes.
+    """
+
+    def __init__(self) -> None:
+        self.image: QImage | None = None
+        self.step = 1
+
+    def get(self, full: QImage, step: int) -> QImage:
+        if step < 2:
+            return full
+        if self.image is None or self.step != step:
+            self.step = step
+            self.image = QImage(full.width() // step or 1, full.height() // step or 1, full.format())
+            self.update(full, (0, 0, full.width(), full.height()))
+        return self.image
+
+    def update(self, full: QImage, region: Region) -> None:
+        """Shrink ``region`` of ``full`` into the copy (nothing to do before the first ``get``)."""
+        if self.image is None:
+            return
+        s = self.step
+        x0, y0, x1, y1 = region
+        dx0, dy0 = x0 // s, y0 // s
+        dx1, dy1 = min(-(-x1 // s), self.image.width()), min(-(-y1 // s), self.image.height())
+        if dx0 >= dx1 or dy0 >= dy1:
+            return
+        patch = _view(full)[dy0 * s : dy1 * s, dx0 * s : dx1 * s]
+        _view(self.image)[dy0:dy1, dx0:dx1] = cv2.resize(patch, (dx1 - dx0, dy1 - dy0), interpolation=cv2.INTER_AREA)
+
+
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """RGBA uint8 with colour multiplied by alpha (what Qt draws fastest)."""
+    if is_opaque(rgba):
+        return rgba
+    out = rgba.copy()
+    out[..., :3] = (rgba[..., :3].astype(np.uint16) * rgba[..., 3:4] + 127) // 255
+    return out
 
 
 def _view(image: QImage) -> np.ndarray:

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from studio.core.jobs import Frame, JobEvent
+from studio.core.jobs import Frame, JobEvent, JobState
 
 
 class JobEventBridge(QObject):
     """Carries job events from worker threads to the GUI thread.
 
-    ``post`` may be called from any thread; ``event`` is delivered on the
+    ``post`` is called on a worker thread. Preview images are turned into
+    display-ready QImages there (by ``prepare``), so the GUI thread only draws
+    them; ``preview_ready`` then ``event`` are delivered, in order, on the
     thread this object lives in (queued connection).
     """
 
     event = Signal(object)
+    preview_ready = Signal(int, object)
+
+    def __init__(self, prepare: Callable[[np.ndarray], QImage], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._prepare = prepare
 
     def post(self, event: JobEvent) -> None:
+        frame = event.frame
+        if event.state is JobState.PREVIEW and frame is not None and frame.image is not None:
+            self.preview_ready.emit(event.job_id, self._prepare(frame.image))
         self.event.emit(event)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -112,8 +112,6 @@ class MainWindow(QMainWindow):
         self.project_path: Path | None = None
         self.last_error = ""
         self.queue = JobQueue()
-        self.bridge = JobEventBridge(self)
-        self.bridge.event.connect(self._on_job_event)
         self.job: ActiveJob | None = None
         self.panels: dict[str, PluginPanel] = {}
         self.tools = ToolSettings()
@@ -122,6 +120,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.canvas = Canvas(self.tools)
         self.setCentralWidget(self.canvas)
+        self.bridge = JobEventBridge(self.canvas.preview_image, self)
+        self.bridge.preview_ready.connect(self._on_preview)
+        self.bridge.event.connect(self._on_job_event)
         self.tool_bar = ToolOptionsBar(self.tools)
         self.tool_bar.changed.connect(self.canvas.update)
         self.addToolBar(self.tool_bar)
@@ -461,7 +462,7 @@ class MainWindow(QMainWindow):
         panel = self.panels[manifest.id]
         panel.clear_error()
         inputs = inputs_from_document(self.doc, manifest)
-        handle = self.queue.submit(job_function(manifest, params, inputs), self.bridge.post)
+        handle = self.queue.submit(job_function(manifest, params, inputs), self.bridge.post, manifest.device)
         self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel)
         panel.set_running(True)
         self.job_bar.start(manifest.title)
@@ -482,14 +483,16 @@ class MainWindow(QMainWindow):
         self.canvas.set_preview(None)
         self.job_bar.stop()
 
+    def _on_preview(self, job_id: int, image: QImage) -> None:
+        if self.job is not None and job_id == self.job.handle.job_id:
+            self.canvas.set_preview(image)
+
     def _on_job_event(self, event: JobEvent) -> None:
         job = self.job
         if job is None or event.job_id != job.handle.job_id:
             return
         if event.state is JobState.PREVIEW and event.frame is not None:
             self.job_bar.update_frame(event.frame)
-            if event.frame.image is not None:
-                self.canvas.set_preview(event.frame.image)
             return
         self._end_job()
         if event.state is JobState.FINISHED and event.frame is not None:

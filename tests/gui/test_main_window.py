@@ -133,6 +133,11 @@ def test_mask_brush_creates_a_mask_and_paints_only_it(window, qtbot):
     mask = window.doc.active_mask()
     assert mask is not None and mask.pixels[100, 150] == 255 and mask.pixels[300, 300] == 0
     np.testing.assert_array_equal(window.doc.layers[0].pixels, before)
+    shown = canvas.grab().toImage()
+    masked = shown.pixelColor(widget_point(canvas, 150, 100))
+    clear = shown.pixelColor(widget_point(canvas, 300, 300))
+    assert (clear.red(), clear.green(), clear.blue()) == (255, 255, 255)
+    assert masked.red() > 200 and masked.green() < 200 and masked.blue() < 200, "the mask shows as a red overlay"
 
 
 def run_and_collect(window, qtbot, plugin_id, values, timeout=20000):
