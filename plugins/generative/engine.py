@@ -34,8 +34,7 @@ def run(params: GenerativeParams, inputs: Inputs, ctx: RunContext) -> Iterator[F
     The same params and size always give the same pixels. Small canvases are
     drawn larger and reduced, so they show the same artwork as a large render
     scaled down (thin lines and tight spacings would not survive otherwise).
-    Previews are owned
-    RGBA copies, sent when ``ctx.preview_due()`` says so (on very large
+    Previews are owned RGBA copies, sent when ``ctx.preview_due()`` says so (on very large
     canvases, where each copy is slow, a little less often); cancel is checked
     between drawing steps, which are short at any size.
     """
@@ -63,6 +62,6 @@ def run(params: GenerativeParams, inputs: Inputs, ctx: RunContext) -> Iterator[F
             last_copy = time.perf_counter()
             cost = last_copy - now
             spacing = cost / COPY_SHARE if cost > SLOW_COPY_S else 0.0
-            yield ctx.frame(progress, image, message=params.rule)
+            yield ctx.frame(progress, image, message=f"drawing {params.rule.replace('_', ' ')}")
     ctx.check_cancelled()
     yield ctx.frame(1.0, picture(), final=True, info={"seed": params.seed, "rule": params.rule})
