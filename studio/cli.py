@@ -6,10 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio import __version__
 
-COMMANDS = ("plugins", "run")
+if TYPE_CHECKING:
+    from studio.core.models.store import ModelStore
+
+COMMANDS = ("plugins", "run", "models")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="studio", description="Make images with neural networks.")
     parser.add_argument("--version", action="version", version=f"studio {__version__}")
     parser.add_argument("files", nargs="*", type=Path, help="images or .studio projects to open")
-    parser.epilog = "commands: studio plugins | studio run PLUGIN ... (studio COMMAND --help for details)"
+    parser.epilog = (
+        "commands: studio plugins | studio run PLUGIN ... | studio models ... (studio COMMAND --help for details)"
+    )
     options = parser.parse_args(args)
     return gui_main(options.files)
 
@@ -54,7 +60,30 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     run.add_argument("--output", "-o", type=Path, help="output image (.png, .jpg, .tif, .webp, .bmp)")
     run.set_defaults(handler=_cmd_run)
+    _add_models_parser(sub)
     return parser
+
+
+def _add_models_parser(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="list, install, verify, remove or import pretrained networks")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    listing = msub.add_parser("list", help="every known model: status, size, license, which plugins use it")
+    listing.set_defaults(handler=_cmd_models_list)
+    install = msub.add_parser("install", help="fetch, verify and cache models")
+    install.add_argument("ids", nargs="*", metavar="ID", help="model ids (see `studio models list`)")
+    install.add_argument("--defaults", action="store_true", help="every default model this machine can get")
+    install.add_argument("--force", action="store_true", help="install again even if already installed")
+    install.set_defaults(handler=_cmd_models_install)
+    verify = msub.add_parser("verify", help="re-check the cached files of installed models")
+    verify.add_argument("ids", nargs="*", metavar="ID", help="model ids (default: every installed model)")
+    verify.set_defaults(handler=_cmd_models_verify)
+    remove = msub.add_parser("remove", help="delete a model's cached files")
+    remove.add_argument("ids", nargs="+", metavar="ID")
+    remove.set_defaults(handler=_cmd_models_remove)
+    import_ = msub.add_parser("import", help="install a model from a weights file you have")
+    import_.add_argument("id", metavar="ID")
+    import_.add_argument("file", type=Path, metavar="FILE")
+    import_.set_defaults(handler=_cmd_models_import)
 
 
 def _cmd_plugins(_options: argparse.Namespace) -> int:
@@ -125,7 +154,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     ) as bar:
 
         def progress(frame: object) -> None:
-            bar.n = round(frame.progress * 100)  # type: ignore[attr-defined]
+            bar.n = round(frame.progress * 100)
             bar.refresh()
 
         try:
@@ -145,6 +174,157 @@ def _cmd_run(options: argparse.Namespace) -> int:
     except (ImageError, OSError) as exc:
         return _fail(str(exc))
     print(f"wrote {options.output} ({width}x{height})")
+    return 0
+
+
+def _model_store() -> ModelStore:
+    from studio.core.models import store
+
+    return store.default_store()
+
+
+def _unknown_models(store: ModelStore, ids: Sequence[str]) -> int | None:
+    """Exit code 2 with a message if any id is not in the catalog."""
+    unknown = [i for i in ids if i not in store.specs]
+    if unknown:
+        known = ", ".join(sorted(store.specs))
+        return _fail(f"unknown model {', '.join(map(repr, unknown))}; known models: {known}", 2)
+    return None
+
+
+def _short_license(text: str) -> str:
+    return text.partition(" (")[0].strip()
+
+
+def _cmd_models_list(_options: argparse.Namespace) -> int:
+    from studio.core.models import ModelStatus
+    from studio.core.plugin import discover_plugins
+
+    store = _model_store()
+    used_by: dict[str, list[str]] = {}
+    for manifest in discover_plugins().plugins.values():
+        for model_id in manifest.models:
+            used_by.setdefault(model_id, []).append(manifest.id)
+    rows = [("ID", "STATUS", "SIZE MB", "LICENSE", "USED BY")]
+    for model_id, spec in store.specs.items():
+        status = store.status(model_id)
+        size = store.size_bytes(model_id) / 1e6 if status == ModelStatus.INSTALLED else spec.size_mb
+        users = ", ".join(used_by.get(model_id, [])) or "-"
+        rows.append((model_id, str(status), f"{size:.1f}", _short_license(spec.license), users))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    print(f"cache: {store.root}")
+    return 0
+
+
+def _cmd_models_install(options: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.jobs import Cancelled
+    from studio.core.models import ModelError, ModelStatus
+
+    store = _model_store()
+    if not options.ids and not options.defaults:
+        return _fail("give model ids or --defaults (see `studio models list`)", 2)
+    if (code := _unknown_models(store, options.ids)) is not None:
+        return code
+    ids = list(dict.fromkeys(options.ids))
+    if options.defaults:
+        for model_id, spec in store.specs.items():
+            if not spec.default or model_id in ids:
+                continue
+            status = store.status(model_id)
+            if status in (ModelStatus.CAN_INSTALL, ModelStatus.INSTALLED, ModelStatus.BROKEN):
+                ids.append(model_id)
+            else:
+                how = (
+                    f"connect to the internet, then run `studio models install {model_id}`"
+                    if status == ModelStatus.NEEDS_INTERNET
+                    else f"import its file with `studio models import {model_id} FILE`"
+                )
+                print(f"{model_id}: skipped, {status} ({how})")
+    failed = []
+    for model_id in ids:
+        if not options.force and store.status(model_id) == ModelStatus.INSTALLED:
+            print(f"{model_id}: already installed")
+            continue
+        with tqdm(
+            total=100, desc=model_id, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}", leave=False
+        ) as bar:
+
+            def progress(fraction: float, message: str, bar: tqdm = bar) -> None:
+                bar.n = round(fraction * 100)
+                bar.set_postfix_str(message[:60], refresh=False)
+                bar.refresh()
+
+            try:
+                record = store.install(model_id, progress=progress)
+            except (KeyboardInterrupt, Cancelled):
+                bar.close()
+                return _fail(f"{model_id}: cancelled; nothing was left in the cache", 130)
+            except ModelError as exc:
+                bar.close()
+                print(f"studio: error: {exc}", file=sys.stderr)
+                failed.append(model_id)
+                continue
+        print(f"{model_id}: installed from {record.source}")
+    if failed:
+        return _fail(f"{len(failed)} of {len(ids)} not installed: {', '.join(failed)}")
+    return 0
+
+
+def _cmd_models_verify(options: argparse.Namespace) -> int:
+    from studio.core.models import ModelError
+
+    store = _model_store()
+    if (code := _unknown_models(store, options.ids)) is not None:
+        return code
+    ids = options.ids or store.installed()
+    if not ids:
+        print("no models installed")
+        return 0
+    failed = 0
+    for model_id in ids:
+        try:
+            record = store.verify(model_id)
+        except ModelError as exc:
+            print(f"studio: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{model_id}: ok ({len(record.files)} file{'s' if len(record.files) != 1 else ''}, from {record.source})")
+    return 1 if failed else 0
+
+
+def _cmd_models_remove(options: argparse.Namespace) -> int:
+    store = _model_store()
+    if (code := _unknown_models(store, options.ids)) is not None:
+        return code
+    for model_id in dict.fromkeys(options.ids):
+        if not store.cached_path(model_id).exists():
+            print(f"{model_id}: not installed, nothing to remove")
+            continue
+        try:
+            store.remove(model_id)
+        except OSError as exc:
+            return _fail(f"{model_id}: cannot remove {store.cached_path(model_id)}: {exc}")
+        print(f"{model_id}: removed")
+    return 0
+
+
+def _cmd_models_import(options: argparse.Namespace) -> int:
+    from studio.core.models import ModelError
+
+    store = _model_store()
+    if (code := _unknown_models(store, [options.id])) is not None:
+        return code
+    if not options.file.is_file():
+        return _fail(f"{options.file} is not a file", 2)
+    try:
+        record = store.import_file(options.id, options.file)
+    except ModelError as exc:
+        return _fail(str(exc))
+    print(f"{options.id}: imported from {options.file} ({record.source})")
     return 0
 
 

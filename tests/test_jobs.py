@@ -14,6 +14,7 @@ from studio.core.jobs import (
     RunContext,
     drive,
     pick_device,
+    progress_job,
 )
 
 
@@ -147,3 +148,38 @@ def test_cancelled_exception_type():
     ctx.cancel()
     with pytest.raises(Cancelled):
         ctx.check_cancelled()
+
+
+def test_progress_job_relays_progress_failure_and_cancel():
+    def work(progress, cancelled):
+        for i in range(3):
+            progress(i / 3, f"step {i}")
+        return "ok"
+
+    ctx = RunContext()
+    seen = []
+    final = drive(progress_job(work, "all done")(ctx), ctx, seen.append)
+    assert [f.message for f in seen] == ["step 0", "step 1", "step 2"]
+    assert final.final and final.image is None and final.message == "all done"
+
+    def broken(progress, cancelled):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        drive(progress_job(broken, "")(RunContext()), RunContext())
+
+    started = threading.Event()
+
+    def waits_for_cancel(progress, cancelled):
+        started.set()
+        while not cancelled():
+            progress(0.5, "waiting")
+            time.sleep(0.01)
+        raise Cancelled()
+
+    queue = JobQueue()
+    handle, events, done = collect(queue, progress_job(waits_for_cancel, ""))
+    assert started.wait(5)
+    handle.cancel()
+    assert done.wait(2) and events[-1].state is JobState.CANCELLED
+    queue.shutdown()

@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from studio.core.models.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +101,10 @@ class RunContext:
         device: str | None = None,
         preview_interval_s: float = PREVIEW_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        models: ModelStore | None = None,
     ) -> None:
         self.job_id = job_id
+        self._models = models
         self.preview_interval_s = preview_interval_s
         self._device = device
         self._clock = clock
@@ -113,6 +118,15 @@ class RunContext:
         if self._device is None:
             self._device = pick_device()
         return self._device
+
+    @property
+    def models(self) -> ModelStore:
+        """Where engines load networks: ``ctx.models.load("vgg16", ctx.device)`` (verified, cached)."""
+        if self._models is None:
+            from studio.core.models.store import default_store
+
+            self._models = default_store()
+        return self._models
 
     def cancel(self) -> None:
         """Ask the engine to stop at its next :meth:`check_cancelled`."""
@@ -183,8 +197,6 @@ def drive(frames: Iterator[Frame], ctx: RunContext, on_frame: Callable[[Frame], 
         for frame in frames:
             ctx.check_cancelled()
             if frame.final:
-                if frame.image is None:
-                    raise EngineError("the engine's final frame has no image")
                 return frame
             if on_frame is not None:
                 on_frame(frame)
@@ -213,6 +225,43 @@ class JobEvent:
 
 Listener = Callable[[JobEvent], None]
 JobFn = Callable[[RunContext], Iterator[Frame]]
+
+
+Progress = Callable[[float, str], None]
+"""``progress(fraction, message)``: how long work (a download, an install) reports how far it is."""
+CancelCheck = Callable[[], bool]
+
+
+def progress_job(work: Callable[[Progress, CancelCheck], Any], done_message: str) -> JobFn:
+    """A job (frame generator) around a blocking function that reports progress by callback.
+
+    ``work(progress, cancelled)`` runs on a helper thread; its progress becomes
+    frames, its exception the job's failure, and ``cancelled()`` turns true when
+    the job is cancelled. The final frame carries no image.
+    """
+
+    def job(ctx: RunContext) -> Iterator[Frame]:
+        updates: queue.Queue[tuple[float, str] | None] = queue.Queue()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                work(lambda fraction, message: updates.put((fraction, message)), lambda: ctx.cancelled)
+            except BaseException as exc:  # handed to the job's thread below
+                failure.append(exc)
+            finally:
+                updates.put(None)
+
+        thread = threading.Thread(target=run, name=f"studio-job-{ctx.job_id}-work", daemon=True)
+        thread.start()
+        while (update := updates.get()) is not None:
+            yield ctx.frame(update[0], message=update[1])
+        thread.join()
+        if failure:
+            raise failure[0]
+        yield ctx.frame(1.0, final=True, message=done_message)
+
+    return job
 
 
 class JobHandle:
@@ -254,8 +303,9 @@ class JobQueue:
     bridge does this with a queued signal).
     """
 
-    def __init__(self, preview_interval_s: float = PREVIEW_INTERVAL_S) -> None:
+    def __init__(self, preview_interval_s: float = PREVIEW_INTERVAL_S, models: ModelStore | None = None) -> None:
         self.preview_interval_s = preview_interval_s
+        self.models = models
         self._lock = threading.Lock()
         self._next_id = 1
         self._incoming: queue.Queue[JobHandle | None] = queue.Queue()
@@ -273,7 +323,7 @@ class JobQueue:
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-        ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s)
+        ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s, models=self.models)
         handle = JobHandle(job_id, ctx, fn, listener)
         self._incoming.put(handle)
         return handle

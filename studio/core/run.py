@@ -53,7 +53,8 @@ def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Fr
 
 def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Layer:
     """A new raster layer holding a job's final image and its recipe."""
-    assert frame.image is not None
+    if frame.image is None:
+        raise EngineError(f"{manifest.title} finished without an image")
     pixels = to_rgba(frame.image)
     if pixels.shape[:2] != (doc.height, doc.width):
         raise EngineError(

@@ -24,13 +24,15 @@ class JobEventBridge(QObject):
     event = Signal(object)
     preview_ready = Signal(int, object)
 
-    def __init__(self, prepare: Callable[[np.ndarray], QImage], parent: QObject | None = None) -> None:
+    def __init__(
+        self, prepare: Callable[[np.ndarray], QImage] | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._prepare = prepare
 
     def post(self, event: JobEvent) -> None:
         frame = event.frame
-        if event.state is JobState.PREVIEW and frame is not None and frame.image is not None:
+        if self._prepare and event.state is JobState.PREVIEW and frame is not None and frame.image is not None:
             self.preview_ready.emit(event.job_id, self._prepare(frame.image))
         self.event.emit(event)
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -29,12 +30,14 @@ from studio.core.document import Document, Layer, LayerKind, blank_pixels
 from studio.core.history import AddLayer
 from studio.core.image import EXPORT_FORMATS, SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
 from studio.core.jobs import JobEvent, JobHandle, JobQueue, JobState
+from studio.core.models.store import ModelStore, default_store
 from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from studio.core.run import inputs_from_document, job_function, result_layer
 from studio.qt.canvas import Canvas, ToolSettings
 from studio.qt.docks import HistoryPanel, LayersPanel
 from studio.qt.job_bar import JobBar, JobEventBridge
+from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
 from studio.qt.params_panel import PluginPanel
 from studio.qt.tool_bar import ToolOptionsBar
 
@@ -102,6 +105,7 @@ class MainWindow(QMainWindow):
         registry: PluginRegistry | None = None,
         settings: QSettings | None = None,
         autosaver: Autosaver | None = None,
+        store: ModelStore | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("studio-main-window")
@@ -111,9 +115,12 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self.project_path: Path | None = None
         self.last_error = ""
-        self.queue = JobQueue()
+        self.store = store or default_store()
+        self.queue = JobQueue(models=self.store)
+        self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
         self.panels: dict[str, PluginPanel] = {}
+        self._models_dialog: ModelsDialog | None = None
         self.tools = ToolSettings()
 
         self.setWindowIcon(QIcon(str(RESOURCES / "studio.png")))
@@ -176,7 +183,16 @@ class MainWindow(QMainWindow):
             panel = PluginPanel(manifest)
             panel.run_requested.connect(lambda params, m=manifest: self.run_plugin(m, params))
             panel.cancel_requested.connect(self.cancel_job)
-            dock = self._dock(manifest.title, f"plugin-{manifest.id}", panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+            banner = MissingModelsBanner()
+            banner.install_requested.connect(self.install_model)
+            banner.update_for(manifest.models, self.store)
+            self.banners[manifest.id] = banner
+            container = QWidget()
+            column = QVBoxLayout(container)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addWidget(banner)
+            column.addWidget(panel, 1)
+            dock = self._dock(manifest.title, f"plugin-{manifest.id}", container, Qt.DockWidgetArea.LeftDockWidgetArea)
             if first is None:
                 first = dock
             else:
@@ -238,6 +254,8 @@ class MainWindow(QMainWindow):
         self._action(layer, "New &Label Map", lambda: self.add_layer(LayerKind.LABELS))
 
         plugins = bar.addMenu("&Plugins")
+        self._action(plugins, "&Models…", self.show_models, tip="Install and check the networks plugins use")
+        plugins.addSeparator()
         for dock in self.plugin_docks.values():
             plugins.addAction(dock.toggleViewAction())
 
@@ -520,6 +538,34 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def models_dialog(self) -> ModelsDialog:
+        """The Models dialog (one per window), created on first use."""
+        if self._models_dialog is None:
+            used_by: dict[str, list[str]] = {}
+            for manifest in self.registry.plugins.values():
+                for model_id in manifest.models:
+                    used_by.setdefault(model_id, []).append(manifest.id)
+            self._models_dialog = ModelsDialog(self.store, self.queue, used_by, self)
+            self._models_dialog.installed.connect(self._refresh_banners)
+        return self._models_dialog
+
+    def show_models(self) -> None:
+        dialog = self.models_dialog()
+        dialog.show()
+        dialog.raise_()
+
+    def install_model(self, model_id: str) -> None:
+        """Open the Models dialog and start installing ``model_id``."""
+        self.show_models()
+        dialog = self.models_dialog()
+        if model_id not in dialog.jobs:
+            dialog.install(model_id)
+        dialog.table.selectRow(dialog.row_of(model_id))
+
+    def _refresh_banners(self, _model_id: str = "") -> None:
+        for plugin_id, banner in self.banners.items():
+            banner.update_for(self.registry.plugins[plugin_id].models, self.store)
 
     def show_plugin_report(self) -> None:
         lines = [f"<b>{m.title}</b> ({m.id})" for m in self.registry.plugins.values()]

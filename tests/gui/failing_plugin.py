@@ -1,4 +1,4 @@
-"""A plugin whose engine fails part-way, for the error-reporting test."""
+"""Test plugins: an engine that fails part-way, and a plugin that needs a model."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,3 +21,7 @@ def run(params: FailingParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
 
 
 MANIFEST = PluginManifest("failing", "Failing", params="failing_plugin:FailingParams", engine="failing_plugin:run")
+
+NEEDS_MODEL = PluginManifest(
+    "needs_model", "Needs a model", params="failing_plugin:FailingParams", engine="failing_plugin:run", models=("tiny",)
+)

@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 from studio.core.autosave import Autosaver
 from studio.core.document import Layer, LayerKind
 from studio.core.jobs import JobState
+from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.params import make_params
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.canvas import Tool
@@ -28,9 +29,10 @@ PLUGINS = [
 def make_window(qtbot, tmp_path):
     settings_path = tmp_path / "settings.ini"
 
-    def make(entry_points=PLUGINS, size=(1000, 760)):
+    def make(entry_points=PLUGINS, size=(1000, 760), store=None):
         settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
-        window = MainWindow(discover_plugins(entry_points), settings, Autosaver(tmp_path / "autosave"))
+        store = store or ModelStore(tmp_path / "models")
+        window = MainWindow(discover_plugins(entry_points), settings, Autosaver(tmp_path / "autosave"), store)
         qtbot.addWidget(window, before_close_func=discard_changes)
         if size:
             window.resize(*size)
@@ -153,7 +155,7 @@ def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, 
     window.set_document(window.doc.__class__.from_pixels(np.full((256, 384, 4), 255, np.uint8)), None)
     window.queue.preview_interval_s = 0.0  # every preview the engine offers, however fast this machine is
     panel = window.panels["generative"]
-    panel.params_widget.set_values({"rule": "flow_field", "seed": 5})
+    panel.params_widget.set_values({"rule": "flow_field", "seed": 5, "flow_steps": 600})
     events = []
     window.bridge.event.connect(events.append)
     previews_seen = []
@@ -170,7 +172,7 @@ def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, 
     assert [layer.name for layer in doc.layers] == ["Background", "Generative rules"]
     result = doc.layers[-1]
     assert result.recipe.plugin_id == "generative" and result.recipe.seed == 5
-    assert result.recipe.params["rule"] == "flow_field"
+    assert result.recipe.params["rule"] == "flow_field" and result.recipe.params["flow_steps"] == 600
     np.testing.assert_array_equal(result.pixels, events[-1].frame.image)
     window.undo()
     assert len(doc.layers) == 1
@@ -350,3 +352,44 @@ def test_recovery_after_a_crash_restores_the_autosave(window, tmp_path, monkeypa
     assert window.doc.name == "lost work"
     assert not window.doc.history.is_clean, "recovered work counts as unsaved"
     assert list((tmp_path / "autosave").iterdir()) == []
+
+
+def test_missing_model_banner_installs_through_the_models_dialog(make_window, qtbot, tmp_path):
+    import hashlib
+
+    from local_hub import LocalHub
+    from tiny_models import hub_file, npz_bytes, spec
+
+    hub = LocalHub()
+    hub.files["tiny.npz"] = npz_bytes()
+    digest = hashlib.sha256(hub.files["tiny.npz"]).hexdigest()
+    store = ModelStore(tmp_path / "models", {"tiny": spec("tiny", hub_file(hub.url("tiny.npz"), digest))})
+    needs_model = EntryPoint("needs_model", "failing_plugin:NEEDS_MODEL", ENTRY_POINT_GROUP)
+    window = make_window([needs_model], store=store)
+    banner = window.banners["needs_model"]
+    assert not banner.isHidden() and "Tiny tiny" in banner.label.text()
+    qtbot.mouseClick(banner.button, Qt.MouseButton.LeftButton)
+    dialog = window.models_dialog()
+    assert dialog.isVisible()
+    qtbot.waitUntil(lambda: not dialog.jobs, timeout=10000)
+    assert store.status("tiny") is ModelStatus.INSTALLED
+    row = dialog.row_of("tiny")
+    assert dialog.table.item(row, 1).text() == "installed"
+    assert dialog.table.item(row, 4).text() == "needs_model"
+    assert banner.isHidden()
+    assert "MIT (test weights)" in dialog.details.toPlainText()
+    dialog.close()
+    hub.close()
+
+
+def test_a_failed_install_is_shown_in_the_dialog(make_window, qtbot, tmp_path):
+    from tiny_models import hub_file, spec
+
+    store = ModelStore(tmp_path / "models", {"tiny": spec("tiny", hub_file("http://127.0.0.1:9/tiny.npz", "ab" * 32))})
+    window = make_window([], store=store)
+    dialog = window.models_dialog()
+    dialog.install("tiny")
+    qtbot.waitUntil(lambda: not dialog.jobs, timeout=20000)
+    row = dialog.row_of("tiny")
+    assert "127.0.0.1:9" in dialog.table.item(row, 1).toolTip()
+    assert store.status("tiny") is not ModelStatus.INSTALLED

