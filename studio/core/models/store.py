@@ -527,12 +527,8 @@ class ModelStore:
     def _hash(self, model_id: str, path: Path, *, reuse: bool) -> str:
         try:
             stat = path.stat()
-        except FileNotFoundError:
-            raise ModelError(
-                f"{model_id}: the cached file {path} is missing; {reinstall_hint(model_id)}",
-                model_id=model_id,
-                path=path,
-            ) from None
+        except OSError as exc:
+            raise _unreadable(model_id, path, exc) from None
         signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         with self._lock:
             known = self._hashed.get(path)
@@ -542,11 +538,7 @@ class ModelStore:
         try:
             digest = sha256_file(path)
         except OSError as exc:
-            raise ModelError(
-                f"{model_id}: cannot read the cached file {path}: {exc.strerror or exc}; {reinstall_hint(model_id)}",
-                model_id=model_id,
-                path=path,
-            ) from exc
+            raise _unreadable(model_id, path, exc) from exc
         with self._lock:
             self._hashed[path] = (signature, digest, hashed_at)
         return digest
@@ -556,22 +548,20 @@ class ModelStore:
 
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelError(
-                f"{model_id}: the cached file {path} is missing; {reinstall_hint(model_id)}",
-                model_id=model_id,
-                path=path,
-            ) from None
         except OSError as exc:
-            raise ModelError(
-                f"{model_id}: cannot read the cached file {path}: {exc.strerror or exc}; {reinstall_hint(model_id)}",
-                model_id=model_id,
-                path=path,
-            ) from exc
+            raise _unreadable(model_id, path, exc) from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise hash_mismatch("the cached file", path, expected, actual, model_id=model_id)
         return data
+
+
+def _unreadable(model_id: str, path: Path, exc: OSError) -> ModelError:
+    """The error for a cached file that is missing or cannot be read."""
+    problem = "is missing" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
+    return ModelError(
+        f"{model_id}: the cached file {path} {problem}; {reinstall_hint(model_id)}", model_id=model_id, path=path
+    )
 
 
 def _load_state(model_id: str, model: Any, state: Mapping[str, Any], path: Path | None, converter: str = "") -> None:
