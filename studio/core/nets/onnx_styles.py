@@ -1,0 +1,102 @@
+"""Feed-forward style networks that run as ONNX models with onnxruntime.
+
+- ``ArbitraryStyle``: Ghiasi et al. 2017 (Magenta's arbitrary image
+  stylization): a style-prediction network turns any style picture into a
+  100-number style vector, and a transformer network paints the content with it.
+  The transformer works on a fixed 384 x 384 input; the predictor on 256 x 256.
+- ``MultiStyle``: Dumoulin et al. 2017 (conditional instance normalisation):
+  26 preset styles whose weights can be blended, any input size.
+
+Images in and out are RGB uint8 arrays (H, W, 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TRANSFORM_SIZE = 384
+PREDICT_SIZE = 256
+PRESET_COUNT = 26
+
+
+def _session(path: Path) -> object:
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return onnxruntime.InferenceSession(str(path), providers=providers)
+
+
+def _to_float(image: np.ndarray) -> np.ndarray:
+    return np.asarray(image, np.float32)[..., :3] / 255.0
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+class ArbitraryStyle:
+    """Any picture as a style (``magenta_arbitrary``)."""
+
+    def __init__(self, predict: Path, transform: Path) -> None:
+        self.predict = _session(predict)
+        self.transform = _session(transform)
+
+    def style_vector(self, style: np.ndarray) -> np.ndarray:
+        """The (1, 1, 1, 100) style vector of a picture (its centred square, at 256 px)."""
+        height, width = style.shape[:2]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        square = _resized(np.ascontiguousarray(style[top : top + side, left : left + side, :3]), (PREDICT_SIZE,) * 2)
+        (name,) = (i.name for i in self.predict.get_inputs())
+        return self.predict.run(None, {name: _to_float(square)[None]})[0]
+
+    def stylize(self, content: np.ndarray, style: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
+        """``content`` painted in the style of ``style``; ``strength`` in 0..1 moves from the content's own style."""
+        vector = self.style_vector(style)
+        if strength < 1.0:
+            vector = strength * vector + (1.0 - strength) * self.style_vector(content)
+        height, width = content.shape[:2]
+        scale = TRANSFORM_SIZE / max(height, width)
+        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+        small = _to_float(_resized(np.ascontiguousarray(content[..., :3]), (small_w, small_h)))
+        padded = np.pad(small, ((0, TRANSFORM_SIZE - small_h), (0, TRANSFORM_SIZE - small_w), (0, 0)), mode="reflect")
+        image_input, vector_input = (i.name for i in self.transform.get_inputs())
+        out = self.transform.run(None, {image_input: padded[None], vector_input: vector.astype(np.float32)})[0][0]
+        return _resized(_to_uint8(out[:small_h, :small_w]), (width, height))
+
+
+class MultiStyle:
+    """26 preset styles, blendable (``multistyle26``)."""
+
+    def __init__(self, model: Path) -> None:
+        self.session = _session(model)
+
+    def stylize(self, content: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+        """``content`` in a blend of the presets; ``weights`` (26, non-negative) are normalised to sum to 1."""
+        blend = np.asarray(weights, np.float32)
+        if blend.shape != (PRESET_COUNT,) or (blend < 0).any() or blend.sum() <= 0:
+            raise ValueError(f"style weights must be {PRESET_COUNT} non-negative numbers, not all zero")
+        image = _to_float(content).transpose(2, 0, 1)[None]
+        out = self.session.run(None, {"image": np.ascontiguousarray(image), "style_weights": blend / blend.sum()})[0]
+        return _to_uint8(out[0].transpose(1, 2, 0))
+
+
+def arbitrary_style(files: Mapping[str, Path]) -> ArbitraryStyle:
+    """Builder for the catalog's ``magenta_arbitrary`` entry."""
+    return ArbitraryStyle(files["arbitrary_predict.onnx"], files["arbitrary_transform.onnx"])
+
+
+def multistyle(files: Mapping[str, Path]) -> MultiStyle:
+    """Builder for the catalog's ``multistyle26`` entry."""
+    return MultiStyle(files["multistyle26.onnx"])

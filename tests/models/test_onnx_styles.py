@@ -1,0 +1,46 @@
+"""The ONNX style networks (magenta_arbitrary, multistyle26) with the real weights when installed."""
+
+import numpy as np
+import pytest
+
+from studio.core.models.store import ModelStatus, default_store
+
+
+def installed(model_id):
+    store = default_store()
+    if store.status(model_id) is not ModelStatus.INSTALLED:
+        pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
+    return store.load(model_id)
+
+
+def photo(height=120, width=200):
+    skimage_data = pytest.importorskip("skimage.data")
+    image = skimage_data.chelsea()
+    return np.ascontiguousarray(image[: height * 2 : 2, : width * 2 : 2])
+
+
+def test_arbitrary_style_paints_the_content_in_the_style(tmp_path):
+    model = installed("magenta_arbitrary")
+    content = photo()
+    skimage_data = pytest.importorskip("skimage.data")
+    style = skimage_data.coffee()
+    out = model.stylize(content, style)
+    assert out.shape == content.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - content.astype(int)).mean() > 10
+    weak = model.stylize(content, style, strength=0.1)
+    assert np.abs(weak.astype(int) - content.astype(int)).mean() < np.abs(out.astype(int) - content.astype(int)).mean()
+    vector = model.style_vector(style)
+    assert vector.shape == (1, 1, 1, 100) and np.isfinite(vector).all()
+
+
+def test_multistyle_presets_blend_and_keep_the_size():
+    model = installed("multistyle26")
+    content = photo(96, 128)
+    first, second = np.eye(26)[0], np.eye(26)[7]
+    a, b = model.stylize(content, first), model.stylize(content, second)
+    assert a.shape == content.shape and np.abs(a.astype(int) - content.astype(int)).mean() > 10
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 5, "different presets give different pictures"
+    halfway = model.stylize(content, (first + second) / 2)
+    assert not np.array_equal(halfway, a) and not np.array_equal(halfway, b)
+    with pytest.raises(ValueError, match="26 non-negative"):
+        model.stylize(content, [1.0] * 3)
