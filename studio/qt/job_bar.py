@@ -24,9 +24,7 @@ class JobEventBridge(QObject):
     event = Signal(object)
     preview_ready = Signal(int, object)
 
-    def __init__(
-        self, prepare: Callable[[np.ndarray], QImage] | None = None, parent: QObject | None = None
-    ) -> None:
+    def __init__(self, prepare: Callable[[np.ndarray], QImage] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._prepare = prepare
 

