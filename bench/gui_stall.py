@@ -11,7 +11,6 @@ and worst stall and the preview frame rate. Target: no stall over 50 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import baseline
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -31,7 +31,6 @@ from studio.qt.app import make_application
 from studio.qt.main_window import MainWindow, blank_document
 
 TICK_MS = 10
-BASELINE = Path(__file__).parent / "baselines" / "gui_stall.json"
 
 
 class StallRecorder:
@@ -128,12 +127,12 @@ def main() -> int:
     parser.add_argument("--save-baseline", action="store_true")
     options = parser.parse_args()
     results = measure(options.size, options.runs, options.rule)
-    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    previous = baseline.load("gui_stall")
     print(f"GUI event-loop stalls, {options.rule} at {options.size} px, {options.runs} runs (tick {TICK_MS} ms)")
     header = f"{'phase':<6} {'median ms':>10} {'p99 ms':>7} {'worst ms':>9} {'previews/s':>11} {'seconds':>8}"
     print(f"{header}   baseline worst ms")
     for phase, row in results.items():
-        base = baseline.get(phase, {}).get("worst_stall_ms")
+        base = previous.get(phase, {}).get("worst_stall_ms")
         base_text = f"{base:.0f}" if base is not None else "-"
         print(
             f"{phase:<6} {row['median_stall_ms']:>10.1f} {row['p99_stall_ms']:>7.1f} {row['worst_stall_ms']:>9.0f} "
@@ -142,8 +141,7 @@ def main() -> int:
     worst = results["job"]["worst_stall_ms"]
     print(f"target: no stall over 50 ms while a job runs -> {'met' if worst <= 50 else 'NOT met'} ({worst:.0f} ms)")
     if options.save_baseline:
-        BASELINE.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"baseline saved to {BASELINE}")
+        baseline.save("gui_stall", results)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Model catalog timings: loading each installed model from the cache, and a first install per source.
 
 Loads use a new store each time (no LRU), so each one reads, hashes and
-converts the cached safetensors file. Installs go into a temporary cache,
+converts the cached safetensors file; torch and torchvision are imported
+before the clock starts, as they are in a running Studio. Installs go into a temporary cache,
 so the user's cache is not touched. Target: vgg16 loads in under 1 s.
 
     .venv/bin/python bench/model_load.py [--repeat 5] [--install] [--save-baseline]
@@ -17,15 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import baseline
+
 from studio.core.models.sources import describe
 from studio.core.models.spec import UserFile
 from studio.core.models.store import ModelStatus, ModelStore
 
-BASELINE = Path(__file__).parent / "baselines" / "model_load.json"
-
 
 def load_times(repeat: int) -> dict[str, float]:
     """Median seconds to load each installed model from the user's cache."""
+    import torchvision  # noqa: F401  (imports torch too: a running Studio has both)
+
     catalog_store = ModelStore()
     installed = [m for m in catalog_store.specs if catalog_store.status(m) is ModelStatus.INSTALLED]
     results = {}
@@ -60,7 +63,7 @@ def main() -> int:
     parser.add_argument("--install", action="store_true", help="also time a first install of each default model")
     parser.add_argument("--save-baseline", action="store_true")
     options = parser.parse_args()
-    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    previous = baseline.load("model_load")
     results: dict[str, dict[str, float]] = {"load_s": load_times(options.repeat)}
     if options.install:
         results["install_s"] = install_times()
@@ -68,7 +71,7 @@ def main() -> int:
     for kind, rows in results.items():
         print(f"-- {kind} (median of {options.repeat})" if kind == "load_s" else f"-- {kind}")
         for name, seconds in rows.items():
-            base = baseline.get(kind, {}).get(name)
+            base = previous.get(kind, {}).get(name)
             print(f"{name:<70} {seconds:>8.2f} {'-' if base is None else f'{base:.2f}':>9}")
     vgg16 = results["load_s"].get("vgg16")
     if vgg16 is not None:
@@ -78,8 +81,7 @@ def main() -> int:
     }
     print("sources tried in order:", json.dumps(sources, indent=1))
     if options.save_baseline:
-        BASELINE.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"baseline saved to {BASELINE}")
+        baseline.save("model_load", results)
     return 0
 
 

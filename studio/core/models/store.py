@@ -346,7 +346,7 @@ class ModelStore:
         folder = self.cached_path(spec.id)
         if spec.format == "onnx":
             self._check_files(spec.id, record, reuse=False)
-            builder = import_object(spec.builder)
+            builder = _import(spec.id, "the network builder", spec.builder)
             try:
                 return builder({name: folder / name for name in record.files})
             except Exception as exc:
@@ -477,14 +477,7 @@ class ModelStore:
                     path=paths[0],
                 ) from exc
         else:
-            try:
-                convert = import_object(converter)
-            except (ImportError, AttributeError, ValueError) as exc:
-                raise ModelError(
-                    f"{spec.id}: the converter {converter} is not available ({_describe(exc)}); "
-                    "this Studio installation is incomplete: reinstall Studio",
-                    model_id=spec.id,
-                ) from exc
+            convert = _import(spec.id, "the converter", converter)
             try:
                 state = convert(dict(fetched))
             except ModelError as exc:
@@ -500,15 +493,7 @@ class ModelStore:
         return safetensors.torch.save(tensors, metadata={"model_id": spec.id, "studio_version": __version__})
 
     def _build(self, spec: ModelSpec) -> Any:
-        try:
-            builder = import_object(spec.builder)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ModelError(
-                f"{spec.id}: the network builder {spec.builder} is not available ({_describe(exc)}); "
-                "this Studio installation is incomplete: reinstall Studio",
-                model_id=spec.id,
-            ) from exc
-        return builder()
+        return _import(spec.id, "the network builder", spec.builder)()
 
     def _check_files(self, model_id: str, record: InstallRecord, *, reuse: bool) -> None:
         folder = self.cached_path(model_id)
@@ -554,6 +539,18 @@ class ModelStore:
         if actual != expected:
             raise hash_mismatch("the cached file", path, expected, actual, model_id=model_id)
         return data
+
+
+def _import(model_id: str, what: str, target: str) -> Any:
+    """``import_object(target)``, a missing module or name becoming a ModelError."""
+    try:
+        return import_object(target)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelError(
+            f"{model_id}: {what} {target} is not available ({_describe(exc)}); "
+            "this Studio installation is incomplete: reinstall Studio",
+            model_id=model_id,
+        ) from exc
 
 
 def _unreadable(model_id: str, path: Path, exc: OSError) -> ModelError:
