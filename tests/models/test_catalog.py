@@ -57,9 +57,29 @@ def test_hub_only_entries_import_a_torchvision_checkpoint(tmp_path, model_id, ma
     assert store.status(model_id) is ModelStatus.INSTALLED
     model = store.load(model_id)
     loaded = model.state_dict()
-    some_key = next(k for k in loaded if k.endswith("weight"))
+    # (inception_v3's first convolution is rescaled on import: see the input-range test below)
+    some_key = next(k for k in loaded if k.endswith("weight") and not k.startswith("Conv2d_1a_3x3"))
     original = state.get(some_key, state.get(f"features.{some_key}"))
     assert torch.equal(loaded[some_key], original)
     with torch.no_grad():
         out = model(torch.rand(1, 3, 96, 96))
     assert torch.isfinite(out).all()
+
+
+def test_hub_inception_weights_take_the_same_input_range_as_the_npm_source(tmp_path):
+    from studio.core.models.convert.torchvision_hub import inception_backbone
+
+    torch.manual_seed(0)
+    original = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False).eval()
+    with torch.no_grad():
+        original.Conv2d_1a_3x3.bn.running_mean.normal_()
+        original.Conv2d_1a_3x3.bn.running_var.uniform_(0.5, 2.0)
+    state = inception_backbone({"hub.pth": torchvision_file(tmp_path, original.state_dict())})
+    converted = import_object(catalog()["inception_v3"].builder)()
+    converted.load_state_dict(state)
+    converted.eval()
+    x = torch.rand(1, 3, 75, 75)
+    with torch.no_grad():
+        expected = original.Conv2d_1a_3x3(2 * x - 1)
+        got = converted.Conv2d_1a_3x3(x)
+    assert torch.allclose(got, expected, atol=1e-4)

