@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.studio-installed
 MODELS_STAMP := $(VENV)/.studio-models
 
-.PHONY: setup models run test lint
+.PHONY: setup models run test lint system-deps
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint $(MODELS_STAMP)
+# ICC profiles the export tests use (apt-get as root when they are missing; a note otherwise).
+system-deps:
+	bash scripts/system-deps.sh --icc-only
+
+test: lint system-deps $(MODELS_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status

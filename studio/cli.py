@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from studio import __version__
 
 if TYPE_CHECKING:
+    from studio.core.batch import BatchEvent
     from studio.core.models.store import ModelStore
 
-COMMANDS = ("plugins", "run", "models")
+COMMANDS = ("plugins", "run", "models", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +62,7 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", "-o", type=Path, help="output image (.png, .jpg, .tif, .webp, .bmp)")
     run.set_defaults(handler=_cmd_run)
     _add_models_parser(sub)
+    _add_render_parser(sub)
     return parser
 
 
@@ -84,6 +86,89 @@ def _add_models_parser(sub: argparse._SubParsersAction) -> None:
     import_.add_argument("id", metavar="ID")
     import_.add_argument("file", type=Path, metavar="FILE")
     import_.set_defaults(handler=_cmd_models_import)
+
+
+def _add_render_parser(sub: argparse._SubParsersAction) -> None:
+    render = sub.add_parser("render", help="render a batch job file (resumable; locally or on a Ray cluster)")
+    render.add_argument("job", type=Path, metavar="JOBS.toml", help="the job file")
+    render.add_argument("--engine", choices=("local", "ray"), default="local", help="where items run (default local)")
+    render.add_argument("--address", help="Ray cluster address HOST:PORT (default: start a local Ray)")
+    render.add_argument("--workers", type=int, help="local engine: processes (default: one per core, 1 on a GPU)")
+    render.add_argument("--dry-run", action="store_true", help="list the items and their outputs, render nothing")
+    render.add_argument("--force", action="store_true", help="render every item again, overwriting outputs")
+    render.set_defaults(handler=_cmd_render)
+
+
+def _cmd_render(options: argparse.Namespace) -> int:
+    from studio.core.batch import BatchError, JobFileError, iter_outputs, load_job, run_job
+    from studio.core.plugin import discover_plugins
+
+    if options.workers is not None and options.workers < 1:
+        return _fail("--workers must be 1 or more", 2)
+    if options.address and options.engine != "ray":
+        return _fail("--address is for --engine ray", 2)
+    registry = discover_plugins()
+    try:
+        job = load_job(options.job, registry)
+    except JobFileError as exc:
+        print(f"studio: error: the job file is wrong:\n{exc}", file=sys.stderr)
+        return 2
+    if options.dry_run:
+        for item, state in iter_outputs(job):
+            source = item.input.name if item.input else f"{item.size[0]}x{item.size[1]} canvas"
+            steps = " -> ".join(s.plugin for s in item.steps)
+            print(f"{item.index:>5}  {state:<8} {source} -> {steps} -> {item.output_name}")
+        print(f"{len(job.items)} items; outputs in {job.output_dir}; manifest {job.manifest_path.name}")
+        return 0
+    try:
+        with _BatchBars(len(job.items)) as bars:
+            summary = run_job(
+                job,
+                engine=options.engine,
+                address=options.address,
+                workers=options.workers,
+                force=options.force,
+                on_event=bars.update,
+                registry=registry,
+            )
+    except BatchError as exc:
+        return _fail(str(exc), 2)
+    except OSError as exc:
+        return _fail(f"cannot write the manifest or outputs in {job.output_dir}: {exc}")
+    for line in summary.lines(job):
+        print(line, file=sys.stderr if summary.failed and line.startswith("  ") else sys.stdout)
+    return summary.exit_code
+
+
+class _BatchBars:
+    """Two tqdm bars for ``studio render``: all items (with ETA) and the current item."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def __enter__(self) -> _BatchBars:
+        from tqdm import tqdm
+
+        self.overall = tqdm(total=self.total, desc="items", unit="item", position=0)
+        self.current = tqdm(total=100, desc="current", unit="%", position=1, bar_format="{desc}: {bar}| {n:.0f}%")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.current.close()
+        self.overall.close()
+
+    def update(self, event: BatchEvent) -> None:
+        item = event.item
+        if event.kind == "planned":
+            self.overall.reset(total=event.to_render)
+        elif item is not None and event.kind in ("started", "progress"):
+            self.current.set_description_str(f"#{item.index} {item.output_name}", refresh=False)
+            self.current.n = round(event.fraction * 100)
+            self.current.refresh()
+        elif item is not None and event.kind in ("done", "failed"):
+            if event.kind == "failed":
+                self.overall.write(f"failed #{item.index} {item.output_name}: {event.message}")
+            self.overall.update(1)
 
 
 def _cmd_plugins(_options: argparse.Namespace) -> int:
@@ -173,7 +258,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         save_image(to_rgba(final.image), options.output)
     except (ImageError, OSError) as exc:
         return _fail(str(exc))
-    print(f"wrote {options.output} ({width}x{height})")
+    print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
     return 0
 
 

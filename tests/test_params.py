@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 import pytest
 
-from studio.core.params import Param, ParamError, make_params, param_fields, params_to_dict, parse_assignments
+from studio.core.params import (
+    Param,
+    ParamError,
+    make_params,
+    numbers,
+    param_fields,
+    params_to_dict,
+    parse_assignments,
+    split_list,
+)
 
 
 class Mode(Enum):
@@ -67,3 +76,17 @@ def test_bad_values_name_the_parameter_and_the_fix(values, message):
 def test_assignment_syntax_errors():
     with pytest.raises(ParamError, match="key=value"):
         parse_assignments(["steps"])
+
+
+@dataclass
+class Lists:
+    styles: Annotated[str, Param("Style images", widget="files")] = ""
+    weights: Annotated[str, Param("Blend weights", widget="numbers")] = ""
+
+
+def test_list_parameters_split_on_commas_and_check_numbers():
+    params = make_params(Lists, {"styles": "a.jpg, b c.png,,", "weights": "0.7, 0.3"})
+    assert split_list(params.styles) == ["a.jpg", "b c.png"]
+    assert numbers(params.weights) == [0.7, 0.3]
+    with pytest.raises(ParamError, match=r"weights: 'x' is not a number"):
+        make_params(Lists, {"weights": "0.5,x"})

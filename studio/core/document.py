@@ -7,13 +7,17 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 from psygnal import Signal
 
 from studio import __version__
+
+if TYPE_CHECKING:
+    from studio.core.export import ExportSettings
+    from studio.core.printing import PrintSpec
 
 Region = tuple[int, int, int, int]
 """A pixel rectangle ``(x0, y0, x1, y1)``, end-exclusive."""
@@ -133,6 +137,10 @@ class Document:
         self.uid = uuid.uuid4().hex
         self.layers: list[Layer] = []
         self.active_id: str | None = None
+        self.print_spec: PrintSpec | None = None
+        """The print this document is made for (guides, fitting, export dpi); None for screen work."""
+        self.export_settings: ExportSettings | None = None
+        """How the document was last exported; offered again by the export dialog."""
         self.history = History(self)
 
     @classmethod
@@ -175,6 +183,24 @@ class Document:
                 raise AttributeError(f"layer property {key!r} cannot be set")
             setattr(layer, key, value)
         layer.opacity = float(min(max(layer.opacity, 0.0), 1.0))
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+
+    def resize_canvas(self, width: int, height: int, pixels: dict[str, np.ndarray]) -> None:
+        """Give the document a new size, with new pixels for every layer (keyed by layer id)."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"a document needs a positive size, not {width}x{height}")
+        if set(pixels) != {la.id for la in self.layers}:
+            raise ValueError("resize_canvas needs new pixels for exactly the document's layers")
+        for layer in self.layers:
+            new = pixels[layer.id]
+            if new.shape[:2] != (height, width) or new.dtype != layer.pixels.dtype or new.ndim != layer.pixels.ndim:
+                raise ValueError(
+                    f"layer {layer.name!r}: new pixels {new.shape} {new.dtype} do not fit {width}x{height}"
+                )
+        for layer in self.layers:
+            layer.pixels = pixels[layer.id]
+        self.width, self.height = width, height
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
 

@@ -118,6 +118,29 @@ class SetLayerProperties:
         return False
 
 
+@dataclass
+class ResizeCanvas:
+    """The canvas got a new size (fitted to a print): every layer's pixels and the print spec changed."""
+
+    text: str
+    width: int
+    height: int
+    pixels: dict[str, np.ndarray]
+    print_spec: Any = None
+    _before: tuple[int, int, dict[str, np.ndarray], Any] | None = None
+
+    def redo(self, doc: Document) -> None:
+        self._before = (doc.width, doc.height, {la.id: la.pixels for la in doc.layers}, doc.print_spec)
+        doc.print_spec = self.print_spec
+        doc.resize_canvas(self.width, self.height, self.pixels)
+
+    def undo(self, doc: Document) -> None:
+        assert self._before is not None
+        width, height, pixels, spec = self._before
+        doc.print_spec = spec
+        doc.resize_canvas(width, height, pixels)
+
+
 class History:
     """The document's command stack. ``changed()`` fires after every push, undo or redo."""
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import logging
 import math
@@ -57,9 +58,11 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ImageError",
     "LoadedImage",
+    "convert_from_srgb",
     "load_image",
     "save_image",
     "srgb_profile_bytes",
+    "srgb_to_cmyk",
     "to_uint8",
 ]
 
@@ -86,6 +89,8 @@ _ACCEPTED_FORMATS = frozenset({*_PIL_FORMATS, "MPO"})  # MPO: a JPEG with extra 
 _FORMAT_LIST = "PNG, JPEG, TIFF, WebP or BMP"
 _SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _SIXTEEN_BIT_COLOUR = frozenset({"RGB;16", "RGBA;16", "LA;16"})  # decoded by OpenCV; Pillow keeps 8 bits
+_TIFF_COMPRESSION = ("lzw", "none")
+_JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}  # Pillow's subsampling codes
 _JPEG_MAX_SIDE = 65_500
 _WEBP_MAX_SIDE = 16_383
 _CHUNK_PIXELS = 1 << 20  # rows are processed in blocks of about this many pixels
@@ -138,9 +143,16 @@ class LoadedImage:
 
 
 @cache
+@functools.cache
 def srgb_profile_bytes() -> bytes:
-    """The sRGB ICC profile embedded in every saved file (LittleCMS built-in sRGB)."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """The sRGB ICC profile embedded in every saved file (LittleCMS built-in sRGB).
+
+    LittleCMS stamps the profile with the time it was made (header bytes 24..35);
+    that field is zeroed so the same pixels always give the same file.
+    """
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = bytes(12)
+    return bytes(data)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -153,6 +165,58 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     quotient = pixels // 257
     remainder = pixels - quotient * 257
     return (quotient + (remainder >= 129)).astype(np.uint8)
+
+
+def convert_from_srgb(pixels: np.ndarray, icc: bytes, intent: int = 0) -> np.ndarray:
+    """sRGB RGB(A) pixels converted into the RGB profile ``icc`` (alpha untouched); a new array.
+
+    8-bit pixels go through LittleCMS with ``intent`` (an ``ImageCms.Intent``). 16-bit pixels
+    keep 16 bits: they are converted in floating point through the profile's matrix and
+    tone curves (colorimetric), so only matrix/TRC profiles (Adobe RGB, Display P3, ...)
+    are accepted for them. Raises ValueError when the profile cannot take sRGB colours.
+    """
+    rgb = _check_pixels_argument(pixels)
+    if _is_srgb(icc):
+        return rgb.copy()
+    if rgb.dtype == np.uint16:
+        return _srgb16_to_matrix_profile(rgb, icc)
+    try:
+        target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        transform = ImageCms.buildTransform(_srgb_profile(), target, "RGB", "RGB", ImageCms.Intent(intent))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"the ICC profile cannot take RGB colours ({exc})") from exc
+    out = rgb.copy()
+    for rows in _row_blocks(rgb.shape):
+        block = Image.fromarray(np.ascontiguousarray(rgb[rows, :, :3]), "RGB")
+        out[rows, :, :3] = np.asarray(ImageCms.applyTransform(block, transform))
+    return out
+
+
+def srgb_to_cmyk(
+    pixels: np.ndarray, icc: bytes, intent: int = 0, background: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
+    """sRGB RGB(A) pixels as (H, W, 4) uint8 C, M, Y, K through the CMYK profile ``icc``.
+
+    Alpha is composited over ``background`` first (CMYK files have none); 16-bit input is
+    rounded to 8 bits (LittleCMS in Pillow converts CMYK at 8 bits). Black point
+    compensation is on, as print workflows expect. Raises ValueError for a non-CMYK profile.
+    """
+    rgb = to_uint8(_check_pixels_argument(pixels))
+    if rgb.shape[2] == 4:
+        rgb = _composite(rgb, background)
+    try:
+        target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if target.profile.xcolor_space.strip() != "CMYK":
+            raise ValueError(f"it is a {target.profile.xcolor_space.strip()} profile, not CMYK")
+        flags = ImageCms.Flags.BLACKPOINTCOMPENSATION
+        transform = ImageCms.buildTransform(_srgb_profile(), target, "RGB", "CMYK", ImageCms.Intent(intent), flags)
+    except (ImageCms.PyCMSError, OSError, TypeError) as exc:
+        raise ValueError(f"the ICC profile cannot convert to CMYK ({exc})") from exc
+    out = np.empty((*rgb.shape[:2], 4), np.uint8)
+    for rows in _row_blocks(rgb.shape):
+        block = Image.fromarray(np.ascontiguousarray(rgb[rows]), "RGB")
+        out[rows] = np.asarray(ImageCms.applyTransform(block, transform))
+    return out
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
@@ -201,15 +265,24 @@ def save_image(
     dpi: tuple[float, float] | None = None,
     bit_depth: int = 8,
     background: tuple[int, int, int] = (255, 255, 255),
+    icc_profile: bytes | None = None,
+    tiff_compression: str = "lzw",
+    jpeg_subsampling: str = "4:4:4",
+    cmyk: bool = False,
+    overwrite: bool = True,
 ) -> None:
     """Write (H, W, 4) RGBA or (H, W, 3) RGB pixels (uint8/uint16) to ``path``, atomically.
 
-    The format follows the suffix. The file carries the sRGB ICC profile (not BMP) and
-    ``dpi`` when given. JPEG and BMP have no alpha: it is composited over ``background``;
-    JPEG uses 4:4:4 chroma and ``quality``. PNG and TIFF (LZW) can be written with
-    ``bit_depth=16``. WebP is lossless when ``quality == 100``. Raises ImageError for an
-    unsupported suffix or when the file cannot be encoded or written; an existing file at
-    ``path`` is then left untouched. Bad arguments raise ValueError/TypeError.
+    The format follows the suffix. The file carries ``icc_profile`` (default: sRGB; the
+    pixels must already be in that space; not BMP) and ``dpi`` when given. JPEG and BMP have
+    no alpha: it is composited over ``background``; JPEG uses ``jpeg_subsampling`` chroma
+    (4:4:4, 4:2:2 or 4:2:0) and ``quality``. PNG and TIFF can be written with
+    ``bit_depth=16``; TIFF with ``tiff_compression`` "lzw" or "none". With ``cmyk=True``
+    the (H, W, 4) uint8 pixels are C, M, Y, K (TIFF and JPEG only). WebP is lossless when
+    ``quality == 100``. Raises ImageError for an unsupported suffix or when the file cannot
+    be encoded or written; an existing file at ``path`` is then left untouched. With
+    ``overwrite=False`` an existing file is never replaced: FileExistsError is raised,
+    also when the file appears while encoding. Bad arguments raise ValueError/TypeError.
     """
     p = Path(path)
     fmt = EXPORT_FORMATS.get(p.suffix.lower())
@@ -229,11 +302,29 @@ def save_image(
         raise ValueError(f"dpi must be two positive numbers, not {dpi!r}")
     if len(background) != 3 or not all(0 <= int(v) <= 255 for v in background):
         raise ValueError(f"background must be three values 0..255, not {background!r}")
+    if tiff_compression not in _TIFF_COMPRESSION:
+        raise ValueError(f"tiff_compression must be one of {', '.join(_TIFF_COMPRESSION)}, not {tiff_compression!r}")
+    if jpeg_subsampling not in _JPEG_SUBSAMPLING:
+        raise ValueError(f"jpeg_subsampling must be one of {', '.join(_JPEG_SUBSAMPLING)}, not {jpeg_subsampling!r}")
+    if cmyk and (fmt not in ("TIFF", "JPEG") or rgb.shape[2] != 4 or rgb.dtype != np.uint8 or bit_depth != 8):
+        reason = "CMYK images are written as 8-bit TIFF or JPEG only. Choose TIFF or JPEG with 8 bits."
+        raise ImageError(p, reason, "save")
     _check_writable_target(p)
     _check_format_size(p, fmt, rgb.shape[1], rgb.shape[0])
 
     try:
-        data = _encode(rgb, fmt, quality=quality, dpi=dpi, bit_depth=bit_depth, background=background)
+        data = _encode(
+            rgb,
+            fmt,
+            quality=quality,
+            dpi=dpi,
+            bit_depth=bit_depth,
+            background=background,
+            icc=icc_profile or srgb_profile_bytes(),
+            tiff_compression=tiff_compression,
+            jpeg_subsampling=jpeg_subsampling,
+            cmyk=cmyk,
+        )
     except MemoryError as exc:
         raise ImageError(
             p, "there is not enough memory to encode the image. Close other programs and retry.", "save"
@@ -242,8 +333,10 @@ def save_image(
         raise ImageError(p, f"the image could not be encoded as {fmt} ({exc}). Try another format.", "save") from exc
 
     try:
-        with atomic_write(p) as handle:
+        with atomic_write(p, overwrite=overwrite) as handle:
             handle.write(data)
+    except FileExistsError:
+        raise
     except OSError as exc:  # atomic_write's WriteError: the previous file is intact
         raise ImageError(p, _write_failure_reason(p, exc), "save") from exc
 
@@ -670,6 +763,26 @@ def _rgb16_to_srgb(p: Path, rgb: np.ndarray, icc: bytes | None) -> tuple[np.ndar
     return out, description
 
 
+def _srgb16_to_matrix_profile(rgb: np.ndarray, icc: bytes) -> np.ndarray:
+    """16-bit sRGB -> a matrix/TRC RGB profile in floating point (the inverse of _rgb16_to_srgb)."""
+    try:
+        matrix, curves = _matrix_shaper(icc)
+    except (ValueError, struct.error, np.linalg.LinAlgError) as exc:
+        raise ValueError(
+            f"16-bit export needs a matrix/TRC RGB profile and this one is not ({exc}); export 8 bits instead"
+        ) from exc
+    x = np.arange(65536, dtype=np.float64) / 65535.0
+    srgb_linear = np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
+    to_target = (np.linalg.inv(matrix) @ _srgb_matrix()).astype(np.float32)
+    forwards = [np.maximum.accumulate(curve(x)) for curve in curves]  # encoded -> linear, monotone to invert
+    out = rgb.copy()
+    for rows in _row_blocks(rgb.shape):
+        linear = np.clip(srgb_linear[rgb[rows, :, :3]] @ to_target.T, 0.0, 1.0)
+        for c, forward in enumerate(forwards):
+            out[rows, :, c] = np.rint(np.interp(linear[..., c], forward, x) * 65535.0).astype(np.uint16)
+    return out
+
+
 def _row_blocks(shape: tuple[int, ...]) -> Iterator[slice]:
     step = max(1, _CHUNK_PIXELS // max(1, shape[1]))
     for start in range(0, shape[0], step):
@@ -816,23 +929,29 @@ def _encode(
     dpi: tuple[float, float] | None,
     bit_depth: int,
     background: tuple[int, int, int],
+    icc: bytes,
+    tiff_compression: str = "lzw",
+    jpeg_subsampling: str = "4:4:4",
+    cmyk: bool = False,
 ) -> bytes:
     if bit_depth == 16:
         pixels16 = rgb if rgb.dtype == np.uint16 else rgb.astype(np.uint16) * 257
-        return _encode_png16(pixels16, dpi) if fmt == "PNG" else _encode_tiff16(pixels16, dpi)
+        if fmt == "PNG":
+            return _encode_png16(pixels16, dpi, icc)
+        return _encode_tiff16(pixels16, dpi, icc, tiff_compression)
 
     pixels = to_uint8(rgb)
-    if fmt in ("JPEG", "BMP") and pixels.shape[2] == 4:
+    if fmt in ("JPEG", "BMP") and pixels.shape[2] == 4 and not cmyk:
         pixels = _composite(pixels, background)
-    image = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
-    icc = srgb_profile_bytes()
+    image = Image.fromarray(pixels, "CMYK" if cmyk else "RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {}
     if fmt == "PNG":
         options = {"icc_profile": icc, "compress_level": 6}
     elif fmt == "JPEG":
-        options = {"icc_profile": icc, "quality": quality, "subsampling": 0, "optimize": True}
+        subsampling = _JPEG_SUBSAMPLING[jpeg_subsampling]
+        options = {"icc_profile": icc, "quality": quality, "subsampling": subsampling, "optimize": True}
     elif fmt == "TIFF":
-        options = {"icc_profile": icc, "compression": "tiff_lzw"}
+        options = {"icc_profile": icc, "compression": "tiff_lzw" if tiff_compression == "lzw" else "raw"}
     elif fmt == "WEBP":
         # exact: lossless keeps the colour of fully transparent pixels too
         options = {"icc_profile": icc, "quality": quality, "lossless": quality == 100, "exact": quality == 100}
@@ -855,19 +974,24 @@ def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray
     return ((colour * alpha + bg * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
-def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
-    """16-bit PNG through OpenCV, then sRGB iCCP and pHYs chunks added by hand."""
+def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes) -> bytes:
+    """16-bit PNG through OpenCV, then iCCP and pHYs chunks added by hand."""
     import cv2
 
     bgr = pixels[..., [2, 1, 0, 3]] if pixels.shape[2] == 4 else pixels[..., ::-1]
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise ValueError("OpenCV could not encode the PNG")
-    chunks = [(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_profile_bytes()))]
+    chunks = [(b"iCCP", _png_profile_name(icc) + b"\x00\x00" + zlib.compress(icc))]
     if dpi is not None:
         ppm = [round(v / 0.0254) for v in dpi]
         chunks.append((b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
     return _png_with_chunks(encoded.tobytes(), chunks)
+
+
+def _png_profile_name(icc: bytes) -> bytes:
+    """The iCCP chunk's profile name: "sRGB" for the built-in profile, else "ICC Profile" (as Pillow writes)."""
+    return b"sRGB" if icc == srgb_profile_bytes() else b"ICC Profile"
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -894,22 +1018,25 @@ def _png_with_chunks(data: bytes, extra: list[tuple[bytes, bytes]]) -> bytes:
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
-def _encode_tiff16(pixels: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
-    """16-bit TIFF (LZW, horizontal predictor) through OpenCV, then tags patched in.
+def _encode_tiff16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes, compression: str = "lzw") -> bytes:
+    """16-bit TIFF (LZW with horizontal predictor, or uncompressed) through OpenCV, then tags patched in.
 
     OpenCV writes neither an ICC profile nor ExtraSamples, and only integer dpi; the
-    first IFD is rewritten at the end of the file with the sRGB profile, unassociated
+    first IFD is rewritten at the end of the file with the profile, unassociated
     alpha and the exact resolution. Pixel data is not touched.
     """
     import cv2
 
     bgr = pixels[..., [2, 1, 0, 3]] if pixels.shape[2] == 4 else pixels[..., ::-1]
-    params = [cv2.IMWRITE_TIFF_COMPRESSION, cv2.IMWRITE_TIFF_COMPRESSION_LZW]
-    params += [cv2.IMWRITE_TIFF_PREDICTOR, cv2.IMWRITE_TIFF_PREDICTOR_HORIZONTAL]
+    if compression == "lzw":
+        params = [cv2.IMWRITE_TIFF_COMPRESSION, cv2.IMWRITE_TIFF_COMPRESSION_LZW]
+        params += [cv2.IMWRITE_TIFF_PREDICTOR, cv2.IMWRITE_TIFF_PREDICTOR_HORIZONTAL]
+    else:
+        params = [cv2.IMWRITE_TIFF_COMPRESSION, cv2.IMWRITE_TIFF_COMPRESSION_NONE]
     ok, encoded = cv2.imencode(".tiff", np.ascontiguousarray(bgr), params)
     if not ok:
         raise ValueError("OpenCV could not encode the TIFF")
-    return _tiff_with_tags(encoded.tobytes(), icc=srgb_profile_bytes(), dpi=dpi, alpha=pixels.shape[2] == 4)
+    return _tiff_with_tags(encoded.tobytes(), icc=icc, dpi=dpi, alpha=pixels.shape[2] == 4)
 
 
 def _tiff_with_tags(data: bytes, *, icc: bytes, dpi: tuple[float, float] | None, alpha: bool) -> bytes:

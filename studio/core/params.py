@@ -38,7 +38,9 @@ class Param:
     max: float | None = None
     step: float | None = None
     label: str | None = None
-    widget: Literal["color", "slider"] | None = None
+    widget: Literal["color", "slider", "file", "files", "numbers"] | None = None
+    """``file``/``files``: a path, or comma-separated paths, chosen with a file dialog; ``numbers``:
+    comma-separated numbers (for example blend weights)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def coerce(field: ParamField, value: Any) -> Any:
         raise ParamError(_choice_message(name, value, list(field.choices)))
     if field.meta.widget == "color" and not _COLOR.match(converted):
         raise ParamError(f"{name}: {value!r} is not a colour; write it as #rrggbb")
+    if field.meta.widget == "numbers":
+        numbers(converted, name)
     if kind in (int, float):
         low, high = field.meta.min, field.meta.max
         if (low is not None and converted < low) or (high is not None and converted > high):
@@ -172,6 +176,22 @@ def params_to_dict(params: Any) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
+
+
+def split_list(text: str) -> list[str]:
+    """The items of a comma-separated parameter (``"a.jpg, b.jpg"`` -> ``["a.jpg", "b.jpg"]``), blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def numbers(text: str, name: str = "value") -> list[float]:
+    """The numbers of a comma-separated parameter; :class:`ParamError` naming ``name`` if one is not a number."""
+    result = []
+    for item in split_list(text):
+        try:
+            result.append(float(item))
+        except ValueError:
+            raise ParamError(f"{name}: {item!r} is not a number; write numbers separated by commas") from None
+    return result
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:

@@ -21,6 +21,8 @@ from PIL import Image
 from studio import __version__
 from studio.core.atomic import atomic_write
 from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.export import ExportSettings
+from studio.core.printing import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
 FORMAT = "studio-project"
@@ -50,6 +52,8 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
         "width": doc.width,
         "height": doc.height,
         "active": doc.active_id,
+        "print_spec": doc.print_spec.to_dict() if doc.print_spec else None,
+        "export_settings": doc.export_settings.to_dict() if doc.export_settings else None,
         "layers": [],
     }
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
@@ -112,11 +116,25 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
     if not (width > 0 and height > 0 and width * height * max(len(entries), 1) <= MAX_PROJECT_PIXELS):
         raise ProjectError(path, f"its size {width}x{height} with {len(entries)} layers is out of range.")
     doc = Document(width, height, str(manifest.get("name", path.stem)))
+    doc.print_spec, doc.export_settings = _read_print_settings(manifest, path)
     for entry in entries:
         doc.layers.append(_read_layer(archive, infos, entry, width, height, path))
     active = manifest.get("active")
     doc.active_id = active if any(la.id == active for la in doc.layers) else (doc.layers[-1].id if doc.layers else None)
     return doc
+
+
+def _read_print_settings(manifest: dict[str, Any], path: Path) -> tuple[PrintSpec | None, ExportSettings | None]:
+    spec_data, export_data = manifest.get("print_spec"), manifest.get("export_settings")
+    try:
+        spec = PrintSpec.from_dict(spec_data) if spec_data is not None else None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProjectError(path, f"its print spec is malformed ({exc}).") from None
+    try:
+        settings = ExportSettings.from_dict(export_data) if export_data is not None else None
+    except (ValueError, TypeError) as exc:
+        raise ProjectError(path, f"its export settings are malformed ({exc}).") from None
+    return spec, settings
 
 
 def _read_layer(

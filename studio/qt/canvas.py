@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -97,6 +98,8 @@ class Canvas(QWidget):
         self._reduced_overlay = ReducedCopy()
         self._preview: QImage | None = None
         self._hold_preview = False
+        self.proof_image: QImage | None = None  # a soft proof shown instead of the document (any size)
+        self.guides_painter: Callable[[QPainter, Canvas], None] | None = None  # print guides, drawn on top
         self._stale_from: int | None = None
         self._slice_timer = QTimer(self)
         self._slice_timer.setSingleShot(True)
@@ -180,6 +183,9 @@ class Canvas(QWidget):
 
     def _on_pixels_changed(self, region: Region | None) -> None:
         doc = self.doc
+        if doc is not None and (doc.width, doc.height) != (self._image.width(), self._image.height()):
+            self.set_document(doc)  # the canvas was resized (fitted to a print, or that undone)
+            return
         if region is None and doc is not None and doc.width * doc.height > REFRESH_SLICE_PIXELS:
             # A large document is redrawn in slices across event-loop turns, so the window never stalls.
             self._stale_from = 0
@@ -337,12 +343,16 @@ class Canvas(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0)
         if self._preview is not None:
             layers = [self._preview]
+        elif self.proof_image is not None:
+            layers = [self.proof_image]
         else:
             step = _reduction(self._zoom)
             layers = [self._reduced_image.get(self._image, step), self._reduced_overlay.get(self._overlay, step)]
         for image in layers:
             scale = image.width() / doc.width
             painter.drawImage(visible, image, QRectF(source.topLeft() * scale, source.size() * scale))
+        if self.guides_painter is not None:
+            self.guides_painter(painter, self)
         self._paint_brush_outline(painter)
 
     def _paint_brush_outline(self, painter: QPainter) -> None:

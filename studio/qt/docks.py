@@ -7,7 +7,17 @@ from collections.abc import Callable
 from functools import cache
 
 import shiboken6
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QSizePolicy,
     QSlider,
     QStyle,
@@ -185,10 +196,13 @@ class LayersPanel(QWidget):
 
     Every change goes through ``doc.history`` so it can be undone. Selecting a
     row makes that layer active (``doc.active_id``); ``active_changed(layer_id)``
-    fires whenever the shown active layer changes ("" when there is none).
+    fires whenever the shown active layer changes ("" when there is none);
+    ``rerender_requested(layer_id)`` when the context menu's "Re-render at Another
+    Size…" is chosen on a layer with a recipe.
     """
 
     active_changed = Signal(str)
+    rerender_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -208,6 +222,10 @@ class LayersPanel(QWidget):
         self.list.setItemDelegate(_LayerDelegate(self.rename_layer, self.list))
         self.list.currentRowChanged.connect(self._on_current_row_changed)
         self.list.itemChanged.connect(self._on_item_changed)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(
+            lambda pos: self.context_menu(pos).popup(self.list.mapToGlobal(pos))
+        )
 
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
@@ -395,6 +413,17 @@ class LayersPanel(QWidget):
         layer = self._layer(layer_id)
         if self.doc is not None and layer is not None and abs(layer.opacity - opacity) > 1e-9:
             self.doc.history.push(SetLayerProperties("Layer opacity", layer_id, {"opacity": opacity}))
+
+    def context_menu(self, pos: QPoint) -> QMenu:
+        """The menu for the row at ``pos`` (list coordinates): re-render a layer that has a recipe."""
+        menu = QMenu(self.list)
+        item = self.list.itemAt(pos)
+        layer = self._layer(str(item.data(LAYER_ID_ROLE))) if item is not None else None
+        action = menu.addAction("Re-render at Another Size…")
+        action.setEnabled(layer is not None and layer.recipe is not None)
+        if layer is not None:
+            action.triggered.connect(lambda _checked=False, layer_id=layer.id: self.rerender_requested.emit(layer_id))
+        return menu
 
     # Internals
 

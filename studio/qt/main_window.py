@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,17 +30,21 @@ from studio import __version__
 from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
 from studio.core.document import Document, Layer, LayerKind, blank_pixels
 from studio.core.history import AddLayer
-from studio.core.image import EXPORT_FORMATS, SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
-from studio.core.jobs import JobEvent, JobHandle, JobQueue, JobState
+from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
+from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobQueue, JobState
 from studio.core.models.store import ModelStore, default_store
 from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
-from studio.core.run import inputs_from_document, job_function, result_layer
+from studio.core.run import inputs_from_document, job_function, make_recipe, result_layer, to_rgba
+from studio.qt.batch_dialog import BatchDialog
 from studio.qt.canvas import Canvas, ToolSettings
 from studio.qt.docks import HistoryPanel, LayersPanel
 from studio.qt.job_bar import JobBar, JobEventBridge
+from studio.qt.live_preview import LivePreview
 from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
 from studio.qt.params_panel import PluginPanel
+from studio.qt.print_dialogs import PrintActions
+from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ class ActiveJob:
     inputs: Any
     doc: Document
     panel: PluginPanel
+    on_result: Callable[[Frame], None] | None = None
+    """What to do with the final frame instead of adding it as a layer (for example open a new document)."""
 
 
 def image_filter() -> str:
@@ -119,6 +127,7 @@ class MainWindow(QMainWindow):
         self.queue = JobQueue(models=self.store)
         self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
+        self.live_preview = LivePreview(self)
         self.panels: dict[str, PluginPanel] = {}
         self._models_dialog: ModelsDialog | None = None
         self.tools = ToolSettings()
@@ -138,6 +147,7 @@ class MainWindow(QMainWindow):
         self.canvas.mask_needed.connect(self.add_mask_layer)
 
         self.layers_panel = LayersPanel()
+        self.layers_panel.rerender_requested.connect(self.rerender_dialog)
         self.history_panel = HistoryPanel()
         self.layers_dock = self._dock("Layers", "layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -183,6 +193,8 @@ class MainWindow(QMainWindow):
             panel = PluginPanel(manifest)
             panel.run_requested.connect(lambda params, m=manifest: self.run_plugin(m, params))
             panel.cancel_requested.connect(self.cancel_job)
+            panel.params_changed.connect(lambda m=manifest: self.live_preview.schedule(m))
+            panel.document_job_requested.connect(lambda title, make, m=manifest: self.run_document_job(m, title, make))
             banner = MissingModelsBanner()
             banner.install_requested.connect(self.install_model)
             banner.update_for(manifest.models, self.store)
@@ -222,6 +234,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&Save Project", self.save_action, QKeySequence.StandardKey.Save)
         self._action(file, "Save Project &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
         self._action(file, "&Export Image…", self.export_dialog, "Ctrl+E", "Export the flattened image")
+        self._action(file, "&Batch Render…", self.show_batch_dialog, tip="Render the active layer's recipe over images")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self._rebuild_recent_menu()
@@ -252,6 +265,16 @@ class MainWindow(QMainWindow):
         self._action(layer, "New &Raster Layer", lambda: self.add_layer(LayerKind.RASTER), "Ctrl+Shift+N")
         self._action(layer, "New &Mask", self.add_mask_layer)
         self._action(layer, "New &Label Map", lambda: self.add_layer(LayerKind.LABELS))
+        layer.addSeparator()
+        self._action(
+            layer,
+            "Re-render at Another &Size…",
+            self.rerender_dialog,
+            tip="Run the selected layer's recipe again at another size, for example at print size",
+        )
+
+        self.print_actions = PrintActions(self)
+        self.print_actions.add_to_menus(file=file, image=bar.addMenu("&Image"), view=view)
 
         plugins = bar.addMenu("&Plugins")
         self._action(plugins, "&Models…", self.show_models, tip="Install and check the networks plugins use")
@@ -269,16 +292,20 @@ class MainWindow(QMainWindow):
         """Show ``doc``; a running job for the previous document is cancelled."""
         if self.job is not None:
             self.cancel_job()
+        self.live_preview.stop()
         if self.doc is not None:
             self.doc.history.changed.disconnect(self._update_title)
+            self.doc.history.changed.disconnect(self.live_preview.stop)
             self.autosaver.discard(self.doc)
         self.doc = doc
         self.project_path = project_path
         doc.history.changed.connect(self._update_title)
+        doc.history.changed.connect(self.live_preview.stop)
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
         self.size_label.setText(f"{doc.width} × {doc.height}")
+        self.print_actions.document_changed(doc)
         self._update_title()
 
     def _update_title(self) -> None:
@@ -408,13 +435,7 @@ class MainWindow(QMainWindow):
         return bool(path) and self.save_project_to(Path(path))
 
     def export_dialog(self) -> None:
-        filters = ";;".join(f"{name} (*{suffix})" for suffix, name in EXPORT_FORMATS.items())
-        stem = Path(self.doc.name).stem if self.doc else "untitled"
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export image", str(Path(self._last_dir()) / f"{stem}.png"), filters
-        )
-        if path:
-            self.export_to(Path(path))
+        self.print_actions.export_dialog()
 
     def _last_dir(self) -> str:
         recent = self.recent_files()
@@ -477,17 +498,126 @@ class MainWindow(QMainWindow):
         if self.job is not None:
             self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
             return None
+        inputs = inputs_from_document(self.doc, manifest)
+        return self._start_job(manifest, job_function(manifest, params, inputs), params, inputs, manifest.title)
+
+    def run_document_job(
+        self, manifest: PluginManifest, title: str, make_job: Callable[[Any], JobFn]
+    ) -> JobHandle | None:
+        """Run ``make_job(inputs)`` on the open document; its picture opens as a new document (a contact sheet)."""
+        if self.doc is None:
+            return None
+        if self.job is not None:
+            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+            return None
+        inputs = inputs_from_document(self.doc, manifest)
+        try:
+            job = make_job(inputs)
+        except (ValueError, OSError) as exc:
+            self.panels[manifest.id].show_error(str(exc))
+            return None
+        name = f"{Path(self.doc.name).stem} – {title.lower()}"
+        return self._start_job(manifest, job, None, inputs, title, lambda frame: self._open_picture(frame, name, title))
+
+    def _start_job(
+        self,
+        manifest: PluginManifest,
+        job: JobFn,
+        params: Any,
+        inputs: Any,
+        title: str,
+        on_result: Callable[[Frame], None] | None = None,
+    ) -> JobHandle:
+        assert self.doc is not None
+        self.live_preview.stop()
         panel = self.panels[manifest.id]
         panel.clear_error()
-        inputs = inputs_from_document(self.doc, manifest)
-        handle = self.queue.submit(job_function(manifest, params, inputs), self.bridge.post, manifest.device)
-        self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel)
+        handle = self.queue.submit(job, self.bridge.post, manifest.device)
+        self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel, on_result)
         panel.set_running(True)
-        self.job_bar.start(manifest.title)
+        self.job_bar.start(title)
         return handle
 
+    def rerender_dialog(self, layer_id: str = "") -> None:
+        """Ask for a size, then re-render ``layer_id`` (default: the active layer) from its recipe."""
+        if self.doc is None:
+            return
+        layer = self.doc.layer(layer_id) if layer_id else self.doc.active_layer
+        if layer is None or layer.recipe is None:
+            self.show_error("Cannot re-render", "Select a layer made by a plugin: only those have a recipe.")
+            return
+        dialog = RerenderDialog(self.doc.width, self.doc.height, self)
+        if dialog.exec():
+            self.rerender_layer(layer.id, dialog.long_side())
+
+    def rerender_layer(self, layer_id: str, long_side: int) -> JobHandle | None:
+        """Run a layer's recipe again at ``long_side`` px on the layers below it (same parameters and seed).
+
+        At the document's size the result is a new layer; at any other size it opens as a new document.
+        """
+        if self.doc is None:
+            return None
+        if self.job is not None:
+            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+            return None
+        layer = self.doc.layer(layer_id)
+        try:
+            plan = rerender_plan(self.doc, layer, self.registry, long_side)
+        except ValueError as exc:
+            self.show_error("Cannot re-render", str(exc))
+            return None
+        width, height = plan.size
+        if plan.notes:
+            self.statusBar().showMessage(f"Re-rendering {layer.name}: {'; '.join(plan.notes)}", 10000)
+        same_size = plan.size == (self.doc.width, self.doc.height)
+        source = self.doc
+
+        def open_result(frame: Frame) -> None:
+            self._open_rerender(plan, frame, source, layer.name)
+
+        job = job_function(plan.manifest, plan.params, plan.inputs)
+        title = f"{plan.manifest.title} at {width} × {height}"
+        return self._start_job(plan.manifest, job, plan.params, plan.inputs, title, None if same_size else open_result)
+
+    def _open_rerender(self, plan: RerenderPlan, frame: Frame, source: Document, layer_name: str) -> None:
+        """A re-render at another size as a new document: the picture it was made from, resized, and the result."""
+        from PIL import Image
+
+        if frame.image is None:
+            raise EngineError(f"{plan.manifest.title} finished without an image")
+        pixels = to_rgba(frame.image)
+        width, height = plan.size
+        if pixels.shape[:2] != (height, width):
+            raise EngineError(f"{plan.manifest.title} made {pixels.shape[1]}x{pixels.shape[0]}, not {width}x{height}")
+        doc = Document(width, height, f"{Path(source.name).stem} {width}×{height}")
+        if plan.inputs.image is not None:
+            below = Image.fromarray(plan.inputs.image, "RGBA").resize(plan.size, Image.Resampling.LANCZOS)
+            doc.insert_layer(Layer("Source (resized)", LayerKind.RASTER, np.asarray(below).copy()))
+        recipe = make_recipe(plan.manifest, plan.params, plan.inputs, frame)
+        result = Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
+        doc.history.push(AddLayer(f"{plan.manifest.title} at {width} × {height}", result))
+        self._open_new_document(doc)
+
+    def _open_picture(self, frame: Frame, name: str, title: str) -> None:
+        """A job's picture as a new document of one layer (the contact sheet)."""
+        if frame.image is None:
+            raise EngineError(f"{title} finished without an image")
+        pixels = to_rgba(frame.image)
+        doc = Document(pixels.shape[1], pixels.shape[0], name)
+        doc.history.push(AddLayer(title, Layer(title, LayerKind.RASTER, np.ascontiguousarray(pixels))))
+        self._open_new_document(doc)
+
+    def _open_new_document(self, doc: Document) -> None:
+        """Show a document a job made (unsaved), once the current one may be replaced."""
+        if self.confirm_discard():
+            self.set_document(doc, None)
+            self.statusBar().showMessage(f"{doc.name}: {doc.width} × {doc.height}, not saved yet", 8000)
+        else:
+            self.statusBar().showMessage(f"{doc.name} was not opened: the current document was kept", 8000)
+
     def cancel_job(self) -> None:
-        """Cancel the running job at once; its late frames are ignored."""
+        """Cancel the running job (and any live preview) at once; its late frames are ignored."""
+        self.live_preview.stop()
         if self.job is None:
             return
         self.job.handle.cancel()
@@ -502,10 +632,14 @@ class MainWindow(QMainWindow):
         self.job_bar.stop()
 
     def _on_preview(self, job_id: int, image: QImage) -> None:
+        if self.live_preview.show(job_id, image):
+            return
         if self.job is not None and job_id == self.job.handle.job_id:
             self.canvas.set_preview(image)
 
     def _on_job_event(self, event: JobEvent) -> None:
+        if self.live_preview.handle_event(event):
+            return
         job = self.job
         if job is None or event.job_id != job.handle.job_id:
             return
@@ -517,6 +651,9 @@ class MainWindow(QMainWindow):
             if job.doc is not self.doc:
                 return
             try:
+                if job.on_result is not None:
+                    job.on_result(event.frame)
+                    return
                 layer = result_layer(job.doc, job.manifest, job.params, job.inputs, event.frame)
             except Exception as exc:  # a malformed result is reported, never half-applied
                 job.panel.show_error(str(exc))
@@ -549,6 +686,14 @@ class MainWindow(QMainWindow):
             self._models_dialog = ModelsDialog(self.store, self.queue, used_by, self)
             self._models_dialog.installed.connect(self._refresh_banners)
         return self._models_dialog
+
+    def show_batch_dialog(self) -> BatchDialog:
+        """Open a Batch Render dialog for the active layer's recipe."""
+        layer = self.doc.active_layer if self.doc is not None else None
+        dialog = BatchDialog(self.registry, layer.recipe if layer is not None else None, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def show_models(self) -> None:
         dialog = self.models_dialog()
@@ -610,6 +755,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.print_actions.close_after_export():  # an export is being written: close once it is complete
+            event.ignore()
+            return
         if not self.confirm_discard():
             event.ignore()
             return

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
-from studio.core.params import ParamError, ParamField, coerce, make_params, param_fields
+from studio.core.params import ParamError, ParamField, coerce, make_params, param_fields, split_list
 from studio.core.plugin import PluginManifest
 
 INT_MIN = -(2**31)
@@ -275,6 +276,35 @@ class _TextEditor(_Editor):
         self.line.textChanged.connect(lambda _t: callback())
 
 
+class _PathEditor(_TextEditor):
+    """A path (or comma-separated paths) typed in, or chosen with the "…" button's file dialog."""
+
+    def __init__(self, field: ParamField) -> None:
+        super().__init__(field)
+        self.browse = QToolButton()
+        self.browse.setText("…")
+        self.browse.setToolTip("Choose " + ("files" if field.meta.widget == "files" else "a file"))
+        self.browse.clicked.connect(self.choose)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.line, 1)
+        layout.addWidget(self.browse)
+        self.row = row
+
+    def choose(self) -> None:
+        current = split_list(self.line.text())
+        start = os.path.dirname(current[0]) if current else ""
+        pictures = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
+        if self.field.meta.widget == "files":
+            paths, _ = QFileDialog.getOpenFileNames(self.row, self.field.label, start, pictures)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self.row, self.field.label, start, pictures)
+            paths = [path] if path else []
+        if paths:
+            self.line.setText(", ".join(paths))
+
+
 def _make_editor(field: ParamField) -> _Editor:
     if field.choices:
         return _ChoiceEditor(field)
@@ -286,6 +316,8 @@ def _make_editor(field: ParamField) -> _Editor:
         return _FloatEditor(field)
     if field.kind is str and field.meta.widget == "color":
         return _ColorEditor(field)
+    if field.kind is str and field.meta.widget in ("file", "files"):
+        return _PathEditor(field)
     if field.kind is str:
         return _TextEditor(field)
     raise TypeError(f"parameter {field.name!r}: no editor for {field.kind!r}")
@@ -402,12 +434,15 @@ class PluginPanel(QWidget):
     The parameters come from a generated :class:`ParamsPanel`, or from the plugin's
     own panel when ``manifest.panel`` names a callable: it is called with no
     arguments and must return a QWidget with ``params()`` (raising ParamError on
-    bad input); optional ``reset()`` and a ``changed`` signal are used when present.
+    bad input); optional ``reset()`` and a ``changed`` signal are used when present, and a
+    ``document_job_requested(title, factory)`` signal is forwarded: the window runs
+    ``factory(inputs)`` (a job) on the document and opens its picture as a new document.
     """
 
     run_requested = Signal(object)
     cancel_requested = Signal()
     params_changed = Signal()
+    document_job_requested = Signal(str, object)
 
     def __init__(self, manifest: PluginManifest, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -428,6 +463,9 @@ class PluginPanel(QWidget):
         changed = getattr(self.params_widget, "changed", None)
         if changed is not None and hasattr(changed, "connect"):
             changed.connect(self.params_changed)
+        document_job = getattr(self.params_widget, "document_job_requested", None)
+        if document_job is not None and hasattr(document_job, "connect"):
+            document_job.connect(self.document_job_requested)
 
         content = QWidget()
         content_layout = QVBoxLayout(content)

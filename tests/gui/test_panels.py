@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QColorDialog, QLineEdit, QStyle, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QFileDialog,
+    QLineEdit,
+    QStyle,
+    QStyleOptionViewItem,
+    QToolButton,
+    QWidget,
+)
 
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.history import AddLayer
@@ -240,6 +248,28 @@ def test_colour_button_uses_the_dialog(qtbot, params_panel, monkeypatch):
     monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *args, **kwargs: QColor()))
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert params_panel.values()["ink"] == "#00ff80"
+
+
+@dataclass
+class WithFiles:
+    styles: Annotated[str, Param("Style images", widget="files")] = ""
+    guide: Annotated[str, Param("Guide image", widget="file")] = ""
+
+
+def test_file_editors_fill_the_line_from_the_dialog(qtbot, monkeypatch, tmp_path):
+    panel = ParamsPanel(WithFiles)
+    qtbot.addWidget(panel)
+    chosen = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *args, **kwargs: (chosen, "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (chosen[1], "")))
+    buttons = {name: panel.editor(name).parent().findChild(QToolButton) for name in ("styles", "guide")}
+    with qtbot.waitSignal(panel.changed, timeout=1000):
+        qtbot.mouseClick(buttons["styles"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(buttons["guide"], Qt.MouseButton.LeftButton)
+    assert panel.values() == {"styles": ", ".join(chosen), "guide": chosen[1]}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: ("", "")))
+    qtbot.mouseClick(buttons["guide"], Qt.MouseButton.LeftButton)  # a cancelled dialog keeps the path
+    assert panel.params().guide == chosen[1]
 
 
 # PluginPanel

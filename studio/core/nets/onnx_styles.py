@@ -82,14 +82,28 @@ class ArbitraryStyle:
         vector = self.style_vector(style)
         if strength < 1.0:
             vector = strength * vector + (1.0 - strength) * self.style_vector(content)
+        return self.stylize_vector(content, vector)
+
+    def stylize_vector(
+        self, content: np.ndarray, vector: np.ndarray, *, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """``content`` painted with a given (1, 1, 1, 100) style vector (for example a blend of several styles).
+
+        The network paints at 384 px on the long side; the result is scaled to ``size`` (width, height),
+        by default the content's size.
+        """
+        vector = np.asarray(vector, np.float32)
+        if vector.shape != (1, 1, 1, 100) or not np.isfinite(vector).all():
+            raise ValueError(f"a style vector has shape (1, 1, 1, 100) and finite values, got {vector.shape}")
+        content = _rgb(content)
         height, width = content.shape[:2]
         scale = TRANSFORM_SIZE / max(height, width)
         small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
         small = _to_float(_resized(np.ascontiguousarray(content[..., :3]), (small_w, small_h)))
         padded = np.pad(small, ((0, TRANSFORM_SIZE - small_h), (0, TRANSFORM_SIZE - small_w), (0, 0)), mode="reflect")
         image_input, vector_input = (i.name for i in self.transform.get_inputs())
-        out = self.transform.run(None, {image_input: padded[None], vector_input: vector.astype(np.float32)})[0][0]
-        return _resized(_to_uint8(out[:small_h, :small_w]), (width, height))
+        out = self.transform.run(None, {image_input: padded[None], vector_input: vector})[0][0]
+        return _resized(_to_uint8(out[:small_h, :small_w]), size or (width, height))
 
 
 class MultiStyle:

@@ -1,0 +1,120 @@
+"""Parameters of the Deep Dream plugin, shared by its panel, ``studio run deep_dream`` and batch jobs.
+
+The layer choices are the taps of the catalog's networks, so the panel lists
+every layer by name; the engine checks that the chosen layer belongs to the
+chosen network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from studio.core.models.catalog import ALEXNET_TAPS, EFFICIENTNET_LITE0_TAPS, INCEPTION_TAPS, VGG16_TAPS
+from studio.core.params import Param
+
+NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
+    "inception_v3": tuple(INCEPTION_TAPS),
+    "vgg16": tuple(VGG16_TAPS),
+    "alexnet": tuple(ALEXNET_TAPS),
+    "efficientnet_lite0": tuple(EFFICIENTNET_LITE0_TAPS),
+}
+"""The layers of each network, in network order; ``network="auto"`` tries the networks in this order."""
+
+DEFAULT_LAYERS = {"inception_v3": "Mixed_5d", "vgg16": "relu4_2", "alexnet": "relu4", "efficientnet_lite0": "stage5"}
+"""The layer ``layer="auto"`` dreams with, per network."""
+
+Network = Literal["auto", "inception_v3", "vgg16", "alexnet", "efficientnet_lite0"]
+Layer = Literal[("auto", *dict.fromkeys(name for names in NETWORK_LAYERS.values() for name in names))]  # type: ignore[valid-type]
+Objective = Literal["layer", "channels", "guide"]
+Smoothing = Literal["laplacian", "gaussian", "none"]
+
+_LAYER_HELP = "; ".join(f"{net}: {', '.join(names)}" for net, names in NETWORK_LAYERS.items())
+
+
+@dataclass
+class DreamParams:
+    """What to dream and how; the defaults give a classic Deep Dream of the picture."""
+
+    network: Annotated[
+        Network,
+        Param("Network that dreams; auto = inception_v3 where installed, else vgg16, alexnet, efficientnet_lite0"),
+    ] = "auto"
+    layer: Annotated[
+        Layer,
+        Param(
+            "Layer to amplify (early = strokes and patterns, deep = eyes, animals, buildings); auto = "
+            f"{', '.join(f'{n} {layer}' for n, layer in DEFAULT_LAYERS.items())}. Layers by network: {_LAYER_HELP}"
+        ),
+    ] = "auto"
+    objective: Annotated[
+        Objective,
+        Param(
+            "layer = everything the layer sees (L2 of its activations); channels = only the channels below; "
+            "guide = what the layer sees in the guide image"
+        ),
+    ] = "layer"
+    channels: Annotated[
+        str,
+        Param(
+            "objective 'channels': channel numbers of the layer, comma-separated (for example 12 or 3, 17, 40)",
+            widget="numbers",
+        ),
+    ] = ""
+    guide: Annotated[
+        str, Param("objective 'guide': the image whose features the dream moves towards", widget="file")
+    ] = ""
+    octaves: Annotated[int, Param("Scales dreamed at, coarse to fine (more = larger structures)", min=1, max=12)] = 4
+    octave_scale: Annotated[float, Param("Size ratio between octaves", min=1.1, max=2.0, step=0.05)] = 1.4
+    iterations: Annotated[int, Param("Gradient-ascent steps at each octave", min=1, max=500)] = 10
+    step_size: Annotated[
+        float,
+        Param(
+            "Mean change of a pixel per step (0..1 scale) after the gradient is normalised",
+            min=0.0005,
+            max=0.2,
+            step=0.001,
+        ),
+    ] = 0.012
+    jitter: Annotated[
+        int, Param("Random roll of the picture before each step, in pixels (keeps a grid from forming)", min=0, max=256)
+    ] = 32
+    smoothing: Annotated[
+        Smoothing,
+        Param("How the gradient is smoothed: laplacian = equalised across scales (clean, sharp), gaussian = blurred"),
+    ] = "laplacian"
+    blur_sigma: Annotated[float, Param("smoothing 'gaussian': blur radius in pixels", min=0.0, max=10.0, step=0.1)] = (
+        1.0
+    )
+    pyramid_levels: Annotated[int, Param("smoothing 'laplacian': levels of the pyramid", min=2, max=8)] = 4
+    tile_size: Annotated[
+        int,
+        Param(
+            "Largest square the network sees at once; larger pictures are dreamed in tiles whose grid moves "
+            "every step (no seams, memory stays flat)",
+            min=64,
+            max=8192,
+            step=32,
+        ),
+    ] = 512
+    seed: Annotated[int, Param("Random seed: the same seed and inputs give the same pixels", min=0, max=2**31 - 1)] = 0
+    frames: Annotated[
+        int,
+        Param(
+            "Zoom animation: frames to make, each dreamed from the last, zoomed and rotated; 1 = a still",
+            min=1,
+            max=2000,
+        ),
+    ] = 1
+    zoom: Annotated[float, Param("Zoom animation: enlargement per frame", min=1.0, max=1.5, step=0.005)] = 1.04
+    rotate: Annotated[float, Param("Zoom animation: rotation per frame in degrees", min=-45.0, max=45.0, step=0.1)] = (
+        0.0
+    )
+    frame_iterations: Annotated[
+        int, Param("Zoom animation: steps at full size for each frame after the first", min=1, max=500)
+    ] = 5
+    fps: Annotated[int, Param("Zoom animation: frames per second of the GIF and WebP", min=1, max=60)] = 12
+    animation_output: Annotated[
+        str,
+        Param("Zoom animation: folder for frame_0001.png ..., dream.gif and dream.webp (created if missing)"),
+    ] = ""

@@ -1,0 +1,699 @@
+"""Optimise mode: the picture is optimised so a network sees its content and the styles' textures (Gatys et al. 2015).
+
+The loss at one scale is
+
+    content_weight * content + style_weight * style + tv_weight * total variation
+
+where *content* compares the network's activations of the picture with those
+of the content image, *style* compares their Gram matrices with the blend of
+the style images' Gram matrices (a weighted target Gram, which has the same
+gradient as the weighted sum of the per-style losses), and each term is divided
+by the size of its target so the same weights work for every network and layer.
+
+Large outputs are made coarse to fine: the picture is optimised at a small size
+first and upscaled in steps to the output size, with most iterations at low
+resolution. A scale larger than a tile is optimised tile by tile on a grid that
+shifts every step; the style Gram matrices are computed once per scale and
+shared by every tile, and each tile's content target comes from the content at
+that scale, so neither seams nor drift appear. The tiled path keeps Adam's
+per-pixel state for the whole picture and takes one step per sweep over the tiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from plugins.style_transfer.common import (
+    Styles,
+    content_rgb,
+    finish,
+    load_styles,
+    output_size,
+    recolour_styles,
+    resized,
+)
+from plugins.style_transfer.params import StyleParams
+from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.models.store import WEIGHTS
+from studio.core.nets.features import (
+    FeatureExtractor,
+    feature_extractor,
+    image_to_tensor,
+    masked_gram_matrix,
+    tensor_to_image,
+)
+from studio.core.params import ParamError, split_list
+from studio.core.tiling import (
+    Box,
+    TileGrid,
+    expand,
+    needs_tiling,
+    pyramid_sizes,
+    random_offset,
+    resize,
+    split_iterations,
+)
+
+VGG_LAYERS = (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vgg16": VGG_LAYERS,
+    "vgg19": VGG_LAYERS,
+    "vgg16_hed": VGG_LAYERS,
+    "alexnet": (("relu3",), ("relu1", "relu2", "relu3", "relu4", "relu5")),
+    "efficientnet_lite0": (("stage4",), ("stem", "stage2", "stage3", "stage4", "stage5")),
+}
+"""(content layers, style layers) per network: Gatys et al.'s choice for VGG, its equivalent for the others."""
+
+BYTES_PER_PIXEL = {"vgg16": 2600, "vgg16_hed": 2600, "vgg19": 3300, "alexnet": 500, "efficientnet_lite0": 2600}
+"""Peak memory of one forward and backward pass per input pixel (measured on the CPU, up to the default layers)."""
+
+AUTO_TILE_CAP_BYTES = 4 << 30  # on the CPU, larger tiles are no faster; this keeps a 4096 px render under 8 GiB
+MIN_TILE = 128
+AUTO_MIN_SIDE = 128  # the coarsest scale when ``scales`` is automatic
+MIN_SIDE = 32  # the smallest picture a scale or a style image may have
+MAX_MARGIN = 64  # context around each tile, in pixels of the current scale
+LBFGS_HISTORY = 20  # L-BFGS keeps 2 picture-sized vectors per step of history
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The tap names the content and style losses read."""
+
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+
+
+def choose_layers(network: str, taps: Sequence[str], content: str = "", style: str = "") -> Layers:
+    """The content and style layers: those named (comma-separated) or the network's defaults.
+
+    A name the network does not have is a :class:`ParamError` listing the valid names.
+    """
+    defaults = DEFAULT_LAYERS.get(network, ((), ()))
+    chosen = []
+    for key, text, default in (("content_layers", content, defaults[0]), ("style_layers", style, defaults[1])):
+        names = tuple(split_list(text)) or default
+        unknown = [name for name in names if name not in taps]
+        if unknown or not names:
+            what = f"{unknown[0]!r} is not a layer of {network}" if unknown else f"{network} has no default"
+            raise ParamError(f"{key}: {what}; choose from: {', '.join(taps)}")
+        chosen.append(names)
+    return Layers(*chosen)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each term of the loss counts."""
+
+    content: float
+    style: float
+    tv: float
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The weighted terms of the loss of one picture (or tile) and their sum."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.content + self.style + self.tv
+
+
+class Objective:
+    """The style-transfer loss at one scale.
+
+    ``style_targets`` are the blended Gram matrices of the styles per style
+    layer; ``content_norms`` the mean squared content activation per content
+    layer (both computed once per scale, for the whole picture, and shared by
+    every tile). ``mask_mean`` is the mean of the strength mask over the whole
+    picture (1 without a mask).
+    """
+
+    def __init__(
+        self,
+        net: FeatureExtractor,
+        content_net: FeatureExtractor,
+        layers: Layers,
+        style_targets: Mapping[str, torch.Tensor],
+        content_norms: Mapping[str, float],
+        weights: Weights,
+        mask_mean: float = 1.0,
+    ) -> None:
+        self.net = net
+        self.content_net = content_net
+        self.layers = layers
+        self.style_targets = dict(style_targets)
+        self.style_norms = {name: float(g.square().mean().clamp_min(1e-12)) for name, g in self.style_targets.items()}
+        self.content_norms = dict(content_norms)
+        self.weights = weights
+        self.mask_mean = max(mask_mean, 1e-6)
+
+    @torch.no_grad()
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
+        return self.content_net(content)
+
+    def __call__(
+        self, image: torch.Tensor, content_targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
+    ) -> LossTerms:
+        """The loss of ``image`` (1, 3, H, W); ``mask`` (1, 1, H, W) weights where the style is matched."""
+        features = self.net(image)
+        content = sum(
+            F.mse_loss(features[name], content_targets[name]) / self.content_norms[name] for name in self.layers.content
+        ) / len(self.layers.content)
+        style_factor = 1.0
+        if mask is not None:
+            style_factor = float(mask.mean()) / self.mask_mean
+        style = image.new_zeros(())
+        if style_factor > 0:
+            for name in self.layers.style:
+                feature = features[name]
+                weight = torch.ones_like(feature[:, :1]) if mask is None else _mask_at(mask, feature)
+                gram = masked_gram_matrix(feature, weight)
+                style = style + F.mse_loss(gram, self.style_targets[name]) / self.style_norms[name]
+            style = style * (style_factor / len(self.layers.style))
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        tv = dy.square().mean() + dx.square().mean()
+        w = self.weights
+        return LossTerms(w.content * content, w.style * style, w.tv * tv)
+
+
+def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(mask, size=feature.shape[-2:], mode="area")
+
+
+def margin_for(tile: int) -> int:
+    """Pixels of context each tile is computed with."""
+    return max(8, min(MAX_MARGIN, tile // 2))
+
+
+def gram_statistics(
+    net: FeatureExtractor,
+    image: torch.Tensor,
+    layers: Sequence[str],
+    tile: int,
+    check: Callable[[], None] = lambda: None,
+) -> Generator[None, None, dict[str, torch.Tensor]]:
+    """The Gram matrices (1, C, C) of ``image`` at ``layers``, tile by tile when it is larger than ``tile``.
+
+    Each tile runs with a margin of context and contributes only the feature
+    positions of its centre, so the result equals the whole picture's Gram up
+    to the border effects of the margin. Yields after each tile (for progress).
+    """
+    height, width = image.shape[-2:]
+    tiled = needs_tiling(width, height, tile)
+    margin = margin_for(tile) if tiled else 0
+    sums: dict[str, torch.Tensor] = {}
+    counts = dict.fromkeys(layers, 0)
+    boxes: Iterator[Box] = iter(TileGrid(width, height, tile)) if tiled else iter([(0, 0, width, height)])
+    with torch.no_grad():
+        for box in boxes:
+            check()
+            px0, py0, px1, py1 = expand(box, margin, width, height)
+            features = net(image[..., py0:py1, px0:px1])
+            for name in layers:
+                feature = features[name][0]
+                fh, fw = feature.shape[-2:]
+                x0 = round((box[0] - px0) * fw / (px1 - px0))
+                x1 = round((box[2] - px0) * fw / (px1 - px0))
+                y0 = round((box[1] - py0) * fh / (py1 - py0))
+                y1 = round((box[3] - py0) * fh / (py1 - py0))
+                flat = feature[:, y0:y1, x0:x1].reshape(feature.shape[0], -1)
+                product = flat @ flat.T
+                sums[name] = sums[name] + product if name in sums else product
+                counts[name] += flat.shape[1]
+            yield
+    return {name: (sums[name] / max(counts[name], 1)).unsqueeze(0) for name in layers}
+
+
+def style_size(style: np.ndarray, size: tuple[int, int], style_scale: float) -> tuple[int, int]:
+    """(width, height) a style is analysed at: its long side ``style_scale`` times the picture's long side."""
+    height, width = style.shape[:2]
+    scale = style_scale * max(size) / max(width, height)
+    scale = max(scale, MIN_SIDE / min(width, height))
+    return max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale))
+
+
+def build_objective(
+    net: FeatureExtractor,
+    content_net: FeatureExtractor,
+    layers: Layers,
+    content: torch.Tensor,
+    styles: Styles,
+    weights: Weights,
+    style_scale: float = 1.0,
+    tile: int = 1 << 30,
+    mask: torch.Tensor | None = None,
+    check: Callable[[], None] = lambda: None,
+) -> Generator[None, None, Objective]:
+    """The objective for pictures of ``content``'s size: style targets and content norms, computed tile by tile.
+
+    Yields after each tile of each statistics pass; ``yield from`` returns the :class:`Objective`.
+    """
+    size = (content.shape[-1], content.shape[-2])
+    targets: dict[str, torch.Tensor] = {}
+    for image, blend in zip(styles.images, styles.weights, strict=True):
+        if blend <= 0:
+            continue
+        tensor = image_to_tensor(resized(image, style_size(image, size, style_scale)), content.device)
+        grams = yield from gram_statistics(net, tensor, layers.style, tile, check)
+        for name, gram in grams.items():
+            targets[name] = targets[name] + blend * gram if name in targets else blend * gram
+    content_grams = yield from gram_statistics(content_net, content, layers.content, tile, check)
+    norms = {name: float(torch.diagonal(g[0]).mean().clamp_min(1e-12)) for name, g in content_grams.items()}
+    mask_mean = 1.0 if mask is None else float(mask.mean())
+    return Objective(net, content_net, layers, targets, norms, weights, mask_mean)
+
+
+def drain(generator: Generator[None, None, object]) -> object:
+    """Run a generator of this module to its end and return its value."""
+    try:
+        while True:
+            next(generator)
+    except StopIteration as stop:
+        return stop.value
+
+
+def auto_tile_size(network: str, device: str) -> int:
+    """The largest tile one forward and backward pass of ``network`` fits in, given the device's free memory."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        budget = torch.cuda.mem_get_info(torch.device(device))[0] * 0.6
+    else:
+        budget = min(_available_ram() * 0.4, AUTO_TILE_CAP_BYTES)
+    side = math.isqrt(int(budget / BYTES_PER_PIXEL.get(network, 3000)))
+    side -= 2 * margin_for(side)
+    return max(MIN_TILE, side // 64 * 64)
+
+
+def _available_ram() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float(8 << 30)
+
+
+class PixelAdam:
+    """Adam over the pixels of a whole picture, fed one full-size gradient per step.
+
+    The gradient may be assembled tile by tile; the moments live at full size,
+    so every pixel keeps its own state whichever tile it was in.
+    """
+
+    def __init__(self, image: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
+        self.image = image
+        self.lr = lr
+        self.betas = betas
+        self.steps = 0
+        self.first = torch.zeros_like(image)
+        self.second = torch.zeros_like(image)
+
+    @torch.no_grad()
+    def step(self, gradient: torch.Tensor) -> None:
+        """One Adam step on the picture; values stay in 0..1."""
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.first.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        self.second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        step = self.lr * math.sqrt(1 - beta2**self.steps) / (1 - beta1**self.steps)
+        denominator = self.second.sqrt().add_(1e-8)
+        self.image.addcdiv_(self.first, denominator, value=-step).clamp_(0.0, 1.0)
+
+
+class PixelLBFGS:
+    """L-BFGS over the pixels of a picture, driven one loss evaluation at a time.
+
+    Evaluate the loss and its gradient at :attr:`point`, pass them to
+    :meth:`tell`, repeat; :attr:`image` is the best picture so far. Unlike
+    ``torch.optim.LBFGS`` without a line search, the first step has a sensible
+    size (``first_step`` at the steepest pixel) and a step that does not lower
+    the loss enough is halved (Armijo backtracking), so it neither stalls nor
+    explodes. Points are kept in 0..1; the curvature pairs use the actual steps.
+    """
+
+    def __init__(self, image: torch.Tensor, history: int = LBFGS_HISTORY, first_step: float = 0.05) -> None:
+        self.image = image.detach().clone()
+        self.point = self.image
+        self.loss = math.inf
+        self.history = history
+        self.first_step = first_step
+        self._gradient: torch.Tensor | None = None
+        self._direction: torch.Tensor | None = None
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+        self._scale = 1.0
+        self._backtracks = 0
+
+    @torch.no_grad()
+    def tell(self, loss: float, gradient: torch.Tensor) -> None:
+        """The loss and gradient at :attr:`point`; chooses the next point."""
+        gradient = gradient.detach()
+        if self._gradient is None:
+            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self._steepest()
+            return
+        step = self.point - self.image
+        slope = float((self._gradient * step).sum())
+        if not math.isfinite(loss) or loss > self.loss + 1e-4 * slope:
+            if self._backtracks >= 8 or slope >= 0:
+                self._steepest()
+                return
+            self._backtracks += 1
+            self._scale *= 0.5
+        else:
+            change = gradient - self._gradient
+            curvature = float((step * change).sum())
+            if curvature > 1e-12:
+                self._pairs.append((step, change, 1.0 / curvature))
+                del self._pairs[: -self.history]
+            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self._direction = self._feasible(self._two_loop(gradient))
+            self._scale = 1.0
+            self._backtracks = 0
+            if float((gradient * self._direction).sum()) >= 0:
+                self._steepest()
+                return
+        assert self._direction is not None
+        self.point = (self.image + self._scale * self._direction).clamp_(0.0, 1.0)
+
+    def _feasible(self, direction: torch.Tensor) -> torch.Tensor:
+        """``direction`` without the moves of pixels already at 0 or 1 further out."""
+        blocked = ((self.image <= 0) & (direction < 0)) | ((self.image >= 1) & (direction > 0))
+        return direction.masked_fill_(blocked, 0.0)
+
+    def _steepest(self) -> None:
+        """Forget the curvature and step down the gradient, ``first_step`` at the steepest pixel."""
+        assert self._gradient is not None
+        self._pairs.clear()
+        direction = self._feasible(-self._gradient)
+        self._direction = direction.mul_(self.first_step / float(direction.abs().max().clamp_min(1e-30)))
+        self._scale = 1.0
+        self._backtracks = 0
+        self.point = (self.image + self._direction).clamp_(0.0, 1.0)
+
+    def _two_loop(self, gradient: torch.Tensor) -> torch.Tensor:
+        """The quasi-Newton direction -H g from the stored pairs."""
+        if not self._pairs:
+            return -gradient
+        q = gradient.clone()
+        alphas = []
+        for s, y, rho in reversed(self._pairs):
+            alpha = rho * float((s * q).sum())
+            alphas.append(alpha)
+            q.add_(y, alpha=-alpha)
+        s, y, _ = self._pairs[-1]
+        q.mul_(float((s * y).sum()) / float((y * y).sum()))
+        for (s, y, rho), alpha in zip(self._pairs, reversed(alphas), strict=True):
+            beta = rho * float((y * q).sum())
+            q.add_(s, alpha=alpha - beta)
+        return q.neg_()
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """One scale of the schedule, with its work in pixel-iterations (for progress)."""
+
+    index: int
+    size: tuple[int, int]
+    iterations: int
+    tiled: bool
+    setup_work: float
+    step_work: float
+
+    @property
+    def work(self) -> float:
+        return self.setup_work + self.iterations * self.step_work
+
+
+@dataclass
+class _Run:
+    """State shared by the steps of one render: context, progress, the loss curve."""
+
+    params: StyleParams
+    ctx: RunContext
+    content: np.ndarray
+    mask: np.ndarray | None
+    scales: list[_Scale]
+    done: float = 0.0
+    loss: float = math.nan
+    curve: list[tuple[int, int, float, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.total = sum(s.work for s in self.scales)
+
+    def advance(self, work: float) -> None:
+        self.done = min(self.done + work, self.total)
+
+    def record(self, scale: _Scale, step: int, loss: float) -> None:
+        self.loss = loss
+        self.curve.append((scale.index, step, time.perf_counter() - self.started, loss))
+
+    def preview(self, scale: _Scale, step: int, image: torch.Tensor | None, what: str = "") -> Frame | None:
+        """A preview frame when one is due: scale k/n, iteration, loss and ETA in the message."""
+        if not self.ctx.preview_due():
+            return None
+        progress = 0.99 * self.done / self.total  # the last hundredth: colour, mask and the final frame
+        eta = self.ctx.eta(progress)
+        width, height = scale.size
+        parts = [f"scale {scale.index + 1}/{len(self.scales)} ({width}x{height})"]
+        parts.append(what or f"iteration {step}/{scale.iterations}")
+        if not math.isnan(self.loss):
+            parts.append(f"loss {self.loss:.4g}")
+        if eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
+        picture = None if image is None else finish(tensor_to_image(image), self.content, self.mask, self.params)
+        return self.ctx.frame(progress, picture, message=", ".join(parts))
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def schedule(params: StyleParams, size: tuple[int, int], tile: int, styles: int) -> list[_Scale]:
+    """The scales, coarse to fine, with their iterations and whether they are tiled."""
+    min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
+    sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
+    counts = split_iterations(params.iterations, len(sizes), growth=params.scale_factor)
+    scales = []
+    for index, ((width, height), iterations) in enumerate(zip(sizes, counts, strict=True)):
+        tiled = needs_tiling(width, height, tile)
+        pixels = width * height
+        # A statistics pass is a forward pass (about a third of an iteration); tiles also run the content.
+        step = pixels * (1.35 if tiled else 1.0)
+        scales.append(_Scale(index, (width, height), iterations, tiled, pixels * 0.35 * (1 + styles), step))
+    return scales
+
+
+def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
+    """Optimise the picture towards the styles, coarse to fine; previews stream, the last frame is the result."""
+    content = content_rgb(inputs)
+    styles = recolour_styles(load_styles(params), content, params.preserve_colour)
+    spec = ctx.models.spec(params.network)
+    layers = choose_layers(params.network, tuple(spec.taps), params.content_layers, params.style_layers)
+    device = ctx.device
+    net = feature_extractor(ctx.models, params.network, layers.content + layers.style, device)
+    content_net = feature_extractor(ctx.models, params.network, layers.content, device)
+    weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
+    record = ctx.models.record(params.network)
+
+    torch.manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+    size = output_size(inputs, params.size)
+    tile = params.tile_size or auto_tile_size(params.network, device)
+    state = _Run(params, ctx, content, inputs.mask, schedule(params, size, tile, len(styles.images)))
+
+    content_full = image_to_tensor(resized(content, size), device)
+    mask_full = None
+    if inputs.mask is not None:
+        mask_full = torch.from_numpy(resized(inputs.mask.astype(np.float32), size)).to(device)[None, None]
+
+    image: torch.Tensor | None = None
+    for scale in state.scales:
+        ctx.check_cancelled()
+        content_at = resize(content_full, scale.size).clamp(0.0, 1.0)
+        mask_at = None if mask_full is None else resize(mask_full, scale.size).clamp(0.0, 1.0)
+        image = _initial(params, content_at, styles, generator) if image is None else resize(image, scale.size)
+        image = image.clamp(0.0, 1.0)
+        passes = build_objective(
+            net,
+            content_net,
+            layers,
+            content_at,
+            styles,
+            weights,
+            params.style_scale,
+            tile,
+            mask_at,
+            ctx.check_cancelled,
+        )
+        objective = yield from _analyse(state, scale, passes)
+        if scale.tiled:
+            steps = _optimise_tiled(state, scale, objective, image, content_at, mask_at, tile, rng)
+        elif params.optimizer == "lbfgs":
+            steps = _optimise_lbfgs(state, scale, objective, image, content_at, mask_at)
+        else:
+            steps = _optimise_adam(state, scale, objective, image, content_at, mask_at)
+        image = yield from steps
+
+    assert image is not None
+    ctx.check_cancelled()
+    result = finish(tensor_to_image(image), content, inputs.mask, params)
+    info = {
+        "seed": params.seed,
+        "models": [{"id": params.network, "sha256": record.files.get(WEIGHTS, "") if record else ""}],
+        "size": list(size),
+        "tile": tile,
+        "scales": [{"size": list(s.size), "iterations": s.iterations, "tiled": s.tiled} for s in state.scales],
+        "loss": {"first": state.curve[0][3], "final": state.curve[-1][3]} if state.curve else {},
+        "loss_curve": state.curve,
+        "seconds": time.perf_counter() - state.started,
+    }
+    yield ctx.frame(1.0, result, final=True, message=f"done, loss {state.loss:.4g}", info=info)
+
+
+def _initial(params: StyleParams, content: torch.Tensor, styles: Styles, generator: torch.Generator) -> torch.Tensor:
+    if params.init == "noise":
+        return torch.rand(content.shape, generator=generator).to(content.device)
+    if params.init == "style":
+        height, width = content.shape[-2:]
+        return image_to_tensor(resized(styles.images[0], (width, height)), content.device)
+    return content.clone()
+
+
+def _analyse(state: _Run, scale: _Scale, passes: Generator[None, None, Objective]) -> Generator[Frame, None, Objective]:
+    """Run a scale's statistics passes, turning their ticks into progress frames."""
+    start = state.done
+    ticks = 0
+    while True:
+        try:
+            next(passes)
+        except StopIteration as stop:
+            state.done = start + scale.setup_work
+            return stop.value
+        ticks += 1
+        state.done = start + scale.setup_work * ticks / (ticks + 1)
+        frame = state.preview(scale, 0, None, "analysing the styles")
+        if frame is not None:
+            yield frame
+
+
+def _optimise_lbfgs(
+    state: _Run,
+    scale: _Scale,
+    objective: Objective,
+    image: torch.Tensor,
+    content: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> Generator[Frame, None, torch.Tensor]:
+    """L-BFGS on the whole picture; every iteration is one loss evaluation."""
+    targets = objective.content_targets(content)
+    optimizer = PixelLBFGS(image)
+    for step in range(1, scale.iterations + 1):
+        state.ctx.check_cancelled()
+        variable = optimizer.point.detach().requires_grad_(True)
+        loss = objective(variable, targets, mask).total
+        loss.backward()
+        assert variable.grad is not None
+        optimizer.tell(float(loss.detach()), variable.grad)
+        state.record(scale, step, optimizer.loss)
+        state.advance(scale.step_work)
+        if (frame := state.preview(scale, step, optimizer.image)) is not None:
+            yield frame
+    return optimizer.image
+
+
+def _optimise_adam(
+    state: _Run,
+    scale: _Scale,
+    objective: Objective,
+    image: torch.Tensor,
+    content: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> Generator[Frame, None, torch.Tensor]:
+    """Adam on the whole picture."""
+    targets = objective.content_targets(content)
+    x = image.detach().clone()
+    adam = PixelAdam(x, state.params.learning_rate)
+    pixels = x.shape[-1] * x.shape[-2]
+    for step in range(1, scale.iterations + 1):
+        state.ctx.check_cancelled()
+        variable = x.detach().requires_grad_(True)
+        loss = objective(variable, targets, mask).total
+        # Scaled by the pixel count, per-pixel gradients do not shrink with the picture (Adam's epsilon stays small).
+        (loss * pixels).backward()
+        adam.step(variable.grad)
+        state.record(scale, step, float(loss.detach()))
+        state.advance(scale.step_work)
+        if (frame := state.preview(scale, step, x)) is not None:
+            yield frame
+    return x
+
+
+def _optimise_tiled(
+    state: _Run,
+    scale: _Scale,
+    objective: Objective,
+    image: torch.Tensor,
+    content: torch.Tensor,
+    mask: torch.Tensor | None,
+    tile: int,
+    rng: np.random.Generator,
+) -> Generator[Frame, None, torch.Tensor]:
+    """Adam with full-size per-pixel state; each step sweeps tiles on a grid shifted by a new random offset.
+
+    Each tile's loss (style against the shared targets, content against the
+    tile's own content) is computed with a margin of context; only the
+    gradient of the tile's centre is kept.
+    """
+    ctx = state.ctx
+    x = image.detach().clone()
+    adam = PixelAdam(x, state.params.learning_rate)
+    height, width = x.shape[-2:]
+    margin = margin_for(tile)
+    for step in range(1, scale.iterations + 1):
+        grid = TileGrid(width, height, tile, random_offset(rng, tile))
+        boxes = list(grid)
+        gradient = torch.zeros_like(x)
+        total = 0.0
+        for box in boxes:
+            ctx.check_cancelled()
+            px0, py0, px1, py1 = expand(box, margin, width, height)
+            patch = x[..., py0:py1, px0:px1].detach().requires_grad_(True)
+            targets = objective.content_targets(content[..., py0:py1, px0:px1])
+            patch_mask = None if mask is None else mask[..., py0:py1, px0:px1]
+            loss = objective(patch, targets, patch_mask).total
+            (loss * patch.shape[-1] * patch.shape[-2]).backward()
+            x0, y0, x1, y1 = box
+            assert patch.grad is not None
+            gradient[..., y0:y1, x0:x1] = patch.grad[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+            area = (x1 - x0) * (y1 - y0)
+            total += float(loss.detach()) * area / (width * height)
+            state.advance(scale.step_work * area / (width * height))
+            if frame := state.preview(scale, step, x, f"iteration {step}/{scale.iterations}, {len(boxes)} tiles"):
+                yield frame
+        adam.step(gradient)
+        del gradient
+        state.record(scale, step, total)
+        if (frame := state.preview(scale, step, x)) is not None:
+            yield frame
+    return x

@@ -1,0 +1,90 @@
+"""Parameters of the style-transfer plugin, shared by its panel, ``studio run style_transfer`` and batch jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from studio.core.params import Param
+
+Mode = Literal["optimise", "fast"]
+Network = Literal["vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"]
+ColourMode = Literal["none", "luminance", "histogram"]
+Optimizer = Literal["lbfgs", "adam"]
+Init = Literal["content", "noise", "style"]
+FastModel = Literal["arbitrary", "presets"]
+
+
+@dataclass
+class StyleParams:
+    """How the picture is painted; the defaults give a good optimised result at the document's size."""
+
+    mode: Annotated[
+        Mode,
+        Param("optimise = Gatys optimisation (slow, any network, any size); fast = feed-forward networks (real time)"),
+    ] = "optimise"
+    style: Annotated[
+        str,
+        Param("Style image(s), comma-separated (optimise mode and fast 'arbitrary')", widget="files"),
+    ] = ""
+    style_weights: Annotated[
+        str,
+        Param(
+            "Blend weights of the style images (or of the presets in fast 'presets'), comma-separated; empty = equal",
+            widget="numbers",
+        ),
+    ] = ""
+    size: Annotated[
+        int, Param("Long side of the output in pixels; 0 = the document's size", min=0, max=32768, step=64)
+    ] = 0
+    preserve_colour: Annotated[
+        ColourMode,
+        Param(
+            "Keep the picture's colours: luminance = transfer brightness only, "
+            "histogram = recolour the styles to the picture's colours first"
+        ),
+    ] = "none"
+    seed: Annotated[int, Param("Random seed: same seed and inputs give the same image", min=0, max=2**31 - 1)] = 0
+    # Optimise mode
+    network: Annotated[Network, Param("Network whose features define content and style (optimise mode)")] = "vgg16"
+    content_layers: Annotated[str, Param("Content layers, comma-separated; empty = the network's default")] = ""
+    style_layers: Annotated[str, Param("Style layers, comma-separated; empty = the network's default")] = ""
+    content_weight: Annotated[float, Param("Weight of the content loss", min=0.0, max=1e6)] = 1.0
+    style_weight: Annotated[float, Param("Weight of the style loss", min=0.0, max=1e9)] = 1e4
+    tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 1.0
+    optimizer: Annotated[Optimizer, Param("L-BFGS (fast convergence) or Adam (steady, less memory)")] = "lbfgs"
+    iterations: Annotated[int, Param("Optimisation steps over all scales", min=1, max=5000)] = 300
+    learning_rate: Annotated[float, Param("Adam step size (image values are 0..1)", min=1e-4, max=1.0)] = 0.02
+    init: Annotated[Init, Param("Start from the picture, from noise, or from the (first) style image")] = "content"
+    style_scale: Annotated[
+        float,
+        Param("Size at which styles are analysed, relative to the output (larger = bigger strokes)", min=0.1, max=4.0),
+    ] = 1.0
+    scales: Annotated[int, Param("Coarse-to-fine scales; 0 = as many as fit above 128 px", min=0, max=12)] = 0
+    scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 1.4
+    tile_size: Annotated[
+        int, Param("Largest tile the network sees at once; 0 = automatic (by free memory)", min=0, max=8192, step=64)
+    ] = 0
+    # Fast mode
+    fast_model: Annotated[
+        FastModel, Param("fast mode: arbitrary = any style image (Magenta), presets = the 26 preset styles")
+    ] = "arbitrary"
+    presets: Annotated[str, Param("fast 'presets': preset numbers 0..25 to blend, comma-separated")] = "0"
+    strength: Annotated[
+        float, Param("Blend of the styled result with the picture (fast mode)", min=0.0, max=1.0, widget="slider")
+    ] = 1.0
+    processing_size: Annotated[
+        int,
+        Param(
+            "fast mode: long side the network paints at (smaller = bigger strokes); 0 = the output size for presets, "
+            "384 for arbitrary, whose network paints at 384 px (above that it paints in overlapping tiles)",
+            min=0,
+            max=8192,
+            step=64,
+        ),
+    ] = 0
+
+    def live_preview(self) -> StyleParams | None:
+        """The parameters of the live preview shown while the panel is edited: fast mode only (it takes seconds)."""
+        return dataclasses.replace(self) if self.mode == "fast" else None

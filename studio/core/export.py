@@ -1,0 +1,423 @@
+"""Export for print and screen: format, bit depth, compression, dpi, ICC profile, CMYK.
+
+:class:`ExportSettings` says how to write a file; it round-trips through a JSON dict (for
+project files, job files and named presets). :func:`export_image` converts the sRGB
+working pixels into the chosen profile (or a printer's CMYK profile), embeds that
+profile and the dpi, and writes the file atomically through :func:`studio.core.image.save_image`:
+never a truncated file, never an existing file replaced unless ``overwrite=True``.
+
+ICC profiles: "srgb" is LittleCMS's built-in sRGB; "adobe_rgb" is the "Compatible with
+Adobe RGB (1998)" profile from Debian's icc-profiles-free (zlib license) or colord-data
+(CC0); any other value is the path of an .icc/.icm file. Qt-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+from PIL import ImageCms
+
+from studio.core.atomic import atomic_write
+from studio.core.image import ImageError, convert_from_srgb, save_image, srgb_profile_bytes, srgb_to_cmyk, to_uint8
+from studio.core.printing import INTENTS
+
+__all__ = [
+    "ADOBE_RGB_PACKAGES",
+    "EXPORT_PRESETS",
+    "FORMATS",
+    "ExportExistsError",
+    "ExportSettings",
+    "ExportSettingsError",
+    "adobe_rgb_profile_path",
+    "export_image",
+    "find_profiles",
+    "load_presets",
+    "profile_description",
+    "resolve_icc",
+    "save_preset",
+]
+
+FORMATS: dict[str, tuple[str, ...]] = {
+    "tiff": (".tif", ".tiff"),
+    "png": (".png",),
+    "jpeg": (".jpg", ".jpeg"),
+    "webp": (".webp",),
+}
+"""Format name -> accepted file suffixes (the first is the default)."""
+
+SIXTEEN_BIT_FORMATS = ("tiff", "png")
+CMYK_FORMATS = ("tiff", "jpeg")
+COMPRESSIONS = ("lzw", "none")
+SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+BUILTIN_ICC = ("srgb", "adobe_rgb")
+ADOBE_RGB_PACKAGES = "icc-profiles-free or colord-data"
+
+PROFILE_DIRS: tuple[Path, ...] = (
+    Path("/usr/share/color/icc"),
+    Path("/usr/local/share/color/icc"),
+    Path.home() / ".local/share/color/icc",
+    Path.home() / ".local/share/icc",
+    Path("/Library/ColorSync/Profiles"),
+    Path("/System/Library/ColorSync/Profiles"),
+    Path.home() / "Library/ColorSync/Profiles",
+    Path("C:/Windows/System32/spool/drivers/color"),
+)
+"""Where operating systems keep ICC profiles; searched for Adobe RGB and offered for proofing."""
+
+_ADOBE_RGB_FILES = (
+    Path("/usr/share/color/icc/compatibleWithAdobeRGB1998.icc"),  # icc-profiles-free (zlib)
+    Path("/usr/share/color/icc/colord/AdobeRGB1998.icc"),  # colord-data (CC0)
+    Path("/Library/ColorSync/Profiles/AdobeRGB1998.icc"),
+    Path("/System/Library/ColorSync/Profiles/AdobeRGB1998.icc"),
+)
+
+
+class ExportSettingsError(ValueError):
+    """An export setting is wrong; ``key`` names it (for job files and dialogs)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"export setting {key!r}: {message}")
+        self.key = key
+
+
+class ExportExistsError(ImageError):
+    """The export target exists and ``overwrite`` was not given; nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """How an image is written. Invalid combinations raise ExportSettingsError naming the key.
+
+    ``icc`` is "srgb", "adobe_rgb" or a path to an RGB .icc/.icm file. ``cmyk_profile``
+    (TIFF/JPEG, 8 bits) converts to that printer profile with ``intent`` and embeds it
+    instead. ``compression`` applies to TIFF, ``quality`` to JPEG and WebP (WebP 100 =
+    lossless), ``subsampling`` to JPEG. ``dpi`` None writes no resolution.
+    """
+
+    format: str = "tiff"
+    bit_depth: int = 8
+    compression: str = "lzw"
+    quality: int = 95
+    subsampling: str = "4:4:4"
+    dpi: float | None = 300.0
+    icc: str = "srgb"
+    cmyk_profile: str | None = None
+    intent: str = "perceptual"
+
+    def __post_init__(self) -> None:
+        def fail(key: str, message: str) -> None:
+            raise ExportSettingsError(key, message)
+
+        if self.format not in FORMATS:
+            fail("format", f"must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.bit_depth not in (8, 16):
+            fail("bit_depth", f"must be 8 or 16, not {self.bit_depth!r}")
+        if self.bit_depth == 16 and self.format not in SIXTEEN_BIT_FORMATS:
+            fail("bit_depth", f"{self.format} holds 8 bits per channel; 16 bits needs tiff or png")
+        if self.compression not in COMPRESSIONS:
+            fail("compression", f"must be one of {', '.join(COMPRESSIONS)}, not {self.compression!r}")
+        if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
+            fail("quality", f"must be a whole number from 1 to 100, not {self.quality!r}")
+        if self.subsampling not in SUBSAMPLINGS:
+            fail("subsampling", f"must be one of {', '.join(SUBSAMPLINGS)}, not {self.subsampling!r}")
+        if self.dpi is not None and not (isinstance(self.dpi, int | float) and 1 <= self.dpi <= 10_000):
+            fail("dpi", f"must be a number from 1 to 10000 (or null), not {self.dpi!r}")
+        if not isinstance(self.icc, str) or not (self.icc in BUILTIN_ICC or _looks_like_profile(self.icc)):
+            fail("icc", f"must be 'srgb', 'adobe_rgb' or the path of an .icc/.icm file, not {self.icc!r}")
+        if self.cmyk_profile is not None:
+            if not (isinstance(self.cmyk_profile, str) and _looks_like_profile(self.cmyk_profile)):
+                fail("cmyk_profile", f"must be the path of an .icc/.icm file, not {self.cmyk_profile!r}")
+            if self.format not in CMYK_FORMATS:
+                fail("cmyk_profile", f"CMYK is written as tiff or jpeg, not {self.format}")
+            if self.bit_depth != 8:
+                fail("cmyk_profile", "CMYK files are written with 8 bits per channel; set bit_depth to 8")
+        if self.intent not in INTENTS:
+            fail("intent", f"must be one of {', '.join(INTENTS)}, not {self.intent!r}")
+
+    @property
+    def suffix(self) -> str:
+        """The default file suffix for the format, e.g. '.tif'."""
+        return FORMATS[self.format][0]
+
+    def replace(self, **changes: Any) -> ExportSettings:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """A short summary such as 'TIFF 16-bit LZW, 300 dpi, sRGB'."""
+        parts = [self.format.upper()]
+        if self.format in SIXTEEN_BIT_FORMATS:
+            parts.append(f"{self.bit_depth}-bit")
+        if self.format == "tiff":
+            parts.append(self.compression.upper() if self.compression == "lzw" else "uncompressed")
+        if self.format in ("jpeg", "webp"):
+            parts.append("lossless" if self.format == "webp" and self.quality == 100 else f"quality {self.quality}")
+        text = " ".join(parts)
+        text += f", {self.dpi:g} dpi" if self.dpi else ", no dpi"
+        if self.cmyk_profile:
+            return f"{text}, CMYK {Path(self.cmyk_profile).name} ({self.intent})"
+        return f"{text}, {_ICC_TITLES.get(self.icc, Path(self.icc).name)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportSettings:
+        """Settings from a JSON/TOML dict; missing keys take the defaults, unknown keys raise ExportSettingsError."""
+        if not isinstance(data, Mapping):
+            raise ExportSettingsError("export", f"must be a table of settings, not {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in known:
+                raise ExportSettingsError(str(key), f"unknown setting (known: {', '.join(sorted(known))})")
+        values = dict(data)
+        for key in ("bit_depth", "quality"):
+            value = values.get(key)
+            if isinstance(value, float) and value.is_integer():
+                values[key] = int(value)
+            elif isinstance(value, bool):
+                raise ExportSettingsError(key, f"must be a whole number, not {value!r}")
+        if isinstance(values.get("dpi"), bool):
+            raise ExportSettingsError("dpi", f"must be a number, not {values['dpi']!r}")
+        for key in ("format", "compression", "subsampling", "intent"):
+            if isinstance(values.get(key), str):
+                values[key] = values[key].strip().lower()
+        if isinstance(values.get("icc"), str) and values["icc"].strip().lower() in BUILTIN_ICC:
+            values["icc"] = values["icc"].strip().lower()
+        values["format"] = {"tif": "tiff", "jpg": "jpeg"}.get(
+            values.get("format", "tiff"), values.get("format", "tiff")
+        )
+        return cls(**values)
+
+
+_ICC_TITLES = {"srgb": "sRGB", "adobe_rgb": "Adobe RGB (1998) compatible"}
+
+
+def _looks_like_profile(value: str) -> bool:
+    return value.lower().endswith((".icc", ".icm"))
+
+
+EXPORT_PRESETS: dict[str, ExportSettings] = {
+    "print_tiff16": ExportSettings("tiff", 16, "lzw", dpi=300.0),
+    "print_tiff16_adobe_rgb": ExportSettings("tiff", 16, "lzw", dpi=300.0, icc="adobe_rgb"),
+    "print_tiff8": ExportSettings("tiff", 8, "lzw", dpi=300.0),
+    "png16": ExportSettings("png", 16, dpi=300.0),
+    "png8": ExportSettings("png", 8, dpi=300.0),
+    "jpeg_print": ExportSettings("jpeg", quality=95, subsampling="4:4:4", dpi=300.0),
+    "jpeg_web": ExportSettings("jpeg", quality=85, subsampling="4:2:0", dpi=72.0),
+    "webp_web": ExportSettings("webp", quality=90, dpi=72.0),
+}
+"""Built-in named presets; users add their own with :func:`save_preset`."""
+
+
+def user_presets_path() -> Path:
+    """The JSON file holding the user's own export presets."""
+    return Path(platformdirs.user_config_dir("studio", appauthor=False)) / "export-presets.json"
+
+
+def load_presets(path: Path | None = None) -> dict[str, ExportSettings]:
+    """Built-in presets followed by the user's (a user preset may replace a built-in one).
+
+    An unreadable or partly invalid user file is skipped entry by entry, never fatal.
+    """
+    presets = dict(EXPORT_PRESETS)
+    try:
+        stored = json.loads((path or user_presets_path()).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return presets
+    if isinstance(stored, dict):
+        for name, data in stored.items():
+            try:
+                presets[str(name)] = ExportSettings.from_dict(data)
+            except (ExportSettingsError, TypeError):
+                continue
+    return presets
+
+
+def save_preset(name: str, settings: ExportSettings, path: Path | None = None) -> None:
+    """Store ``settings`` as the user preset ``name`` (atomically; other presets are kept)."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a preset needs a name")
+    target = path or user_presets_path()
+    try:
+        stored = json.loads(target.read_text(encoding="utf-8"))
+        if not isinstance(stored, dict):
+            stored = {}
+    except (OSError, ValueError):
+        stored = {}
+    stored[name] = settings.to_dict()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as handle:
+        handle.write(json.dumps(stored, indent=1, sort_keys=True).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- ICC profiles
+
+
+def adobe_rgb_profile_path() -> Path | None:
+    """The installed "Compatible with Adobe RGB (1998)" profile, or None."""
+    return next((p for p in _ADOBE_RGB_FILES if p.is_file()), None)
+
+
+def resolve_icc(icc: str) -> bytes:
+    """The bytes of the RGB profile named by an ``ExportSettings.icc`` value; ValueError says what to do."""
+    if icc == "srgb":
+        return srgb_profile_bytes()
+    if icc == "adobe_rgb":
+        found = adobe_rgb_profile_path()
+        if found is None:
+            raise ValueError(
+                f"no Adobe RGB (1998) compatible profile is installed. Install Debian's {ADOBE_RGB_PACKAGES} "
+                "package (apt-get install icc-profiles-free), or choose the .icc file yourself."
+            )
+        return _read_profile(found, "RGB")
+    return _read_profile(Path(icc), "RGB")
+
+
+def _read_profile(path: Path, colour_space: str) -> bytes:
+    data = _read_profile_file(path.expanduser())
+    space = _profile_space(data, path)
+    if space != colour_space:
+        hint = "choose it as the CMYK profile" if space == "CMYK" else f"choose an {colour_space} profile"
+        raise ValueError(f"the ICC profile {path.name} is a {space} profile; {hint}.")
+    return data
+
+
+def _read_profile_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"the ICC profile {path} does not exist. Choose an existing .icc file.") from None
+    except OSError as exc:
+        raise ValueError(f"the ICC profile {path} cannot be read ({exc.strerror or exc}).") from None
+
+
+def _profile_space(data: bytes, path: Path) -> str:
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(data)).profile.xcolor_space.strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        raise ValueError(f"{path.name} is not a valid ICC profile. Choose another .icc file.") from None
+
+
+def profile_description(path: str | os.PathLike[str]) -> str:
+    """The description stored in an ICC profile file (its file name when it has none)."""
+    return _description(str(path), os.path.getmtime(path))
+
+
+@cache
+def _description(path: str, _mtime: float) -> str:
+    profile = ImageCms.getOpenProfile(path)
+    return (profile.profile.profile_description or "").strip() or Path(path).name
+
+
+def find_profiles(colour_space: str = "CMYK") -> list[Path]:
+    """Installed ICC profiles of ``colour_space`` ("CMYK", "RGB", ...), sorted by file name."""
+    found: dict[str, Path] = {}
+    for folder in PROFILE_DIRS:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.suffix.lower() not in (".icc", ".icm") or not path.is_file() or path.name in found:
+                continue
+            try:
+                with path.open("rb") as fh:
+                    head = fh.read(40)
+            except OSError:
+                continue
+            if len(head) == 40 and head[36:40] == b"acsp" and head[16:20].decode("latin-1").strip() == colour_space:
+                found[path.name] = path
+    return sorted(found.values(), key=lambda p: p.name.lower())
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_path(path: str | os.PathLike[str], settings: ExportSettings) -> Path:
+    """``path`` with the format's suffix added when it has none; ImageError when it names another format."""
+    p = Path(path)
+    if not p.suffix:
+        return p.with_name(p.name + settings.suffix)
+    if p.suffix.lower() not in FORMATS[settings.format]:
+        reason = (
+            f"the name ends in {p.suffix} but the format is {settings.format.upper()}. "
+            f"Use {' or '.join(FORMATS[settings.format])}, or change the format."
+        )
+        raise ImageError(p, reason, "export")
+    return p
+
+
+def export_image(
+    pixels: np.ndarray, path: str | os.PathLike[str], settings: ExportSettings, *, overwrite: bool = False
+) -> Path:
+    """Write sRGB (H, W, 3|4) uint8/uint16 ``pixels`` to ``path`` as ``settings`` say; returns the path written.
+
+    The pixels are converted from sRGB into the chosen RGB profile (or, with
+    ``cmyk_profile``, into the printer's CMYK), and that profile and the dpi are embedded.
+    16-bit output keeps 16-bit input as is and promotes 8-bit input exactly (x 257). An
+    alpha channel that is fully opaque is dropped (print labs expect RGB); JPEG and CMYK
+    composite transparency over white. The write is atomic; an existing file is replaced
+    only with ``overwrite=True``, else ExportExistsError. Any failure raises ImageError
+    and leaves no partial file and any earlier file intact.
+    """
+    p = export_path(path, settings)
+    if not overwrite and p.exists():
+        raise _exists(p)
+    pixels = _drop_opaque_alpha(pixels)
+    intent = int(INTENTS[settings.intent])
+    common: dict[str, Any] = {
+        "quality": settings.quality,
+        "dpi": (float(settings.dpi), float(settings.dpi)) if settings.dpi else None,
+        "tiff_compression": settings.compression,
+        "jpeg_subsampling": settings.subsampling,
+        "overwrite": overwrite,
+    }
+    try:
+        if settings.cmyk_profile:
+            icc = _read_profile(Path(settings.cmyk_profile), "CMYK")
+            converted = srgb_to_cmyk(pixels, icc, intent)
+            save_image(converted, p, icc_profile=icc, cmyk=True, **common)
+            return p
+        icc = resolve_icc(settings.icc)
+        if settings.bit_depth == 16 and pixels.dtype == np.uint8:
+            pixels = pixels.astype(np.uint16) * np.uint16(257)
+        elif settings.bit_depth == 8 and pixels.dtype == np.uint16:
+            pixels = to_uint8(pixels)
+        if settings.icc != "srgb":
+            pixels = convert_from_srgb(pixels, icc, intent)
+        save_image(pixels, p, bit_depth=settings.bit_depth, icc_profile=icc, **common)
+    except FileExistsError:
+        raise _exists(p) from None
+    except ImageError as exc:
+        if exc.action == "save":
+            raise ImageError(exc.path, exc.reason, "export") from exc
+        raise
+    except ValueError as exc:
+        raise ImageError(p, str(exc), "export") from exc
+    return p
+
+
+def _exists(p: Path) -> ExportExistsError:
+    return ExportExistsError(
+        p, "the file already exists and was left as it was. Choose another name, or confirm overwriting it.", "export"
+    )
+
+
+def _drop_opaque_alpha(pixels: np.ndarray) -> np.ndarray:
+    opaque = (
+        isinstance(pixels, np.ndarray)
+        and pixels.ndim == 3
+        and pixels.shape[2] == 4
+        and pixels.dtype in (np.uint8, np.uint16)
+        and int(pixels[..., 3].min()) == np.iinfo(pixels.dtype).max
+    )
+    return pixels[..., :3] if opaque else pixels

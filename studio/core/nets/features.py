@@ -1,0 +1,145 @@
+"""Reading named layers ("taps") of a network on images in 0..1, and the statistics losses are built from.
+
+One implementation for every optimisation plugin (style transfer, Deep Dream,
+doodles): :class:`FeatureExtractor` normalises the input as the network was
+trained, runs the network only as far as the deepest tap it needs and returns
+the tapped activations by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from studio.core.models.spec import Normalization
+    from studio.core.models.store import ModelStore
+
+
+class _Enough(Exception):
+    """Raised by the last hook: the rest of the network is not needed."""
+
+
+class FeatureExtractor(nn.Module):
+    """The activations of ``layers`` (tap names) of ``net`` for a batch of RGB images in 0..1.
+
+    ``taps`` maps tap names to submodule paths (a catalog entry's ``taps``).
+    The network's weights are frozen; gradients flow to the input.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        taps: Mapping[str, str],
+        layers: Sequence[str],
+        normalization: Normalization | None = None,
+    ) -> None:
+        super().__init__()
+        unknown = [name for name in layers if name not in taps]
+        if unknown:
+            raise ValueError(f"unknown layer {unknown[0]!r}; this network has: {', '.join(taps)}")
+        if not layers:
+            raise ValueError("choose at least one layer")
+        self.net = net.eval().requires_grad_(False)
+        self.layers = tuple(dict.fromkeys(layers))
+        self.normalization = normalization
+        self._paths = {name: taps[name] for name in self.layers}
+        if normalization is not None:
+            self.register_buffer("_mean", torch.tensor(normalization.mean).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("_std", torch.tensor(normalization.std).view(1, 3, 1, 1), persistent=False)
+        self._modules_by_path = {path: net.get_submodule(path) for path in self._paths.values()}
+        _make_relus_out_of_place(net)
+
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` (N, 3, H, W) in 0..1 as the network's input."""
+        norm = self.normalization
+        if norm is None:
+            return image
+        if norm.bgr:
+            image = image.flip(1)
+        return (image * norm.scale - self._mean.to(image)) / self._std.to(image)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The tapped activations of ``image`` (N, 3, H, W) in 0..1, by layer name."""
+        outputs: dict[str, torch.Tensor] = {}
+        wanted = set(self._paths.values())
+        handles = []
+
+        def hook(path: str) -> Any:
+            def record(_module: nn.Module, _args: Any, output: torch.Tensor) -> None:
+                outputs[path] = output
+                if wanted.issubset(outputs):
+                    raise _Enough
+
+            return record
+
+        for path, module in self._modules_by_path.items():
+            handles.append(module.register_forward_hook(hook(path)))
+        try:
+            self.net(self.normalize(image))
+        except _Enough:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = wanted - set(outputs)
+        if missing:
+            raise RuntimeError(f"the network never ran layer {sorted(missing)[0]!r}")
+        return {name: outputs[path] for name, path in self._paths.items()}
+
+
+def _make_relus_out_of_place(net: nn.Module) -> None:
+    """In-place ReLUs would overwrite tapped activations that a later layer also reads: switch them off."""
+    for module in net.modules():
+        if isinstance(module, nn.ReLU | nn.ReLU6):
+            module.inplace = False
+
+
+def feature_extractor(store: ModelStore, model_id: str, layers: Sequence[str], device: str) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` for catalog model ``model_id`` (verified and cached by ``store``)."""
+    spec = store.spec(model_id)
+    if spec.format != "torch" or not spec.taps:
+        raise ValueError(f"{model_id} is not a network whose layers can be read")
+    return FeatureExtractor(store.load(model_id, device), spec.taps, layers, spec.normalization).to(device)
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """The (N, C, C) Gram matrices of (N, C, H, W) features, divided by the number of positions.
+
+    Dividing by H*W (not C*H*W) keeps the statistic independent of image size, so
+    a style analysed at one size can be matched at another and across tiles.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def masked_gram_matrix(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Gram matrices over the positions weighted by ``weight`` (N, 1, H, W), normalised by the weight's sum."""
+    n, c, h, w = features.shape
+    flat = (features * weight.sqrt()).reshape(n, c, h * w)
+    total = weight.reshape(n, -1).sum(dim=1).clamp_min(1e-8).view(n, 1, 1)
+    return flat @ flat.transpose(1, 2) / total
+
+
+def image_to_tensor(image: Any, device: str = "cpu") -> torch.Tensor:
+    """An (H, W, 3|4) uint8 or (H, W) array as a (1, 3, H, W) float32 tensor in 0..1 (alpha dropped)."""
+    import numpy as np
+
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"expected an RGB(A) picture, got an array of shape {array.shape}")
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    tensor = torch.from_numpy(np.ascontiguousarray(array[:, :, :3])).to(device=device, dtype=torch.float32)
+    return (tensor / scale).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Any:
+    """A (1, 3, H, W) tensor in 0..1 as an owned (H, W, 3) uint8 CPU array."""
+    pixels = tensor.detach()[0].clamp(0.0, 1.0).mul(255.0).add_(0.5).to(torch.uint8)
+    return pixels.permute(1, 2, 0).cpu().numpy().copy()

@@ -1,0 +1,122 @@
+"""Live preview: while a plugin's panel is edited, its result is re-rendered onto the canvas.
+
+A plugin opts in through its params class: ``params.live_preview()`` returns the
+parameters of a quick preview, or None when these settings have none (for example
+a slow mode). Edits are debounced; each preview runs on the job queue like any job,
+a new edit cancels the one still rendering (its frames are dropped), and the
+picture only shows on the canvas: nothing enters the document or its history
+until the artist clicks Run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QImage
+
+from studio.core.jobs import Frame, JobEvent, JobFn, JobHandle, JobState, RunContext
+from studio.core.params import ParamError
+from studio.core.plugin import PluginManifest
+from studio.core.run import inputs_from_document, job_function
+
+if TYPE_CHECKING:
+    from studio.qt.main_window import MainWindow
+
+DEBOUNCE_MS = 300
+
+
+def preview_job(job: JobFn) -> JobFn:
+    """``job`` with its result delivered as a preview frame (so it is made display-ready off the GUI thread)."""
+
+    def run(ctx: RunContext) -> Iterator[Frame]:
+        for frame in job(ctx):
+            if frame.final:
+                yield dataclasses.replace(frame, final=False)
+                yield ctx.frame(1.0, final=True, message="preview ready")
+                return
+            yield frame
+
+    return run
+
+
+class LivePreview(QObject):
+    """Debounced, cancellable previews for the main window's plugin panels."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.handle: JobHandle | None = None
+        self.manifest: PluginManifest | None = None
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DEBOUNCE_MS)
+        self.timer.timeout.connect(self.start)
+        self.showing = False
+
+    def schedule(self, manifest: PluginManifest) -> None:
+        """Re-render ``manifest``'s preview once its panel has not changed for DEBOUNCE_MS."""
+        self.manifest = manifest
+        self.timer.start()
+
+    def start(self) -> JobHandle | None:
+        """Render the pending preview now; one still rendering is cancelled (the last picture stays meanwhile)."""
+        window, manifest = self.window, self.manifest
+        if manifest is None or window.doc is None or window.job is not None:
+            return None
+        panel = window.panels[manifest.id]
+        try:
+            params = panel.params()
+        except ParamError:
+            return None
+        offer = getattr(params, "live_preview", None)
+        preview = offer() if callable(offer) else None
+        if preview is None:
+            self.stop()
+            return None
+        self.cancel()
+        panel.clear_error()
+        inputs = inputs_from_document(window.doc, manifest)
+        job = preview_job(job_function(manifest, preview, inputs))
+        self.handle = window.queue.submit(job, window.bridge.post, manifest.device)
+        return self.handle
+
+    def cancel(self) -> None:
+        """Cancel the preview still rendering, keeping the picture on the canvas."""
+        self.timer.stop()
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def stop(self) -> None:
+        """Cancel any preview and take it off the canvas (the document shows again)."""
+        self.cancel()
+        if self.showing and self.window.job is None:
+            self.window.canvas.set_preview(None)
+        self.showing = False
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None
+
+    def show(self, job_id: int, image: QImage) -> bool:
+        """Show a preview picture of the current preview job; True if ``job_id`` was a preview job."""
+        if self.handle is None or job_id != self.handle.job_id:
+            return False
+        if self.window.job is None:
+            self.window.canvas.set_preview(image)
+            self.showing = True
+        return True
+
+    def handle_event(self, event: JobEvent) -> bool:
+        """Take a job event of the current preview job; True if it was one (the window ignores it then)."""
+        if self.handle is None or event.job_id != self.handle.job_id:
+            return False
+        if event.state is JobState.PREVIEW:
+            return True
+        self.handle = None
+        if event.state is JobState.FAILED and self.manifest is not None:
+            self.window.panels[self.manifest.id].show_error(event.error)
+        return True

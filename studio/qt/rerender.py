@@ -1,0 +1,146 @@
+"""Re-rendering a layer from its recipe at another size (for example at print size).
+
+The recipe's plugin runs again with the same parameters and seed and only ``size``
+replaced, on the picture the layer was made from: the composite of the layers below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
+)
+
+from studio.core.document import Document, Layer, LayerKind, pixels_digest
+from studio.core.jobs import Inputs
+from studio.core.params import make_params, param_fields
+from studio.core.plugin import PluginManifest, PluginRegistry
+
+MAX_LONG_SIDE = 32768
+
+
+@dataclass(frozen=True)
+class RerenderPlan:
+    """What re-rendering a layer runs: the plugin, its parameters, its inputs and the result's size."""
+
+    manifest: PluginManifest
+    params: Any
+    inputs: Inputs
+    size: tuple[int, int]
+    notes: tuple[str, ...] = ()
+
+
+def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the long side is ``long_side`` (as a ``size`` parameter scales)."""
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def composite_below(doc: Document, layer: Layer) -> np.ndarray:
+    """The visible raster layers under ``layer`` blended, as RGBA uint8: the picture it was made from."""
+    below = Document(doc.width, doc.height)
+    below.layers = doc.layers[: doc.index_of(layer.id)]
+    return below.composite()
+
+
+def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_side: int) -> RerenderPlan:
+    """The job that makes ``layer`` again at ``long_side`` px; ValueError says why it cannot be re-rendered."""
+    recipe = layer.recipe
+    if recipe is None:
+        raise ValueError(f"layer {layer.name!r} was not made by a plugin, so it has no recipe to re-render")
+    try:
+        manifest = registry.get(recipe.plugin_id)
+    except KeyError as exc:
+        raise ValueError(f"layer {layer.name!r} was made by {recipe.plugin_id!r}, which is not installed") from exc
+    names = {f.name for f in param_fields(manifest.params_class())}
+    if "size" not in names:
+        raise ValueError(f"{manifest.title} has no size parameter, so it cannot render at another size")
+    if not 1 <= long_side <= MAX_LONG_SIDE:
+        raise ValueError(f"the long side must be 1 to {MAX_LONG_SIDE} px, not {long_side}")
+    values = {k: v for k, v in recipe.params.items() if k in names} | {"size": long_side}
+    if recipe.seed is not None and "seed" in names:
+        values["seed"] = recipe.seed
+    params = make_params(manifest.params_class(), values)
+    notes = []
+    image = composite_below(doc, layer) if manifest.uses_image else None
+    if image is not None and recipe.inputs.get("image") not in (None, pixels_digest(image)):
+        notes.append("the layers below changed since it was made")
+    mask = None
+    if manifest.uses_mask and "mask" in recipe.inputs:
+        mask = _recipe_mask(doc, recipe.inputs["mask"])
+        if mask is None:
+            notes.append("its mask is gone, so the whole picture is painted")
+    inputs = Inputs(doc.width, doc.height, image, mask)
+    return RerenderPlan(manifest, params, inputs, scaled_size(doc.width, doc.height, long_side), tuple(notes))
+
+
+def _recipe_mask(doc: Document, digest: str) -> np.ndarray | None:
+    for candidate in doc.layers:
+        if candidate.kind is LayerKind.MASK:
+            mask = candidate.pixels.astype(np.float32) / 255.0
+            if pixels_digest(mask) == digest:
+                return mask
+    return None
+
+
+class RerenderDialog(QDialog):
+    """Asks for the new size: a long side in pixels, or a print size in inches at a resolution."""
+
+    def __init__(self, width: int, height: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Re-render at another size")
+        self.doc_size = (width, height)
+        form = QFormLayout(self)
+        self.by_pixels = QRadioButton("Long side")
+        self.by_print = QRadioButton("Print, long side")
+        group = QButtonGroup(self)
+        group.addButton(self.by_pixels)
+        group.addButton(self.by_print)
+        self.by_pixels.setChecked(True)
+        self.pixels = QSpinBox()
+        self.pixels.setRange(1, MAX_LONG_SIDE)
+        self.pixels.setSuffix(" px")
+        self.pixels.setValue(min(max(width, height) * 2, MAX_LONG_SIDE))
+        self.inches = QDoubleSpinBox()
+        self.inches.setRange(0.5, 200.0)
+        self.inches.setDecimals(2)
+        self.inches.setSuffix(" in")
+        self.inches.setValue(18.0)
+        self.ppi = QSpinBox()
+        self.ppi.setRange(30, 1200)
+        self.ppi.setSuffix(" ppi")
+        self.ppi.setValue(150)
+        self.result = QLabel()
+        form.addRow(self.by_pixels, self.pixels)
+        form.addRow(self.by_print, self.inches)
+        form.addRow("at", self.ppi)
+        form.addRow("Result", self.result)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        for signal in (self.pixels.valueChanged, self.inches.valueChanged, self.ppi.valueChanged, group.idToggled):
+            signal.connect(lambda *_: self._show_result())
+        self._show_result()
+
+    def long_side(self) -> int:
+        """The chosen long side in pixels."""
+        if self.by_print.isChecked():
+            return min(max(1, round(self.inches.value() * self.ppi.value())), MAX_LONG_SIDE)
+        return self.pixels.value()
+
+    def _show_result(self) -> None:
+        width, height = scaled_size(*self.doc_size, self.long_side())
+        same = " (the document's size: a new layer)" if (width, height) == self.doc_size else " (a new document)"
+        self.result.setText(f"{width} × {height} px{same}")

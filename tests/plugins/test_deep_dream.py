@@ -1,0 +1,390 @@
+"""The Deep Dream plugin with a tiny random network: objectives, mask, seams, cancel, seeds, animation, guide."""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from PIL import Image
+from torch import nn
+
+from plugins.deep_dream import MANIFEST
+from plugins.deep_dream import engine as dream_engine
+from plugins.deep_dream.engine import Dreamer, run
+from plugins.deep_dream.params import DreamParams
+from studio.core import tiling
+from studio.core.document import Document, Layer, LayerKind
+from studio.core.jobs import Cancelled, Inputs, RunContext, drive
+from studio.core.models.spec import IMAGENET, ModelSpec, UserFile
+from studio.core.models.store import ModelStore, default_store
+from studio.core.nets.features import feature_extractor, image_to_tensor
+from studio.core.params import make_params
+from studio.core.plugin import discover_plugins
+from studio.core.run import inputs_from_document, run_plugin
+
+TINY_TAPS = {"relu1_1": "1", "relu2_1": "3", "relu3_1": "5", "relu4_1": "7"}
+LAYER = "relu3_1"
+
+
+def tiny_net() -> nn.Sequential:
+    """Four convolutions, two of them strided: a network with the shape of a small VGG."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 24, 3, stride=2, padding=1),
+        nn.ReLU(),
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> ModelStore:
+    """A model store whose "vgg16" is the tiny network with fixed random weights."""
+    folder = tmp_path_factory.mktemp("dream-store")
+    spec = ModelSpec(
+        id="vgg16",
+        title="Tiny dream net",
+        description="a test network",
+        builder="test_deep_dream:tiny_net",
+        sources=(UserFile("tiny.safetensors", "tiny test weights"),),
+        license="MIT (test weights)",
+        provenance="made by the tests",
+        size_mb=0.01,
+        normalization=IMAGENET,
+        taps=TINY_TAPS,
+    )
+    torch.manual_seed(0)
+    weights = folder / "tiny.safetensors"
+    safetensors.torch.save_file(tiny_net().state_dict(), weights)
+    models = ModelStore(folder / "models", specs={"vgg16": spec})
+    models.import_file("vgg16", weights)
+    return models
+
+
+def picture(size: int = 64, seed: int = 0) -> np.ndarray:
+    """A smooth RGBA test picture: soft colour blobs with a little noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
+    smooth = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+    noisy = np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255).astype(np.uint8)
+    return np.concatenate([noisy, np.full((size, size, 1), 255, np.uint8)], axis=2)
+
+
+def dream(store, values=None, image=None, mask=None, interval=0.0, size=64):
+    image = picture(size) if image is None else image
+    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 4, **(values or {})})
+    ctx = RunContext(preview_interval_s=interval, models=store, device="cpu")
+    previews = []
+    final = drive(run(params, Inputs(image.shape[1], image.shape[0], image, mask), ctx), ctx, previews.append)
+    return final, previews
+
+
+def activation(store, image: np.ndarray, layer: str = LAYER, channels=None) -> float:
+    extractor = feature_extractor(store, "vgg16", [layer], "cpu")
+    with torch.no_grad():
+        features = extractor(image_to_tensor(image))[layer]
+    if channels is not None:
+        return float(features[:, channels].mean())
+    return float(features.pow(2).mean())
+
+
+def test_the_manifest_is_discovered_and_lists_the_networks():
+    manifest = discover_plugins().get("deep_dream")
+    assert manifest is MANIFEST
+    assert manifest.uses_image and manifest.uses_mask
+    assert set(manifest.models) == {"inception_v3", "vgg16", "alexnet", "efficientnet_lite0"}
+
+
+def test_the_layer_objective_rises_over_the_run_and_previews_report_progress(store):
+    image = picture()
+    final, previews = dream(store, image=image)
+    assert final.image.shape == image.shape and final.image.dtype == np.uint8
+    last_octave = [activation(store, frame.image) for frame in previews[4:]]
+    assert all(b > a for a, b in itertools.pairwise(last_octave)), last_octave
+    assert activation(store, final.image) > 1.3 * activation(store, image)
+    assert len(previews) == 2 * 4
+    assert "octave 1/2, iteration 1/4" in previews[0].message and "left" in previews[1].message
+    assert "octave 2/2, iteration 4/4" in previews[-1].message
+    progress = [frame.progress for frame in previews]
+    assert progress == sorted(progress) and progress[-1] <= 1.0
+    assert final.info["seed"] == 0 and final.info["models"][0]["id"] == "vgg16"
+    assert final.info["models"][0]["sha256"] == store.record("vgg16").files["model.safetensors"]
+
+
+def test_a_channel_objective_raises_those_channels_most(store):
+    image = picture()
+    final, _ = dream(store, {"objective": "channels", "channels": "3, 5"}, image=image)
+    gain = activation(store, final.image, channels=[3, 5]) - activation(store, image, channels=[3, 5])
+    others = [c for c in range(16) if c not in (3, 5)]
+    other_gain = activation(store, final.image, channels=others) - activation(store, image, channels=others)
+    assert gain > 0 and gain > other_gain
+
+
+def test_only_masked_pixels_change(store):
+    image = picture()
+    mask = np.zeros((64, 64), np.float32)
+    mask[:, :32] = 1.0
+    final, _ = dream(store, image=image, mask=mask)
+    np.testing.assert_array_equal(final.image[:, 32:], image[:, 32:])
+    changed = np.abs(final.image[:, :32, :3].astype(int) - image[:, :32, :3]).mean()
+    assert changed > 5
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(store):
+    a, _ = dream(store, {"seed": 3})
+    b, _ = dream(store, {"seed": 3}, interval=0.1)
+    c, _ = dream(store, {"seed": 4})
+    np.testing.assert_array_equal(a.image, b.image)
+    assert not np.array_equal(a.image, c.image)
+
+
+def edge_ratio(change: np.ndarray, columns: set[int], rows: set[int]) -> float:
+    """Mean jump of ``change`` across the given column and row boundaries, over the mean jump elsewhere."""
+    across_columns = np.abs(np.diff(change, axis=1)).mean(axis=(0, 2))  # jump between column c-1 and c at c-1
+    across_rows = np.abs(np.diff(change, axis=0)).mean(axis=(1, 2))
+    on_col = [across_columns[c - 1] for c in columns if 0 < c < change.shape[1]]
+    on_row = [across_rows[r - 1] for r in rows if 0 < r < change.shape[0]]
+    off_col = [v for i, v in enumerate(across_columns) if i + 1 not in columns]
+    off_row = [v for i, v in enumerate(across_rows) if i + 1 not in rows]
+    return float(np.mean(on_col + on_row) / np.mean(off_col + off_row))
+
+
+def tiled_dream(store, monkeypatch, *, shift_grid: bool, jitter: int, margin: int | None = None) -> tuple[float, int]:
+    """A 256 px one-octave dream in 64 px tiles; the edge ratio along every tile border it used, and the tile count."""
+    if margin is not None:
+        monkeypatch.setattr(dream_engine, "MARGIN", margin)
+    image = picture(256, seed=1)
+    params = make_params(
+        DreamParams, {"layer": LAYER, "tile_size": 64, "iterations": 12, "jitter": jitter, "step_size": 0.02}
+    )
+    used_columns: set[int] = set()
+    used_rows: set[int] = set()
+    tiles = 0
+    real_tiled_map = tiling.tiled_map
+
+    def recording(x, fn, grid, margin, check, shift=(0, 0)):
+        nonlocal tiles
+        for x0, y0, _x1, _y1 in grid:
+            tiles += 1
+            used_columns.add((x0 - shift[0]) % grid.width)
+            used_rows.add((y0 - shift[1]) % grid.height)
+        return real_tiled_map(x, fn, grid, margin, check, shift=shift)
+
+    monkeypatch.setattr(dream_engine.tiling, "tiled_map", recording)
+    extractor = feature_extractor(store, "vgg16", [LAYER], "cpu")
+    dreamer = Dreamer(extractor, LAYER, params, np.random.default_rng(0), lambda: None)
+    dreamer.shift_grid = shift_grid
+    x = image_to_tensor(image)
+    before = x.clone()
+    for _ in range(params.iterations):
+        dreamer.step(x)
+    change = (x - before)[0].permute(1, 2, 0).numpy()
+    return edge_ratio(change, used_columns - {0}, used_rows - {0}), tiles
+
+
+def test_a_tiled_dream_has_no_stronger_edges_along_tile_borders(store, monkeypatch):
+    ratio, tiles = tiled_dream(store, monkeypatch, shift_grid=True, jitter=32)
+    assert tiles > 12 * 16, "the picture was dreamed in tiles"
+    assert ratio < 1.15, f"edges along the tile borders are {ratio:.2f} times the others"
+
+
+def test_the_seam_measure_sees_the_seams_of_a_grid_that_never_moves(store, monkeypatch):
+    ratio, _ = tiled_dream(store, monkeypatch, shift_grid=False, jitter=0, margin=0)
+    assert ratio > 1.3, f"a fixed grid should leave seams (ratio {ratio:.2f})"
+
+
+def test_cancel_after_the_first_preview_leaves_the_document_untouched(store):
+    doc = Document.from_pixels(picture())
+    doc.insert_layer(Layer("Mask", LayerKind.MASK, np.full((64, 64), 255, np.uint8)))
+    before = [(layer.id, layer.pixels.copy()) for layer in doc.layers]
+    inputs = inputs_from_document(doc, MANIFEST)
+    ctx = RunContext(preview_interval_s=0.0, models=store, device="cpu")
+    seen = []
+
+    def on_frame(frame):
+        seen.append(frame)
+        ctx.cancel()
+
+    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 20})
+    with pytest.raises(Cancelled):
+        run_plugin(MANIFEST, params, inputs, ctx, on_frame)
+    assert len(seen) == 1
+    assert len(doc.layers) == len(before)
+    for layer, (layer_id, pixels) in zip(doc.layers, before, strict=True):
+        assert layer.id == layer_id
+        np.testing.assert_array_equal(layer.pixels, pixels)
+
+
+def test_cancel_is_checked_inside_the_tile_loop(store):
+    image = picture(256)
+    params = make_params(DreamParams, {"layer": LAYER, "tile_size": 64, "octaves": 1})
+    ctx = RunContext(models=store, device="cpu")
+    extractor = feature_extractor(store, "vgg16", [LAYER], "cpu")
+    calls = 0
+
+    def check():
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            ctx.cancel()
+        ctx.check_cancelled()
+
+    dreamer = Dreamer(extractor, LAYER, params, np.random.default_rng(0), check)
+    x = image_to_tensor(image)
+    with pytest.raises(Cancelled):
+        dreamer.step(x)
+    assert calls == 3, "stopped at the third tile of one step"
+
+
+def test_the_zoom_animation_writes_every_frame(store, tmp_path):
+    folder = tmp_path / "anim"
+    final, previews = dream(
+        store,
+        {"frames": 3, "zoom": 1.1, "rotate": 5, "frame_iterations": 2, "animation_output": str(folder)},
+        interval=10.0,
+    )
+    pngs = sorted(folder.glob("frame_*.png"))
+    assert [p.name for p in pngs] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    with Image.open(folder / "dream.gif") as gif:
+        assert gif.n_frames == 3 and gif.size == (64, 64)
+    with Image.open(folder / "dream.webp") as webp:
+        assert webp.n_frames == 3
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in pngs]
+    assert not np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[1], frames[2])
+    np.testing.assert_array_equal(final.image[..., :3], frames[-1])
+    done = [f for f in previews if "frame done" in f.message]
+    assert len(done) == 3 and "frame 3/3" in done[-1].message
+    np.testing.assert_array_equal(done[1].image, frames[1])
+    assert sorted(final.info["animation"]) == sorted(
+        str(p) for p in [*pngs, folder / "dream.gif", folder / "dream.webp"]
+    )
+
+
+def test_an_animation_without_a_folder_is_refused_before_any_work(store):
+    with pytest.raises(ValueError, match="animation_output"):
+        dream(store, {"frames": 4})
+
+
+def mean_feature_similarity(extractor, layer: str, image: np.ndarray, guide: np.ndarray) -> float:
+    """Cosine similarity between the mean feature vectors of ``image`` and ``guide`` at ``layer``."""
+    with torch.no_grad():
+        a = extractor(image_to_tensor(image))[layer][0].flatten(1).mean(1)
+        b = extractor(image_to_tensor(guide))[layer][0].flatten(1).mean(1)
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+
+def two_guides(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Red-orange vertical stripes, and green horizontal stripes with white bars."""
+    a = np.zeros((size, size, 3), np.uint8)
+    a[:, ::8] = a[:, 1::8] = (255, 40, 0)
+    a[::6, :] = (0, 90, 255)
+    b = np.zeros((size, size, 3), np.uint8)
+    b[::4, :] = b[1::4, :] = (0, 255, 60)
+    b[:, ::16] = (255, 255, 255)
+    return a, b
+
+
+def guided_cross_check(tmp_path, dream_with, extractor, layer: str, size: int) -> None:
+    """The dream guided by A ends nearer A than the dream guided by B does, and the other way round."""
+    guides = two_guides(size)
+    results = []
+    for name, guide in zip("ab", guides, strict=True):
+        Image.fromarray(guide).save(tmp_path / f"{name}.png")
+        results.append(dream_with({"objective": "guide", "guide": str(tmp_path / f"{name}.png")}))
+    for mine, guide in enumerate(guides):
+        near = mean_feature_similarity(extractor, layer, results[mine], guide)
+        other = mean_feature_similarity(extractor, layer, results[1 - mine], guide)
+        assert near > other, f"guide {'ab'[mine]}: {near:.4f} <= {other:.4f}"
+
+
+def test_a_guided_dream_moves_the_features_towards_its_guide(store, tmp_path):
+    image = picture(seed=2)
+    extractor = feature_extractor(store, "vgg16", [LAYER], "cpu")
+    guided_cross_check(tmp_path, lambda values: dream(store, values, image=image)[0].image, extractor, LAYER, 64)
+
+
+@pytest.mark.parametrize("content", [None, b"not an image at all"])
+def test_a_bad_guide_file_is_an_error_naming_the_file(store, tmp_path, content):
+    path = tmp_path / "my-guide.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"my-guide\.png"):
+        dream(store, {"objective": "guide", "guide": str(path)})
+
+
+def test_bad_choices_are_errors_that_say_what_to_choose(store):
+    with pytest.raises(ValueError, match="not a layer of vgg16; choose one of: relu1_1"):
+        dream(store, {"layer": "Mixed_5b"})
+    with pytest.raises(ValueError, match="channels 0 to 15"):
+        dream(store, {"objective": "channels", "channels": "16"})
+    with pytest.raises(ValueError, match="needs channel numbers"):
+        dream(store, {"objective": "channels"})
+    with pytest.raises(ValueError, match="mask is empty"):
+        dream(store, mask=np.zeros((64, 64), np.float32))
+
+
+def test_auto_picks_an_installed_network_and_its_layer(store):
+    final, _ = dream(store, {"network": "auto", "layer": "auto"})
+    assert final.info["network"] == "vgg16" and final.info["layer"] in TINY_TAPS
+
+
+def test_alpha_is_kept(store):
+    image = picture()
+    image[:8, :8, 3] = 0
+    final, _ = dream(store, image=image)
+    np.testing.assert_array_equal(final.image[..., 3], image[..., 3])
+
+
+def real_store_with(model_id: str) -> ModelStore:
+    models = default_store()
+    if models.record(model_id) is None:
+        pytest.skip(f"{model_id} is not installed in the user cache (studio models install {model_id})")
+    return models
+
+
+@pytest.mark.parametrize(
+    ("model_id", "layer", "iterations"), [("inception_v3", "Mixed_5b", 20), ("vgg16", "relu4_2", 8)]
+)
+def test_real_weights_raise_the_chosen_layer_far_above_the_input(model_id, layer, iterations):
+    models = real_store_with(model_id)
+    image = np.asarray(_photo().convert("RGBA").resize((128, 128)))
+    params = make_params(DreamParams, {"network": model_id, "layer": layer, "octaves": 2, "iterations": iterations})
+    ctx = RunContext(models=models, device="cpu")
+    final = drive(run(params, Inputs(128, 128, image), ctx), ctx)
+    extractor = feature_extractor(models, model_id, [layer], "cpu")
+    with torch.no_grad():
+        before = float(extractor(image_to_tensor(image))[layer].pow(2).mean())
+        after = float(extractor(image_to_tensor(final.image))[layer].pow(2).mean())
+    assert after > 3 * before, f"{layer}: {before:.3g} -> {after:.3g}"
+
+
+def _photo() -> Image.Image:
+    skimage_data = pytest.importorskip("skimage.data")
+    return Image.fromarray(skimage_data.astronaut())
+
+
+def test_real_weights_guided_dream_moves_towards_its_guide(tmp_path):
+    models = real_store_with("vgg16")
+    image = np.asarray(_photo().convert("RGBA").resize((96, 96)))
+    layer = "relu3_3"
+    extractor = feature_extractor(models, "vgg16", [layer], "cpu")
+
+    def dream_with(values):
+        params = make_params(
+            DreamParams, {"network": "vgg16", "layer": layer, "octaves": 1, "iterations": 10, **values}
+        )
+        ctx = RunContext(models=models, device="cpu")
+        return drive(run(params, Inputs(96, 96, image), ctx), ctx).image
+
+    guided_cross_check(tmp_path, dream_with, extractor, layer, 96)
+
+
+def test_params_round_trip_through_the_cli_syntax():
+    params = make_params(DreamParams, {"layer": "Mixed_5b", "frames": "24", "zoom": "1.05", "channels": "1,2"})
+    assert params.layer == "Mixed_5b" and params.frames == 24 and params.zoom == 1.05
+    assert dataclasses.asdict(params)["channels"] == "1,2"

@@ -1,0 +1,134 @@
+"""studio.core.tiling (pyramids, shifted tiles, smoothing) and studio.core.nets.features (taps, statistics)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from studio.core import tiling
+from studio.core.models.spec import IMAGENET
+from studio.core.nets.features import FeatureExtractor, gram_matrix, image_to_tensor, tensor_to_image
+
+
+def test_pyramid_sizes_end_at_the_image_and_shrink_by_the_factor():
+    sizes = tiling.pyramid_sizes(1000, 600, factor=2.0, count=3)
+    assert sizes == [(250, 150), (500, 300), (1000, 600)]
+    assert tiling.pyramid_sizes(100, 80, factor=1.4, count=9, min_side=64) == [(100, 80)]
+    assert len(tiling.pyramid_sizes(1024, 1024, factor=1.4, min_side=64)) == 9
+    with pytest.raises(ValueError, match="above 1"):
+        tiling.pyramid_sizes(10, 10, factor=1.0)
+
+
+def test_split_iterations_sums_to_the_total_with_most_at_the_coarse_scales():
+    counts = tiling.split_iterations(100, 4)
+    assert sum(counts) == 100 and counts == sorted(counts, reverse=True) and min(counts) >= 1
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (5, 17), (31, 1)])
+def test_a_shifted_grid_covers_every_pixel_exactly_once(offset):
+    grid = tiling.TileGrid(100, 70, 32, offset)
+    cover = np.zeros((70, 100), int)
+    for x0, y0, x1, y1 in grid:
+        assert 0 < x1 - x0 <= 32 and 0 < y1 - y0 <= 32
+        cover[y0:y1, x0:x1] += 1
+    assert (cover == 1).all()
+    first = next(iter(grid))
+    assert first[2:] == (offset[0] or 32, offset[1] or 32), "the borders move with the offset"
+
+
+def test_tiled_map_with_context_equals_the_whole_image_computation():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 90, 130)
+
+    def blur(patch, _box):
+        return F.avg_pool2d(F.pad(patch, (2, 2, 2, 2), mode="replicate"), 5, 1)
+
+    whole = blur(image, None)
+    tiled = tiling.tiled_map(image, blur, tiling.TileGrid(130, 90, 40, (7, 23)), margin=2)
+    torch.testing.assert_close(tiled, whole)
+
+
+def test_tiled_map_with_a_shift_equals_rolling_there_and_back():
+    torch.manual_seed(1)
+    image = torch.rand(1, 2, 50, 70)
+    grid = tiling.TileGrid(70, 50, 16, (5, 7))
+
+    def blur(patch, _box):
+        return F.avg_pool2d(F.pad(patch, (1, 1, 1, 1), mode="replicate"), 3, 1)
+
+    rolled = torch.roll(image, (-9, 13), (-2, -1))
+    expected = torch.roll(tiling.tiled_map(rolled, blur, grid, 4), (9, -13), (-2, -1))
+    torch.testing.assert_close(tiling.tiled_map(image, blur, grid, 4, shift=(13, -9)), expected)
+
+
+def test_tiled_map_checks_between_tiles():
+    calls = []
+    grid = tiling.TileGrid(64, 64, 16)
+    tiling.tiled_map(torch.zeros(1, 1, 64, 64), lambda p, _b: p, grid, 0, check=lambda: calls.append(1))
+    assert len(calls) == len(grid) == 16
+
+
+def test_random_offsets_are_seeded_and_inside_the_tile():
+    a = [tiling.random_offset(np.random.default_rng(3), 64) for _ in range(3)]
+    b = [tiling.random_offset(np.random.default_rng(3), 64) for _ in range(3)]
+    assert a == b and all(0 <= v < 64 for offset in a for v in offset)
+
+
+def test_gaussian_blur_keeps_flat_images_and_smooths_noise():
+    flat = torch.full((1, 3, 20, 20), 0.3)
+    torch.testing.assert_close(tiling.gaussian_blur(flat, 2.0), flat)
+    noise = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert tiling.gaussian_blur(noise, 2.0).std() < 0.3 * noise.std()
+    assert tiling.gaussian_blur(noise, 0.0) is noise
+
+
+def test_laplacian_normalize_balances_the_frequency_bands():
+    generator = torch.Generator().manual_seed(0)
+    coarse = F.interpolate(torch.randn(1, 1, 8, 8, generator=generator), size=(64, 64), mode="bilinear")
+    fine = 0.01 * torch.randn(1, 1, 64, 64, generator=generator)
+    out = tiling.laplacian_normalize(coarse * 100 + fine, levels=4)
+    assert out.shape == coarse.shape
+    high = out - F.interpolate(F.avg_pool2d(out, 2), size=(64, 64), mode="bilinear")
+    assert high.std() > 0.05, "the faint fine detail is no longer drowned by the strong coarse one"
+
+
+class Probe(nn.Module):
+    """conv -> relu -> conv -> a layer that must never run when only the first taps are needed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.Conv2d(4, 2, 1), Boom())
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Boom(nn.Module):
+    def forward(self, x):
+        raise AssertionError("ran past the deepest tap")
+
+
+def test_feature_extractor_returns_taps_by_name_and_stops_at_the_deepest():
+    extractor = FeatureExtractor(Probe(), {"relu": "body.1", "conv2": "body.2"}, ["relu", "conv2"], IMAGENET)
+    image = torch.rand(1, 3, 10, 10, requires_grad=True)
+    features = extractor(image)
+    assert features["relu"].shape == (1, 4, 8, 8) and features["conv2"].shape == (1, 2, 8, 8)
+    assert (features["relu"] >= 0).all()
+    features["conv2"].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0, "gradients reach the input"
+    assert all(not p.requires_grad for p in extractor.net.parameters())
+    with pytest.raises(ValueError, match="unknown layer 'nope'"):
+        FeatureExtractor(Probe(), {"relu": "body.1"}, ["nope"])
+
+
+def test_gram_matrix_is_divided_by_the_positions():
+    features = torch.ones(1, 2, 3, 4)
+    torch.testing.assert_close(gram_matrix(features), torch.ones(1, 2, 2))
+
+
+def test_images_round_trip_through_tensors():
+    rgba = np.random.default_rng(0).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    tensor = image_to_tensor(rgba)
+    assert tensor.shape == (1, 3, 5, 7) and float(tensor.max()) <= 1.0
+    np.testing.assert_array_equal(tensor_to_image(tensor), rgba[..., :3])
