@@ -98,7 +98,7 @@ def loss_of(objective, targets, image: np.ndarray | torch.Tensor) -> float:
         return float(objective(tensor, targets).total)
 
 
-def race(size: int, baseline_iterations: int, plugin_iterations: list[int]) -> dict[str, float]:
+def race(size: int, baseline_iterations: int, plugin_iterations: list[int], scales: int = 0) -> dict[str, float]:
     """Time for the plugin to reach the classic baseline's final loss at ``size`` px."""
     content, style = pictures(size)
     params = make_params(StyleParams, {"style": style})
@@ -110,7 +110,7 @@ def race(size: int, baseline_iterations: int, plugin_iterations: list[int]) -> d
         f"baseline: {baseline_iterations} L-BFGS iterations, {baseline_s:.1f} s, loss {baseline_loss:.5g}", flush=True
     )
     for iterations in plugin_iterations:
-        params = make_params(StyleParams, {"style": style, "iterations": iterations})
+        params = make_params(StyleParams, {"style": style, "iterations": iterations, "scales": scales})
         ctx = RunContext(preview_interval_s=1e9, models=default_store(), device="cpu")
         final = drive(run(params, inputs_for(content), ctx), ctx)
         last_scale = len(final.info["scales"]) - 1
@@ -174,7 +174,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--race-size", type=int, default=512, help="px of the race and the first preview (0: skip)")
     parser.add_argument("--baseline-iterations", type=int, default=40)
-    parser.add_argument("--plugin-iterations", default="60,100,160", help="budgets tried until one reaches the loss")
+    parser.add_argument("--plugin-iterations", default="100,160,240", help="budgets tried until one reaches the loss")
+    parser.add_argument("--plugin-scales", type=int, default=0, help="scales of the plugin in the race (0: automatic)")
     parser.add_argument("--sizes", default="1024,2048,4096", help="outputs rendered in a child process each")
     parser.add_argument("--iterations", type=int, default=40, help="iterations of the --sizes renders")
     parser.add_argument("--runs", type=int, default=3)
@@ -189,7 +190,10 @@ def main() -> int:
     if options.race_size:
         results["first_preview"] = first_preview(options.race_size, options.runs)
         results["race"] = race(
-            options.race_size, options.baseline_iterations, [int(n) for n in options.plugin_iterations.split(",")]
+            options.race_size,
+            options.baseline_iterations,
+            [int(n) for n in options.plugin_iterations.split(",")],
+            options.plugin_scales,
         )
     for size in [int(s) for s in options.sizes.split(",") if s.strip()]:
         results[f"render_{size}"] = render_in_child(size, options.iterations)
@@ -201,8 +205,8 @@ def main() -> int:
     for group, row in results.items():
         for key, value in row.items():
             base = previous.get(group, {}).get(key)
-            base_text = f"{base:.3g}" if isinstance(base, int | float) else "-"
-            print(f"{group + '.' + key:<34} {value:>10.3g} {base_text:>10}")
+            base_text = f"{base:.4g}" if isinstance(base, int | float) else "-"
+            print(f"{group + '.' + key:<34} {value:>10.4g} {base_text:>10}")
     if "race" in results:
         speedup = results["race"].get("speedup")
         verdict = "NOT reached" if speedup is None else f"{speedup:.1f}x ({'met' if speedup >= 3 else 'NOT met'})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from plugins.style_transfer.params import StyleParams
 from studio.core.jobs import Inputs, RunContext, drive
 from studio.core.params import make_params
 
-STYLES = {
-    "The Starry Night (van Gogh)": "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg",
-    "Elephants (Stancikaite)": "/usr/share/backgrounds/mate/abstract/Elephants.jpg",
-    "FreshFlower (Ansorg)": "/usr/share/backgrounds/mate/nature/FreshFlower.jpg",
+STYLES = {  # path, and the frame to cut off (px on each side): a frame would be painted as a texture too
+    "The Starry Night (van Gogh)": ("/usr/share/doc/opencv-doc/examples/data/starry_night.jpg", 16),
+    "Elephants (Stancikaite)": ("/usr/share/backgrounds/mate/abstract/Elephants.jpg", 0),
+    "FreshFlower (Ansorg)": ("/usr/share/backgrounds/mate/nature/FreshFlower.jpg", 0),
 }
 CONTENTS = {"astronaut": skimage.data.astronaut, "chelsea": skimage.data.chelsea}
 OUT = Path(__file__).parent / "style-contact-sheet.png"
@@ -58,19 +59,24 @@ def main() -> int:
     parser.add_argument("--cell", type=int, default=320, help="px of each cell of the sheet")
     parser.add_argument("--iterations", type=int, default=150)
     options = parser.parse_args()
-    missing = [path for path in STYLES.values() if not Path(path).is_file()]
+    missing = [path for path, _ in STYLES.values() if not Path(path).is_file()]
     if missing:
         print(f"missing style pictures: {', '.join(missing)} (apt-get install opencv-doc mate-backgrounds)")
         return 1
+    folder = Path(tempfile.mkdtemp(prefix="studio-sheet-"))
+    style_files = {}
     rows = [[np.full((options.cell, options.cell, 3), 255, np.uint8)]]
-    for name, path in STYLES.items():
-        style = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-        rows[0].append(label(fit(style, options.cell), name))
+    for name, (path, frame) in STYLES.items():
+        style = cv2.imread(path)
+        style = style[frame : style.shape[0] - frame, frame : style.shape[1] - frame]
+        style_files[name] = str(folder / f"{len(style_files)}.png")
+        cv2.imwrite(style_files[name], style)
+        rows[0].append(label(fit(cv2.cvtColor(style, cv2.COLOR_BGR2RGB), options.cell), name))
     for content_name, make in CONTENTS.items():
         content = make()
         rgba = np.dstack([content, np.full(content.shape[:2], 255, np.uint8)])
         row = [label(fit(content, options.cell), content_name)]
-        for name, path in STYLES.items():
+        for name, path in style_files.items():
             start = time.perf_counter()
             params = make_params(StyleParams, {"style": path, "size": options.size, "iterations": options.iterations})
             ctx = RunContext(preview_interval_s=1e9)

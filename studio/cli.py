@@ -250,6 +250,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         except Cancelled:
             return _fail("cancelled; nothing was written", 130)
         except Exception as exc:  # report any engine failure as a message, not a traceback
+            bar.close()
             return _fail(f"{manifest.id} failed: {describe_error(exc)}")
         bar.n = 100
         bar.refresh()

@@ -72,7 +72,7 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         dreamer.objective = channel_objective(params.channels, channel_count(extractor, layer, device), layer)
     elif params.objective == "layer":
         dreamer.objective = layer_objective
-    original = torch.from_numpy(inputs.image).to(device)  # (H, W, 3|4) uint8: a view on the CPU
+    original = inputs.image
     mask = torch.from_numpy(mask_array).to(device)[None, None] if mask_array is not None else None
     height, width = inputs.height, inputs.width
     sizes = tiling.pyramid_sizes(
@@ -96,7 +96,7 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     x = torch.empty(0)
     for frame_no in range(params.frames):
         if frame_no == 0:
-            stages = _octaves(dreamer, original, mask, sizes, params.iterations, guide)
+            stages = _octaves(dreamer, original, mask, sizes, params.iterations, guide, device)
         else:
             x = to_picture(zoom_rotate(from_picture(x), params.zoom, params.rotate))
             if guide is not None and frame_no == 1:
@@ -148,24 +148,26 @@ def picture_to_image(picture: torch.Tensor, alpha: np.ndarray | None = None) -> 
     return image
 
 
-def _channel(original: torch.Tensor, channel: int, size: tuple[int, int]) -> torch.Tensor:
-    """One channel (1, 1, h, w) of the uint8 original (H, W, C) as float in 0..1, resized to ``size``."""
-    plane = original[..., channel].to(torch.float32).div_(255.0)[None, None]
-    return tiling.resize(plane, size)
+def _channel(original: np.ndarray, channel: int, size: tuple[int, int], device: str) -> torch.Tensor:
+    """One channel (1, 1, h, w) of the uint8 original (H, W, C) as float in 0..1 on ``device``, resized to ``size``."""
+    plane = torch.from_numpy(np.ascontiguousarray(original[..., channel])).to(device)
+    return tiling.resize(plane.to(torch.float32).div_(255.0)[None, None], size)
 
 
-def _octave_start(original: torch.Tensor, size: tuple[int, int], previous: torch.Tensor | None) -> torch.Tensor:
+def _octave_start(
+    original: np.ndarray, size: tuple[int, int], previous: torch.Tensor | None, device: str
+) -> torch.Tensor:
     """The picture an octave starts from: the original at ``size`` plus the detail dreamed into ``previous``.
 
     Works one channel at a time, so the float copies are a third of a picture.
     """
     width, height = size
-    picture = torch.empty((1, 3, height, width), dtype=torch.uint16, device=original.device)
+    picture = torch.empty((1, 3, height, width), dtype=torch.uint16, device=device)
     for channel in range(3):
-        start = _channel(original, channel, size)
+        start = _channel(original, channel, size, device)
         if previous is not None:
             below = previous.shape[-1], previous.shape[-2]
-            detail = from_picture(previous[:, channel : channel + 1]).sub_(_channel(original, channel, below))
+            detail = from_picture(previous[:, channel : channel + 1]).sub_(_channel(original, channel, below, device))
             start = start + tiling.resize(detail, size)
             del detail
         picture[:, channel : channel + 1] = to_picture(start)
@@ -175,16 +177,17 @@ def _octave_start(original: torch.Tensor, size: tuple[int, int], previous: torch
 
 def _octaves(
     dreamer: Dreamer,
-    original: torch.Tensor,
+    original: np.ndarray,
     mask: torch.Tensor | None,
     sizes: list[tuple[int, int]],
     iterations: int,
     guide: torch.Tensor | None,
+    device: str,
 ) -> Iterator[tuple[torch.Tensor, str]]:
     """Dream coarse to fine; each octave starts from the picture at its size plus the detail dreamed so far."""
     x: torch.Tensor | None = None
     for octave, size in enumerate(sizes):
-        x = _octave_start(original, size, x)
+        x = _octave_start(original, size, x, device)
         if guide is not None:
             dreamer.objective = guided_objective(guide_features(dreamer.extractor, dreamer.layer, guide, max(size)))
         yield from _steps(dreamer, x, _mask_at(mask, size), iterations, octave, len(sizes))
@@ -255,7 +258,7 @@ class Dreamer:
         for tile in grid:
             self.check()
             patch = from_picture(tiling.take_wrapped(x, tile.patch_x, tile.patch_y, patch_width, patch_height))
-            gradient = self.tile_gradient(patch, (tile.patch_x, tile.patch_y, patch_width, patch_height))
+            gradient = self.tile_gradient(patch)
             cx, cy = tile.centre_offset
             gradient = gradient[..., cy : cy + tile.height, cx : cx + tile.width]
             total += float(gradient.abs().sum())
@@ -268,9 +271,11 @@ class Dreamer:
             centre = patch[..., cy : cy + tile.height, cx : cx + tile.width]
             centre = centre.add_(gradient, alpha=self.params.step_size / scale)
             tiling.put_wrapped(x, tile.x, tile.y, to_picture(centre))
+            del patch, gradient, centre
+            tiling.release_freed_memory()
         self.scale = total / pixels
 
-    def tile_gradient(self, patch: torch.Tensor, _box: tiling.Box) -> torch.Tensor:
+    def tile_gradient(self, patch: torch.Tensor) -> torch.Tensor:
         """The smoothed gradient of the objective with respect to ``patch``."""
         with torch.enable_grad():
             patch = patch.detach().requires_grad_(True)
@@ -414,11 +419,12 @@ def _mask_at(mask: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor |
     return tiling.resize(mask, size).clamp(0.0, 1.0)
 
 
-def _keep_original_outside(x: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> None:
+def _keep_original_outside(x: torch.Tensor, original: np.ndarray, mask: torch.Tensor) -> None:
     """``x`` where the mask is 1, the original where it is 0 (exactly), blended between; in place, in strips."""
     for top in range(0, x.shape[-2], STRIP_ROWS):
         rows = slice(top, top + STRIP_ROWS)
-        before = original[rows, :, :3].permute(2, 0, 1)[None].to(torch.float32).mul_(257.0)
+        before = torch.from_numpy(np.ascontiguousarray(original[rows, :, :3])).to(x.device)
+        before = before.permute(2, 0, 1)[None].to(torch.float32).mul_(257.0)
         after = x[..., rows, :].to(torch.float32)
         x[..., rows, :] = after.sub_(before).mul_(mask[..., rows, :]).add_(before).round_().to(torch.uint16)
 

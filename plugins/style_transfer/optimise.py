@@ -46,6 +46,7 @@ from studio.core.models.store import WEIGHTS
 from studio.core.nets.features import (
     FeatureExtractor,
     feature_extractor,
+    gram_matrix,
     image_to_tensor,
     masked_gram_matrix,
     tensor_to_image,
@@ -179,8 +180,7 @@ class Objective:
         if style_factor > 0:
             for name in self.layers.style:
                 feature = features[name]
-                weight = torch.ones_like(feature[:, :1]) if mask is None else _mask_at(mask, feature)
-                gram = masked_gram_matrix(feature, weight)
+                gram = gram_matrix(feature) if mask is None else masked_gram_matrix(feature, _mask_at(mask, feature))
                 style = style + F.mse_loss(gram, self.style_targets[name]) / self.style_norms[name]
             style = style * (style_factor / len(self.layers.style))
         dy = image[..., 1:, :] - image[..., :-1, :]

@@ -48,11 +48,22 @@ class StyleParams:
     seed: Annotated[int, Param("Random seed: same seed and inputs give the same image", min=0, max=2**31 - 1)] = 0
     # Optimise mode
     network: Annotated[Network, Param("Network whose features define content and style (optimise mode)")] = "vgg16"
-    content_layers: Annotated[str, Param("Content layers, comma-separated; empty = the network's default")] = ""
-    style_layers: Annotated[str, Param("Style layers, comma-separated; empty = the network's default")] = ""
+    content_layers: Annotated[
+        str, Param("Content layers, comma-separated; empty = the network's default (VGG: relu4_2)")
+    ] = ""
+    style_layers: Annotated[
+        str, Param("Style layers, comma-separated; empty = the network's default (VGG: relu1_1 .. relu5_1)")
+    ] = ""
     content_weight: Annotated[float, Param("Weight of the content loss", min=0.0, max=1e6)] = 1.0
-    style_weight: Annotated[float, Param("Weight of the style loss", min=0.0, max=1e9)] = 1e4
-    tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 1.0
+    style_weight: Annotated[
+        float,
+        Param(
+            "Weight of the style loss (both losses are relative errors: 30 = style counts 30 times more)",
+            min=0.0,
+            max=1e9,
+        ),
+    ] = 30.0
+    tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 10.0
     optimizer: Annotated[Optimizer, Param("L-BFGS (fast convergence) or Adam (steady, less memory)")] = "lbfgs"
     iterations: Annotated[int, Param("Optimisation steps over all scales", min=1, max=5000)] = 300
     learning_rate: Annotated[float, Param("Adam step size (image values are 0..1)", min=1e-4, max=1.0)] = 0.02

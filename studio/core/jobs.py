@@ -376,7 +376,9 @@ class JobQueue:
 
 def describe_error(exc: BaseException) -> str:
     """A one-line, readable description of an exception for a panel or the CLI."""
+    from studio.core.image import ImageError
+
     text = str(exc).strip()
-    if isinstance(exc, EngineError | OSError | ValueError) and text:
+    if isinstance(exc, EngineError | OSError | ValueError | ImageError) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,7 +12,7 @@ from torch import nn
 
 from plugins.deep_dream import MANIFEST
 from plugins.deep_dream import engine as dream_engine
-from plugins.deep_dream.engine import Dreamer, run
+from plugins.deep_dream.engine import Dreamer, from_picture, run, to_picture
 from plugins.deep_dream.params import DreamParams
 from studio.core import tiling
 from studio.core.document import Document, Layer, LayerKind
@@ -165,25 +165,26 @@ def tiled_dream(store, monkeypatch, *, shift_grid: bool, jitter: int, margin: in
     used_columns: set[int] = set()
     used_rows: set[int] = set()
     tiles = 0
-    real_tiled_map = tiling.tiled_map
-
-    def recording(x, fn, grid, margin, check, shift=(0, 0)):
-        nonlocal tiles
-        for x0, y0, _x1, _y1 in grid:
-            tiles += 1
-            used_columns.add((x0 - shift[0]) % grid.width)
-            used_rows.add((y0 - shift[1]) % grid.height)
-        return real_tiled_map(x, fn, grid, margin, check, shift=shift)
-
-    monkeypatch.setattr(dream_engine.tiling, "tiled_map", recording)
     extractor = feature_extractor(store, "vgg16", [LAYER], "cpu")
     dreamer = Dreamer(extractor, LAYER, params, np.random.default_rng(0), lambda: None)
     dreamer.shift_grid = shift_grid
-    x = image_to_tensor(image)
-    before = x.clone()
+    real_grid = dreamer.grid
+
+    def recording(width: int, height: int) -> tiling.TorusGrid:
+        nonlocal tiles
+        grid = real_grid(width, height)
+        for tile in grid:
+            tiles += 1
+            used_columns.add(tile.x)
+            used_rows.add(tile.y)
+        return grid
+
+    monkeypatch.setattr(dreamer, "grid", recording)
+    x = to_picture(image_to_tensor(image))
+    before = from_picture(x)
     for _ in range(params.iterations):
         dreamer.step(x)
-    change = (x - before)[0].permute(1, 2, 0).numpy()
+    change = (from_picture(x) - before)[0].permute(1, 2, 0).numpy()
     return edge_ratio(change, used_columns - {0}, used_rows - {0}), tiles
 
 
@@ -235,7 +236,7 @@ def test_cancel_is_checked_inside_the_tile_loop(store):
         ctx.check_cancelled()
 
     dreamer = Dreamer(extractor, LAYER, params, np.random.default_rng(0), check)
-    x = image_to_tensor(image)
+    x = to_picture(image_to_tensor(image))
     with pytest.raises(Cancelled):
         dreamer.step(x)
     assert calls == 3, "stopped at the third tile of one step"

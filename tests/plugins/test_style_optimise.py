@@ -430,7 +430,7 @@ def test_real_vgg16_moves_the_gram_matrices_to_the_style_at_a_bounded_content_lo
     style_pixels = cv2.applyColorMap(cv2.cvtColor(style_pixels, cv2.COLOR_RGB2GRAY), cv2.COLORMAP_JET)
     style = tmp_path / "style.png"
     cv2.imwrite(str(style), style_pixels)
-    params = make_params(StyleParams, {"style": str(style), "iterations": 30, "scales": 1})
+    params = make_params(StyleParams, {"style": str(style), "iterations": 60, "scales": 1})
     ctx = RunContext(preview_interval_s=1e9, models=models, device="cpu")
     final = drive(run(params, inputs_for(content), ctx), ctx)
 
@@ -440,17 +440,25 @@ def test_real_vgg16_moves_the_gram_matrices_to_the_style_at_a_bounded_content_lo
     with torch.no_grad():
         of_content, of_result, of_style = (net(image_to_tensor(p)) for p in (content, final.image, style_rgb))
 
-    def distance(features):
+    def gram_distance(features):
         return sum(
             float((gram_matrix(features[n]) - gram_matrix(of_style[n])).square().mean())
             / float(gram_matrix(of_style[n]).square().mean())
             for n in layers
         )
 
-    assert distance(of_result) < 0.2 * distance(of_content), (distance(of_result), distance(of_content))
-    content_loss = float((of_result["relu4_2"] - of_content["relu4_2"]).square().mean())
-    content_scale = float(of_content["relu4_2"].square().mean())
-    assert content_loss < 1.0 * content_scale, "the cat is still there"
+    def content_distance(features):
+        return float((features["relu4_2"] - of_content["relu4_2"]).square().mean())
+
+    assert gram_distance(of_result) < 0.3 * gram_distance(of_content), (
+        gram_distance(of_result),
+        gram_distance(of_content),
+    )
+    # Bounded: the result stays much nearer the content than the style picture itself is.
+    assert content_distance(of_result) < 0.6 * content_distance(of_style), (
+        content_distance(of_result),
+        content_distance(of_style),
+    )
 
 
 def test_params_keep_their_fields():
