@@ -34,7 +34,7 @@ NETWORK = "inception_v3"
 LAYER = "Mixed_5b"
 OCTAVES = 4
 ITERATIONS = 10
-STEP = 0.008
+STEP = 0.0025
 JITTER = 32
 
 

@@ -1,12 +1,16 @@
 """Engine of the Deep Dream plugin: gradient ascent on a layer's activations, octave by octave, in shifted tiles.
 
-Each step rolls the picture by a random jitter, cuts it into tiles whose grid
-moves by a random offset (``studio.core.tiling.tiled_map``, one tile alive at
-a time), takes the gradient of the objective in each tile with a margin of
-context, smooths it (Laplacian pyramid or Gaussian), normalises it over the
-whole picture and adds it, weighted by the mask. Octaves work coarse to fine
-and carry only the detail the dream added, so the picture's own detail is
-kept at every scale (as in the original Deep Dream notebook).
+Each step rolls the picture by a random jitter and cuts it into equal
+patches (``studio.core.tiling.TorusGrid``: the picture wraps around like a
+rolled image, the grid moves by a random offset every step); each patch's
+gradient is smoothed (Laplacian pyramid or Gaussian), normalised by the
+whole picture's mean absolute gradient of the previous step, weighted by
+the mask and added to the patch's centre in place. A picture up to
+``tile_size`` is one patch: exactly the classic whole-image step. Between
+steps the picture is kept as uint16 (6 bytes a pixel); nothing full-size is
+allocated per step. Octaves work coarse to fine and carry only the detail
+the dream added, so the picture's own detail is kept at every scale (as in
+the original Deep Dream notebook).
 """
 
 from __future__ import annotations
@@ -253,6 +257,7 @@ class Dreamer:
         height, width = x.shape[-2:]
         grid = self.grid(width, height)
         patch_width, patch_height = grid.patch_size
+        tiled = len(grid) > 1  # equal patches freed and made again fragment the heap; one patch does not
         total = 0.0
         pixels = 0
         for tile in grid:
@@ -271,8 +276,9 @@ class Dreamer:
             centre = patch[..., cy : cy + tile.height, cx : cx + tile.width]
             centre = centre.add_(gradient, alpha=self.params.step_size / scale)
             tiling.put_wrapped(x, tile.x, tile.y, to_picture(centre))
-            del patch, gradient, centre
-            tiling.release_freed_memory()
+            if tiled:
+                del patch, gradient, centre
+                tiling.release_freed_memory()
         self.scale = total / pixels
 
     def tile_gradient(self, patch: torch.Tensor) -> torch.Tensor:

@@ -73,9 +73,9 @@ class DreamParams:
             "Mean change of a pixel per step (0..1 scale) after the gradient is normalised",
             min=0.0005,
             max=0.2,
-            step=0.001,
+            step=0.0005,
         ),
-    ] = 0.008
+    ] = 0.0025
     jitter: Annotated[
         int, Param("Random roll of the picture before each step, in pixels (keeps a grid from forming)", min=0, max=256)
     ] = 32

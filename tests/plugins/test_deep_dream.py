@@ -26,6 +26,8 @@ from studio.core.run import inputs_from_document, run_plugin
 
 TINY_TAPS = {"relu1_1": "1", "relu2_1": "3", "relu3_1": "5", "relu4_1": "7"}
 LAYER = "relu3_1"
+TEST_STEP = 0.012
+"""A stronger step than the default, so a few iterations of a tiny network change the picture clearly."""
 
 
 def tiny_net() -> nn.Sequential:
@@ -77,7 +79,9 @@ def picture(size: int = 64, seed: int = 0) -> np.ndarray:
 
 def dream(store, values=None, image=None, mask=None, interval=0.0, size=64):
     image = picture(size) if image is None else image
-    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 4, **(values or {})})
+    params = make_params(
+        DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 4, "step_size": TEST_STEP, **(values or {})}
+    )
     ctx = RunContext(preview_interval_s=interval, models=store, device="cpu")
     previews = []
     final = drive(run(params, Inputs(image.shape[1], image.shape[0], image, mask), ctx), ctx, previews.append)
@@ -211,7 +215,7 @@ def test_cancel_after_the_first_preview_leaves_the_document_untouched(store):
         seen.append(frame)
         ctx.cancel()
 
-    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 20})
+    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 20, "step_size": TEST_STEP})
     with pytest.raises(Cancelled):
         run_plugin(MANIFEST, params, inputs, ctx, on_frame)
     assert len(seen) == 1
@@ -354,7 +358,10 @@ def real_store_with(model_id: str) -> ModelStore:
 def test_real_weights_raise_the_chosen_layer_far_above_the_input(model_id, layer, iterations):
     models = real_store_with(model_id)
     image = np.asarray(_photo().convert("RGBA").resize((128, 128)))
-    params = make_params(DreamParams, {"network": model_id, "layer": layer, "octaves": 2, "iterations": iterations})
+    params = make_params(
+        DreamParams,
+        {"network": model_id, "layer": layer, "octaves": 2, "iterations": iterations, "step_size": TEST_STEP},
+    )
     ctx = RunContext(models=models, device="cpu")
     final = drive(run(params, Inputs(128, 128, image), ctx), ctx)
     extractor = feature_extractor(models, model_id, [layer], "cpu")
@@ -377,7 +384,8 @@ def test_real_weights_guided_dream_moves_towards_its_guide(tmp_path):
 
     def dream_with(values):
         params = make_params(
-            DreamParams, {"network": "vgg16", "layer": layer, "octaves": 1, "iterations": 10, **values}
+            DreamParams,
+            {"network": "vgg16", "layer": layer, "octaves": 1, "iterations": 10, "step_size": TEST_STEP, **values},
         )
         ctx = RunContext(models=models, device="cpu")
         return drive(run(params, Inputs(96, 96, image), ctx), ctx).image
