@@ -5,9 +5,9 @@ import itertools
 
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from PIL import Image
+from tiny_store import tiny_store
 from torch import nn
 
 from plugins.deep_dream import MANIFEST
@@ -17,7 +17,6 @@ from plugins.deep_dream.params import DreamParams
 from studio.core import tiling
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive
-from studio.core.models.spec import IMAGENET, ModelSpec, UserFile
 from studio.core.models.store import ModelStore, default_store
 from studio.core.nets.features import feature_extractor, image_to_tensor
 from studio.core.params import make_params
@@ -47,25 +46,7 @@ def tiny_net() -> nn.Sequential:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> ModelStore:
     """A model store whose "vgg16" is the tiny network with fixed random weights."""
-    folder = tmp_path_factory.mktemp("dream-store")
-    spec = ModelSpec(
-        id="vgg16",
-        title="Tiny dream net",
-        description="a test network",
-        builder="test_deep_dream:tiny_net",
-        sources=(UserFile("tiny.safetensors", "tiny test weights"),),
-        license="MIT (test weights)",
-        provenance="made by the tests",
-        size_mb=0.01,
-        normalization=IMAGENET,
-        taps=TINY_TAPS,
-    )
-    torch.manual_seed(0)
-    weights = folder / "tiny.safetensors"
-    safetensors.torch.save_file(tiny_net().state_dict(), weights)
-    models = ModelStore(folder / "models", specs={"vgg16": spec})
-    models.import_file("vgg16", weights)
-    return models
+    return tiny_store(tmp_path_factory.mktemp("dream-store"), "test_deep_dream:tiny_net", tiny_net, TINY_TAPS, seed=0)
 
 
 def picture(size: int = 64, seed: int = 0) -> np.ndarray:

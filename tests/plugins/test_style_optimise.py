@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
+from tiny_store import tiny_store
 from torch import nn
 
 from plugins.style_transfer import MANIFEST
@@ -31,7 +31,6 @@ from studio.core.document import Document, Layer, LayerKind
 from studio.core.image import ImageError
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive
 from studio.core.models import ModelStatus
-from studio.core.models.spec import IMAGENET, ModelSpec, UserFile
 from studio.core.models.store import ModelStore, default_store
 from studio.core.nets.features import feature_extractor, gram_matrix, image_to_tensor
 from studio.core.params import ParamError, make_params
@@ -55,25 +54,7 @@ def tiny_vgg() -> nn.Sequential:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> ModelStore:
     """A model store whose "vgg16" is the tiny network with fixed random weights."""
-    folder = tmp_path_factory.mktemp("style-store")
-    spec = ModelSpec(
-        id="vgg16",
-        title="Tiny VGG",
-        description="test network",
-        builder="test_style_optimise:tiny_vgg",
-        sources=(UserFile("tiny.safetensors", "test weights"),),
-        license="MIT (test weights)",
-        provenance="made by the tests",
-        size_mb=0.01,
-        normalization=IMAGENET,
-        taps=TAPS,
-    )
-    torch.manual_seed(3)
-    weights = folder / "tiny.safetensors"
-    safetensors.torch.save_file({k: v.contiguous() for k, v in tiny_vgg().state_dict().items()}, weights)
-    models = ModelStore(folder / "cache", {"vgg16": spec})
-    models.import_file("vgg16", weights)
-    return models
+    return tiny_store(tmp_path_factory.mktemp("style-store"), "test_style_optimise:tiny_vgg", tiny_vgg, TAPS, seed=3)
 
 
 def picture(width: int = 64, height: int = 48, seed: int = 0) -> np.ndarray:
