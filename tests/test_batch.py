@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from studio.cli import main
-from studio.core.batch import BatchError, JobFileError, load_job, run_job
+from studio.core.batch import BatchError, BatchEvent, JobFileError, load_job, run_job
 from studio.core.image import load_image
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 
@@ -322,3 +322,13 @@ def test_ray_gives_byte_identical_outputs_to_the_local_engine(tmp_path, ray_clus
         assert np.array_equal(load_image(a.output).pixels, load_image(b.output).pixels), a.output_name
     for a, b in zip(local.items, remote.items, strict=True):
         assert a.output.read_bytes() == b.output.read_bytes(), a.output_name
+
+
+def test_ray_tasks_report_when_they_start_and_how_far_they_are(tmp_path, ray_cluster):
+    job = load_job(generative_job(tmp_path, 4, "", "ray.toml", "ray", "{index}.png"), REGISTRY)
+    events: list[BatchEvent] = []
+    assert run_job(job, engine="ray", registry=REGISTRY, on_event=events.append).exit_code == 0
+    for item in job.items:
+        kinds = [(e.kind, e.fraction) for e in events if e.item is not None and e.item.index == item.index]
+        assert kinds[0] == ("started", 0.0) and ("progress", 0.0) in kinds, kinds
+        assert kinds.index(("progress", 0.0)) < kinds.index(next(k for k in kinds if k[0] == "done")), kinds

@@ -902,24 +902,35 @@ def _init_pool_worker(progress: Any, cancel: Any, plugins: Mapping[str, PluginMa
 def _pool_task(item: BatchItem) -> _Result:
     assert _WORKER is not None, "the pool initializer sets up the worker"
     state = _WORKER
-    last = [0.0]
+    report = _progress_reporter(state.progress, item.index)
+    return _render(item, item.output, state, report, state.cancel.is_set, _item_device(item, state.registry))
 
-    def progress(fraction: float) -> None:
+
+def _progress_reporter(progress: Any, index: int) -> Callable[[float], None]:
+    """Put ``(index, 0.0)`` on the ``progress`` queue now, and a function that puts later fractions, 5 a second."""
+    progress.put((index, 0.0))
+    last = time.monotonic()
+
+    def report(fraction: float) -> None:
+        nonlocal last
         now = time.monotonic()
-        if now - last[0] >= 0.2:
-            last[0] = now
-            state.progress.put((item.index, fraction))
+        if now - last >= 0.2:
+            last = now
+            progress.put((index, fraction))
 
-    state.progress.put((item.index, 0.0))
-    return _render(item, item.output, state, progress, state.cancel.is_set, _item_device(item, state.registry))
+    return report
 
 
 # --------------------------------------------------------------------------- Ray tasks
 
 
-def _ray_task(plugins: Mapping[str, PluginManifest], item: BatchItem, *data: bytes) -> _Result:
-    """Render one item on a Ray worker from the file contents the driver sent; return the encoded output."""
+def _ray_task(plugins: Mapping[str, PluginManifest], progress: Any, item: BatchItem, *data: bytes) -> _Result:
+    """Render one item on a Ray worker from the file contents the driver sent; return the encoded output.
+
+    ``progress`` is a Ray queue that gets ``(index, fraction)`` as the item renders.
+    """
     state = _worker_state(plugins)
+    report = _progress_reporter(progress, item.index)
     with tempfile.TemporaryDirectory(prefix="studio-batch-") as tmp:
         folder = Path(tmp)
         files = iter(data)
@@ -942,7 +953,7 @@ def _ray_task(plugins: Mapping[str, PluginManifest], item: BatchItem, *data: byt
             steps.append(dataclasses.replace(call, params=params))
         local_item = dataclasses.replace(item, input=source, steps=tuple(steps))
         target = folder / item.output.name
-        result = _render(local_item, target, state, None, lambda: False, _item_device(item, state.registry))
+        result = _render(local_item, target, state, report, lambda: False, _item_device(item, state.registry))
         if result.error is None and not result.cancelled:
             result = dataclasses.replace(result, data=target.read_bytes())
         return result
@@ -1267,6 +1278,7 @@ def _run_ray(
     cancel: threading.Event,
 ) -> None:
     import ray
+    from ray.util.queue import Queue
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -1275,6 +1287,9 @@ def _run_ray(
         gpus = ray.cluster_resources().get("GPU", 0) > 0 and any(_item_device(i, registry) is None for i in items)
         task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(_ray_task)
         plugins = ray.put(registry.plugins)
+        progress = Queue(actor_options={"num_cpus": 0})
+        by_index = {item.index: item for item in items}
+        started: set[int] = set()
         shared: dict[Path, Any] = {}
 
         def data_of(path: Path) -> Any:
@@ -1289,11 +1304,11 @@ def _run_ray(
             except OSError as exc:
                 record(item, _Result(item.index, 0.0, error=f"cannot read {exc.filename}: {exc.strerror}"))
                 continue
-            pending[task.remote(plugins, item, *refs)] = item
-            emit(BatchEvent("started", item))
+            pending[task.remote(plugins, progress, item, *refs)] = item
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                _drain(progress, by_index, started, emit)
                 for ref in ready:
                     item = pending.pop(ref)
                     record(item, _write_ray_result(item, ref, ray))

@@ -334,7 +334,8 @@ def save_image(
 
     try:
         with atomic_write(p, overwrite=overwrite) as handle:
-            handle.write(data)
+            for piece in data:
+                handle.write(piece)
     except FileExistsError:
         raise
     except OSError as exc:  # atomic_write's WriteError: the previous file is intact
@@ -921,6 +922,10 @@ def _write_failure_reason(p: Path, exc: OSError) -> str:
     return f"{cause}. Choose another folder or retry; the existing file was not changed."
 
 
+Piece = bytes | memoryview
+"""A part of an encoded file, written in order with the others."""
+
+
 def _encode(
     rgb: np.ndarray,
     fmt: str,
@@ -933,7 +938,8 @@ def _encode(
     tiff_compression: str = "lzw",
     jpeg_subsampling: str = "4:4:4",
     cmyk: bool = False,
-) -> bytes:
+) -> list[Piece]:
+    """The encoded file as pieces to write in order (no joined copy of a large file is made)."""
     if bit_depth == 16:
         pixels16 = rgb if rgb.dtype == np.uint16 else rgb.astype(np.uint16) * 257
         if fmt == "PNG":
@@ -963,7 +969,7 @@ def _encode(
         options["dpi"] = (float(dpi[0]), float(dpi[1]))
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
+    return [buffer.getbuffer()]
 
 
 def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
@@ -974,7 +980,7 @@ def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray
     return ((colour * alpha + bg * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
-def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes) -> bytes:
+def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes) -> list[Piece]:
     """16-bit PNG through OpenCV, then iCCP and pHYs chunks added by hand."""
     import cv2
 
@@ -986,7 +992,7 @@ def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: byte
     if dpi is not None:
         ppm = [round(v / 0.0254) for v in dpi]
         chunks.append((b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
-    return _png_with_chunks(encoded.tobytes(), chunks)
+    return _png_with_chunks(memoryview(encoded).cast("B"), chunks)
 
 
 def _png_profile_name(icc: bytes) -> bytes:
@@ -998,27 +1004,29 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _png_with_chunks(data: bytes, extra: list[tuple[bytes, bytes]]) -> bytes:
+def _png_with_chunks(data: memoryview, extra: list[tuple[bytes, bytes]]) -> list[Piece]:
     """Insert chunks right after IHDR, dropping colour/resolution chunks they replace."""
     replaced = {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs"}
-    out = [data[:8]]
+    out: list[Piece] = [data[:8]]
     pos = 8
     while pos < len(data):
         (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4 : pos + 8]
+        kind = bytes(data[pos + 4 : pos + 8])
         end = pos + 12 + length
         if kind not in replaced:
             out.append(data[pos:end])
         if kind == b"IHDR":
             out.extend(_png_chunk(k, body) for k, body in extra)
         pos = end
-    return b"".join(out)
+    return out
 
 
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
-def _encode_tiff16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes, compression: str = "lzw") -> bytes:
+def _encode_tiff16(
+    pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes, compression: str = "lzw"
+) -> list[Piece]:
     """16-bit TIFF (LZW with horizontal predictor, or uncompressed) through OpenCV, then tags patched in.
 
     OpenCV writes neither an ICC profile nor ExtraSamples, and only integer dpi; the
@@ -1036,32 +1044,31 @@ def _encode_tiff16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: byt
     ok, encoded = cv2.imencode(".tiff", np.ascontiguousarray(bgr), params)
     if not ok:
         raise ValueError("OpenCV could not encode the TIFF")
-    return _tiff_with_tags(encoded.tobytes(), icc=icc, dpi=dpi, alpha=pixels.shape[2] == 4)
+    return _tiff_with_tags(memoryview(encoded).cast("B"), icc=icc, dpi=dpi, alpha=pixels.shape[2] == 4)
 
 
-def _tiff_with_tags(data: bytes, *, icc: bytes, dpi: tuple[float, float] | None, alpha: bool) -> bytes:
-    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+def _tiff_with_tags(data: memoryview, *, icc: bytes, dpi: tuple[float, float] | None, alpha: bool) -> list[Piece]:
+    order = {b"II": "<", b"MM": ">"}.get(bytes(data[:2]))
     if order is None or struct.unpack_from(order + "H", data, 2)[0] != 42:
         raise ValueError("OpenCV wrote an unexpected TIFF layout")
     (ifd,) = struct.unpack_from(order + "I", data, 4)
     (count,) = struct.unpack_from(order + "H", data, ifd)
     entries: dict[int, bytes] = {}
     for i in range(count):
-        raw = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        raw = bytes(data[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
         entries[struct.unpack_from(order + "H", raw)[0]] = raw
     (next_ifd,) = struct.unpack_from(order + "I", data, ifd + 2 + 12 * count)
     for tag in (282, 283, 296, 338, 34675):
         entries.pop(tag, None)
 
-    out = bytearray(data)
-    if len(out) % 2:
-        out += b"\0"
+    # The new values and IFD go after OpenCV's bytes, which are written as they are.
+    tail = bytearray(len(data) % 2)  # values start on a word boundary
 
     def append(blob: bytes) -> int:
-        offset = len(out)
-        out.extend(blob)
-        if len(out) % 2:
-            out.extend(b"\0")
+        offset = len(data) + len(tail)
+        tail.extend(blob)
+        if (len(data) + len(tail)) % 2:
+            tail.extend(b"\0")
         return offset
 
     def entry(tag: int, kind: int, n: int, value: bytes) -> bytes:
@@ -1079,10 +1086,10 @@ def _tiff_with_tags(data: bytes, *, icc: bytes, dpi: tuple[float, float] | None,
         entries[296] = entry(296, 3, 1, struct.pack(order + "H", 2))  # inches
     table = struct.pack(order + "H", len(entries)) + b"".join(entries[t] for t in sorted(entries))
     new_ifd = append(table + struct.pack(order + "I", next_ifd))
-    if len(out) >= 1 << 32:
+    if len(data) + len(tail) >= 1 << 32:
         raise ValueError("the TIFF file would exceed 4 GB")
-    struct.pack_into(order + "I", out, 4, new_ifd)
-    return bytes(out)
+    header = bytes(data[:4]) + struct.pack(order + "I", new_ifd)
+    return [header, data[8:], bytes(tail)]
 
 
 def _rational(value: float) -> tuple[int, int]:

@@ -44,7 +44,7 @@ from studio.qt.live_preview import LivePreview
 from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
 from studio.qt.params_panel import PluginPanel
 from studio.qt.print_dialogs import PrintActions
-from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
+from studio.qt.rerender import RerenderDialog, RerenderPlan, requested_size, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
 
 log = logging.getLogger(__name__)
@@ -492,14 +492,29 @@ class MainWindow(QMainWindow):
     # Jobs
 
     def run_plugin(self, manifest: PluginManifest, params: Any) -> JobHandle | None:
-        """Start ``manifest``'s engine on the open document; previews stream to the canvas."""
+        """Start ``manifest``'s engine on the open document; previews stream to the canvas.
+
+        The result becomes a new layer; when the parameters ask for another size (a
+        ``size`` long side), it opens as a new document, as a re-render at that size does.
+        """
         if self.doc is None:
             return None
         if self.job is not None:
             self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
             return None
-        inputs = inputs_from_document(self.doc, manifest)
-        return self._start_job(manifest, job_function(manifest, params, inputs), params, inputs, manifest.title)
+        source = self.doc
+        inputs = inputs_from_document(source, manifest)
+        job = job_function(manifest, params, inputs)
+        size = requested_size(source.width, source.height, params)
+        if size == (source.width, source.height):
+            return self._start_job(manifest, job, params, inputs, manifest.title)
+        plan = RerenderPlan(manifest, params, inputs, size)
+        self.statusBar().showMessage(f"{manifest.title} at {size[0]} × {size[1]}: the result opens as a new document")
+
+        def open_result(frame: Frame) -> None:
+            self._open_rerender(plan, frame, source, manifest.title)
+
+        return self._start_job(manifest, job, params, inputs, f"{manifest.title} at {size[0]} × {size[1]}", open_result)
 
     def run_document_job(
         self, manifest: PluginManifest, title: str, make_job: Callable[[Any], JobFn]

@@ -47,6 +47,12 @@ def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def requested_size(width: int, height: int, params: object) -> tuple[int, int]:
+    """The output size ``params`` ask for on a ``width`` x ``height`` document: its ``size`` long side, if any."""
+    long_side = getattr(params, "size", 0)
+    return scaled_size(width, height, long_side) if isinstance(long_side, int) and long_side > 0 else (width, height)
+
+
 def composite_below(doc: Document, layer: Layer) -> np.ndarray:
     """The visible raster layers under ``layer`` blended, as RGBA uint8: the picture it was made from."""
     below = Document(doc.width, doc.height)

@@ -139,6 +139,19 @@ def test_rerender_at_another_size_opens_a_new_document(window, qtbot, picture):
     assert np.abs(result.pixels[..., :3].astype(int) - doc.layers[0].pixels[..., :3].astype(int)).mean() > 10
 
 
+def test_a_run_at_another_size_opens_a_new_document(window, qtbot, picture):
+    panel = open_fast(window, picture, size=180)
+    source = window.doc
+    before = source.layers[0].pixels.copy()
+    run_and_wait(qtbot, window, panel)
+    doc = window.doc
+    assert doc is not source and (doc.width, doc.height) == (180, 120)
+    assert [la.name for la in doc.layers] == ["Source (resized)", "Style transfer"]
+    assert doc.layers[-1].recipe.params["size"] == 180
+    assert len(source.layers) == 1 and not source.history.can_undo
+    np.testing.assert_array_equal(source.layers[0].pixels, before)
+
+
 def test_rerender_at_the_documents_size_adds_a_layer(window, qtbot, picture):
     panel = open_fast(window, picture)
     run_and_wait(qtbot, window, panel)
