@@ -14,6 +14,7 @@ loss weights for both:
   one at a time; the largest shows how memory grows (target: 4096 px under 8 GiB).
 
     .venv/bin/python bench/style_optimise.py [--race-size 512] [--baseline-iterations 40]
+        [--plugin-iterations 70,100,160] [--plugin-scales 3] [--plugin-precision auto]
         [--sizes 1024,2048,4096] [--runs 3] [--save-baseline]
 """
 
@@ -98,7 +99,9 @@ def loss_of(objective, targets, image: np.ndarray | torch.Tensor) -> float:
         return float(objective(tensor, targets).total)
 
 
-def race(size: int, baseline_iterations: int, plugin_iterations: list[int], scales: int = 0) -> dict[str, float]:
+def race(
+    size: int, baseline_iterations: int, plugin_iterations: list[int], scales: int = 0, precision: str = "auto"
+) -> dict[str, float]:
     """Time for the plugin to reach the classic baseline's final loss at ``size`` px."""
     content, style = pictures(size)
     params = make_params(StyleParams, {"style": style})
@@ -110,14 +113,16 @@ def race(size: int, baseline_iterations: int, plugin_iterations: list[int], scal
         f"baseline: {baseline_iterations} L-BFGS iterations, {baseline_s:.1f} s, loss {baseline_loss:.5g}", flush=True
     )
     for iterations in plugin_iterations:
-        params = make_params(StyleParams, {"style": style, "iterations": iterations, "scales": scales})
+        values = {"style": style, "iterations": iterations, "scales": scales, "precision": precision}
+        params = make_params(StyleParams, values)
         ctx = RunContext(preview_interval_s=1e9, models=default_store(), device="cpu")
         final = drive(run(params, inputs_for(content), ctx), ctx)
         last_scale = len(final.info["scales"]) - 1
         reached = [t for scale, _, t, loss in final.info["loss_curve"] if scale == last_scale and loss <= baseline_loss]
         final_loss = loss_of(objective, targets, final.image)
         print(
-            f"plugin: {iterations} iterations over {last_scale + 1} scales, {final.info['seconds']:.1f} s, "
+            f"plugin: {iterations} iterations over {last_scale + 1} scales in {final.info['precision']}, "
+            f"{final.info['seconds']:.1f} s, "
             f"final loss {final_loss:.5g} (uint8), reached the baseline's at "
             + (f"{reached[0]:.1f} s" if reached else "never"),
             flush=True,
@@ -174,8 +179,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--race-size", type=int, default=512, help="px of the race and the first preview (0: skip)")
     parser.add_argument("--baseline-iterations", type=int, default=40)
-    parser.add_argument("--plugin-iterations", default="100,160,240", help="budgets tried until one reaches the loss")
-    parser.add_argument("--plugin-scales", type=int, default=0, help="scales of the plugin in the race (0: automatic)")
+    parser.add_argument("--plugin-iterations", default="70,100,160", help="budgets tried until one reaches the loss")
+    parser.add_argument("--plugin-scales", type=int, default=3, help="scales of the plugin in the race (0: automatic)")
+    parser.add_argument("--plugin-precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--sizes", default="1024,2048,4096", help="outputs rendered in a child process each")
     parser.add_argument("--iterations", type=int, default=40, help="iterations of the --sizes renders")
     parser.add_argument("--runs", type=int, default=3)
@@ -194,6 +200,7 @@ def main() -> int:
             options.baseline_iterations,
             [int(n) for n in options.plugin_iterations.split(",")],
             options.plugin_scales,
+            options.plugin_precision,
         )
     for size in [int(s) for s in options.sizes.split(",") if s.strip()]:
         results[f"render_{size}"] = render_in_child(size, options.iterations)

@@ -122,6 +122,26 @@ def test_feature_extractor_returns_taps_by_name_and_stops_at_the_deepest():
         FeatureExtractor(Probe(), {"relu": "body.1"}, ["nope"])
 
 
+def test_channels_last_extractor_gives_the_same_activations_grams_and_gradients():
+    torch.manual_seed(0)
+    plain = FeatureExtractor(Probe(), {"relu": "body.1"}, ["relu"], IMAGENET)
+    fast = FeatureExtractor(Probe(), {"relu": "body.1"}, ["relu"], IMAGENET, channels_last=True)
+    fast.net.load_state_dict(plain.net.state_dict())
+    image = torch.rand(1, 3, 12, 9)
+    grams, gradients = [], []
+    for extractor in (plain, fast):
+        variable = image.clone().requires_grad_(True)
+        feature = extractor(variable)["relu"]
+        assert feature.is_contiguous(memory_format=extractor.memory_format)
+        gram = gram_matrix(feature)
+        gram.sum().backward()
+        grams.append(gram)
+        gradients.append(variable.grad)
+    assert fast.net.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(grams[0], grams[1])
+    torch.testing.assert_close(gradients[0], gradients[1])
+
+
 def test_gram_matrix_is_divided_by_the_positions():
     features = torch.ones(1, 2, 3, 4)
     torch.testing.assert_close(gram_matrix(features), torch.ones(1, 2, 2))

@@ -25,6 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,7 @@ from studio.core.jobs import Frame, Inputs, RunContext
 from studio.core.models.store import WEIGHTS
 from studio.core.nets.features import (
     FeatureExtractor,
+    fast_bfloat16,
     feature_extractor,
     gram_matrix,
     image_to_tensor,
@@ -138,7 +140,8 @@ class Objective:
     layer; ``content_norms`` the mean squared content activation per content
     layer (both computed once per scale, for the whole picture, and shared by
     every tile). ``mask_mean`` is the mean of the strength mask over the whole
-    picture (1 without a mask).
+    picture (1 without a mask). With ``bfloat16`` the network's passes run in
+    bfloat16 (autocast); the losses are summed in float32.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class Objective:
         content_norms: Mapping[str, float],
         weights: Weights,
         mask_mean: float = 1.0,
+        bfloat16: bool = False,
     ) -> None:
         self.net = net
         self.content_net = content_net
@@ -159,16 +163,24 @@ class Objective:
         self.content_norms = dict(content_norms)
         self.weights = weights
         self.mask_mean = max(mask_mean, 1e-6)
+        self.bfloat16 = bfloat16
 
     @torch.no_grad()
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
-        return self.content_net(content)
+        with _autocast(content, self.bfloat16):
+            return self.content_net(content)
 
     def __call__(
         self, image: torch.Tensor, content_targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
     ) -> LossTerms:
         """The loss of ``image`` (1, 3, H, W); ``mask`` (1, 1, H, W) weights where the style is matched."""
+        with _autocast(image, self.bfloat16):
+            return self._terms(image, content_targets, mask)
+
+    def _terms(
+        self, image: torch.Tensor, content_targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None
+    ) -> LossTerms:
         features = self.net(image)
         content = sum(
             F.mse_loss(features[name], content_targets[name]) / self.content_norms[name] for name in self.layers.content
@@ -190,6 +202,11 @@ class Objective:
         return LossTerms(w.content * content, w.style * style, w.tv * tv)
 
 
+def _autocast(tensor: torch.Tensor, bfloat16: bool) -> AbstractContextManager[None]:
+    """bfloat16 autocast on ``tensor``'s device when ``bfloat16``, else a no-op."""
+    return torch.autocast(tensor.device.type, dtype=torch.bfloat16, enabled=bfloat16)
+
+
 def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
     return F.interpolate(mask, size=feature.shape[-2:], mode="area")
 
@@ -205,12 +222,14 @@ def gram_statistics(
     layers: Sequence[str],
     tile: int,
     check: Callable[[], None] = lambda: None,
+    bfloat16: bool = False,
 ) -> Generator[None, None, dict[str, torch.Tensor]]:
     """The Gram matrices (1, C, C) of ``image`` at ``layers``, tile by tile when it is larger than ``tile``.
 
     Each tile runs with a margin of context and contributes only the feature
     positions of its centre, so the result equals the whole picture's Gram up
     to the border effects of the margin. Yields after each tile (for progress).
+    With ``bfloat16`` the network runs in bfloat16; the products are summed in float32.
     """
     height, width = image.shape[-2:]
     tiled = needs_tiling(width, height, tile)
@@ -222,7 +241,8 @@ def gram_statistics(
         for box in boxes:
             check()
             px0, py0, px1, py1 = expand(box, margin, width, height)
-            features = net(image[..., py0:py1, px0:px1])
+            with _autocast(image, bfloat16):
+                features = net(image[..., py0:py1, px0:px1])
             for name in layers:
                 feature = features[name][0]
                 fh, fw = feature.shape[-2:]
@@ -230,7 +250,7 @@ def gram_statistics(
                 x1 = round((box[2] - px0) * fw / (px1 - px0))
                 y0 = round((box[1] - py0) * fh / (py1 - py0))
                 y1 = round((box[3] - py0) * fh / (py1 - py0))
-                flat = feature[:, y0:y1, x0:x1].reshape(feature.shape[0], -1)
+                flat = feature[:, y0:y1, x0:x1].reshape(feature.shape[0], -1).float()
                 product = flat @ flat.T
                 sums[name] = sums[name] + product if name in sums else product
                 counts[name] += flat.shape[1]
@@ -257,10 +277,12 @@ def build_objective(
     tile: int = 1 << 30,
     mask: torch.Tensor | None = None,
     check: Callable[[], None] = lambda: None,
+    bfloat16: bool = False,
 ) -> Generator[None, None, Objective]:
     """The objective for pictures of ``content``'s size: style targets and content norms, computed tile by tile.
 
     Yields after each tile of each statistics pass; ``yield from`` returns the :class:`Objective`.
+    ``bfloat16`` runs the network's passes in bfloat16, here and in the objective.
     """
     size = (content.shape[-1], content.shape[-2])
     targets: dict[str, torch.Tensor] = {}
@@ -268,13 +290,13 @@ def build_objective(
         if blend <= 0:
             continue
         tensor = image_to_tensor(resized(image, style_size(image, size, style_scale)), content.device)
-        grams = yield from gram_statistics(net, tensor, layers.style, tile, check)
+        grams = yield from gram_statistics(net, tensor, layers.style, tile, check, bfloat16)
         for name, gram in grams.items():
             targets[name] = targets[name] + blend * gram if name in targets else blend * gram
-    content_grams = yield from gram_statistics(content_net, content, layers.content, tile, check)
+    content_grams = yield from gram_statistics(content_net, content, layers.content, tile, check, bfloat16)
     norms = {name: float(torch.diagonal(g[0]).mean().clamp_min(1e-12)) for name, g in content_grams.items()}
     mask_mean = 1.0 if mask is None else float(mask.mean())
-    return Objective(net, content_net, layers, targets, norms, weights, mask_mean)
+    return Objective(net, content_net, layers, targets, norms, weights, mask_mean, bfloat16)
 
 
 def drain(generator: Generator[None, None, object]) -> object:
@@ -510,8 +532,9 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     spec = ctx.models.spec(params.network)
     layers = choose_layers(params.network, tuple(spec.taps), params.content_layers, params.style_layers)
     device = ctx.device
-    net = feature_extractor(ctx.models, params.network, layers.content + layers.style, device)
-    content_net = feature_extractor(ctx.models, params.network, layers.content, device)
+    channels_last = torch.device(device).type in ("cpu", "cuda")
+    net = feature_extractor(ctx.models, params.network, layers.content + layers.style, device, channels_last)
+    content_net = feature_extractor(ctx.models, params.network, layers.content, device, channels_last)
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
     record = ctx.models.record(params.network)
 
@@ -520,6 +543,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     generator = torch.Generator().manual_seed(params.seed)
     size = output_size(inputs, params.size)
     tile = params.tile_size or auto_tile_size(params.network, device)
+    bfloat16 = params.precision == "bfloat16" or (params.precision == "auto" and fast_bfloat16(device))
     state = _Run(params, ctx, content, inputs.mask, schedule(params, size, tile, len(styles.images)))
 
     content_full = image_to_tensor(resized(content, size), device)
@@ -528,11 +552,17 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         mask_full = torch.from_numpy(resized(inputs.mask.astype(np.float32), size)).to(device)[None, None]
 
     image: torch.Tensor | None = None
+    previous_content = content_full
     for scale in state.scales:
         ctx.check_cancelled()
         content_at = resize(content_full, scale.size).clamp(0.0, 1.0)
         mask_at = None if mask_full is None else resize(mask_full, scale.size).clamp(0.0, 1.0)
-        image = _initial(params, content_at, styles, generator) if image is None else resize(image, scale.size)
+        if image is None:
+            image = _initial(params, content_at, styles, generator)
+        else:
+            # The coarser result upscaled, plus the content detail that scale was too small to hold.
+            image = content_at + resize(image - previous_content, scale.size)
+        previous_content = content_at
         image = image.clamp(0.0, 1.0)
         passes = build_objective(
             net,
@@ -545,6 +575,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
             tile,
             mask_at,
             ctx.check_cancelled,
+            bfloat16,
         )
         objective = yield from _analyse(state, scale, passes)
         if scale.tiled:
@@ -563,6 +594,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         "models": [{"id": params.network, "sha256": record.files.get(WEIGHTS, "") if record else ""}],
         "size": list(size),
         "tile": tile,
+        "precision": "bfloat16" if bfloat16 else "float32",
         "scales": [{"size": list(s.size), "iterations": s.iterations, "tiled": s.tiled} for s in state.scales],
         "loss": {"first": state.curve[0][3], "final": state.curve[-1][3]} if state.curve else {},
         "loss_curve": state.curve,

@@ -40,6 +40,7 @@ OPTIMISE_ONLY = (
     "style_scale",
     "scales",
     "scale_factor",
+    "precision",
     "tile_size",
 )
 FAST_ONLY = ("fast_model", "presets", "strength", "processing_size")

@@ -13,6 +13,7 @@ Network = Literal["vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"
 ColourMode = Literal["none", "luminance", "histogram"]
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["content", "noise", "style"]
+Precision = Literal["auto", "float32", "bfloat16"]
 FastModel = Literal["arbitrary", "presets"]
 
 
@@ -74,6 +75,13 @@ class StyleParams:
     ] = 1.0
     scales: Annotated[int, Param("Coarse-to-fine scales; 0 = as many as fit above 128 px", min=0, max=12)] = 0
     scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 1.4
+    precision: Annotated[
+        Precision,
+        Param(
+            "Arithmetic of the network's passes: auto = bfloat16 where the processor computes it in hardware "
+            "(about twice as fast; Gram matrices and losses are still summed in float32), else float32"
+        ),
+    ] = "auto"
     tile_size: Annotated[
         int, Param("Largest tile the network sees at once; 0 = automatic (by free memory)", min=0, max=8192, step=64)
     ] = 0

@@ -281,6 +281,26 @@ def test_multi_scale_reaches_the_target_size(store, style_a):
     assert sum(iterations) == 12 and iterations[0] > iterations[-1], "most iterations at low resolution"
 
 
+def test_finer_scales_keep_the_contents_detail(store, style_a):
+    """Moving up a scale adds the content detail the coarser scale could not hold: without style, the content stays."""
+    content = picture(96, 72)
+    values = {"style": style_a, "style_weight": 0.0, "tv_weight": 0.0, "scales": 3, "iterations": 6}
+    values["precision"] = "float32"  # exact arithmetic: the content's own loss is exactly zero
+    final, _ = stylise(store, values, image=content)
+    assert len(final.info["scales"]) == 3
+    assert np.abs(final.image.astype(int) - content).max() <= 1
+
+
+def test_bfloat16_passes_lower_the_loss_and_stay_near_the_float32_result(store, style_a):
+    exact, _ = stylise(store, {"style": style_a, "precision": "float32"})
+    low, _ = stylise(store, {"style": style_a, "precision": "bfloat16"})
+    assert (exact.info["precision"], low.info["precision"]) == ("float32", "bfloat16")
+    curve = low.info["loss_curve"]
+    assert curve[-1][3] < 0.6 * curve[0][3]
+    difference = np.abs(exact.image.astype(int) - low.image.astype(int))
+    assert 0 < difference.mean() < 4, difference.mean()
+
+
 def border_energy(image: np.ndarray, tile: int) -> tuple[float, float]:
     """Mean absolute step across the unshifted grid's tile borders, and across every other column and row."""
     grey = image.astype(np.float32).mean(axis=2)

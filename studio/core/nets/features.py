@@ -27,7 +27,10 @@ class FeatureExtractor(nn.Module):
     """The activations of ``layers`` (tap names) of ``net`` for a batch of RGB images in 0..1.
 
     ``taps`` maps tap names to submodule paths (a catalog entry's ``taps``).
-    The network's weights are frozen; gradients flow to the input.
+    The network's weights are frozen; gradients flow to the input. With
+    ``channels_last`` the network (converted in place) and its input use
+    channels-last memory order, which makes convolutions faster on CPUs with
+    oneDNN and on CUDA; the activations are the same.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class FeatureExtractor(nn.Module):
         taps: Mapping[str, str],
         layers: Sequence[str],
         normalization: Normalization | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         unknown = [name for name in layers if name not in taps]
@@ -44,6 +48,9 @@ class FeatureExtractor(nn.Module):
         if not layers:
             raise ValueError("choose at least one layer")
         self.net = net.eval().requires_grad_(False)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         self.layers = tuple(dict.fromkeys(layers))
         self.normalization = normalization
         self._paths = {name: taps[name] for name in self.layers}
@@ -79,7 +86,7 @@ class FeatureExtractor(nn.Module):
         for path, module in self._modules_by_path.items():
             handles.append(module.register_forward_hook(hook(path)))
         try:
-            self.net(self.normalize(image))
+            self.net(self.normalize(image).contiguous(memory_format=self.memory_format))
         except _Enough:
             pass
         finally:
@@ -98,12 +105,26 @@ def _make_relus_out_of_place(net: nn.Module) -> None:
             module.inplace = False
 
 
-def feature_extractor(store: ModelStore, model_id: str, layers: Sequence[str], device: str) -> FeatureExtractor:
+def feature_extractor(
+    store: ModelStore, model_id: str, layers: Sequence[str], device: str, channels_last: bool = False
+) -> FeatureExtractor:
     """A :class:`FeatureExtractor` for catalog model ``model_id`` (verified and cached by ``store``)."""
     spec = store.spec(model_id)
     if spec.format != "torch" or not spec.taps:
         raise ValueError(f"{model_id} is not a network whose layers can be read")
-    return FeatureExtractor(store.load(model_id, device), spec.taps, layers, spec.normalization).to(device)
+    net = store.load(model_id, device)
+    return FeatureExtractor(net, spec.taps, layers, spec.normalization, channels_last).to(device)
+
+
+def fast_bfloat16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: CUDA from Ampere on, x86 CPUs with AVX512-BF16 or AMX."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if kind == "cpu":
+        capabilities = torch.cpu.get_capabilities()
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return False
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -112,17 +133,24 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     Dividing by H*W (not C*H*W) keeps the statistic independent of image size, so
     a style analysed at one size can be matched at another and across tiles.
     """
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (h * w)
+    flat = _by_channel(features)
+    return flat @ flat.transpose(1, 2) / flat.shape[-1]
 
 
 def masked_gram_matrix(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Gram matrices over the positions weighted by ``weight`` (N, 1, H, W), normalised by the weight's sum."""
-    n, c, h, w = features.shape
-    flat = (features * weight.sqrt()).reshape(n, c, h * w)
+    n = features.shape[0]
+    flat = _by_channel(features * weight.sqrt())
     total = weight.reshape(n, -1).sum(dim=1).clamp_min(1e-8).view(n, 1, 1)
     return flat @ flat.transpose(1, 2) / total
+
+
+def _by_channel(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) features as (N, C, H*W), a view in either memory order (no copy for channels-last)."""
+    n, c, h, w = features.shape
+    if features.is_contiguous():
+        return features.reshape(n, c, h * w)
+    return features.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
 
 
 def image_to_tensor(image: Any, device: str = "cpu") -> torch.Tensor:
