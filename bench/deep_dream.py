@@ -68,8 +68,9 @@ def picture(size: int) -> Any:
 
 
 def run_plugin(size: int, iterations: int) -> Any:
-    from plugins.deep_dream.engine import run
-    from plugins.deep_dream.params import DreamParams
+    from studio_plugins.deep_dream.engine import run
+    from studio_plugins.deep_dream.params import DreamParams
+
     from studio.core.jobs import Inputs, RunContext, drive
     from studio.core.models.store import default_store
     from studio.core.params import make_params

@@ -5,7 +5,7 @@ networks: preset 7 of multistyle26 (``StyleTransfer.stylize``) and the arbitrary
 network with skimage's coffee as the style (``StyleTransfer.stylize_with``).
 Models are loaded and sessions created before the clock starts; runs alternate
 between the two so load from other processes hits both alike. Studio's time is
-the whole engine (``plugins.style_transfer.fast.run``: style vectors, network,
+the whole engine (``studio_plugins.style_transfer.fast.run``: style vectors, network,
 resizing, final frame). Target: no slower.
 
     .venv/bin/python bench/style_fast.py [--size 1024] [--runs 5] [--save-baseline]
@@ -24,9 +24,9 @@ from pathlib import Path
 import baseline
 import numpy as np
 from PIL import Image
+from studio_plugins.style_transfer.fast import run as fast_run
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.fast import run as fast_run
-from plugins.style_transfer.params import StyleParams
 from studio.core.jobs import Inputs, RunContext, drive
 from studio.core.models.store import default_store
 

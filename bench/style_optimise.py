@@ -34,10 +34,10 @@ import baseline
 import cv2
 import numpy as np
 import torch
+from studio_plugins.style_transfer.common import Styles, resized
+from studio_plugins.style_transfer.optimise import Weights, build_objective, choose_layers, drain, run
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.common import Styles, resized
-from plugins.style_transfer.optimise import Weights, build_objective, choose_layers, drain, run
-from plugins.style_transfer.params import StyleParams
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive
 from studio.core.models.store import default_store
 from studio.core.nets.features import feature_extractor, image_to_tensor

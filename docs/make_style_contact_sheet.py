@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import skimage.data
 from PIL import Image
+from studio_plugins.style_transfer.optimise import run
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.optimise import run
-from plugins.style_transfer.params import StyleParams
 from studio.core.jobs import Inputs, RunContext, drive
 from studio.core.params import make_params
 

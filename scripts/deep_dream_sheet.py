@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from skimage import data
+from studio_plugins.deep_dream.engine import run
+from studio_plugins.deep_dream.params import DreamParams
 
-from plugins.deep_dream.engine import run
-from plugins.deep_dream.params import DreamParams
 from studio.core.jobs import Inputs, RunContext, drive
 from studio.core.models.store import default_store
 from studio.core.params import make_params

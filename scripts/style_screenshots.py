@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QSettings
+from studio_plugins.style_transfer.panel import ContactSheetDialog
 
-from plugins.style_transfer.panel import ContactSheetDialog
 from studio.core.autosave import Autosaver
 from studio.qt.app import make_application
 from studio.qt.main_window import MainWindow

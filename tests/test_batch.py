@@ -20,7 +20,7 @@ from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 
 REGISTRY = discover_plugins(
     [
-        EntryPoint("generative", "plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
+        EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
         EntryPoint("tint", "batch_plugins:MANIFEST", ENTRY_POINT_GROUP),
     ]
 )

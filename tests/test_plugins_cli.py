@@ -56,7 +56,7 @@ def test_broken_and_wrong_entry_points_are_reported_and_skipped():
         EntryPoint("broken", "no_such_module_xyz:MANIFEST", ENTRY_POINT_GROUP),
         EntryPoint("notmanifest", "studio:__version__", ENTRY_POINT_GROUP),
         LoadedEntryPoint("badparams", BAD_PARAMS),
-        EntryPoint("generative", "plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
+        EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
     ]
     registry = discover_plugins(eps)
     assert list(registry.plugins) == ["generative"]

@@ -5,8 +5,8 @@ from studio.core.plugin import PluginManifest
 MANIFEST = PluginManifest(
     id="deep_dream",
     title="Deep Dream",
-    params="plugins.deep_dream.params:DreamParams",
-    engine="plugins.deep_dream.engine:run",
+    params="studio_plugins.deep_dream.params:DreamParams",
+    engine="studio_plugins.deep_dream.engine:run",
     models=("inception_v3", "vgg16", "alexnet", "efficientnet_lite0"),
     uses_image=True,
     uses_mask=True,

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from studio_plugins.deep_dream.animation import AnimationWriter, animation_folder, zoom_rotate
+from studio_plugins.deep_dream.params import DEFAULT_LAYERS, NETWORK_LAYERS, DreamParams
 
-from plugins.deep_dream.animation import AnimationWriter, animation_folder, zoom_rotate
-from plugins.deep_dream.params import DEFAULT_LAYERS, NETWORK_LAYERS, DreamParams
 from studio.core import tiling
 from studio.core.image import ImageError, load_image, to_uint8
 from studio.core.jobs import Frame, Inputs, RunContext

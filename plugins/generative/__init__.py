@@ -5,8 +5,8 @@ from studio.core.plugin import PluginManifest
 MANIFEST = PluginManifest(
     id="generative",
     title="Generative rules",
-    params="plugins.generative.params:GenerativeParams",
-    engine="plugins.generative.engine:run",
+    params="studio_plugins.generative.params:GenerativeParams",
+    engine="studio_plugins.generative.engine:run",
     accelerated=False,
     description=(
         "Lindenmayer plants and curves, Mondrian compositions, ridgelines and flow fields, drawn progressively."

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules import RULES, Canvas
 
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules import RULES, Canvas
 from studio.core.jobs import Frame, Inputs, RunContext
 
 PALETTE_STREAM = 0x5EED_C0102  # mixed into the seed for the independent colour stream

@@ -5,9 +5,9 @@ from studio.core.plugin import PluginManifest
 MANIFEST = PluginManifest(
     id="style_transfer",
     title="Style transfer",
-    params="plugins.style_transfer.params:StyleParams",
-    engine="plugins.style_transfer.engine:run",
-    panel="plugins.style_transfer.panel:StylePanel",
+    params="studio_plugins.style_transfer.params:StyleParams",
+    engine="studio_plugins.style_transfer.engine:run",
+    panel="studio_plugins.style_transfer.panel:StylePanel",
     models=("vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0", "magenta_arbitrary", "multistyle26"),
     uses_image=True,
     uses_mask=True,

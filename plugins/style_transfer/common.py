@@ -7,8 +7,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.params import StyleParams
 from studio.core.image import ImageError, load_image, to_uint8
 from studio.core.jobs import Inputs
 from studio.core.params import ParamError, numbers, split_list

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from studio_plugins.style_transfer.common import resized
+from studio_plugins.style_transfer.fast import run as fast_run
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.common import resized
-from plugins.style_transfer.fast import run as fast_run
-from plugins.style_transfer.params import StyleParams
 from studio.core.image import SUPPORTED_SUFFIXES
 from studio.core.jobs import Frame, Inputs, RunContext, drive
 from studio.core.nets.onnx_styles import PRESET_COUNT, PRESET_NAMES

@@ -18,8 +18,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 import numpy as np
-
-from plugins.style_transfer.common import (
+from studio_plugins.style_transfer.common import (
     apply_strength,
     content_rgb,
     keep_luminance_only,
@@ -29,7 +28,8 @@ from plugins.style_transfer.common import (
     recolour_styles,
     resized,
 )
-from plugins.style_transfer.params import StyleParams
+from studio_plugins.style_transfer.params import StyleParams
+
 from studio.core.jobs import Frame, Inputs, RunContext
 from studio.core.nets.onnx_styles import PRESET_COUNT, TRANSFORM_SIZE
 from studio.core.params import ParamError, numbers

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from plugins.style_transfer.common import (
+from studio_plugins.style_transfer.common import (
     Styles,
     content_rgb,
     finish,
@@ -41,7 +40,8 @@ from plugins.style_transfer.common import (
     recolour_styles,
     resized,
 )
-from plugins.style_transfer.params import StyleParams
+from studio_plugins.style_transfer.params import StyleParams
+
 from studio.core.jobs import Frame, Inputs, RunContext
 from studio.core.models.store import WEIGHTS
 from studio.core.nets.features import (

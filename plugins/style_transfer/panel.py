@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+from studio_plugins.style_transfer.params import StyleParams
 
-from plugins.style_transfer.params import StyleParams
 from studio.core.jobs import Frame, Inputs, RunContext
 from studio.core.params import split_list
 from studio.qt.params_panel import ParamsPanel
@@ -114,8 +114,8 @@ class ContactSheetDialog(QDialog):
         tile, paint_size = self.tile.value(), self.paint_size.value()
 
         def factory(inputs: Inputs) -> Callable[[RunContext], Iterator[Frame]]:
-            from plugins.style_transfer.common import content_rgb
-            from plugins.style_transfer.contact_sheet import folder_styles, preset_styles, render_sheet
+            from studio_plugins.style_transfer.common import content_rgb
+            from studio_plugins.style_transfer.contact_sheet import folder_styles, preset_styles, render_sheet
 
             shared = base()
             styles = folder_styles(shared, folder) if folder is not None else preset_styles(shared)

@@ -20,7 +20,7 @@ from studio.core.run import run_plugin
 from studio.qt.batch_dialog import BatchDialog
 from studio.qt.main_window import MainWindow
 
-REGISTRY = discover_plugins([EntryPoint("generative", "plugins.generative:MANIFEST", ENTRY_POINT_GROUP)])
+REGISTRY = discover_plugins([EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP)])
 SLOW = {"rule": "flow_field", "flow_particles": 6000, "flow_steps": 400}  # about 0.5 s per 64 px item
 
 

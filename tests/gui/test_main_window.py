@@ -20,7 +20,7 @@ from studio.qt.canvas import Tool
 from studio.qt.main_window import MainWindow
 
 PLUGINS = [
-    EntryPoint("generative", "plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
+    EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
     EntryPoint("failing", "failing_plugin:MANIFEST", ENTRY_POINT_GROUP),
 ]
 

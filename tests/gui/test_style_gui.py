@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings
+from studio_plugins.style_transfer.contact_sheet import sheet_size
+from studio_plugins.style_transfer.panel import ContactSheetDialog
 
-from plugins.style_transfer.contact_sheet import sheet_size
-from plugins.style_transfer.panel import ContactSheetDialog
 from studio.core.autosave import Autosaver
 from studio.core.jobs import JobState
 from studio.core.models.store import ModelStatus, default_store
@@ -17,7 +17,7 @@ from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.main_window import MainWindow
 from studio.qt.rerender import RerenderDialog
 
-PLUGINS = [EntryPoint("style_transfer", "plugins.style_transfer:MANIFEST", ENTRY_POINT_GROUP)]
+PLUGINS = [EntryPoint("style_transfer", "studio_plugins.style_transfer:MANIFEST", ENTRY_POINT_GROUP)]
 JOB_TIMEOUT_MS = 30_000
 
 

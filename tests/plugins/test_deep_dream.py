@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from studio_plugins.deep_dream import MANIFEST
+from studio_plugins.deep_dream import engine as dream_engine
+from studio_plugins.deep_dream.engine import Dreamer, from_picture, run, to_picture
+from studio_plugins.deep_dream.params import DreamParams
 from tiny_store import tiny_store
 from torch import nn
 
-from plugins.deep_dream import MANIFEST
-from plugins.deep_dream import engine as dream_engine
-from plugins.deep_dream.engine import Dreamer, from_picture, run, to_picture
-from plugins.deep_dream.params import DreamParams
 from studio.core import tiling
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive

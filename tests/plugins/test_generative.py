@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from studio_plugins.generative.engine import run
+from studio_plugins.generative.params import GenerativeParams, LSystemPreset, Palette, Rule
+from studio_plugins.generative.rules import lsystem
 
-from plugins.generative.engine import run
-from plugins.generative.params import GenerativeParams, LSystemPreset, Palette, Rule
-from plugins.generative.rules import lsystem
 from studio.core.jobs import Cancelled, Frame, Inputs, RunContext, drive
 from studio.core.params import ParamError, make_params, param_fields
 from studio.core.plugin import discover_plugins

@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from plugins.style_transfer.common import resized, rgb_to_yuv
-from plugins.style_transfer.contact_sheet import (
+from studio_plugins.style_transfer.common import resized, rgb_to_yuv
+from studio_plugins.style_transfer.contact_sheet import (
     LABEL_HEIGHT,
     PAD,
     build_sheet,
@@ -18,9 +17,10 @@ from plugins.style_transfer.contact_sheet import (
     render_sheet,
     sheet_size,
 )
-from plugins.style_transfer.engine import run
-from plugins.style_transfer.fast import preset_weights, tile_starts
-from plugins.style_transfer.params import StyleParams
+from studio_plugins.style_transfer.engine import run
+from studio_plugins.style_transfer.fast import preset_weights, tile_starts
+from studio_plugins.style_transfer.params import StyleParams
+
 from studio.core.image import ImageError
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive
 from studio.core.models.store import ModelStatus, default_store

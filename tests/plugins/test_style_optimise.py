@@ -12,13 +12,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from tiny_store import tiny_store
-from torch import nn
-
-from plugins.style_transfer import MANIFEST
-from plugins.style_transfer import optimise as optimise_module
-from plugins.style_transfer.common import Styles, rgb_to_yuv
-from plugins.style_transfer.optimise import (
+from studio_plugins.style_transfer import MANIFEST
+from studio_plugins.style_transfer import optimise as optimise_module
+from studio_plugins.style_transfer.common import Styles, rgb_to_yuv
+from studio_plugins.style_transfer.optimise import (
     Weights,
     build_objective,
     choose_layers,
@@ -26,7 +23,10 @@ from plugins.style_transfer.optimise import (
     gram_statistics,
     run,
 )
-from plugins.style_transfer.params import StyleParams
+from studio_plugins.style_transfer.params import StyleParams
+from tiny_store import tiny_store
+from torch import nn
+
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.image import ImageError
 from studio.core.jobs import Cancelled, Inputs, RunContext, drive

@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
-
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules import flow_field, lsystem, mondrian, ridgelines
-from plugins.generative.rules.canvas import Canvas
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules import flow_field, lsystem, mondrian, ridgelines
+from studio_plugins.generative.rules.canvas import Canvas
 
 
 class Rule(Protocol):

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
-
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules.canvas import Canvas, Palette, decimate, hex_to_rgb, resolve_palette, stride_for
-from plugins.generative.rules.noise import Perlin2D
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules.canvas import Canvas, Palette, decimate, hex_to_rgb, resolve_palette, stride_for
+from studio_plugins.generative.rules.noise import Perlin2D
 
 CLASSIC = Palette(
     hex_to_rgb("#f3eee3"),

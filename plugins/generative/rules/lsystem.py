@@ -21,9 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules.canvas import (
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules.canvas import (
     Canvas,
     Palette,
     decimate,

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules.canvas import Canvas, Palette, hex_to_rgb, resolve_palette
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules.canvas import Canvas, Palette, hex_to_rgb, resolve_palette
 
 CLASSIC = Palette(
     hex_to_rgb("#f2efe6"),

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-
-from plugins.generative.params import GenerativeParams
-from plugins.generative.rules.canvas import Canvas, Palette, gradient, hex_to_rgb, resolve_palette
-from plugins.generative.rules.noise import value_noise_1d
+from studio_plugins.generative.params import GenerativeParams
+from studio_plugins.generative.rules.canvas import Canvas, Palette, gradient, hex_to_rgb, resolve_palette
+from studio_plugins.generative.rules.noise import value_noise_1d
 
 MIN_SAMPLES = 1200  # points per line: resolves the narrowest peaks (0.004 of the width)
 CLASSIC = Palette(hex_to_rgb("#000000"), hex_to_rgb("#ffffff"), (hex_to_rgb("#ffffff"),))
