@@ -1,0 +1,157 @@
+"""Worker processes: the per-process worker state, local pool workers and Ray tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.core.batch.jobfile import BatchItem
+from studio.core.batch.render import export_item, file_sha256, render_item
+from studio.core.jobs import Cancelled, RunContext, describe_error
+from studio.core.params import split_list
+from studio.core.plugin import PluginManifest, PluginRegistry
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What a worker reports for one item. ``data`` carries the file when the driver writes it (Ray)."""
+
+    index: int
+    seconds: float
+    sha256: str | None = None
+    error: str | None = None
+    data: bytes | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class _WorkerState:
+    """What a worker process keeps between items: the plugins and the model store (models load once)."""
+
+    registry: PluginRegistry
+    models: Any = None
+    progress: Any = None
+    cancel: Any = None
+
+
+_WORKER: _WorkerState | None = None
+
+
+def _worker_state(plugins: Mapping[str, PluginManifest]) -> _WorkerState:
+    """This process's worker state, made on first use with the driver's plugins."""
+    global _WORKER  # noqa: PLW0603 - one state per worker process
+    if _WORKER is None:
+        from studio.core.models.store import default_store
+
+        _WORKER = _WorkerState(PluginRegistry(dict(plugins)), default_store())
+    return _WORKER
+
+
+def _render(
+    item: BatchItem,
+    target: Path,
+    state: _WorkerState,
+    on_progress: Callable[[float], None] | None,
+    cancelled: Callable[[], bool],
+    device: str | None,
+) -> _Result:
+    started = time.perf_counter()
+    ctx = RunContext(item.index, device=device, preview_interval_s=0.25, models=state.models)
+
+    def progress(fraction: float) -> None:
+        if cancelled():
+            ctx.cancel()
+        if on_progress is not None:
+            on_progress(fraction)
+
+    try:
+        pixels = render_item(item, state.registry, ctx, progress)
+        export_item(pixels, target, item.export_settings)
+        return _Result(item.index, time.perf_counter() - started, sha256=file_sha256(target))
+    except Cancelled:
+        return _Result(item.index, time.perf_counter() - started, cancelled=True)
+    except Exception as exc:  # one failing item is reported; the others go on
+        return _Result(item.index, time.perf_counter() - started, error=describe_error(exc))
+
+
+def _item_device(item: BatchItem, registry: PluginRegistry) -> str | None:
+    accelerated = any(registry.plugins[s.plugin].accelerated for s in item.steps if s.plugin in registry.plugins)
+    return None if accelerated else "cpu"
+
+
+# --------------------------------------------------------------------------- local pool workers
+
+
+def _init_pool_worker(progress: Any, cancel: Any, plugins: Mapping[str, PluginManifest]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl+C stops
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core: no thread oversubscription
+    state = _worker_state(plugins)
+    state.progress, state.cancel = progress, cancel
+
+
+def _pool_task(item: BatchItem) -> _Result:
+    assert _WORKER is not None, "the pool initializer sets up the worker"
+    state = _WORKER
+    report = _progress_reporter(state.progress, item.index)
+    return _render(item, item.output, state, report, state.cancel.is_set, _item_device(item, state.registry))
+
+
+def _progress_reporter(progress: Any, index: int) -> Callable[[float], None]:
+    """Put ``(index, 0.0)`` on the ``progress`` queue now, and a function that puts later fractions, 5 a second."""
+    progress.put((index, 0.0))
+    last = time.monotonic()
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 0.2:
+            last = now
+            progress.put((index, fraction))
+
+    return report
+
+
+# --------------------------------------------------------------------------- Ray tasks
+
+
+def _ray_task(plugins: Mapping[str, PluginManifest], progress: Any, item: BatchItem, *data: bytes) -> _Result:
+    """Render one item on a Ray worker from the file contents the driver sent; return the encoded output.
+
+    ``progress`` is a Ray queue that gets ``(index, fraction)`` as the item renders.
+    """
+    state = _worker_state(plugins)
+    report = _progress_reporter(progress, item.index)
+    with tempfile.TemporaryDirectory(prefix="studio-batch-") as tmp:
+        folder = Path(tmp)
+        files = iter(data)
+        source = None
+        if item.input is not None:
+            source = folder / "input" / item.input.name
+            source.parent.mkdir()
+            source.write_bytes(next(files))
+        steps = []
+        for number, call in enumerate(item.steps):
+            params = dict(call.params)
+            for key in call.files:
+                local_paths = []
+                for position, original in enumerate(split_list(params[key])):
+                    local = folder / f"step{number}-{key}-{position}" / Path(original).name
+                    local.parent.mkdir()
+                    local.write_bytes(next(files))
+                    local_paths.append(str(local))
+                params[key] = ", ".join(local_paths)
+            steps.append(dataclasses.replace(call, params=params))
+        local_item = dataclasses.replace(item, input=source, steps=tuple(steps))
+        target = folder / item.output.name
+        result = _render(local_item, target, state, report, lambda: False, _item_device(item, state.registry))
+        if result.error is None and not result.cancelled:
+            result = dataclasses.replace(result, data=target.read_bytes())
+        return result
