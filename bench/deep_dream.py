@@ -71,15 +71,16 @@ def run_plugin(size: int, iterations: int) -> Any:
     from studio_plugins.deep_dream.engine import run
     from studio_plugins.deep_dream.params import DreamParams
 
-    from studio.core.jobs import Inputs, RunContext, drive
-    from studio.core.models.store import default_store
+    from studio.core.inputs import Inputs
+    from studio.core.jobs import RunContext, drive
+    from studio.core.models.store import ModelStore
     from studio.core.params import make_params
 
     params = make_params(
         DreamParams,
         {"network": NETWORK, "layer": LAYER, "octaves": OCTAVES, "iterations": iterations, "step_size": STEP},
     )
-    models = default_store()
+    models = ModelStore()
     models.load(NETWORK, "cpu")
     image = picture(size)
     ctx = RunContext(models=models, device="cpu", preview_interval_s=1e9)
@@ -91,11 +92,11 @@ def run_classic(size: int, iterations: int) -> Any:
     import numpy as np
     import torch
 
-    from studio.core.models.store import default_store
+    from studio.core.models.store import ModelStore
     from studio.core.nets.features import feature_extractor, image_to_tensor, tensor_to_image
     from studio.core.tiling import laplacian_normalize, pyramid_sizes, resize
 
-    extractor = feature_extractor(default_store(), NETWORK, [LAYER], "cpu")
+    extractor = feature_extractor(ModelStore(), NETWORK, [LAYER], "cpu")
     image = picture(size)
 
     def dream() -> Any:

@@ -30,7 +30,7 @@ def child(preset: str, compression: str) -> dict[str, float]:
     import numpy as np
 
     from studio.core.export import ExportSettings, export_image
-    from studio.core.printing import get_preset
+    from studio.core.print_size import get_preset
 
     spec = get_preset(preset, ppi=300)
     width, height = spec.pixel_size

@@ -30,11 +30,13 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.autosave import Autosaver
-from studio.core.export import ExportSettings, find_profiles
+from studio.core.blank import blank_document
+from studio.core.colour import find_profiles
+from studio.core.export import ExportSettings
 from studio.core.jobs import JobState
 from studio.core.params import make_params
 from studio.qt.app import make_application
-from studio.qt.main_window import MainWindow, blank_document
+from studio.qt.main_window import MainWindow
 
 TICK_MS = 10
 

@@ -27,8 +27,9 @@ from PIL import Image
 from studio_plugins.style_transfer.fast import run as fast_run
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Inputs, RunContext, drive
-from studio.core.models.store import default_store
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
 
 PRESET = 7
 
@@ -42,7 +43,7 @@ def picture(size: int) -> np.ndarray:
 
 
 def studio_runner(content: np.ndarray, params: StyleParams) -> Callable[[], np.ndarray]:
-    store = default_store()
+    store = ModelStore()
     rgba = np.dstack([content, np.full(content.shape[:2], 255, np.uint8)])
     inputs = Inputs(content.shape[1], content.shape[0], rgba)
 

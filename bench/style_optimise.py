@@ -34,12 +34,14 @@ import baseline
 import cv2
 import numpy as np
 import torch
-from studio_plugins.style_transfer.common import Styles, resized
+from studio_plugins.style_transfer.common import Styles
 from studio_plugins.style_transfer.optimise import Weights, build_objective, choose_layers, drain, run
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Cancelled, Inputs, RunContext, drive
-from studio.core.models.store import default_store
+from studio.core.cancel import Cancelled
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
 from studio.core.nets.features import feature_extractor, image_to_tensor
 from studio.core.params import make_params
 
@@ -50,7 +52,7 @@ def pictures(size: int) -> tuple[np.ndarray, str]:
     """The content (astronaut, long side ``size``) and the path of the style picture."""
     import skimage.data
 
-    content = resized(skimage.data.astronaut(), (size, size))
+    content = resample(skimage.data.astronaut(), (size, size))
     if STARRY_NIGHT.is_file():
         return content, str(STARRY_NIGHT)
     path = Path("/tmp/studio-bench-coffee.png")
@@ -65,7 +67,7 @@ def inputs_for(content: np.ndarray) -> Inputs:
 
 def full_objective(params: StyleParams, content: np.ndarray, style: str):
     """The full-resolution objective the race is judged by (what the plugin's last scale optimises)."""
-    models = default_store()
+    models = ModelStore()
     taps = tuple(models.spec("vgg16").taps)
     layers = choose_layers("vgg16", taps, params.content_layers, params.style_layers)
     net = feature_extractor(models, "vgg16", layers.content + layers.style, "cpu")
@@ -115,7 +117,7 @@ def race(
     for iterations in plugin_iterations:
         values = {"style": style, "iterations": iterations, "scales": scales, "precision": precision}
         params = make_params(StyleParams, values)
-        ctx = RunContext(preview_interval_s=1e9, models=default_store(), device="cpu")
+        ctx = RunContext(preview_interval_s=1e9, models=ModelStore(), device="cpu")
         final = drive(run(params, inputs_for(content), ctx), ctx)
         last_scale = len(final.info["scales"]) - 1
         reached = [t for scale, _, t, loss in final.info["loss_curve"] if scale == last_scale and loss <= baseline_loss]
@@ -140,7 +142,7 @@ def first_preview(size: int, runs: int) -> dict[str, float]:
     params = make_params(StyleParams, {"style": style})
     times = []
     for _ in range(runs):
-        ctx = RunContext(models=default_store(), device="cpu")
+        ctx = RunContext(models=ModelStore(), device="cpu")
         start = time.perf_counter()
         seen: list[float] = []
 
@@ -159,7 +161,7 @@ def child(size: int, iterations: int) -> None:
     """One render in this (child) process: prints its seconds and peak RSS as JSON."""
     content, style = pictures(size)
     params = make_params(StyleParams, {"style": style, "iterations": iterations})
-    ctx = RunContext(preview_interval_s=1e9, models=default_store(), device="cpu")
+    ctx = RunContext(preview_interval_s=1e9, models=ModelStore(), device="cpu")
     start = time.perf_counter()
     final = drive(run(params, inputs_for(content), ctx), ctx)
     seconds = time.perf_counter() - start

@@ -23,7 +23,8 @@ from PIL import Image
 from studio_plugins.style_transfer.optimise import run
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Inputs, RunContext, drive
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
 from studio.core.params import make_params
 
 STYLES = {  # path, and the frame to cut off (px on each side): a frame would be painted as a texture too

@@ -20,8 +20,9 @@ from skimage import data
 from studio_plugins.deep_dream.engine import run
 from studio_plugins.deep_dream.params import DreamParams
 
-from studio.core.jobs import Inputs, RunContext, drive
-from studio.core.models.store import default_store
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
 from studio.core.params import make_params
 
 DREAMS = (
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra parameters")
     options = parser.parse_args()
     extra = dict(item.split("=", 1) for item in options.set)
-    models = default_store()
+    models = ModelStore()
     tiles = []
     for name, load, values in DREAMS:
         photo = square_photo(load(), options.size)

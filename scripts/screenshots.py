@@ -13,9 +13,10 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from studio.core.autosave import Autosaver
+from studio.core.blank import blank_document
 from studio.core.params import make_params
 from studio.qt.app import make_application
-from studio.qt.main_window import MainWindow, blank_document
+from studio.qt.main_window import MainWindow
 
 
 def wait_for_job(window: MainWindow) -> None:

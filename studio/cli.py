@@ -12,9 +12,12 @@ from studio import __version__
 
 if TYPE_CHECKING:
     from studio.core.batch import BatchEvent
+    from studio.core.inputs import InputSpec
     from studio.core.models.store import ModelStore
+    from studio.core.outputs import OutputFolder
+    from studio.core.plugin import PluginRegistry
 
-COMMANDS = ("plugins", "run", "models", "render")
+COMMANDS = ("plugins", "run", "models", "render", "train")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +51,17 @@ def _command_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(handler=_cmd_plugins)
     run = sub.add_parser("run", help="run a plugin headless")
     run.add_argument("plugin", help="plugin id (see `studio plugins`)")
-    run.add_argument("--input", "-i", type=Path, help="input image")
+    run.add_argument("--input", "-i", type=Path, help="input image (the document's picture)")
+    run.add_argument("--mask", type=Path, help="mask picture: white (or opaque) where the plugin works")
+    run.add_argument("--labels", type=Path, help="label map: regions painted in flat colours")
+    run.add_argument(
+        "--extra",
+        dest="extras",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="an extra input the plugin declares, such as a style picture (repeatable; `studio plugins` lists them)",
+    )
     run.add_argument(
         "--set",
         dest="assignments",
@@ -60,9 +73,15 @@ def _command_parser() -> argparse.ArgumentParser:
     run.add_argument("--size", help="canvas size WIDTHxHEIGHT when there is no input (default 1024x1024)")
     run.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     run.add_argument("--output", "-o", type=Path, help="output image (.png, .jpg, .tif, .webp, .bmp)")
+    run.add_argument(
+        "--outputs",
+        type=Path,
+        help="folder for the plugin's other outputs (frames, GIFs, grids); default: the output's name without suffix",
+    )
     run.set_defaults(handler=_cmd_run)
     _add_models_parser(sub)
     _add_render_parser(sub)
+    _add_train_parser(sub)
     return parser
 
 
@@ -171,20 +190,192 @@ class _BatchBars:
             self.overall.update(1)
 
 
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a plugin's network: a long job with checkpoints, resumable")
+    train.add_argument("plugin", help="plugin id (see `studio plugins`)")
+    train.add_argument("--data", type=Path, metavar="FOLDER", help="the pictures to train on")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the latest run (or --run-dir) from its last checkpoint"
+    )
+    train.add_argument(
+        "--hours", type=float, help="finish after this many hours of this session, with the model so far"
+    )
+    train.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a training parameter of a new run (repeatable); `--set help` lists them",
+    )
+    train.add_argument("--run-dir", type=Path, metavar="DIR", help="the run's folder (default: a new one per run)")
+    train.add_argument(
+        "--checkpoint-every", type=float, default=300.0, metavar="SECONDS", help="seconds between checkpoints"
+    )
+    train.add_argument("--engine", choices=("local", "ray"), default="local", help="where it trains (default local)")
+    train.add_argument("--address", help="Ray cluster address HOST:PORT (default: start a local Ray)")
+    train.add_argument("--workers", type=int, default=1, help="Ray engine: training workers (default 1)")
+    train.add_argument("--device", help="local engine: cpu, cuda or mps (default: the best available)")
+    train.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(options: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.core.cancel import Cancelled
+    from studio.core.errors import describe_error
+    from studio.core.jobs import Frame
+    from studio.core.params import ParamError, make_params, parse_assignments
+    from studio.core.plugin import discover_plugins
+    from studio.core.training import (
+        TrainContext,
+        TrainingError,
+        default_runs_root,
+        latest_run,
+        new_run,
+        open_run,
+        saved_step,
+        train_on_ray,
+        train_plugin,
+    )
+
+    if options.engine != "ray" and (options.address or options.workers != 1):
+        return _fail("--address and --workers are for --engine ray", 2)
+    if options.engine == "ray" and options.device:
+        return _fail("--device is for --engine local (Ray gives each worker its device)", 2)
+    if (options.hours is not None and options.hours <= 0) or options.checkpoint_every <= 0 or options.workers < 1:
+        return _fail("--hours and --checkpoint-every must be more than 0, --workers at least 1", 2)
+    registry = discover_plugins()
+    try:
+        manifest = registry.get(options.plugin)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]), 2)
+    if manifest.trainer is None:
+        return _fail(f"{manifest.id} cannot be trained: it declares no trainer", 2)
+    if options.assignments == ["help"]:
+        _print_param_help(manifest.train_params_class())
+        return 0
+    try:
+        if options.resume:
+            if options.assignments:
+                return _fail("--set cannot change a resumed run: its parameters are in its run.json", 2)
+            run_dir = options.run_dir or latest_run(manifest.id)
+            if run_dir is None:
+                root = default_runs_root() / manifest.id
+                return _fail(f"no run of {manifest.id} to resume in {root}; start one with --data FOLDER", 2)
+            run = open_run(run_dir)
+            if run.plugin != manifest.id:
+                return _fail(f"{run_dir} is a run of {run.plugin}, not of {manifest.id}", 2)
+            if run.model_id is not None:
+                print(f"{run_dir} finished already; its model is {run.model_id}")
+                return 0
+            if options.data is not None:
+                run = run.moved_data(options.data)
+            step = saved_step(run.run_dir)
+            print(f"resuming {run.run_dir} from step {step}" if step else f"{run.run_dir} has no checkpoint yet: "
+                  "starting from step 0")  # fmt: skip
+        else:
+            if options.data is None or not options.data.is_dir():
+                return _fail("--data FOLDER is required: the folder of pictures to train on", 2)
+            params = make_params(manifest.train_params_class(), parse_assignments(options.assignments))
+            run = new_run(manifest, params, options.data, options.run_dir)
+            print(f"training {manifest.title} in {run.run_dir}")
+    except ParamError as exc:
+        return _fail(f"bad parameter for {manifest.id}: {exc}", 2)
+    except TrainingError as exc:
+        return _fail(str(exc), 2)
+    store = _model_store(registry)
+    ctx = TrainContext(
+        run.run_dir,
+        checkpoint_interval_s=options.checkpoint_every,
+        hours=options.hours,
+        device=options.device or manifest.device,
+        models=store,
+    )
+    with tqdm(
+        total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}] {postfix}"
+    ) as bar:
+
+        def progress(frame: Frame) -> None:
+            bar.n = round(frame.progress * 100)
+            eta = "" if frame.eta_s is None else f", {round(frame.eta_s)} s left"
+            bar.set_postfix_str(f"{frame.message[:50]}{eta}", refresh=False)
+            bar.refresh()
+
+        try:
+            if options.engine == "ray":
+                trained = train_on_ray(
+                    manifest,
+                    run,
+                    store,
+                    address=options.address,
+                    workers=options.workers,
+                    checkpoint_interval_s=options.checkpoint_every,
+                    hours=options.hours,
+                    on_frame=progress,
+                )
+            else:
+                trained = train_plugin(manifest, run, ctx, progress)
+        except (KeyboardInterrupt, Cancelled):
+            ctx.cancel()
+            bar.close()
+            return _fail(f"cancelled; {_checkpoint_kept(run.run_dir, manifest.id)}", 130)
+        except Exception as exc:  # report any trainer failure as a message, not a traceback
+            bar.close()
+            return _fail(
+                f"training {manifest.id} failed: {describe_error(exc)}\n{_checkpoint_kept(run.run_dir, manifest.id)}"
+            )
+        bar.n = 100
+        bar.refresh()
+    print(f"trained {trained.steps} steps in {round(trained.trained_s)} s; samples in {run.run_dir / 'samples'}")
+    print(f"model: {trained.model_id}")
+    return 0
+
+
+def _checkpoint_kept(run_dir: Path, plugin: str) -> str:
+    """What is left of an interrupted run, and how to continue it."""
+    from studio.core.training import TrainingError, saved_step
+
+    try:
+        step = saved_step(run_dir)
+    except TrainingError as exc:
+        return str(exc)
+    if step is None:
+        return f"no checkpoint was saved yet in {run_dir}"
+    return f"the checkpoint of step {step} is kept: continue with `studio train {plugin} --resume --run-dir {run_dir}`"
+
+
+def _print_param_help(params_class: type) -> None:
+    from studio.core.params import param_fields
+
+    for field in param_fields(params_class):
+        bounds = "" if field.meta.min is None else f" [{field.meta.min}..{field.meta.max}]"
+        choices = f" one of {', '.join(map(str, field.choices))}" if field.choices else ""
+        print(f"{field.name}={field.default}{bounds}{choices}  {field.meta.help}")
+
+
 def _cmd_plugins(_options: argparse.Namespace) -> int:
     from studio.core.plugin import discover_plugins
 
     registry = discover_plugins()
+    registry.model_catalog()  # moves a plugin that uses an unknown model to the errors
     for manifest in registry.plugins.values():
         models = f"  models: {', '.join(manifest.models)}" if manifest.models else ""
         print(f"{manifest.id:<20} {manifest.title}{models}")
         if manifest.description:
             print(f"{'':<20} {manifest.description}")
+        if manifest.inputs:
+            print(f"{'':<20} inputs: {', '.join(_input_usage(spec) for spec in manifest.inputs)}")
     for error in registry.errors:
         print(f"{error.name:<20} FAILED to load ({error.target}): {error.error}")
     if not registry.plugins and not registry.errors:
         print("no plugins installed")
     return 0
+
+
+def _input_usage(spec: InputSpec) -> str:
+    option = {"image": "--input ", "mask": "--mask ", "labels": "--labels "}.get(spec.name, f"--extra {spec.name}=")
+    return f"{option}FILE ({spec.label.lower()}{'' if spec.required else ', optional'})"
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -195,11 +386,15 @@ def _fail(message: str, code: int = 1) -> int:
 def _cmd_run(options: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from studio.core.image import ImageError, load_image, save_image, to_uint8
-    from studio.core.jobs import Cancelled, Inputs, RunContext, describe_error
+    from studio.core.cancel import Cancelled
+    from studio.core.errors import describe_error
+    from studio.core.image import ImageError, save_image
+    from studio.core.inputs import InputError
+    from studio.core.jobs import RunContext
+    from studio.core.outputs import OutputError, OutputFolder
     from studio.core.params import ParamError, make_params, param_fields, parse_assignments
     from studio.core.plugin import discover_plugins
-    from studio.core.run import run_plugin, to_rgba
+    from studio.core.run import build_inputs, run_plugin, to_rgba
 
     registry = discover_plugins()
     try:
@@ -217,23 +412,25 @@ def _cmd_run(options: argparse.Namespace) -> int:
         return _fail("--output FILE is required", 2)
     try:
         params = make_params(params_class, parse_assignments(options.assignments))
+        extras = parse_assignments(options.extras)
     except ParamError as exc:
         return _fail(f"bad parameter for {manifest.id}: {exc}", 2)
+    clash = sorted(set(extras) & {"image", "mask", "labels"})
+    if clash:
+        return _fail(f"--extra {clash[0]}=FILE: use --{'input' if clash[0] == 'image' else clash[0]} FILE", 2)
+    provided = {"image": options.input, "mask": options.mask, "labels": options.labels, **extras}
     try:
-        image = to_uint8(load_image(options.input).pixels) if options.input else None
+        canvas = _parse_size(options.size or "1024x1024")
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    try:
+        inputs = build_inputs(manifest, provided, canvas)
+    except InputError as exc:
+        return _fail(f"{exc}{_input_hint(str(exc))}", 2)
     except ImageError as exc:
         return _fail(str(exc))
-    if manifest.uses_image and image is None:
-        return _fail(f"{manifest.id} needs an input image: add --input FILE", 2)
-    if image is not None:
-        width, height = image.shape[1], image.shape[0]
-    else:
-        try:
-            width, height = _parse_size(options.size or "1024x1024")
-        except ValueError as exc:
-            return _fail(str(exc), 2)
-    inputs = Inputs(width, height, image if manifest.uses_image else None)
-    ctx = RunContext(device=options.device or manifest.device)
+    outputs = OutputFolder(options.outputs or options.output.with_suffix(""))
+    ctx = RunContext(device=options.device or manifest.device, models=_model_store(registry), outputs=outputs)
     with tqdm(
         total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]"
     ) as bar:
@@ -246,27 +443,46 @@ def _cmd_run(options: argparse.Namespace) -> int:
             final = run_plugin(manifest, params, inputs, ctx, progress)
         except KeyboardInterrupt:
             ctx.cancel()
-            return _fail("cancelled; nothing was written", 130)
+            return _fail(f"cancelled; nothing more was written{_written(outputs)}", 130)
         except Cancelled:
-            return _fail("cancelled; nothing was written", 130)
+            return _fail(f"cancelled; nothing more was written{_written(outputs)}", 130)
         except Exception as exc:  # report any engine failure as a message, not a traceback
             bar.close()
-            return _fail(f"{manifest.id} failed: {describe_error(exc)}")
+            return _fail(f"{manifest.id} failed: {describe_error(exc)}{_written(outputs)}")
         bar.n = 100
         bar.refresh()
-    assert final.image is not None
     try:
-        save_image(to_rgba(final.image), options.output)
-    except (ImageError, OSError) as exc:
+        if final.image is not None:
+            save_image(to_rgba(final.image), options.output)
+            print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
+        for output in final.outputs:
+            outputs.write(output)
+    except (ImageError, OutputError, OSError) as exc:
         return _fail(str(exc))
-    print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
+    if outputs.written:
+        print(f"wrote {len(outputs.written)} more file(s) in {outputs.folder}")
     return 0
 
 
-def _model_store() -> ModelStore:
-    from studio.core.models import store
+def _input_hint(message: str) -> str:
+    """What to add to a command line for a missing input (the message names it)."""
+    for name, option in (("picture", "--input FILE"), ("mask", "--mask FILE"), ("label map", "--labels FILE")):
+        if f"needs {name}" in message:
+            return f": add {option}"
+    return ": add --extra NAME=FILE" if " needs " in message else ""
 
-    return store.default_store()
+
+def _written(outputs: OutputFolder) -> str:
+    return f" after {len(outputs.written)} file(s) in {outputs.folder}" if outputs.written else ""
+
+
+def _model_store(registry: PluginRegistry | None = None) -> ModelStore:
+    """The store the model commands and ``studio run`` work on: the user's model cache, with the catalog and
+    every model the plugins bring."""
+    from studio.core.models.store import ModelStore
+    from studio.core.plugin import discover_plugins
+
+    return ModelStore(specs=(registry or discover_plugins()).model_catalog())
 
 
 def _unknown_models(store: ModelStore, ids: Sequence[str]) -> int | None:
@@ -286,16 +502,13 @@ def _cmd_models_list(_options: argparse.Namespace) -> int:
     from studio.core.models import ModelStatus
     from studio.core.plugin import discover_plugins
 
-    store = _model_store()
-    used_by: dict[str, list[str]] = {}
-    for manifest in discover_plugins().plugins.values():
-        for model_id in manifest.models:
-            used_by.setdefault(model_id, []).append(manifest.id)
+    registry = discover_plugins()
+    store = _model_store(registry)
     rows = [("ID", "STATUS", "SIZE MB", "LICENSE", "USED BY")]
     for model_id, spec in store.specs.items():
         status = store.status(model_id)
         size = store.size_bytes(model_id) / 1e6 if status == ModelStatus.INSTALLED else spec.size_mb
-        users = ", ".join(used_by.get(model_id, [])) or "-"
+        users = ", ".join(registry.users_of(model_id)) or "-"
         rows.append((model_id, str(status), f"{size:.1f}", _short_license(spec.license), users))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -307,7 +520,7 @@ def _cmd_models_list(_options: argparse.Namespace) -> int:
 def _cmd_models_install(options: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from studio.core.jobs import Cancelled
+    from studio.core.cancel import Cancelled
     from studio.core.models import ModelError, ModelStatus
 
     store = _model_store()

@@ -7,7 +7,8 @@ from typing import Annotated
 import numpy as np
 
 from studio.core.image import load_image, to_uint8
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import IMAGE, Inputs
+from studio.core.jobs import Frame, RunContext
 from studio.core.params import Param
 from studio.core.plugin import PluginManifest
 
@@ -30,5 +31,5 @@ def run(params: TintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
 
 
 MANIFEST = PluginManifest(
-    "tint", "Tint", params="batch_plugins:TintParams", engine="batch_plugins:run", uses_image=True, accelerated=False
+    "tint", "Tint", params="batch_plugins:TintParams", engine="batch_plugins:run", inputs=(IMAGE,), accelerated=False
 )

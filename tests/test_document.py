@@ -135,6 +135,18 @@ def test_active_mask_prefers_active_layer():
     assert doc.active_mask() is second
 
 
+def test_hidden_masks_and_label_maps_are_not_used():
+    doc = Document(2, 2)
+    mask = Layer("m", LayerKind.MASK, np.zeros((2, 2), np.uint8))
+    labels = Layer("l", LayerKind.LABELS, blank_pixels(LayerKind.LABELS, 2, 2))
+    doc.insert_layer(mask)
+    doc.insert_layer(labels)
+    doc.active_id = mask.id
+    assert doc.active_mask() is mask and doc.active_labels() is labels
+    mask.visible = labels.visible = False
+    assert doc.active_mask() is None and doc.active_labels() is None
+
+
 def reference_composite(layers):
     """Source-over in float64, straight from the definition."""
     rgb = np.zeros((*layers[0][0].shape[:2], 3))

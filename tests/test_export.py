@@ -20,6 +20,7 @@ from test_printing import cmyk_profile
 
 from studio.core import export as export_module
 from studio.core import image as image_module
+from studio.core.colour import srgb_profile_bytes
 from studio.core.export import (
     EXPORT_PRESETS,
     ExportExistsError,
@@ -30,8 +31,9 @@ from studio.core.export import (
     load_presets,
     save_preset,
 )
-from studio.core.image import ImageError, load_image, srgb_profile_bytes
-from studio.core.printing import PRESETS, fit_to_print
+from studio.core.image import ImageError, load_image
+from studio.core.print_size import PRESETS
+from studio.core.printing import fit_to_print
 
 
 def adobe_rgb() -> Path:

@@ -19,7 +19,9 @@ import pytest
 from handmade import decompression_bomb_png, png_chunk, png_file
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
+from studio.core import colour as colour_module
 from studio.core import image as image_module
+from studio.core.colour import srgb_profile_bytes
 from studio.core.image import (
     EXPORT_FORMATS,
     MAX_PIXELS,
@@ -28,7 +30,6 @@ from studio.core.image import (
     LoadedImage,
     load_image,
     save_image,
-    srgb_profile_bytes,
     to_uint8,
 )
 
@@ -540,7 +541,7 @@ def test_16_bit_lut_profile_falls_back_to_8_bit_conversion(tmp_path: Path, monke
     icc = linear_srgb_profile()
     _, encoded = cv2.imencode(".png", np.full((2, 2, 3), 128 * 257, np.uint16))
     (tmp_path / "lut16.png").write_bytes(png_with_iccp(encoded.tobytes(), icc))
-    monkeypatch.setattr(image_module, "_matrix_shaper", not_matrix)
+    monkeypatch.setattr(colour_module, "_matrix_shaper", not_matrix)
     loaded = load_image(tmp_path / "lut16.png")
     assert loaded.bit_depth == 8 and loaded.pixels.dtype == np.uint8
     assert loaded.pixels[0, 0].tolist() == [188, 188, 188, 255]

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
+from studio.core.cancel import Cancelled
 from studio.core.jobs import (
-    Cancelled,
     EngineError,
     JobQueue,
     JobState,
@@ -183,3 +183,8 @@ def test_progress_job_relays_progress_failure_and_cancel():
     handle.cancel()
     assert done.wait(2) and events[-1].state is JobState.CANCELLED
     queue.shutdown()
+
+
+def test_a_context_without_a_model_store_says_the_host_must_pass_one():
+    with pytest.raises(RuntimeError, match="no model store"):
+        _ = RunContext().models

@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from studio.core.colour import soft_proof
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.export import ExportSettings
-from studio.core.printing import (
-    PRESETS,
-    PrintSpec,
-    Rect,
-    Unsharp,
-    fit_document,
-    fit_to_print,
-    get_preset,
-    soft_proof,
-    upscale,
-)
+from studio.core.print_size import PRESETS, PrintSpec, Rect, get_preset
+from studio.core.printing import Unsharp, fit_document, fit_to_print, upscale
 from studio.core.project import ProjectError, load_project, save_project
 
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")  # Debian libgs-common (AGPL-3+)
@@ -275,7 +267,7 @@ def test_fitting_a_document_is_one_undoable_step():
     for layer in (top, mask, labels):
         doc.insert_layer(layer)
     before = [la.pixels.copy() for la in doc.layers]
-    fit_document(doc, TINY, "fill", fill=(0, 0, 255, 255))
+    doc.history.push(fit_document(doc, TINY, "fill", fill=(0, 0, 255, 255)))
     assert (doc.width, doc.height) == TINY.pixel_size and doc.print_spec == TINY
     base = doc.layers[0].pixels
     assert base.shape == (34, 54, 4) and tuple(base[0, 0]) == (0, 0, 255, 255)  # the bottom layer gets the fill

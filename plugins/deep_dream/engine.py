@@ -21,16 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from studio_plugins.deep_dream.animation import AnimationWriter, animation_folder, zoom_rotate
+from studio_plugins.deep_dream.animation import Animation, zoom_rotate
 from studio_plugins.deep_dream.params import DEFAULT_LAYERS, NETWORK_LAYERS, DreamParams
 
 from studio.core import tiling
 from studio.core.image import ImageError, load_image, to_uint8
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext
 from studio.core.models.errors import ModelError
-from studio.core.models.store import WEIGHTS, ModelStore
+from studio.core.models.usage import ModelSource
 from studio.core.nets.features import FeatureExtractor, feature_extractor, image_to_tensor
-from studio.core.params import numbers
+from studio.core.params import numbers, output_size
 
 MARGIN = 64
 """Pixels of context around each tile: the gradient at a tile's border sees the picture beyond it."""
@@ -49,17 +50,18 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
     """Dream on ``inputs.image`` (only where ``inputs.mask`` allows), yielding previews and the final frame.
 
+    The picture is first resized to the ``size`` parameter's long side, if set.
     With ``params.frames > 1`` it makes a zoom animation: every frame is
-    dreamed from the last one zoomed and rotated, previewed when done and
-    written to ``params.animation_output``; the final frame is the last one.
+    dreamed from the last one zoomed and rotated, previewed and emitted as an
+    output when done, then the GIF and WebP; the final frame is the last one.
     """
     ctx.check_cancelled()
+    inputs = inputs.resized(output_size(inputs.width, inputs.height, params))
     if inputs.image is None:
         raise ValueError("Deep Dream needs a picture: open an image or paint on the canvas first")
     network = choose_network(params.network, ctx.models)
     layer = choose_layer(network, params.layer, ctx.models.spec(network).taps)
     guide = load_guide(params.guide) if params.objective == "guide" else None
-    folder = animation_folder(params.animation_output) if params.frames > 1 else None
     mask_array = _check_mask(inputs.mask, inputs.width, inputs.height)
 
     device = ctx.device
@@ -86,8 +88,8 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     later_work = width * height * params.frame_iterations
     total_work = first_work + later_work * (params.frames - 1)
     done = 0.0
-    writer = AnimationWriter(folder, params.fps) if folder is not None else None
-    info = {"seed": params.seed, "models": [model_record(ctx.models, network)], "network": network, "layer": layer}
+    animation = Animation(params.fps) if params.frames > 1 else None
+    info = {"seed": params.seed, "network": network, "layer": layer}
     alpha = inputs.image[..., 3] if inputs.image.shape[2] == 4 else None
 
     def progress_message(stage: str) -> tuple[float, str]:
@@ -113,14 +115,15 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
                 yield ctx.frame(fraction, picture_to_image(x), message=message)
         if frame_no == 0 and mask is not None:
             _keep_original_outside(x, original, mask)
-        if writer is not None:
+        if animation is not None:
             picture = picture_to_image(x)
-            writer.add(picture)
+            ctx.emit(animation.add(picture))
             fraction, message = progress_message("frame done")
             yield ctx.frame(fraction, picture, message=message)
     ctx.check_cancelled()
-    if writer is not None:
-        info["animation"] = [str(path) for path in writer.finish()]
+    if animation is not None:
+        for output in animation.finish():
+            ctx.emit(output)
     yield ctx.frame(1.0, picture_to_image(x, alpha), final=True, info=info)
 
 
@@ -367,7 +370,7 @@ def channel_count(extractor: FeatureExtractor, layer: str, device: str) -> int:
         return int(extractor(torch.zeros(1, 3, 96, 96, device=device))[layer].shape[1])
 
 
-def choose_network(network: str, store: ModelStore) -> str:
+def choose_network(network: str, store: ModelSource) -> str:
     """``network``, or for "auto" the first installed of inception_v3, vgg16, alexnet, efficientnet_lite0."""
     if network != "auto":
         return network
@@ -401,12 +404,6 @@ def load_guide(path: str) -> torch.Tensor:
     except ImageError as exc:
         raise ValueError(f"guide image {file}: {exc.reason}") from None
     return image_to_tensor(to_uint8(image.pixels))
-
-
-def model_record(store: ModelStore, model_id: str) -> dict[str, str]:
-    """``{"id", "sha256"}`` of the weights file of an installed network, for the recipe."""
-    record = store.record(model_id)
-    return {"id": model_id, "sha256": record.files.get(WEIGHTS, "") if record is not None else ""}
 
 
 def _check_mask(mask: np.ndarray | None, width: int, height: int) -> np.ndarray | None:

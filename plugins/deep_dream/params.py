@@ -98,7 +98,19 @@ class DreamParams:
             step=32,
         ),
     ] = 1024
-    seed: Annotated[int, Param("Random seed: the same seed and inputs give the same pixels", min=0, max=2**31 - 1)] = 0
+    size: Annotated[
+        int,
+        Param(
+            "Long side of the dream in pixels (the picture is resized first); 0 = the document's size",
+            min=0,
+            max=32768,
+            step=64,
+            role="size",
+        ),
+    ] = 0
+    seed: Annotated[
+        int, Param("Random seed: the same seed and inputs give the same pixels", min=0, max=2**31 - 1, role="seed")
+    ] = 0
     frames: Annotated[
         int,
         Param(
@@ -115,7 +127,3 @@ class DreamParams:
         int, Param("Zoom animation: steps at full size for each frame after the first", min=1, max=500)
     ] = 5
     fps: Annotated[int, Param("Zoom animation: frames per second of the GIF and WebP", min=1, max=60)] = 12
-    animation_output: Annotated[
-        str,
-        Param("Zoom animation: folder for frame_0001.png ..., dream.gif and dream.webp (created if missing)"),
-    ] = ""

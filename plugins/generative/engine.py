@@ -11,7 +11,9 @@ import numpy as np
 from studio_plugins.generative.params import GenerativeParams
 from studio_plugins.generative.rules import RULES, Canvas
 
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext
+from studio.core.params import output_size
 
 PALETTE_STREAM = 0x5EED_C0102  # mixed into the seed for the independent colour stream
 SLOW_COPY_S = 0.005  # previews that take longer than this to copy are spaced out ...
@@ -29,7 +31,8 @@ def oversampling(width: int, height: int) -> int:
 
 
 def run(params: GenerativeParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
-    """Draw ``params.rule`` at ``inputs.width`` x ``inputs.height``, yielding previews and a final frame.
+    """Draw ``params.rule`` at ``inputs.width`` x ``inputs.height`` (or the ``size`` parameter's long side),
+    yielding previews and a final frame.
 
     The same params and size always give the same pixels. Small canvases are
     drawn larger and reduced, so they show the same artwork as a large render
@@ -39,6 +42,7 @@ def run(params: GenerativeParams, inputs: Inputs, ctx: RunContext) -> Iterator[F
     between drawing steps, which are short at any size.
     """
     ctx.check_cancelled()
+    inputs = inputs.resized(output_size(inputs.width, inputs.height, params))
     if inputs.width < 1 or inputs.height < 1:
         raise ValueError(f"canvas size {inputs.width}x{inputs.height} is empty")
     rule = RULES[params.rule]

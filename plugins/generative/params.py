@@ -39,7 +39,19 @@ class GenerativeParams:
             "ridgelines = stacked noise lines, flow_field = particles following swirling noise"
         ),
     ] = "flow_field"
-    seed: Annotated[int, Param("Random seed: the same seed and size give the same picture", min=0, max=2**31 - 1)] = 1
+    seed: Annotated[
+        int, Param("Random seed: the same seed and size give the same picture", min=0, max=2**31 - 1, role="seed")
+    ] = 1
+    size: Annotated[
+        int,
+        Param(
+            "Long side of the picture in pixels; 0 = the document's size (the artwork scales with it)",
+            min=0,
+            max=32768,
+            step=64,
+            role="size",
+        ),
+    ] = 0
     palette: Annotated[
         Palette,
         Param(

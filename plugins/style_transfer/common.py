@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from studio_plugins.style_transfer.params import StyleParams
 
 from studio.core.image import ImageError, load_image, to_uint8
-from studio.core.jobs import Inputs
+from studio.core.inputs import Inputs, resample
 from studio.core.params import ParamError, numbers, split_list
 
 
@@ -54,22 +53,6 @@ def content_rgb(inputs: Inputs) -> np.ndarray:
     return np.ascontiguousarray(inputs.image[:, :, :3])
 
 
-def output_size(inputs: Inputs, size: int) -> tuple[int, int]:
-    """(width, height) of the result: the document's, or scaled so the long side is ``size``."""
-    if size <= 0:
-        return inputs.width, inputs.height
-    scale = size / max(inputs.width, inputs.height)
-    return max(1, round(inputs.width * scale)), max(1, round(inputs.height * scale))
-
-
-def resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` resized to ``size`` (width, height): Lanczos up, area down."""
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    shrinking = size[0] < image.shape[1]
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
-
-
 _RGB_TO_YUV = np.array([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]], np.float32)
 _YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV).astype(np.float32)
 
@@ -88,7 +71,7 @@ def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
 def keep_luminance_only(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     """The result's brightness with the content's chroma (Gatys et al. 2016, luminance-only transfer)."""
     yuv = rgb_to_yuv(result)
-    yuv[..., 1:] = rgb_to_yuv(resized(content, (result.shape[1], result.shape[0])))[..., 1:]
+    yuv[..., 1:] = rgb_to_yuv(resample(content, (result.shape[1], result.shape[0])))[..., 1:]
     return yuv_to_rgb(yuv)
 
 
@@ -132,9 +115,9 @@ def apply_strength(result: np.ndarray, content: np.ndarray, strength: np.ndarray
     if strength is None:
         return result
     size = (result.shape[1], result.shape[0])
-    base = resized(content, size).astype(np.float32)
+    base = resample(content, size).astype(np.float32)
     if isinstance(strength, np.ndarray):
-        amount = resized(strength.astype(np.float32), size)[..., None]
+        amount = resample(strength.astype(np.float32), size)[..., None]
     else:
         amount = np.float32(strength)
     if np.all(amount >= 1.0):

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from studio_plugins.style_transfer.common import resized
 from studio_plugins.style_transfer.fast import run as fast_run
 from studio_plugins.style_transfer.params import StyleParams
 
 from studio.core.image import SUPPORTED_SUFFIXES
-from studio.core.jobs import Frame, Inputs, RunContext, drive
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import Frame, RunContext, drive
 from studio.core.nets.onnx_styles import PRESET_COUNT, PRESET_NAMES
 
 PAD = 8
@@ -108,7 +108,7 @@ def _fitted(image: np.ndarray, long_side: int) -> np.ndarray:
     """``image`` shrunk so its long side is at most ``long_side`` (never enlarged)."""
     height, width = image.shape[:2]
     scale = min(1.0, long_side / max(width, height))
-    return resized(image, (max(1, round(width * scale)), max(1, round(height * scale))))
+    return resample(image, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 
 def render_sheet(
@@ -138,7 +138,7 @@ def render_sheet(
     for done, style in enumerate(styles, 1):
         ctx.check_cancelled()
         final = drive(fast_run(style.params, inputs, ctx), ctx)
-        tiles.append((style.label, resized(final.image[:, :, :3], size)))
+        tiles.append((style.label, resample(final.image[:, :, :3], size)))
         yield ctx.frame(done / (len(styles) + 1), message=f"{style.label} ({done}/{len(styles)})")
     ctx.check_cancelled()
     yield ctx.frame(1.0, build_sheet(tiles, columns), final=True, info={"styles": [s.label for s in styles]})

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext
 
 
 def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:

@@ -12,7 +12,6 @@ network paints at 384 px, and above that in overlapping tiles.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -24,15 +23,14 @@ from studio_plugins.style_transfer.common import (
     keep_luminance_only,
     load_styles,
     match_colours,
-    output_size,
     recolour_styles,
-    resized,
 )
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import Frame, RunContext
 from studio.core.nets.onnx_styles import PRESET_COUNT, TRANSFORM_SIZE
-from studio.core.params import ParamError, numbers
+from studio.core.params import ParamError, numbers, output_size
 
 ARBITRARY_MODEL = "magenta_arbitrary"
 PRESETS_MODEL = "multistyle26"
@@ -59,21 +57,6 @@ def preset_weights(params: StyleParams) -> np.ndarray:
     for index, value in zip(indices, values, strict=True):
         weights[int(index)] += value
     return weights / weights.sum()
-
-
-def model_info(ctx: RunContext, model_id: str) -> dict[str, str]:
-    """``{"id", "sha256"}`` of an installed model for the recipe.
-
-    A model of one file gives that file's sha256; one of several files the sha256 of its sorted
-    ``name:sha256`` lines (the store's record lists each file).
-    """
-    record = ctx.models.record(model_id)
-    files = dict(record.files) if record is not None else {}
-    if len(files) == 1:
-        digest = next(iter(files.values()))
-    else:
-        digest = hashlib.sha256("".join(f"{name}:{sha}\n" for name, sha in sorted(files.items())).encode()).hexdigest()
-    return {"id": model_id, "sha256": digest}
 
 
 def _processing_size(content: np.ndarray, target: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -124,7 +107,7 @@ def paint_tiled(
 def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
     """Paint the document's picture with a feed-forward network; the final frame is at ``params.size``."""
     content = content_rgb(inputs)
-    target = output_size(inputs, params.size)
+    target = output_size(inputs.width, inputs.height, params)
     ctx.check_cancelled()
     if params.fast_model == "arbitrary":
         styles = recolour_styles(load_styles(params), content, params.preserve_colour)
@@ -139,22 +122,20 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
             vector = params.strength * vector + (1.0 - params.strength) * model.style_vector(content)
         ctx.check_cancelled()
         if params.processing_size > TRANSFORM_SIZE:
-            work = resized(content, _processing_size(content, target, params.processing_size))
-            result = resized((yield from paint_tiled(model, work, vector, ctx, (0.5, 0.9))), target)
+            work = resample(content, _processing_size(content, target, params.processing_size))
+            result = resample((yield from paint_tiled(model, work, vector, ctx, (0.5, 0.9))), target)
         else:
             result = model.stylize_vector(content, vector, size=target)
-        models = [model_info(ctx, ARBITRARY_MODEL)]
     else:
         weights = preset_weights(params)
         yield ctx.frame(0.05, message="loading the preset-style network")
         model = ctx.models.load(PRESETS_MODEL, ctx.device)
         ctx.check_cancelled()
-        work = resized(content, _processing_size(content, target, params.processing_size))
+        work = resample(content, _processing_size(content, target, params.processing_size))
         yield ctx.frame(0.2, message=f"painting at {work.shape[1]}x{work.shape[0]}")
-        result = resized(model.stylize(work, weights), target)
+        result = resample(model.stylize(work, weights), target)
         if params.preserve_colour == "histogram":
-            result = match_colours(result, resized(content, target))
-        models = [model_info(ctx, PRESETS_MODEL)]
+            result = match_colours(result, resample(content, target))
     ctx.check_cancelled()
     if ctx.preview_due():
         yield ctx.frame(0.9, result, message="finishing")
@@ -164,4 +145,4 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     if inputs.mask is not None:
         amount = inputs.mask * np.float32(params.strength)
     result = apply_strength(result, content, amount)
-    yield ctx.frame(1.0, result, final=True, info={"seed": params.seed, "models": models})
+    yield ctx.frame(1.0, result, final=True, info={"seed": params.seed})

@@ -31,19 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from studio_plugins.style_transfer.common import (
-    Styles,
-    content_rgb,
-    finish,
-    load_styles,
-    output_size,
-    recolour_styles,
-    resized,
-)
+from studio_plugins.style_transfer.common import Styles, content_rgb, finish, load_styles, recolour_styles
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Frame, Inputs, RunContext
-from studio.core.models.store import WEIGHTS
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import Frame, RunContext
 from studio.core.nets.features import (
     FeatureExtractor,
     fast_bfloat16,
@@ -53,7 +45,7 @@ from studio.core.nets.features import (
     masked_gram_matrix,
     tensor_to_image,
 )
-from studio.core.params import ParamError, split_list
+from studio.core.params import ParamError, output_size, split_list
 from studio.core.tiling import (
     Box,
     TileGrid,
@@ -289,7 +281,7 @@ def build_objective(
     for image, blend in zip(styles.images, styles.weights, strict=True):
         if blend <= 0:
             continue
-        tensor = image_to_tensor(resized(image, style_size(image, size, style_scale)), content.device)
+        tensor = image_to_tensor(resample(image, style_size(image, size, style_scale)), content.device)
         grams = yield from gram_statistics(net, tensor, layers.style, tile, check, bfloat16)
         for name, gram in grams.items():
             targets[name] = targets[name] + blend * gram if name in targets else blend * gram
@@ -536,20 +528,19 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     net = feature_extractor(ctx.models, params.network, layers.content + layers.style, device, channels_last)
     content_net = feature_extractor(ctx.models, params.network, layers.content, device, channels_last)
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
-    record = ctx.models.record(params.network)
 
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
-    size = output_size(inputs, params.size)
+    size = output_size(inputs.width, inputs.height, params)
     tile = params.tile_size or auto_tile_size(params.network, device)
     bfloat16 = params.precision == "bfloat16" or (params.precision == "auto" and fast_bfloat16(device))
     state = _Run(params, ctx, content, inputs.mask, schedule(params, size, tile, len(styles.images)))
 
-    content_full = image_to_tensor(resized(content, size), device)
+    content_full = image_to_tensor(resample(content, size), device)
     mask_full = None
     if inputs.mask is not None:
-        mask_full = torch.from_numpy(resized(inputs.mask.astype(np.float32), size)).to(device)[None, None]
+        mask_full = torch.from_numpy(resample(inputs.mask.astype(np.float32), size)).to(device)[None, None]
 
     image: torch.Tensor | None = None
     previous_content = content_full
@@ -591,7 +582,6 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     result = finish(tensor_to_image(image), content, inputs.mask, params)
     info = {
         "seed": params.seed,
-        "models": [{"id": params.network, "sha256": record.files.get(WEIGHTS, "") if record else ""}],
         "size": list(size),
         "tile": tile,
         "precision": "bfloat16" if bfloat16 else "float32",
@@ -608,7 +598,7 @@ def _initial(params: StyleParams, content: torch.Tensor, styles: Styles, generat
         return torch.rand(content.shape, generator=generator).to(content.device)
     if params.init == "style":
         height, width = content.shape[-2:]
-        return image_to_tensor(resized(styles.images[0], (width, height)), content.device)
+        return image_to_tensor(resample(styles.images[0], (width, height)), content.device)
     return content.clone()
 
 

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext
 from studio.core.params import split_list
 from studio.qt.params_panel import ParamsPanel
 

@@ -37,7 +37,7 @@ class StyleParams:
         ),
     ] = ""
     size: Annotated[
-        int, Param("Long side of the output in pixels; 0 = the document's size", min=0, max=32768, step=64)
+        int, Param("Long side of the output in pixels; 0 = the document's size", min=0, max=32768, step=64, role="size")
     ] = 0
     preserve_colour: Annotated[
         ColourMode,
@@ -46,7 +46,9 @@ class StyleParams:
             "histogram = recolour the styles to the picture's colours first"
         ),
     ] = "none"
-    seed: Annotated[int, Param("Random seed: same seed and inputs give the same image", min=0, max=2**31 - 1)] = 0
+    seed: Annotated[
+        int, Param("Random seed: same seed and inputs give the same image", min=0, max=2**31 - 1, role="seed")
+    ] = 0
     # Optimise mode
     network: Annotated[Network, Param("Network whose features define content and style (optimise mode)")] = "vgg16"
     content_layers: Annotated[

@@ -14,10 +14,11 @@ from PIL import Image
 from psygnal import Signal
 
 from studio import __version__
+from studio.core.undo import History
 
 if TYPE_CHECKING:
     from studio.core.export import ExportSettings
-    from studio.core.printing import PrintSpec
+    from studio.core.print_size import PrintSpec
 
 Region = tuple[int, int, int, int]
 """A pixel rectangle ``(x0, y0, x1, y1)``, end-exclusive."""
@@ -31,7 +32,11 @@ class LayerKind(StrEnum):
 
 @dataclass
 class Recipe:
-    """How a layer was made, enough to make it again (for example at print size)."""
+    """How a layer was made, enough to make it again (for example at print size).
+
+    ``inputs`` holds a digest of each input by name, ``input_files`` the file an
+    input was read from (an extra picture such as a style), so a re-render finds it.
+    """
 
     plugin_id: str
     params: dict[str, Any]
@@ -39,6 +44,7 @@ class Recipe:
     models: list[dict[str, str]] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)
     size: tuple[int, int] | None = None
+    input_files: dict[str, str] = field(default_factory=dict)
     studio_version: str = __version__
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
@@ -50,6 +56,7 @@ class Recipe:
             "models": self.models,
             "inputs": self.inputs,
             "size": list(self.size) if self.size else None,
+            "input_files": self.input_files,
             "studio_version": self.studio_version,
             "created": self.created,
         }
@@ -64,6 +71,7 @@ class Recipe:
             models=[dict(m) for m in data.get("models") or []],
             inputs={str(k): str(v) for k, v in (data.get("inputs") or {}).items()},
             size=(int(size[0]), int(size[1])) if size else None,
+            input_files={str(k): str(v) for k, v in (data.get("input_files") or {}).items()},
             studio_version=str(data.get("studio_version", "")),
             created=str(data.get("created", "")),
         )
@@ -127,8 +135,6 @@ class Document:
     layers_changed = Signal()
 
     def __init__(self, width: int, height: int, name: str = "Untitled") -> None:
-        from studio.core.history import History
-
         if width <= 0 or height <= 0:
             raise ValueError(f"a document needs a positive size, not {width}x{height}")
         self.width = width
@@ -141,7 +147,7 @@ class Document:
         """The print this document is made for (guides, fitting, export dpi); None for screen work."""
         self.export_settings: ExportSettings | None = None
         """How the document was last exported; offered again by the export dialog."""
-        self.history = History(self)
+        self.history: History[Document] = History(self)
 
     @classmethod
     def from_pixels(cls, pixels: np.ndarray, name: str = "Untitled", layer_name: str = "Background") -> Document:
@@ -224,11 +230,18 @@ class Document:
         return self.layer(self.active_id) if self.active_id else None
 
     def active_mask(self) -> Layer | None:
-        """The active layer if it is a mask, else the topmost visible mask."""
+        """The mask a job uses: the active layer if it is a visible mask, else the topmost visible mask."""
+        return self._active_of(LayerKind.MASK)
+
+    def active_labels(self) -> Layer | None:
+        """The label map a job uses: the active layer if it is a visible label map, else the topmost visible one."""
+        return self._active_of(LayerKind.LABELS)
+
+    def _active_of(self, kind: LayerKind) -> Layer | None:
         active = self.active_layer
-        if active is not None and active.kind is LayerKind.MASK:
+        if active is not None and active.kind is kind and active.visible:
             return active
-        return next((la for la in reversed(self.layers) if la.kind is LayerKind.MASK and la.visible), None)
+        return next((la for la in reversed(self.layers) if la.kind is kind and la.visible), None)
 
     def composite(self, region: Region | None = None) -> np.ndarray:
         """The visible raster layers blended (source-over, with opacity) as RGBA uint8."""

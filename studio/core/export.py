@@ -14,22 +14,26 @@ Adobe RGB (1998)" profile from Debian's icc-profiles-free (zlib license) or colo
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import platformdirs
-from PIL import ImageCms
 
 from studio.core.atomic import atomic_write
-from studio.core.image import ImageError, convert_from_srgb, save_image, srgb_profile_bytes, srgb_to_cmyk, to_uint8
-from studio.core.printing import INTENTS
+from studio.core.colour import (
+    INTENTS,
+    check_rgb_pixels,
+    convert_from_srgb,
+    read_profile,
+    srgb_profile_bytes,
+    srgb_to_cmyk,
+)
+from studio.core.image import ImageError, save_image, to_uint8
 
 __all__ = [
     "ADOBE_RGB_PACKAGES",
@@ -40,9 +44,7 @@ __all__ = [
     "ExportSettingsError",
     "adobe_rgb_profile_path",
     "export_image",
-    "find_profiles",
     "load_presets",
-    "profile_description",
     "resolve_icc",
     "save_preset",
 ]
@@ -61,18 +63,6 @@ COMPRESSIONS = ("lzw", "none")
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 BUILTIN_ICC = ("srgb", "adobe_rgb")
 ADOBE_RGB_PACKAGES = "icc-profiles-free or colord-data"
-
-PROFILE_DIRS: tuple[Path, ...] = (
-    Path("/usr/share/color/icc"),
-    Path("/usr/local/share/color/icc"),
-    Path.home() / ".local/share/color/icc",
-    Path.home() / ".local/share/icc",
-    Path("/Library/ColorSync/Profiles"),
-    Path("/System/Library/ColorSync/Profiles"),
-    Path.home() / "Library/ColorSync/Profiles",
-    Path("C:/Windows/System32/spool/drivers/color"),
-)
-"""Where operating systems keep ICC profiles; searched for Adobe RGB and offered for proofing."""
 
 _ADOBE_RGB_FILES = (
     Path("/usr/share/color/icc/compatibleWithAdobeRGB1998.icc"),  # icc-profiles-free (zlib)
@@ -280,63 +270,8 @@ def resolve_icc(icc: str) -> bytes:
                 f"no Adobe RGB (1998) compatible profile is installed. Install Debian's {ADOBE_RGB_PACKAGES} "
                 "package (apt-get install icc-profiles-free), or choose the .icc file yourself."
             )
-        return _read_profile(found, "RGB")
-    return _read_profile(Path(icc), "RGB")
-
-
-def _read_profile(path: Path, colour_space: str) -> bytes:
-    data = _read_profile_file(path.expanduser())
-    space = _profile_space(data, path)
-    if space != colour_space:
-        hint = "choose it as the CMYK profile" if space == "CMYK" else f"choose an {colour_space} profile"
-        raise ValueError(f"the ICC profile {path.name} is a {space} profile; {hint}.")
-    return data
-
-
-def _read_profile_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"the ICC profile {path} does not exist. Choose an existing .icc file.") from None
-    except OSError as exc:
-        raise ValueError(f"the ICC profile {path} cannot be read ({exc.strerror or exc}).") from None
-
-
-def _profile_space(data: bytes, path: Path) -> str:
-    try:
-        return ImageCms.ImageCmsProfile(io.BytesIO(data)).profile.xcolor_space.strip()
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        raise ValueError(f"{path.name} is not a valid ICC profile. Choose another .icc file.") from None
-
-
-def profile_description(path: str | os.PathLike[str]) -> str:
-    """The description stored in an ICC profile file (its file name when it has none)."""
-    return _description(str(path), os.path.getmtime(path))
-
-
-@cache
-def _description(path: str, _mtime: float) -> str:
-    profile = ImageCms.getOpenProfile(path)
-    return (profile.profile.profile_description or "").strip() or Path(path).name
-
-
-def find_profiles(colour_space: str = "CMYK") -> list[Path]:
-    """Installed ICC profiles of ``colour_space`` ("CMYK", "RGB", ...), sorted by file name."""
-    found: dict[str, Path] = {}
-    for folder in PROFILE_DIRS:
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            if path.suffix.lower() not in (".icc", ".icm") or not path.is_file() or path.name in found:
-                continue
-            try:
-                with path.open("rb") as fh:
-                    head = fh.read(40)
-            except OSError:
-                continue
-            if len(head) == 40 and head[36:40] == b"acsp" and head[16:20].decode("latin-1").strip() == colour_space:
-                found[path.name] = path
-    return sorted(found.values(), key=lambda p: p.name.lower())
+        return read_profile(found, "RGB")
+    return read_profile(Path(icc), "RGB")
 
 
 # --------------------------------------------------------------------------- export
@@ -383,8 +318,8 @@ def export_image(
     }
     try:
         if settings.cmyk_profile:
-            icc = _read_profile(Path(settings.cmyk_profile), "CMYK")
-            converted = srgb_to_cmyk(pixels, icc, intent)
+            icc = read_profile(Path(settings.cmyk_profile), "CMYK")
+            converted = srgb_to_cmyk(to_uint8(check_rgb_pixels(pixels)), icc, intent)
             save_image(converted, p, icc_profile=icc, cmyk=True, **common)
             return p
         icc = resolve_icc(settings.icc)

@@ -13,7 +13,7 @@ Notes and limitations:
   Pillow's own decompression-bomb limit is a process-wide setting; while
   :func:`load_image` runs it is raised (never lowered, never disabled) to ``max_pixels``
   so that Pillow does not refuse images this module accepts. It is restored afterwards.
-* ICC conversion uses LittleCMS (``PIL.ImageCms``, perceptual intent) for 8-bit images.
+* ICC conversion (:mod:`studio.core.colour`) uses LittleCMS (``PIL.ImageCms``, perceptual intent) for 8-bit images.
   For 16-bit sources the conversion is done in floating point from the profile's
   matrix and tone curves (matrix/TRC RGB profiles and grey profiles, which covers
   the RGB working spaces and what cameras and editors write). A 16-bit source with a
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import io
 import logging
 import math
@@ -44,13 +43,21 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from studio.core.atomic import atomic_write
+from studio.core.colour import (
+    check_rgb_pixels,
+    composite_over,
+    grey16_to_srgb,
+    pil_to_srgb,
+    rgb16_to_srgb,
+    srgb_profile_bytes,
+)
+from studio.core.errors import ReadableError
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -58,11 +65,8 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ImageError",
     "LoadedImage",
-    "convert_from_srgb",
     "load_image",
     "save_image",
-    "srgb_profile_bytes",
-    "srgb_to_cmyk",
     "to_uint8",
 ]
 
@@ -93,7 +97,6 @@ _TIFF_COMPRESSION = ("lzw", "none")
 _JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}  # Pillow's subsampling codes
 _JPEG_MAX_SIDE = 65_500
 _WEBP_MAX_SIDE = 16_383
-_CHUNK_PIXELS = 1 << 20  # rows are processed in blocks of about this many pixels
 _ORIENTATION_TAG = 0x0112
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
@@ -105,7 +108,7 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
-class ImageError(Exception):
+class ImageError(ReadableError):
     """An image file could not be read or written.
 
     ``path`` is the file, ``reason`` says why and what to do; ``str(e)`` reads like
@@ -142,19 +145,6 @@ class LoadedImage:
 # --------------------------------------------------------------------------- public API
 
 
-@cache
-@functools.cache
-def srgb_profile_bytes() -> bytes:
-    """The sRGB ICC profile embedded in every saved file (LittleCMS built-in sRGB).
-
-    LittleCMS stamps the profile with the time it was made (header bytes 24..35);
-    that field is zeroed so the same pixels always give the same file.
-    """
-    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    data[24:36] = bytes(12)
-    return bytes(data)
-
-
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """Convert uint16 to uint8 with rounding (x * 255 / 65535); uint8 is returned as is."""
     if pixels.dtype == np.uint8:
@@ -165,58 +155,6 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     quotient = pixels // 257
     remainder = pixels - quotient * 257
     return (quotient + (remainder >= 129)).astype(np.uint8)
-
-
-def convert_from_srgb(pixels: np.ndarray, icc: bytes, intent: int = 0) -> np.ndarray:
-    """sRGB RGB(A) pixels converted into the RGB profile ``icc`` (alpha untouched); a new array.
-
-    8-bit pixels go through LittleCMS with ``intent`` (an ``ImageCms.Intent``). 16-bit pixels
-    keep 16 bits: they are converted in floating point through the profile's matrix and
-    tone curves (colorimetric), so only matrix/TRC profiles (Adobe RGB, Display P3, ...)
-    are accepted for them. Raises ValueError when the profile cannot take sRGB colours.
-    """
-    rgb = _check_pixels_argument(pixels)
-    if _is_srgb(icc):
-        return rgb.copy()
-    if rgb.dtype == np.uint16:
-        return _srgb16_to_matrix_profile(rgb, icc)
-    try:
-        target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        transform = ImageCms.buildTransform(_srgb_profile(), target, "RGB", "RGB", ImageCms.Intent(intent))
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"the ICC profile cannot take RGB colours ({exc})") from exc
-    out = rgb.copy()
-    for rows in _row_blocks(rgb.shape):
-        block = Image.fromarray(np.ascontiguousarray(rgb[rows, :, :3]), "RGB")
-        out[rows, :, :3] = np.asarray(ImageCms.applyTransform(block, transform))
-    return out
-
-
-def srgb_to_cmyk(
-    pixels: np.ndarray, icc: bytes, intent: int = 0, background: tuple[int, int, int] = (255, 255, 255)
-) -> np.ndarray:
-    """sRGB RGB(A) pixels as (H, W, 4) uint8 C, M, Y, K through the CMYK profile ``icc``.
-
-    Alpha is composited over ``background`` first (CMYK files have none); 16-bit input is
-    rounded to 8 bits (LittleCMS in Pillow converts CMYK at 8 bits). Black point
-    compensation is on, as print workflows expect. Raises ValueError for a non-CMYK profile.
-    """
-    rgb = to_uint8(_check_pixels_argument(pixels))
-    if rgb.shape[2] == 4:
-        rgb = _composite(rgb, background)
-    try:
-        target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if target.profile.xcolor_space.strip() != "CMYK":
-            raise ValueError(f"it is a {target.profile.xcolor_space.strip()} profile, not CMYK")
-        flags = ImageCms.Flags.BLACKPOINTCOMPENSATION
-        transform = ImageCms.buildTransform(_srgb_profile(), target, "RGB", "CMYK", ImageCms.Intent(intent), flags)
-    except (ImageCms.PyCMSError, OSError, TypeError) as exc:
-        raise ValueError(f"the ICC profile cannot convert to CMYK ({exc})") from exc
-    out = np.empty((*rgb.shape[:2], 4), np.uint8)
-    for rows in _row_blocks(rgb.shape):
-        block = Image.fromarray(np.ascontiguousarray(rgb[rows]), "RGB")
-        out[rows] = np.asarray(ImageCms.applyTransform(block, transform))
-    return out
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
@@ -290,7 +228,7 @@ def save_image(
         shown = f"'{p.suffix}'" if p.suffix else "a name without an extension"
         reason = f"{shown} is not a supported image type. Use one of: {', '.join(SUPPORTED_SUFFIXES)}."
         raise ImageError(p, reason, "save")
-    rgb = _check_pixels_argument(pixels)
+    rgb = check_rgb_pixels(pixels)
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, not {bit_depth!r}")
     if not 1 <= quality <= 100:
@@ -476,7 +414,7 @@ def _decode(p: Path, im: ImageFile.ImageFile) -> LoadedImage:
         transparent = im.info.get("transparency")
         if isinstance(transparent, int):
             alpha[grey == transparent] = 0
-        pixels, profile = _grey16_to_srgb(p, grey, icc)
+        pixels, profile = grey16_to_srgb(p, grey, icc)
         channels = [pixels, pixels, pixels] if pixels.ndim == 2 else [pixels]
         pixels = np.dstack([*channels, alpha])
         return LoadedImage(pixels, p, source_mode, 16, profile, dpi)
@@ -580,7 +518,7 @@ def _decode_16bit_colour(
     del decoded
 
     source_mode = rawmode
-    rgb16, profile = _rgb16_to_srgb(p, rgb, icc)
+    rgb16, profile = rgb16_to_srgb(p, rgb, icc)
     if rgb16 is None:  # LUT-based profile: LittleCMS at 8 bits
         rgba8 = np.dstack([to_uint8(rgb), to_uint8(alpha) if alpha is not None else _opaque(rgb.shape, np.uint8)])
         pixels, profile = _pil_to_srgb_rgba(p, Image.fromarray(rgba8, "RGBA"), icc=icc)
@@ -634,35 +572,7 @@ def _opaque(shape: tuple[int, ...], dtype: type[np.unsignedinteger]) -> np.ndarr
     return np.full(shape[:2], np.iinfo(dtype).max, dtype)
 
 
-# --------------------------------------------------------------------------- colour management
-
-
-def _open_profile(p: Path, icc: bytes | None) -> tuple[ImageCms.ImageCmsProfile, str] | None:
-    """The embedded profile and its description, or None when there is none or it is sRGB."""
-    if not icc:
-        return None
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        log.warning("%s: ignoring an unreadable embedded ICC profile; assuming sRGB", p)
-        return None
-    description = (profile.profile.profile_description or "").strip() or "unnamed ICC profile"
-    if _is_srgb(icc):
-        return None
-    return profile, description
-
-
-def _is_srgb(icc: bytes) -> bool:
-    """True for a matrix/TRC profile whose primaries and tone curves are sRGB's (whatever its name)."""
-    try:
-        matrix, curves = _matrix_shaper(icc)
-    except (ValueError, struct.error, np.linalg.LinAlgError):
-        return False
-    if not np.allclose(matrix, _srgb_matrix(), atol=0.003):
-        return False
-    x = np.linspace(0.0, 1.0, 256)
-    reference = np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4))
-    return all(float(np.max(np.abs(curve(x) - reference))) < 0.003 for curve in curves)
+# --------------------------------------------------------------------------- into sRGB
 
 
 def _pil_to_srgb_rgba(p: Path, im: Image.Image, *, icc: bytes | None) -> tuple[np.ndarray, str | None]:
@@ -684,215 +594,14 @@ def _pil_to_srgb_rgba(p: Path, im: Image.Image, *, icc: bytes | None) -> tuple[n
     elif mode in ("RGBX", "YCbCr", "HSV"):
         im, mode = im.convert("RGB"), "RGB"
 
-    rgb: Image.Image | None = None
-    description: str | None = None
-    opened = _open_profile(p, icc)
-    if opened is not None:
-        profile, name = opened
-        try:
-            transform = ImageCms.buildTransform(profile, _srgb_profile(), mode, "RGB", ImageCms.Intent.PERCEPTUAL)
-            rgb = ImageCms.applyTransform(im, transform)
-            description = name
-        except (ImageCms.PyCMSError, ValueError, OSError):
-            log.warning("%s: the embedded ICC profile %r does not fit a %s image; ignoring it", p, name, mode)
-    if rgb is None:
-        if mode == "LAB":
-            rgb = ImageCms.applyTransform(
-                im, ImageCms.buildTransform(ImageCms.createProfile("LAB"), _srgb_profile(), "LAB", "RGB")
-            )
-        else:
-            rgb = im.convert("RGB")
-    assert rgb is not None
+    rgb, description = pil_to_srgb(p, im, icc)
     pixels = np.asarray(rgb)
     if alpha is None:
         alpha = _opaque(pixels.shape, np.uint8)
     return np.dstack([pixels, alpha]), description
 
 
-@cache
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile_bytes()))
-
-
-def _grey16_to_srgb(p: Path, grey: np.ndarray, icc: bytes | None) -> tuple[np.ndarray, str | None]:
-    """16-bit grey -> sRGB: (H, W) grey when no conversion is needed, else (H, W, 3)."""
-    opened = _open_profile(p, icc)
-    if opened is None:
-        return grey, None
-    _, description = opened
-    try:
-        tags = _icc_tags(icc or b"")
-        if (icc or b"")[16:20] != b"GRAY" or b"kTRC" not in tags:
-            raise ValueError("not a grey profile with a tone curve")
-        curve = _icc_curve(tags[b"kTRC"])
-    except (ValueError, struct.error):
-        log.warning("%s: cannot use the ICC profile %r for a 16-bit grey image; ignoring it", p, description)
-        return grey, None
-    lut = curve(np.arange(65536, dtype=np.float64) / 65535.0)
-    out = np.empty(grey.shape, np.uint16)
-    for rows in _row_blocks(grey.shape):
-        out[rows] = _encode_srgb16(lut[grey[rows]])
-    return np.dstack([out, out, out]), description
-
-
-def _rgb16_to_srgb(p: Path, rgb: np.ndarray, icc: bytes | None) -> tuple[np.ndarray | None, str | None]:
-    """16-bit RGB -> sRGB in floating point through the profile's matrix and tone curves.
-
-    Returns (pixels, description), or (None, description) when the profile is not a
-    matrix/TRC RGB profile (the caller then converts at 8 bits).
-    """
-    opened = _open_profile(p, icc)
-    if opened is None:
-        return np.ascontiguousarray(rgb), None
-    _, description = opened
-    try:
-        matrix, curves = _matrix_shaper(icc or b"")
-    except (ValueError, struct.error, np.linalg.LinAlgError):
-        if (icc or b"")[16:20] == b"RGB ":
-            log.warning("%s: ICC profile %r is not matrix/TRC; converting at 8 bits", p, description)
-            return None, description
-        log.warning("%s: the ICC profile %r does not fit an RGB image; ignoring it", p, description)
-        return np.ascontiguousarray(rgb), None
-    x = np.arange(65536, dtype=np.float64) / 65535.0
-    luts = [curve(x).astype(np.float32) for curve in curves]
-    to_srgb = (np.linalg.inv(_srgb_matrix()) @ matrix).astype(np.float32)
-    out = np.empty(rgb.shape, np.uint16)
-    for rows in _row_blocks(rgb.shape):
-        block = rgb[rows]
-        linear = np.stack([luts[c][block[..., c]] for c in range(3)], axis=-1)
-        out[rows] = _encode_srgb16(linear @ to_srgb.T)
-    return out, description
-
-
-def _srgb16_to_matrix_profile(rgb: np.ndarray, icc: bytes) -> np.ndarray:
-    """16-bit sRGB -> a matrix/TRC RGB profile in floating point (the inverse of _rgb16_to_srgb)."""
-    try:
-        matrix, curves = _matrix_shaper(icc)
-    except (ValueError, struct.error, np.linalg.LinAlgError) as exc:
-        raise ValueError(
-            f"16-bit export needs a matrix/TRC RGB profile and this one is not ({exc}); export 8 bits instead"
-        ) from exc
-    x = np.arange(65536, dtype=np.float64) / 65535.0
-    srgb_linear = np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
-    to_target = (np.linalg.inv(matrix) @ _srgb_matrix()).astype(np.float32)
-    forwards = [np.maximum.accumulate(curve(x)) for curve in curves]  # encoded -> linear, monotone to invert
-    out = rgb.copy()
-    for rows in _row_blocks(rgb.shape):
-        linear = np.clip(srgb_linear[rgb[rows, :, :3]] @ to_target.T, 0.0, 1.0)
-        for c, forward in enumerate(forwards):
-            out[rows, :, c] = np.rint(np.interp(linear[..., c], forward, x) * 65535.0).astype(np.uint16)
-    return out
-
-
-def _row_blocks(shape: tuple[int, ...]) -> Iterator[slice]:
-    step = max(1, _CHUNK_PIXELS // max(1, shape[1]))
-    for start in range(0, shape[0], step):
-        yield slice(start, start + step)
-
-
-def _encode_srgb16(linear: np.ndarray) -> np.ndarray:
-    """Linear light (0..1) -> sRGB-encoded uint16."""
-    v = np.clip(linear, 0.0, 1.0)
-    encoded = np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
-    return np.rint(encoded * 65535.0).astype(np.uint16)
-
-
-@cache
-def _srgb_matrix() -> np.ndarray:
-    matrix, _ = _matrix_shaper(srgb_profile_bytes())
-    return matrix
-
-
-def _matrix_shaper(icc: bytes) -> tuple[np.ndarray, list[Callable[[np.ndarray], np.ndarray]]]:
-    """The RGB -> PCS XYZ (D50) matrix and the three tone curves of a matrix/TRC profile."""
-    if icc[16:20] != b"RGB " or icc[20:24] != b"XYZ ":
-        raise ValueError("not an RGB profile with an XYZ connection space")
-    tags = _icc_tags(icc)
-    columns = [_icc_xyz(tags[sig]) for sig in (b"rXYZ", b"gXYZ", b"bXYZ") if sig in tags]
-    curves = [_icc_curve(tags[sig]) for sig in (b"rTRC", b"gTRC", b"bTRC") if sig in tags]
-    if len(columns) != 3 or len(curves) != 3:
-        raise ValueError("not a matrix/TRC profile")
-    matrix = np.array(columns, dtype=np.float64).T
-    np.linalg.inv(matrix)  # raises LinAlgError for a degenerate matrix
-    return matrix, curves
-
-
-def _icc_tags(icc: bytes) -> dict[bytes, bytes]:
-    if len(icc) < 132 or icc[36:40] != b"acsp":
-        raise ValueError("not an ICC profile")
-    (count,) = struct.unpack_from(">I", icc, 128)
-    tags: dict[bytes, bytes] = {}
-    for i in range(min(count, 1000)):
-        sig, offset, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
-        if offset + size > len(icc):
-            raise ValueError("tag outside the profile")
-        tags[sig] = icc[offset : offset + size]
-    return tags
-
-
-def _icc_xyz(tag: bytes) -> tuple[float, float, float]:
-    if tag[:4] != b"XYZ ":
-        raise ValueError("not an XYZ tag")
-    x, y, z = struct.unpack_from(">iii", tag, 8)
-    return x / 65536, y / 65536, z / 65536
-
-
-def _icc_curve(tag: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """A 'curv' or 'para' tone curve as a function on 0..1 (encoded -> linear)."""
-    kind = tag[:4]
-    if kind == b"curv":
-        (n,) = struct.unpack_from(">I", tag, 8)
-        if n == 0:
-            return lambda x: x
-        if n == 1:
-            gamma = struct.unpack_from(">H", tag, 12)[0] / 256
-            return lambda x: np.power(x, gamma)
-        table = np.frombuffer(tag, dtype=">u2", count=n, offset=12).astype(np.float64) / 65535
-        grid = np.linspace(0.0, 1.0, n)
-        return lambda x: np.interp(x, grid, table)
-    if kind == b"para":
-        (function,) = struct.unpack_from(">H", tag, 8)
-        counts = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}
-        if function not in counts:
-            raise ValueError(f"unknown parametric curve type {function}")
-        params = [v / 65536 for v in struct.unpack_from(f">{counts[function]}i", tag, 12)]
-        return _parametric_curve(function, params)
-    raise ValueError(f"unsupported curve type {kind!r}")
-
-
-def _parametric_curve(function: int, params: list[float]) -> Callable[[np.ndarray], np.ndarray]:
-    g, a, b, c, d, e, f = [*params, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0][:7]
-
-    def power(x: np.ndarray) -> np.ndarray:
-        return np.power(np.maximum(a * x + b, 0.0), g)
-
-    def curve(x: np.ndarray) -> np.ndarray:
-        if function == 0:
-            y = np.power(x, g)
-        elif function == 1:
-            y = np.where(x >= -b / a, power(x), 0.0)
-        elif function == 2:
-            y = np.where(x >= -b / a, power(x) + c, c)
-        elif function == 3:
-            y = np.where(x >= d, power(x), c * x)
-        else:
-            y = np.where(x >= d, power(x) + e, c * x + f)
-        return np.clip(y, 0.0, 1.0)
-
-    return curve
-
-
 # --------------------------------------------------------------------------- saving
-
-
-def _check_pixels_argument(pixels: np.ndarray) -> np.ndarray:
-    if not isinstance(pixels, np.ndarray):
-        raise TypeError(f"pixels must be a numpy array, not {type(pixels).__name__}")
-    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise ValueError(f"pixels must have shape (H, W, 3) or (H, W, 4), not {pixels.shape}")
-    if pixels.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"pixels must be uint8 or uint16, not {pixels.dtype}")
-    return np.ascontiguousarray(pixels)
 
 
 def _check_writable_target(p: Path) -> None:
@@ -948,7 +657,7 @@ def _encode(
 
     pixels = to_uint8(rgb)
     if fmt in ("JPEG", "BMP") and pixels.shape[2] == 4 and not cmyk:
-        pixels = _composite(pixels, background)
+        pixels = composite_over(pixels, background)
     image = Image.fromarray(pixels, "CMYK" if cmyk else "RGBA" if pixels.shape[2] == 4 else "RGB")
     options: dict[str, object] = {}
     if fmt == "PNG":
@@ -970,14 +679,6 @@ def _encode(
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return [buffer.getbuffer()]
-
-
-def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
-    """Composite 8-bit RGBA over an opaque background colour (in sRGB, as image editors do)."""
-    alpha = rgba[..., 3:4].astype(np.uint16)
-    colour = rgba[..., :3].astype(np.uint16)
-    bg = np.array(background, dtype=np.uint16)
-    return ((colour * alpha + bg * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes) -> list[Piece]:

@@ -8,6 +8,7 @@ the command line and batch renders.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -21,6 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from studio.core.cancel import CancelCheck, Cancelled, Progress
+from studio.core.errors import ReadableError, describe_error
+from studio.core.inputs import Inputs
+from studio.core.models.usage import JobModels
+from studio.core.outputs import Output, OutputSink
+
 if TYPE_CHECKING:
     from studio.core.models.store import ModelStore
 
@@ -29,26 +36,8 @@ log = logging.getLogger(__name__)
 PREVIEW_INTERVAL_S = 0.1
 
 
-class Cancelled(Exception):
-    """Raised inside an engine by :meth:`RunContext.check_cancelled`."""
-
-
-class EngineError(RuntimeError):
+class EngineError(ReadableError, RuntimeError):
     """An engine broke its contract (for example it never yielded a final frame)."""
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What a job receives from the document.
-
-    ``image`` is the visible composite as RGBA uint8 (H, W, 4), ``mask`` the
-    active mask as float32 (H, W) in 0..1; both are copies the engine owns.
-    """
-
-    width: int
-    height: int
-    image: np.ndarray | None = None
-    mask: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,11 @@ class Frame:
     """One message from a running engine: progress and, optionally, a picture.
 
     ``image`` is an owned CPU array, RGBA or RGB uint8 (H, W, 4|3). A frame
-    with ``final=True`` carries the result; ``info`` lands in the layer recipe.
+    with ``final=True`` carries the result (its ``image`` may be None when the
+    job's result is its ``outputs`` only); ``info`` lands in the layer recipe.
+    On the final frame, :func:`drive` fills ``outputs`` with what the engine
+    emitted and no sink consumed, and ``info["models"]`` with the models the job
+    loaded.
     """
 
     job_id: int
@@ -66,6 +59,7 @@ class Frame:
     message: str = ""
     eta_s: float | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[Output, ...] = ()
 
 
 def pick_device(preferred: str | None = None) -> str:
@@ -102,9 +96,12 @@ class RunContext:
         preview_interval_s: float = PREVIEW_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         models: ModelStore | None = None,
+        outputs: OutputSink | None = None,
     ) -> None:
         self.job_id = job_id
-        self._models = models
+        self._models = JobModels(models) if models is not None else None
+        self._sink = outputs
+        self._kept: list[Output] = []
         self.preview_interval_s = preview_interval_s
         self._device = device
         self._clock = clock
@@ -120,13 +117,37 @@ class RunContext:
         return self._device
 
     @property
-    def models(self) -> ModelStore:
-        """Where engines load networks: ``ctx.models.load("vgg16", ctx.device)`` (verified, cached)."""
-        if self._models is None:
-            from studio.core.models.store import default_store
+    def models(self) -> JobModels:
+        """Where engines load networks: ``ctx.models.load("vgg16", ctx.device)`` (verified, cached, recorded).
 
-            self._models = default_store()
+        The store is the one the host passed in (``RunContext(models=...)``); a
+        context made without one raises RuntimeError here.
+        """
+        if self._models is None:
+            raise RuntimeError(
+                "this job has no model store: the host must create RunContext(models=ModelStore(...)) "
+                "(or JobQueue(models=...)) to run an engine that loads networks"
+            )
         return self._models
+
+    @property
+    def models_used(self) -> list[dict[str, str]]:
+        """``{"id", "sha256"}`` of every model the job loaded, for its recipe."""
+        return self._models.used if self._models is not None else []
+
+    def emit(self, output: Output) -> None:
+        """Hand a named output (a layer, a new document, a file) to the host as soon as it exists.
+
+        The host's sink writes or shows it; what the sink does not take is kept and
+        arrives with the final frame.
+        """
+        if self._sink is None or not self._sink(output):
+            self._kept.append(output)
+
+    def take_outputs(self) -> tuple[Output, ...]:
+        """The outputs kept so far (see :meth:`emit`), handed over once."""
+        kept, self._kept = tuple(self._kept), []
+        return kept
 
     def cancel(self) -> None:
         """Ask the engine to stop at its next :meth:`check_cancelled`."""
@@ -183,6 +204,8 @@ class RunContext:
 
 
 class Engine(Protocol):
+    """A plugin's engine: a generator of frames, the last one final."""
+
     def __call__(self, params: Any, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]: ...
 
 
@@ -197,7 +220,8 @@ def drive(frames: Iterator[Frame], ctx: RunContext, on_frame: Callable[[Frame], 
         for frame in frames:
             ctx.check_cancelled()
             if frame.final:
-                return frame
+                info = {**frame.info, "models": ctx.models_used} if ctx.models_used else frame.info
+                return dataclasses.replace(frame, info=info, outputs=frame.outputs + ctx.take_outputs())
             if on_frame is not None:
                 on_frame(frame)
         ctx.check_cancelled()
@@ -225,11 +249,6 @@ class JobEvent:
 
 Listener = Callable[[JobEvent], None]
 JobFn = Callable[[RunContext], Iterator[Frame]]
-
-
-Progress = Callable[[float, str], None]
-"""``progress(fraction, message)``: how long work (a download, an install) reports how far it is."""
-CancelCheck = Callable[[], bool]
 
 
 def progress_job(work: Callable[[Progress, CancelCheck], Any], done_message: str) -> JobFn:
@@ -372,13 +391,3 @@ class JobQueue:
             handle._finish(JobEvent(handle.job_id, JobState.FAILED, error=describe_error(exc)))
         else:
             handle._finish(JobEvent(handle.job_id, JobState.FINISHED, final))
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line, readable description of an exception for a panel or the CLI."""
-    from studio.core.image import ImageError
-
-    text = str(exc).strip()
-    if isinstance(exc, EngineError | OSError | ValueError | ImageError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

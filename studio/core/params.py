@@ -24,6 +24,9 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
+Role = Literal["seed", "size"]
+ROLES: tuple[Role, ...] = ("seed", "size")
+
 
 class ParamError(ValueError):
     """A parameter value was rejected; the message names the parameter and the fix."""
@@ -41,6 +44,10 @@ class Param:
     widget: Literal["color", "slider", "file", "files", "numbers"] | None = None
     """``file``/``files``: a path, or comma-separated paths, chosen with a file dialog; ``numbers``:
     comma-separated numbers (for example blend weights)."""
+    role: Role | None = None
+    """What the host may do with the parameter: ``seed`` (an int the panel can randomise and a
+    recipe records), ``size`` (an int long side in pixels, 0 = the document's size, which a
+    re-render at another size replaces)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,36 @@ def param_fields(cls: type) -> list[ParamField]:
             raise TypeError(f"parameter {f.name!r} of {cls.__name__} needs a default")
         result.append(ParamField(f.name, kind, default, meta, choices))
     return result
+
+
+def role_field(cls: type, role: Role) -> ParamField | None:
+    """The parameter of ``cls`` annotated with ``role``, or None."""
+    return next((f for f in param_fields(cls) if f.meta.role == role), None)
+
+
+def check_roles(cls: type) -> None:
+    """Raise TypeError unless ``cls`` is a params dataclass with at most one int parameter per role."""
+    fields = param_fields(cls)
+    for role in ROLES:
+        marked = [f for f in fields if f.meta.role == role]
+        if len(marked) > 1:
+            raise TypeError(f"{cls.__name__}: more than one parameter has the role {role!r}")
+        if marked and marked[0].kind is not int:
+            raise TypeError(f"{cls.__name__}.{marked[0].name}: a {role} parameter must be an int")
+
+
+def output_size(width: int, height: int, params: Any) -> tuple[int, int]:
+    """The (width, height) a job of ``params`` makes on a ``width`` x ``height`` document.
+
+    The document's size, unless the parameter with the ``size`` role asks for another
+    long side (aspect kept, each side at least 1 px).
+    """
+    field = role_field(type(params), "size")
+    long_side = getattr(params, field.name) if field is not None else 0
+    if long_side <= 0 or long_side == max(width, height):
+        return width, height
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _kind_of(hint: Any, name: str) -> tuple[type, tuple[Any, ...]]:

@@ -7,30 +7,23 @@ plugin's engine runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from studio.core.dynamic import import_object
+from studio.core.inputs import InputSpec
 from studio.core.jobs import Engine
-from studio.core.params import param_fields
+from studio.core.models.catalog import catalog
+from studio.core.models.spec import ModelSpec
+from studio.core.params import check_roles
+from studio.core.training import Trainer
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "studio.plugins"
-
-
-def import_object(target: str) -> Any:
-    """Import ``"package.module:attribute"``."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep:
-        raise ValueError(f"{target!r} is not of the form module:attribute")
-    obj: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 @dataclass(frozen=True)
@@ -38,8 +31,13 @@ class PluginManifest:
     """What Studio knows about a plugin before importing its engine.
 
     ``params``, ``engine`` and ``panel`` are import paths (``module:name``).
-    ``uses_image``/``uses_mask`` say whether the engine reads the document's
-    composite image or its mask. ``accelerated=False`` marks an engine that
+    ``inputs`` declares what the engine reads (see :class:`InputSpec`); the host
+    builds them (:func:`studio.core.inputs.build_inputs`). ``models`` lists the
+    ids of the models the engine may load; ``model_specs`` names a sequence of
+    :class:`~studio.core.models.spec.ModelSpec` the plugin brings (its own trained
+    files included), added to the store at start-up. ``trainer`` and
+    ``train_params`` name a long job that trains one of them
+    (:mod:`studio.core.training`). ``accelerated=False`` marks an engine that
     computes with numpy on the CPU: its jobs never pick a GPU or import torch.
     """
 
@@ -48,16 +46,26 @@ class PluginManifest:
     params: str
     engine: str
     panel: str | None = None
+    inputs: tuple[InputSpec, ...] = ()
     models: tuple[str, ...] = ()
+    model_specs: str | None = None
+    trainer: str | None = None
+    train_params: str | None = None
     description: str = ""
-    uses_image: bool = False
-    uses_mask: bool = False
     accelerated: bool = True
 
     @property
     def device(self) -> str | None:
         """The device its jobs ask for: None for the best available, "cpu" when not accelerated."""
         return None if self.accelerated else "cpu"
+
+    def input(self, name: str) -> InputSpec | None:
+        """The declared input ``name``, or None."""
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+    def reads(self, name: str) -> bool:
+        """Whether the plugin declares the input ``name``."""
+        return self.input(name) is not None
 
     def params_class(self) -> type:
         return import_object(self.params)
@@ -67,6 +75,39 @@ class PluginManifest:
 
     def panel_factory(self) -> Any | None:
         return import_object(self.panel) if self.panel else None
+
+    def brought_models(self) -> tuple[ModelSpec, ...]:
+        """The model specs the plugin brings (empty when it brings none)."""
+        return tuple(import_object(self.model_specs)) if self.model_specs else ()
+
+    def train_params_class(self) -> type:
+        if self.train_params is None:
+            raise ValueError(f"{self.title} cannot be trained")
+        return import_object(self.train_params)
+
+    def trainer_function(self) -> Trainer:
+        if self.trainer is None:
+            raise ValueError(f"{self.title} cannot be trained")
+        return import_object(self.trainer)
+
+    def check(self) -> None:
+        """Raise if the manifest is unusable: bad params class, roles, inputs or brought models."""
+        params = self.params_class()
+        check_roles(params)
+        names = [spec.name for spec in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"plugin {self.id!r} declares an input twice: {', '.join(names)}")
+        for spec in self.inputs:
+            if spec.from_document and spec.kind != spec.name:
+                raise ValueError(f"plugin {self.id!r}: the document input {spec.name!r} must be of kind {spec.name!r}")
+        for spec in self.brought_models():
+            if not isinstance(spec, ModelSpec):
+                kind = type(spec).__name__
+                raise TypeError(f"plugin {self.id!r}: {self.model_specs} holds a {kind}, not a ModelSpec")
+        if (self.trainer is None) != (self.train_params is None):
+            raise ValueError(f"plugin {self.id!r}: trainer and train_params are declared together")
+        if self.train_params is not None:
+            check_roles(self.train_params_class())
 
 
 @dataclass(frozen=True)
@@ -92,12 +133,44 @@ class PluginRegistry:
             known = ", ".join(sorted(self.plugins)) or "none"
             raise KeyError(f"no plugin {plugin_id!r}; installed plugins: {known}") from None
 
+    def users_of(self, model_id: str) -> list[str]:
+        """The ids of the plugins that use ``model_id``."""
+        return [m.id for m in self.plugins.values() if model_id in m.models]
+
+    def model_catalog(self, base: Mapping[str, ModelSpec] | None = None) -> dict[str, ModelSpec]:
+        """``base`` (Studio's catalog by default) with every model the plugins bring, by id: what a store is
+        made with.
+
+        A plugin whose brought models clash with another's ids, or that uses a model no one
+        provides, is moved to ``errors``: an unknown model id is never silently ignored.
+        """
+        specs = dict(catalog() if base is None else base)
+        for manifest in list(self.plugins.values()):
+            try:
+                brought = {spec.id: spec for spec in manifest.brought_models()}
+                clash = sorted(set(brought) & set(specs))
+                if clash:
+                    raise ValueError(f"it brings a model whose id is already taken: {', '.join(clash)}")
+                unknown = sorted(set(manifest.models) - set(specs) - set(brought))
+                if unknown:
+                    raise ValueError(f"it uses models no catalog entry provides: {', '.join(unknown)}")
+            except Exception as exc:  # third-party code must not take the app down
+                self._reject(manifest, exc)
+                continue
+            specs |= brought
+        return specs
+
+    def _reject(self, manifest: PluginManifest, exc: Exception) -> None:
+        log.warning("plugin %s failed to load: %s", manifest.id, exc)
+        del self.plugins[manifest.id]
+        self.errors.append(PluginLoadError(manifest.id, manifest.engine, f"{type(exc).__name__}: {exc}"))
+
 
 def discover_plugins(eps: Iterable[EntryPoint] | None = None) -> PluginRegistry:
     """Load every manifest in the ``studio.plugins`` group.
 
-    A plugin whose entry point fails to import, is not a manifest, or has an
-    unusable params class is recorded in ``errors`` and skipped.
+    A plugin whose entry point fails to import, is not a manifest, or fails
+    :meth:`PluginManifest.check` is recorded in ``errors`` and skipped.
     """
     registry = PluginRegistry()
     for ep in entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps:
@@ -107,7 +180,7 @@ def discover_plugins(eps: Iterable[EntryPoint] | None = None) -> PluginRegistry:
                 raise TypeError(f"{ep.value} is a {type(manifest).__name__}, not a PluginManifest")
             if manifest.id in registry.plugins:
                 raise ValueError(f"plugin id {manifest.id!r} is already used by another plugin")
-            param_fields(manifest.params_class())
+            manifest.check()
         except Exception as exc:  # any failure in third-party code must not take the app down
             log.warning("plugin %s failed to load: %s", ep.name, exc)
             registry.errors.append(PluginLoadError(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))

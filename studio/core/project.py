@@ -22,7 +22,7 @@ from studio import __version__
 from studio.core.atomic import atomic_write
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.export import ExportSettings
-from studio.core.printing import PrintSpec
+from studio.core.print_size import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
 FORMAT = "studio-project"

@@ -1,25 +1,91 @@
-"""Running a plugin on a document: its inputs, and its result as a layer with a recipe."""
+"""Running a plugin: its inputs built from what a host has, and its results as layers with recipes.
+
+Every host (the panel, ``studio run``, batch, re-render) builds a job's inputs
+with :func:`build_inputs` and runs it with :func:`job_function` or
+:func:`run_plugin`; the GUI turns results into layers with :func:`result_layer`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from studio.core.document import Document, Layer, LayerKind, Recipe, pixels_digest
-from studio.core.jobs import EngineError, Frame, Inputs, RunContext, drive
-from studio.core.params import params_to_dict
+from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input
+from studio.core.jobs import EngineError, Frame, RunContext, drive
+from studio.core.params import params_to_dict, role_field
 from studio.core.plugin import PluginManifest
 
 
-def inputs_from_document(doc: Document, manifest: PluginManifest) -> Inputs:
-    """The copies of the document a job of ``manifest`` reads."""
-    image = doc.composite() if manifest.uses_image else None
-    mask_layer = doc.active_mask() if manifest.uses_mask else None
-    mask = mask_layer.pixels.astype(np.float32) / 255.0 if mask_layer is not None else None
-    return Inputs(doc.width, doc.height, image, mask)
+def build_inputs(
+    manifest: PluginManifest,
+    provided: Provided,
+    canvas: tuple[int, int] | None = None,
+) -> Inputs:
+    """The :class:`Inputs` of a job of ``manifest`` from what a host ``provided``, by input name.
+
+    Files are loaded (an unreadable one is an :class:`~studio.core.image.ImageError`
+    naming it) and converted to the input's kind. The document's size is the
+    picture's, else ``canvas``; a plugin that does not read the picture still
+    gets the picture's size. A mask or label map of another size, a missing
+    required input or an input the plugin does not declare is an :class:`InputError`.
+    """
+    declared = {spec.name: spec for spec in manifest.inputs}
+    given = {name: value for name, value in provided.items() if value is not None}
+    unknown = sorted(set(given) - set(declared) - {"image"})
+    if unknown:
+        known = ", ".join(declared) or "none"
+        raise InputError(f"{manifest.title} takes no input {unknown[0]!r}; its inputs: {known}")
+    missing = [spec for spec in manifest.inputs if spec.required and spec.name not in given]
+    if missing:
+        spec = missing[0]
+        raise InputError(f"{manifest.title} needs {spec.label.lower()} ({spec.help or spec.name})")
+    arrays: dict[str, np.ndarray] = {}
+    files: dict[str, str] = {}
+    for name, value in given.items():
+        spec = declared.get(name, IMAGE)
+        if isinstance(value, np.ndarray):
+            arrays[name] = as_kind(value, spec.kind)
+        else:
+            files[name] = str(value)
+            arrays[name] = read_input(spec, value)
+    picture = arrays.get("image")
+    if picture is not None:
+        width, height = picture.shape[1], picture.shape[0]
+    elif canvas is not None:
+        width, height = canvas
+    else:
+        raise InputError(f"{manifest.title} needs a canvas size when it reads no picture")
+    for name in ("mask", "labels"):
+        array = arrays.get(name)
+        if array is not None and array.shape[:2] != (height, width):
+            source = files.get(name, f"the {declared[name].label.lower()}")
+            raise InputError(
+                f"{source} is {array.shape[1]}x{array.shape[0]} but the picture is {width}x{height}; "
+                f"make the {declared[name].label.lower()} the picture's size"
+            )
+    image = picture if "image" in declared else None
+    extras = {name: array for name, array in arrays.items() if name in declared and not declared[name].from_document}
+    files = {name: path for name, path in files.items() if name in declared}
+    return Inputs(width, height, image, arrays.get("mask"), arrays.get("labels"), extras, files)
+
+
+def inputs_from_document(
+    doc: Document, manifest: PluginManifest, extras: Mapping[str, str | Path] | None = None
+) -> Inputs:
+    """The inputs a job of ``manifest`` reads from ``doc``: its visible picture, its mask and label map in use,
+    and the ``extras`` the artist chose (files by input name)."""
+    provided: dict[str, Any] = dict(extras or {})
+    if manifest.reads("image"):
+        provided["image"] = doc.composite()
+    for name, layer in (("mask", doc.active_mask()), ("labels", doc.active_labels())):
+        if manifest.reads(name) and layer is not None:
+            provided[name] = layer.pixels
+    return build_inputs(manifest, provided, (doc.width, doc.height))
 
 
 def to_rgba(image: np.ndarray) -> np.ndarray:
@@ -33,21 +99,18 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
 
 
 def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Recipe:
-    """The recipe of a finished job: plugin, parameters, seed, models and input hashes."""
-    input_hashes = {}
-    if inputs.image is not None:
-        input_hashes["image"] = pixels_digest(inputs.image)
-    if inputs.mask is not None:
-        input_hashes["mask"] = pixels_digest(inputs.mask)
+    """The recipe of a finished job: plugin, parameters, seed, the models it loaded and its inputs."""
     values = params_to_dict(params)
-    seed = frame.info.get("seed", values.get("seed"))
+    seed_field = role_field(type(params), "seed")
+    seed = frame.info.get("seed", values.get(seed_field.name) if seed_field is not None else None)
     return Recipe(
         plugin_id=manifest.id,
         params=values,
         seed=int(seed) if seed is not None else None,
         models=[dict(m) for m in frame.info.get("models", [])],
-        inputs=input_hashes,
+        inputs=inputs.digests(),
         size=(inputs.width, inputs.height),
+        input_files={name: path for name, path in inputs.files.items() if not manifest.input(name).from_document},
     )
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from studio import __version__
 from studio.core.autosave import Autosaver
 from studio.core.jobs import pick_device
+from studio.core.models.store import ModelStore
 from studio.core.project import ProjectError, load_project
 from studio.qt.main_window import MainWindow
 
@@ -90,7 +91,7 @@ def run_app(files: Sequence[Path] = ()) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = make_application()
     autosaver = Autosaver()
-    window = MainWindow(autosaver=autosaver)
+    window = MainWindow(autosaver=autosaver, store=ModelStore())
     if any(m.accelerated for m in window.registry.plugins.values()):
         # Importing torch takes seconds: do it now, off the GUI thread, not on the first Run.
         threading.Thread(target=pick_device, name="studio-torch-warm-up", daemon=True).start()

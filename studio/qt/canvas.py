@@ -435,13 +435,17 @@ class Canvas(QWidget):
 
     def _target_layer(self) -> Layer | None:
         assert self.doc is not None
+        active = self.doc.active_layer
         if self.tools.tool is Tool.MASK:
+            if active is not None and active.kind is LayerKind.MASK and not active.visible:
+                self.message.emit(f"Mask {active.name!r} is hidden: show it to paint on it.")
+                return None
             mask = self.doc.active_mask()
             if mask is None:
                 self.mask_needed.emit()
                 mask = self.doc.active_mask()
             return mask
-        layer = self.doc.active_layer
+        layer = active
         if layer is None:
             self.message.emit("There is no layer to paint on: add one in the Layers panel.")
             return None

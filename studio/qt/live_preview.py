@@ -11,21 +11,49 @@ until the artist clicks Run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QImage
 
+from studio.core.document import Document
 from studio.core.jobs import Frame, JobEvent, JobFn, JobHandle, JobState, RunContext
 from studio.core.params import ParamError
 from studio.core.plugin import PluginManifest
 from studio.core.run import inputs_from_document, job_function
-
-if TYPE_CHECKING:
-    from studio.qt.main_window import MainWindow
+from studio.qt.canvas import Canvas
+from studio.qt.params_panel import PluginPanel
 
 DEBOUNCE_MS = 300
+
+
+class PreviewHost(Protocol):
+    """What :class:`LivePreview` needs of the window it previews in (the main window is one)."""
+
+    @property
+    def doc(self) -> Document | None:
+        """The open document, if any: previews are rendered from it."""
+        ...
+
+    @property
+    def job(self) -> object | None:
+        """The job the window is running, if any: no preview starts meanwhile, nor replaces its previews."""
+        ...
+
+    @property
+    def panels(self) -> Mapping[str, PluginPanel]:
+        """The plugin panels by plugin id: their parameters, and where a preview's error shows."""
+        ...
+
+    @property
+    def canvas(self) -> Canvas:
+        """Where the preview picture shows."""
+        ...
+
+    def submit_job(self, job: JobFn, device: str | None) -> JobHandle:
+        """Queue ``job`` on ``device``; its frames and events come back to the window on the GUI thread."""
+        ...
 
 
 def preview_job(job: JobFn) -> JobFn:
@@ -45,9 +73,9 @@ def preview_job(job: JobFn) -> JobFn:
 class LivePreview(QObject):
     """Debounced, cancellable previews for the main window's plugin panels."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, host: PreviewHost, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         self.handle: JobHandle | None = None
         self.manifest: PluginManifest | None = None
         self.timer = QTimer(self)
@@ -63,10 +91,10 @@ class LivePreview(QObject):
 
     def start(self) -> JobHandle | None:
         """Render the pending preview now; one still rendering is cancelled (the last picture stays meanwhile)."""
-        window, manifest = self.window, self.manifest
-        if manifest is None or window.doc is None or window.job is not None:
+        host, manifest = self.host, self.manifest
+        if manifest is None or host.doc is None or host.job is not None:
             return None
-        panel = window.panels[manifest.id]
+        panel = host.panels[manifest.id]
         try:
             params = panel.params()
         except ParamError:
@@ -78,9 +106,9 @@ class LivePreview(QObject):
             return None
         self.cancel()
         panel.clear_error()
-        inputs = inputs_from_document(window.doc, manifest)
+        inputs = inputs_from_document(host.doc, manifest)
         job = preview_job(job_function(manifest, preview, inputs))
-        self.handle = window.queue.submit(job, window.bridge.post, manifest.device)
+        self.handle = host.submit_job(job, manifest.device)
         return self.handle
 
     def cancel(self) -> None:
@@ -93,8 +121,8 @@ class LivePreview(QObject):
     def stop(self) -> None:
         """Cancel any preview and take it off the canvas (the document shows again)."""
         self.cancel()
-        if self.showing and self.window.job is None:
-            self.window.canvas.set_preview(None)
+        if self.showing and self.host.job is None:
+            self.host.canvas.set_preview(None)
         self.showing = False
 
     @property
@@ -105,8 +133,8 @@ class LivePreview(QObject):
         """Show a preview picture of the current preview job; True if ``job_id`` was a preview job."""
         if self.handle is None or job_id != self.handle.job_id:
             return False
-        if self.window.job is None:
-            self.window.canvas.set_preview(image)
+        if self.host.job is None:
+            self.host.canvas.set_preview(image)
             self.showing = True
         return True
 
@@ -118,5 +146,5 @@ class LivePreview(QObject):
             return True
         self.handle = None
         if event.state is JobState.FAILED and self.manifest is not None:
-            self.window.panels[self.manifest.id].show_error(event.error)
+            self.host.panels[self.manifest.id].show_error(event.error)
         return True

@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
 
 from studio import __version__
 from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
+from studio.core.blank import blank_document
 from studio.core.document import Document, Layer, LayerKind, blank_pixels
 from studio.core.history import AddLayer
 from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
 from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobQueue, JobState
-from studio.core.models.store import ModelStore, default_store
+from studio.core.models.store import ModelStore
+from studio.core.params import output_size
 from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from studio.core.run import inputs_from_document, job_function, make_recipe, result_layer, to_rgba
@@ -43,8 +45,8 @@ from studio.qt.job_bar import JobBar, JobEventBridge
 from studio.qt.live_preview import LivePreview
 from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
 from studio.qt.params_panel import PluginPanel
-from studio.qt.print_dialogs import PrintActions
-from studio.qt.rerender import RerenderDialog, RerenderPlan, requested_size, rerender_plan
+from studio.qt.printing.actions import PrintActions
+from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
 
 log = logging.getLogger(__name__)
@@ -98,13 +100,6 @@ class NewDocumentDialog(QDialog):
         form.addRow(buttons)
 
 
-def blank_document(width: int, height: int, background: str = "White") -> Document:
-    pixels = blank_pixels(LayerKind.RASTER, width, height)
-    if background != "Transparent":
-        pixels[...] = (255, 255, 255, 255) if background == "White" else (0, 0, 0, 255)
-    return Document.from_pixels(pixels)
-
-
 class MainWindow(QMainWindow):
     """Studio's main window. One document is open at a time."""
 
@@ -123,11 +118,13 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self.project_path: Path | None = None
         self.last_error = ""
-        self.store = store or default_store()
+        # The store knows the plugins' own models; a plugin naming an unknown model goes to the load errors.
+        self.store = store if store is not None else ModelStore()
+        self.store.specs = self.registry.model_catalog(self.store.specs)
         self.queue = JobQueue(models=self.store)
         self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
-        self.live_preview = LivePreview(self)
+        self.live_preview = LivePreview(self, self)
         self.panels: dict[str, PluginPanel] = {}
         self._models_dialog: ModelsDialog | None = None
         self.tools = ToolSettings()
@@ -273,7 +270,7 @@ class MainWindow(QMainWindow):
             tip="Run the selected layer's recipe again at another size, for example at print size",
         )
 
-        self.print_actions = PrintActions(self)
+        self.print_actions = PrintActions(self, self)
         self.print_actions.add_to_menus(file=file, image=bar.addMenu("&Image"), view=view)
 
         plugins = bar.addMenu("&Plugins")
@@ -296,17 +293,23 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.doc.history.changed.disconnect(self._update_title)
             self.doc.history.changed.disconnect(self.live_preview.stop)
+            self.doc.layers_changed.disconnect(self._show_size)
             self.autosaver.discard(self.doc)
         self.doc = doc
         self.project_path = project_path
         doc.history.changed.connect(self._update_title)
         doc.history.changed.connect(self.live_preview.stop)
+        doc.layers_changed.connect(self._show_size)
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
-        self.size_label.setText(f"{doc.width} × {doc.height}")
+        self._show_size()
         self.print_actions.document_changed(doc)
         self._update_title()
+
+    def _show_size(self) -> None:
+        if self.doc is not None:
+            self.size_label.setText(f"{self.doc.width} × {self.doc.height}")
 
     def _update_title(self) -> None:
         if self.doc is None:
@@ -414,13 +417,13 @@ class MainWindow(QMainWindow):
             self.set_document(doc, None)
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open", self._last_dir(), image_filter())
+        path, _ = QFileDialog.getOpenFileName(self, "Open", self.last_dir(), image_filter())
         if path and self.confirm_discard():
             self.open_path(Path(path))
 
     def import_layer_dialog(self) -> None:
         patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Import as layer", self._last_dir(), f"Images ({patterns})")
+        path, _ = QFileDialog.getOpenFileName(self, "Import as layer", self.last_dir(), f"Images ({patterns})")
         if path:
             self.import_layer(Path(path))
 
@@ -430,14 +433,15 @@ class MainWindow(QMainWindow):
         return self.save_as_dialog()
 
     def save_as_dialog(self) -> bool:
-        start = str(Path(self._last_dir()) / f"{Path(self.doc.name).stem if self.doc else 'untitled'}{PROJECT_SUFFIX}")
+        start = str(Path(self.last_dir()) / f"{Path(self.doc.name).stem if self.doc else 'untitled'}{PROJECT_SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self, "Save project", start, f"Studio projects (*{PROJECT_SUFFIX})")
         return bool(path) and self.save_project_to(Path(path))
 
     def export_dialog(self) -> None:
         self.print_actions.export_dialog()
 
-    def _last_dir(self) -> str:
+    def last_dir(self) -> str:
+        """The folder file dialogs start in: the most recent file's, else the home folder."""
         recent = self.recent_files()
         return str(recent[0].parent) if recent else str(Path.home())
 
@@ -505,7 +509,7 @@ class MainWindow(QMainWindow):
         source = self.doc
         inputs = inputs_from_document(source, manifest)
         job = job_function(manifest, params, inputs)
-        size = requested_size(source.width, source.height, params)
+        size = output_size(source.width, source.height, params)
         if size == (source.width, source.height):
             return self._start_job(manifest, job, params, inputs, manifest.title)
         plan = RerenderPlan(manifest, params, inputs, size)
@@ -547,11 +551,15 @@ class MainWindow(QMainWindow):
         self.live_preview.stop()
         panel = self.panels[manifest.id]
         panel.clear_error()
-        handle = self.queue.submit(job, self.bridge.post, manifest.device)
+        handle = self.submit_job(job, manifest.device)
         self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel, on_result)
         panel.set_running(True)
         self.job_bar.start(title)
         return handle
+
+    def submit_job(self, job: JobFn, device: str | None) -> JobHandle:
+        """Queue ``job`` on ``device``; its frames and events come back to this window on the GUI thread."""
+        return self.queue.submit(job, self.bridge.post, device)
 
     def rerender_dialog(self, layer_id: str = "") -> None:
         """Ask for a size, then re-render ``layer_id`` (default: the active layer) from its recipe."""

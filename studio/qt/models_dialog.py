@@ -194,8 +194,19 @@ class MissingModelsBanner(QWidget):
         self.hide()
 
     def update_for(self, models: tuple[str, ...], store: ModelStore) -> None:
-        """Show the banner if none of ``models`` is installed, offering the first installable one."""
-        known = [m for m in models if m in store.specs]
+        """Show the banner if none of ``models`` is installed, offering the first installable one.
+
+        A model the store does not know is named as an error, never skipped.
+        """
+        unknown = [m for m in models if m not in store.specs]
+        if unknown:
+            self.model_id = ""
+            self.label.setText(f"This plugin names models Studio does not know: {', '.join(unknown)}.")
+            self.button.hide()
+            self.show()
+            return
+        self.button.show()
+        known = list(models)
         if not known or any(store.status(m) is ModelStatus.INSTALLED for m in known):
             self.hide()
             return

@@ -1,12 +1,14 @@
 """Re-rendering a layer from its recipe at another size (for example at print size).
 
-The recipe's plugin runs again with the same parameters and seed and only ``size``
-replaced, on the picture the layer was made from: the composite of the layers below it.
+The recipe's plugin runs again with the same parameters and seed and only its
+size parameter replaced, on the inputs the layer was made from: the composite of
+the layers below it, its mask and label map, and its extra pictures.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.document import Document, Layer, LayerKind, pixels_digest
-from studio.core.jobs import Inputs
-from studio.core.params import make_params, param_fields
+from studio.core.image import ImageError
+from studio.core.inputs import InputError, Inputs, as_kind
+from studio.core.params import make_params, output_size, param_fields, role_field
 from studio.core.plugin import PluginManifest, PluginRegistry
+from studio.core.run import build_inputs
 
 MAX_LONG_SIDE = 32768
 
@@ -47,12 +51,6 @@ def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def requested_size(width: int, height: int, params: object) -> tuple[int, int]:
-    """The output size ``params`` ask for on a ``width`` x ``height`` document: its ``size`` long side, if any."""
-    long_side = getattr(params, "size", 0)
-    return scaled_size(width, height, long_side) if isinstance(long_side, int) and long_side > 0 else (width, height)
-
-
 def composite_below(doc: Document, layer: Layer) -> np.ndarray:
     """The visible raster layers under ``layer`` blended, as RGBA uint8: the picture it was made from."""
     below = Document(doc.width, doc.height)
@@ -61,7 +59,13 @@ def composite_below(doc: Document, layer: Layer) -> np.ndarray:
 
 
 def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_side: int) -> RerenderPlan:
-    """The job that makes ``layer`` again at ``long_side`` px; ValueError says why it cannot be re-rendered."""
+    """The job that makes ``layer`` again at ``long_side`` px; ValueError says why it cannot be re-rendered.
+
+    The parameters and seed are the recipe's with the parameter of the ``size``
+    role replaced; the inputs are built as for any run: the layers below it, the
+    mask and label map it used (found by their digests) and the extra pictures
+    it read (from their files).
+    """
     recipe = layer.recipe
     if recipe is None:
         raise ValueError(f"layer {layer.name!r} was not made by a plugin, so it has no recipe to re-render")
@@ -69,34 +73,47 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
         manifest = registry.get(recipe.plugin_id)
     except KeyError as exc:
         raise ValueError(f"layer {layer.name!r} was made by {recipe.plugin_id!r}, which is not installed") from exc
-    names = {f.name for f in param_fields(manifest.params_class())}
-    if "size" not in names:
+    params_class = manifest.params_class()
+    size_field = role_field(params_class, "size")
+    if size_field is None:
         raise ValueError(f"{manifest.title} has no size parameter, so it cannot render at another size")
     if not 1 <= long_side <= MAX_LONG_SIDE:
         raise ValueError(f"the long side must be 1 to {MAX_LONG_SIDE} px, not {long_side}")
-    values = {k: v for k, v in recipe.params.items() if k in names} | {"size": long_side}
-    if recipe.seed is not None and "seed" in names:
-        values["seed"] = recipe.seed
-    params = make_params(manifest.params_class(), values)
+    names = {f.name for f in param_fields(params_class)}
+    values = {k: v for k, v in recipe.params.items() if k in names} | {size_field.name: long_side}
+    seed_field = role_field(params_class, "seed")
+    if recipe.seed is not None and seed_field is not None:
+        values[seed_field.name] = recipe.seed
+    params = make_params(params_class, values)
     notes = []
-    image = composite_below(doc, layer) if manifest.uses_image else None
-    if image is not None and recipe.inputs.get("image") not in (None, pixels_digest(image)):
-        notes.append("the layers below changed since it was made")
-    mask = None
-    if manifest.uses_mask and "mask" in recipe.inputs:
-        mask = _recipe_mask(doc, recipe.inputs["mask"])
-        if mask is None:
-            notes.append("its mask is gone, so the whole picture is painted")
-    inputs = Inputs(doc.width, doc.height, image, mask)
-    return RerenderPlan(manifest, params, inputs, scaled_size(doc.width, doc.height, long_side), tuple(notes))
+    provided: dict[str, Any] = {}
+    if manifest.reads("image"):
+        provided["image"] = composite_below(doc, layer)
+        if recipe.inputs.get("image") not in (None, pixels_digest(as_kind(provided["image"], "image"))):
+            notes.append("the layers below changed since it was made")
+    for name, kind in (("mask", LayerKind.MASK), ("labels", LayerKind.LABELS)):
+        if manifest.reads(name) and name in recipe.inputs:
+            provided[name] = _recipe_layer(doc, kind, name, recipe.inputs[name])
+            if provided[name] is None:
+                notes.append(f"its {name.replace('labels', 'label map')} is gone, so it is made without one")
+    for name, path in recipe.input_files.items():
+        if manifest.reads(name):
+            if Path(path).is_file():
+                provided[name] = path
+            else:
+                notes.append(f"{path} is gone, so it is made without its {name.replace('_', ' ')}")
+    try:
+        inputs = build_inputs(manifest, provided, (doc.width, doc.height))
+    except (InputError, ImageError) as exc:
+        raise ValueError(str(exc)) from exc
+    return RerenderPlan(manifest, params, inputs, output_size(doc.width, doc.height, params), tuple(notes))
 
 
-def _recipe_mask(doc: Document, digest: str) -> np.ndarray | None:
+def _recipe_layer(doc: Document, kind: LayerKind, name: str, digest: str) -> np.ndarray | None:
+    """The pixels of the mask or label-map layer whose input digest is ``digest``, or None."""
     for candidate in doc.layers:
-        if candidate.kind is LayerKind.MASK:
-            mask = candidate.pixels.astype(np.float32) / 255.0
-            if pixels_digest(mask) == digest:
-                return mask
+        if candidate.kind is kind and pixels_digest(as_kind(candidate.pixels, name)) == digest:
+            return candidate.pixels
     return None
 
 

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from studio.core.jobs import Frame, Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext
 from studio.core.params import Param
 from studio.core.plugin import PluginManifest
 

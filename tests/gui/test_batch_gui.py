@@ -12,7 +12,8 @@ from studio.core.batch import load_job
 from studio.core.document import Layer, LayerKind, Recipe
 from studio.core.history import AddLayer
 from studio.core.image import load_image
-from studio.core.jobs import Inputs, RunContext
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext
 from studio.core.models.store import ModelStore
 from studio.core.params import make_params, params_to_dict
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins

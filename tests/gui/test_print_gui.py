@@ -13,14 +13,16 @@ from test_main_window import discard_changes, write_image
 from test_printing import cmyk_profile
 
 from studio.core.autosave import Autosaver
+from studio.core.colour import srgb_profile_bytes
 from studio.core.export import ExportSettings
-from studio.core.image import load_image, srgb_profile_bytes
+from studio.core.image import load_image
 from studio.core.models.store import ModelStore
 from studio.core.plugin import discover_plugins
-from studio.core.printing import PrintSpec
-from studio.qt import print_dialogs
+from studio.core.print_size import PrintSpec
 from studio.qt.main_window import MainWindow
-from studio.qt.print_dialogs import ExportDialog, FitToPrintDialog, NewPrintDocumentDialog
+from studio.qt.printing import actions, soft_proof
+from studio.qt.printing.export_dialog import ExportDialog
+from studio.qt.printing.size_dialogs import FitToPrintDialog, NewPrintDocumentDialog
 
 pytestmark = pytest.mark.gui
 
@@ -162,14 +164,14 @@ def test_soft_proof_is_computed_off_the_gui_thread_and_stale_proofs_are_dropped(
     window.open_path(write_image(tmp_path / "grey.png", (60, 40), (128, 128, 128)))
     release = threading.Event()
     threads = []
-    real = print_dialogs.proof_preview
+    real = soft_proof.proof_preview
 
     def slow_proof(*args):
         threads.append(threading.current_thread())
         assert release.wait(10)
         return real(*args)
 
-    monkeypatch.setattr(print_dialogs, "proof_preview", slow_proof)
+    monkeypatch.setattr(soft_proof, "proof_preview", slow_proof)
     proof = window.print_actions.soft_proof
     shown = []
     proof.updated.connect(shown.append)
@@ -259,9 +261,7 @@ def test_export_from_the_window_stores_settings_and_asks_before_overwriting(wind
     assert settings == ExportSettings("tiff", 16, dpi=20.0)  # a print document exports 16-bit TIFF at its ppi
     out = tmp_path / "print.tif"
 
-    monkeypatch.setattr(
-        print_dialogs.ExportDialog, "exec", lambda self: (self.path_edit.setText(str(out)), 1)[1], raising=True
-    )
+    monkeypatch.setattr(ExportDialog, "exec", lambda self: (self.path_edit.setText(str(out)), 1)[1], raising=True)
     window.export_dialog()
     assert window.print_actions.exporting == out  # the menu's export runs in the background
     qtbot.waitUntil(lambda: window.print_actions.exporting is None, timeout=5000)
@@ -320,14 +320,14 @@ def gated_export(monkeypatch):
     """Export that waits for ``release`` before writing, so a test can act while the file is being written."""
     release = threading.Event()
     threads = []
-    real = print_dialogs.export_image
+    real = actions.export_image
 
     def export_image(*args, **kwargs):
         threads.append(threading.current_thread())
         assert release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(print_dialogs, "export_image", export_image)
+    monkeypatch.setattr(actions, "export_image", export_image)
     return release, threads
 
 

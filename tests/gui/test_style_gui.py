@@ -12,7 +12,7 @@ from studio_plugins.style_transfer.panel import ContactSheetDialog
 
 from studio.core.autosave import Autosaver
 from studio.core.jobs import JobState
-from studio.core.models.store import ModelStatus, default_store
+from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.main_window import MainWindow
 from studio.qt.rerender import RerenderDialog
@@ -23,7 +23,7 @@ JOB_TIMEOUT_MS = 30_000
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    store = default_store()
+    store = ModelStore()
     for model_id in ("magenta_arbitrary", "multistyle26"):
         if store.status(model_id) is not ModelStatus.INSTALLED:
             pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")

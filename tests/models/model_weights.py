@@ -176,9 +176,9 @@ def _from_store(model_id: str) -> nn.Module | None:
 
     if model_id not in catalog():
         return None
-    from studio.core.models.store import ModelStatus, default_store
+    from studio.core.models.store import ModelStatus, ModelStore
 
-    store = default_store()
+    store = ModelStore()
     if store.status(model_id) != ModelStatus.INSTALLED:
         pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
     return store.load(model_id, "cpu")

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torchvision.models import googlenet, inception_v3, resnet50
 
+from studio.core.dynamic import import_object
 from studio.core.models.catalog import catalog
 from studio.core.models.spec import HubFile, UserFile
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.nets.vgg import vgg19_features
-from studio.core.plugin import import_object
 
 TORCH_SPECS = [spec for spec in catalog().values() if spec.format == "torch"]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from local_hub import closed_port_url
 
-from studio.core.jobs import Cancelled
+from studio.core.cancel import Cancelled
 from studio.core.models.download import download, sha256_matches
 from studio.core.models.errors import ModelError
 

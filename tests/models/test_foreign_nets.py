@@ -146,9 +146,9 @@ def multistyle(raw_files):
 
 def from_store(model_id: str, source: object) -> object:
     """The store's copy of ``model_id`` when it was installed from the same files as ``source``; skips otherwise."""
-    from studio.core.models.store import ModelStatus, default_store
+    from studio.core.models.store import ModelStatus, ModelStore
 
-    store = default_store()
+    store = ModelStore()
     if store.status(model_id) is not ModelStatus.INSTALLED:
         pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
     record = store.record(model_id)

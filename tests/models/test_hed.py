@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from studio.core.models.catalog import catalog
-from studio.core.models.store import ModelStatus, default_store
+from studio.core.models.store import ModelStatus, ModelStore
 
 
 def test_hed_side_output_finds_the_edges_of_a_square():
-    store = default_store()
+    store = ModelStore()
     if store.status("vgg16_hed") is not ModelStatus.INSTALLED:
         pytest.skip("vgg16_hed is not installed: run `studio models install vgg16_hed`")
     features = store.load("vgg16_hed")

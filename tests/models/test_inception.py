@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.models.store import ModelStatus, default_store
+from studio.core.models.store import ModelStatus, ModelStore
 
 
 @pytest.fixture(scope="module")
 def backbone():
-    store = default_store()
+    store = ModelStore()
     if store.status("inception_v3") is not ModelStatus.INSTALLED:
         pytest.skip("inception_v3 is not installed: run `studio models install inception_v3`")
     return store.load("inception_v3")

@@ -11,7 +11,6 @@ import torch
 from tiny_models import hub_file, npz_bytes, spec
 
 from studio import cli
-from studio.core.models import store as store_module
 from studio.core.models.spec import InstalledPackageFile, UserFile
 from studio.core.models.store import ModelStore
 
@@ -101,7 +100,7 @@ def tiny_store(hub, tmp_path, monkeypatch):
         spec("gone", hub_file(hub.url("missing.npz"), sha), default=False),
     ]
     store = ModelStore(tmp_path / "models", {s.id: s for s in specs})
-    monkeypatch.setattr(store_module, "default_store", lambda: store)
+    monkeypatch.setattr(cli, "_model_store", lambda registry=None: store)
     return store
 
 

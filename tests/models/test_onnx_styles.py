@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from studio.core.models.store import ModelStatus, default_store
+from studio.core.models.store import ModelStatus, ModelStore
 
 
 def installed(model_id):
-    store = default_store()
+    store = ModelStore()
     if store.status(model_id) is not ModelStatus.INSTALLED:
         pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
     return store.load(model_id)

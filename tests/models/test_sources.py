@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import studio
-from studio.core.jobs import Cancelled
+from studio.core.cancel import Cancelled
 from studio.core.models.errors import ModelError
 from studio.core.models.sources import SourceAvailability, availability, describe, extract_members, fetch
 from studio.core.models.spec import HubFile, InstalledPackageFile, NpmTarballMember, PipArchiveMember, UserFile

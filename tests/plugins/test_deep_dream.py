@@ -15,10 +15,13 @@ from tiny_store import tiny_store
 from torch import nn
 
 from studio.core import tiling
+from studio.core.cancel import Cancelled
 from studio.core.document import Document, Layer, LayerKind
-from studio.core.jobs import Cancelled, Inputs, RunContext, drive
-from studio.core.models.store import ModelStore, default_store
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
 from studio.core.nets.features import feature_extractor, image_to_tensor
+from studio.core.outputs import OutputFolder
 from studio.core.params import make_params
 from studio.core.plugin import discover_plugins
 from studio.core.run import inputs_from_document, run_plugin
@@ -58,12 +61,12 @@ def picture(size: int = 64, seed: int = 0) -> np.ndarray:
     return np.concatenate([noisy, np.full((size, size, 1), 255, np.uint8)], axis=2)
 
 
-def dream(store, values=None, image=None, mask=None, interval=0.0, size=64):
+def dream(store, values=None, image=None, mask=None, interval=0.0, size=64, outputs=None):
     image = picture(size) if image is None else image
     params = make_params(
         DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 4, "step_size": TEST_STEP, **(values or {})}
     )
-    ctx = RunContext(preview_interval_s=interval, models=store, device="cpu")
+    ctx = RunContext(preview_interval_s=interval, models=store, device="cpu", outputs=outputs)
     previews = []
     final = drive(run(params, Inputs(image.shape[1], image.shape[0], image, mask), ctx), ctx, previews.append)
     return final, previews
@@ -81,7 +84,8 @@ def activation(store, image: np.ndarray, layer: str = LAYER, channels=None) -> f
 def test_the_manifest_is_discovered_and_lists_the_networks():
     manifest = discover_plugins().get("deep_dream")
     assert manifest is MANIFEST
-    assert manifest.uses_image and manifest.uses_mask
+    assert [spec.name for spec in manifest.inputs] == ["image", "mask"]
+    assert manifest.input("image").required and not manifest.input("mask").required
     assert set(manifest.models) == {"inception_v3", "vgg16", "alexnet", "efficientnet_lite0"}
 
 
@@ -227,33 +231,42 @@ def test_cancel_is_checked_inside_the_tile_loop(store):
     assert calls == 3, "stopped at the third tile of one step"
 
 
-def test_the_zoom_animation_writes_every_frame(store, tmp_path):
-    folder = tmp_path / "anim"
+def test_the_zoom_animation_emits_every_frame_then_the_gif_and_webp(store, tmp_path):
+    folder = OutputFolder(tmp_path / "anim")
     final, previews = dream(
-        store,
-        {"frames": 3, "zoom": 1.1, "rotate": 5, "frame_iterations": 2, "animation_output": str(folder)},
-        interval=10.0,
+        store, {"frames": 3, "zoom": 1.1, "rotate": 5, "frame_iterations": 2}, interval=10.0, outputs=folder
     )
-    pngs = sorted(folder.glob("frame_*.png"))
-    assert [p.name for p in pngs] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
-    with Image.open(folder / "dream.gif") as gif:
+    names = [written.name for written in folder.written]
+    assert names == [f"frames/frame_000{n}.png" for n in (1, 2, 3)] + ["dream.gif", "dream.webp"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        f"anim/{name}" for name in sorted(names)
+    ]
+    with Image.open(folder.folder / "dream.gif") as gif:
         assert gif.n_frames == 3 and gif.size == (64, 64)
-    with Image.open(folder / "dream.webp") as webp:
+    with Image.open(folder.folder / "dream.webp") as webp:
         assert webp.n_frames == 3
-    frames = [np.asarray(Image.open(p).convert("RGB")) for p in pngs]
+    frames = [np.asarray(Image.open(w.path).convert("RGB")) for w in folder.written[:3]]
     assert not np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[1], frames[2])
     np.testing.assert_array_equal(final.image[..., :3], frames[-1])
     done = [f for f in previews if "frame done" in f.message]
     assert len(done) == 3 and "frame 3/3" in done[-1].message
     np.testing.assert_array_equal(done[1].image, frames[1])
-    assert sorted(final.info["animation"]) == sorted(
-        str(p) for p in [*pngs, folder / "dream.gif", folder / "dream.webp"]
-    )
+    assert final.outputs == ()
 
 
-def test_an_animation_without_a_folder_is_refused_before_any_work(store):
-    with pytest.raises(ValueError, match="animation_output"):
-        dream(store, {"frames": 4})
+def test_without_a_host_folder_the_animation_arrives_with_the_result(store):
+    final, _ = dream(store, {"frames": 2, "frame_iterations": 1})
+    assert [output.name for output in final.outputs] == [
+        "frames/frame_0001.png",
+        "frames/frame_0002.png",
+        "dream.gif",
+        "dream.webp",
+    ]
+
+
+def test_the_size_parameter_dreams_at_another_size(store):
+    final, _ = dream(store, {"size": 48, "octaves": 1, "iterations": 1}, size=64)
+    assert final.image.shape == (48, 48, 4)
 
 
 def mean_feature_similarity(extractor, layer: str, image: np.ndarray, guide: np.ndarray) -> float:
@@ -327,7 +340,7 @@ def test_alpha_is_kept(store):
 
 
 def real_store_with(model_id: str) -> ModelStore:
-    models = default_store()
+    models = ModelStore()
     if models.record(model_id) is None:
         pytest.skip(f"{model_id} is not installed in the user cache (studio models install {model_id})")
     return models

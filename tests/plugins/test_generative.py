@@ -13,7 +13,9 @@ from studio_plugins.generative.engine import run
 from studio_plugins.generative.params import GenerativeParams, LSystemPreset, Palette, Rule
 from studio_plugins.generative.rules import lsystem
 
-from studio.core.jobs import Cancelled, Frame, Inputs, RunContext, drive
+from studio.core.cancel import Cancelled
+from studio.core.inputs import Inputs
+from studio.core.jobs import Frame, RunContext, drive
 from studio.core.params import ParamError, make_params, param_fields
 from studio.core.plugin import discover_plugins
 

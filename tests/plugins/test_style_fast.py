@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from studio_plugins.style_transfer.common import resized, rgb_to_yuv
+from studio_plugins.style_transfer.common import rgb_to_yuv
 from studio_plugins.style_transfer.contact_sheet import (
     LABEL_HEIGHT,
     PAD,
@@ -21,9 +21,11 @@ from studio_plugins.style_transfer.engine import run
 from studio_plugins.style_transfer.fast import preset_weights, tile_starts
 from studio_plugins.style_transfer.params import StyleParams
 
+from studio.core.cancel import Cancelled
 from studio.core.image import ImageError
-from studio.core.jobs import Cancelled, Inputs, RunContext, drive
-from studio.core.models.store import ModelStatus, default_store
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.nets.onnx_styles import TRANSFORM_SIZE
 from studio.core.params import ParamError
 
@@ -32,7 +34,7 @@ skimage_data = pytest.importorskip("skimage.data")
 
 @pytest.fixture(scope="module")
 def store():
-    store = default_store()
+    store = ModelStore()
     for model_id in ("magenta_arbitrary", "multistyle26"):
         if store.status(model_id) is not ModelStatus.INSTALLED:
             pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
@@ -267,7 +269,7 @@ def test_render_sheet_paints_each_style(store, content):
         row, col = divmod(index, cols)
         top, left = PAD + row * (tile[1] + LABEL_HEIGHT + PAD) + LABEL_HEIGHT, PAD + col * (tile[0] + PAD)
         crops.append(final.image[top : top + tile[1], left : left + tile[0]])
-    assert distance(crops[0], resized(content, tile)) < 1, "the original comes first"
+    assert distance(crops[0], resample(content, tile)) < 1, "the original comes first"
     assert min(distance(a, b) for i, a in enumerate(crops) for b in crops[i + 1 :]) > 5
 
 

@@ -27,11 +27,13 @@ from studio_plugins.style_transfer.params import StyleParams
 from tiny_store import tiny_store
 from torch import nn
 
+from studio.core.cancel import Cancelled
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.image import ImageError
-from studio.core.jobs import Cancelled, Inputs, RunContext, drive
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
 from studio.core.models import ModelStatus
-from studio.core.models.store import ModelStore, default_store
+from studio.core.models.store import ModelStore
 from studio.core.nets.features import feature_extractor, gram_matrix, image_to_tensor
 from studio.core.params import ParamError, make_params
 from studio.core.run import inputs_from_document, result_layer, run_plugin
@@ -387,7 +389,7 @@ def test_output_size_follows_the_size_parameter(store, style_a):
 def test_cli_writes_a_result_of_another_size(store, style_a, tmp_path, monkeypatch, capsys):
     from studio import cli
 
-    monkeypatch.setattr(RunContext, "models", property(lambda self: store))
+    monkeypatch.setattr(cli, "_model_store", lambda registry=None: store)
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), cv2.cvtColor(picture(), cv2.COLOR_RGB2BGR))
     out = tmp_path / "out.png"
@@ -415,7 +417,7 @@ def test_mask_layer_of_a_document_reaches_the_engine(store, style_a):
 
 
 def real_vgg16_store() -> ModelStore:
-    models = default_store()
+    models = ModelStore()
     status = models.status("vgg16")
     if status != ModelStatus.INSTALLED:
         pytest.skip(f"the real vgg16 is {status} in {models.root}; install it with `studio models install vgg16`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import itertools
 import json
@@ -35,16 +36,20 @@ class StepCall:
     """One plugin step of one item: the plugin and all its parameter values (plain JSON values).
 
     ``files`` names the parameters whose values are absolute paths of files
-    (style or guide images; comma-separated when there are several); they are
-    hashed with the inputs and shipped to Ray workers.
+    (style or guide images; comma-separated when there are several); ``inputs``
+    maps the plugin's declared inputs other than the picture (a mask, a label
+    map, a style picture) to absolute paths. Both are hashed with the item's
+    input and shipped to Ray workers.
     """
 
     plugin: str
     params: dict[str, Any]
     files: tuple[str, ...] = ()
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def file_paths(self) -> list[Path]:
-        return [Path(item) for key in self.files for item in split_list(self.params[key])]
+        paths = [Path(item) for key in self.files for item in split_list(self.params[key])]
+        return paths + [Path(path) for path in self.inputs.values()]
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,10 @@ class BatchItem:
     def recipe(self) -> dict[str, Any]:
         """What the output is made from, apart from input pixels (recorded in the manifest)."""
         return {
-            "steps": [{"plugin": s.plugin, "params": s.params, "seed": s.params.get("seed")} for s in self.steps],
+            "steps": [
+                {"plugin": s.plugin, "params": s.params, "inputs": s.inputs, "seed": s.params.get("seed")}
+                for s in self.steps
+            ],
             "size": list(self.size) if self.size else None,
             "print": self.print_settings,
             "export": self.export_settings,
@@ -157,7 +165,7 @@ def _parse(path: Path, data: dict[str, Any], registry: PluginRegistry, problems:
         problems.add("is the canvas of a job without inputs; items take the size of their input", "size")
     if inputs is None and size is None:
         problems.add("give `inputs` (files or globs) or a canvas `size` = [width, height]", "inputs")
-    if steps and steps[0] is not None and inputs is None and steps[0].manifest.uses_image:
+    if steps and steps[0] is not None and inputs is None and steps[0].manifest.reads("image"):
         problems.add(f"plugin {steps[0].manifest.id!r} transforms an image: list the images in `inputs`", "inputs")
     if template is None or steps is None:
         return None
@@ -217,11 +225,17 @@ class _Step:
     manifest: PluginManifest
     sweeps: dict[str, list[Any]]
     files: tuple[str, ...]
+    input_keys: tuple[str, ...] = ()
 
     def call(self, values: Sequence[Any]) -> StepCall:
-        """The call for one combination of swept values, with every parameter filled in."""
-        params = make_params(self.manifest.params_class(), dict(zip(self.sweeps, values, strict=True)))
-        return StepCall(self.manifest.id, params_to_dict(params), self.files)
+        """The call for one combination of swept values, with every parameter filled in.
+
+        Input files keep their ``{stem}``-style fields; :func:`_expand` fills them in per item.
+        """
+        chosen = dict(zip(self.sweeps, values, strict=True))
+        inputs = {key: chosen.pop(key) for key in self.input_keys}
+        params = make_params(self.manifest.params_class(), chosen)
+        return StepCall(self.manifest.id, params_to_dict(params), self.files, inputs)
 
     def param_names(self) -> list[str]:
         return [f.name for f in param_fields(self.manifest.params_class())]
@@ -263,7 +277,16 @@ def _parse_step_params(
     text_params = {f.name: f for f in param_fields(params_class) if f.kind is str and not f.choices}
     sweeps: dict[str, list[Any]] = {}
     files: list[str] = []
+    input_keys: list[str] = []
     ok = True
+    for spec in manifest.inputs:
+        if spec.required and spec.name != "image" and spec.name not in table:
+            problems.add(
+                f"{manifest.title} needs its {spec.label.lower()}: add {spec.name} = \"FILE\" to this step",
+                label,
+                **where,
+            )
+            ok = False
     for key, raw in table.items():
         if key == "plugin":
             continue
@@ -271,6 +294,19 @@ def _parse_step_params(
         if not values:
             problems.add("an empty list sweeps nothing; give at least one value", f"{label}.{key}", **where)
             ok = False
+            continue
+        if key == "image" and manifest.reads("image"):
+            problems.add("the picture comes from the top-level `inputs`; remove this key", f"{label}.{key}", **where)
+            ok = False
+            continue
+        if manifest.reads(key):
+            resolved = _input_files(folder, values)
+            if isinstance(resolved, str):
+                problems.add(resolved, f"{label}.{key}", **where, line_key=key)
+                ok = False
+                continue
+            sweeps[key] = resolved
+            input_keys.append(key)
             continue
         if key in text_params and all(isinstance(v, str) for v in values):
             paths = _file_values(folder, values, text_params[key].meta.widget in ("file", "files"))
@@ -289,7 +325,37 @@ def _parse_step_params(
                 ok = False
                 break
         sweeps[key] = values
-    return _Step(manifest, sweeps, tuple(files)) if ok else None
+    return _Step(manifest, sweeps, tuple(files), tuple(input_keys)) if ok else None
+
+
+INPUT_FIELDS = ("stem", "name", "input_index")
+"""The fields an input file's name may use, filled in per item: ``mask = "masks/{stem}.png"``."""
+
+
+def _input_files(folder: Path, values: list[Any]) -> list[str] | str:
+    """Input file names resolved against the job's folder; names with fields are checked per item.
+
+    A message (str) when a value is not a file name, uses an unknown field, or names a missing file.
+    """
+    resolved = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            return f"{value!r} is not a file name; give a picture's path (relative to the job file)"
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            return f"{value!r} is not a valid name: {exc}"
+        unknown = sorted(field for field in fields if field not in INPUT_FIELDS)
+        if unknown:
+            return f"{{{unknown[0]}}} is not a field of an input file's name; use {', '.join(INPUT_FIELDS)}"
+        if fields:
+            resolved.append(value)
+            continue
+        path = _resolve_file(folder, value)
+        if path is None:
+            return f"{value!r} is not a file in {folder}"
+        resolved.append(str(path))
+    return resolved
 
 
 def _file_values(folder: Path, values: list[str], declared: bool) -> list[str] | str | None:
@@ -331,7 +397,7 @@ PRINT_KEYS = ("preset", "width", "height", "unit", "bleed", "wrap", "ppi", "fit"
 
 def _parse_print(value: Any, problems: _Problems) -> dict[str, Any] | None:
     """The [print] table as the plain settings a worker needs: spec, fit mode, fill colour, unsharp mask."""
-    from studio.core import printing
+    from studio.core import print_size, printing
 
     if value is None:
         return None
@@ -347,13 +413,13 @@ def _parse_print(value: Any, problems: _Problems) -> dict[str, Any] | None:
             bad(key, f"unknown print setting; known: {', '.join(PRINT_KEYS)}")
     ppi = value.get("ppi")
     if ppi is not None and (isinstance(ppi, bool) or not isinstance(ppi, int)):
-        bad("ppi", f"{ppi!r} is not a whole number of pixels per inch (for example {printing.PPI_CHOICES})")
+        bad("ppi", f"{ppi!r} is not a whole number of pixels per inch (for example {print_size.PPI_CHOICES})")
         return None
     try:
         if "preset" in value:
-            spec = printing.get_preset(str(value["preset"]), ppi=ppi)
+            spec = print_size.get_preset(str(value["preset"]), ppi=ppi)
         elif "width" in value and "height" in value:
-            spec = printing.PrintSpec.from_units(
+            spec = print_size.PrintSpec.from_units(
                 float(value["width"]),
                 float(value["height"]),
                 value.get("unit", "in"),
@@ -434,7 +500,14 @@ def _expand(
     for input_index, source in enumerate(inputs or [None], start=1):
         for choice in itertools.product(*combos):
             index = len(items) + 1
-            calls = [step.call(values) for step, values in zip(steps, choice, strict=True)]
+            fields = {"stem": source.stem if source else "", "name": source.name if source else ""}
+            filled = [
+                _fill_input_files(step.call(values), path.parent, fields | {"input_index": input_index}, problems)
+                for step, values in zip(steps, choice, strict=True)
+            ]
+            calls = [call for call in filled if call is not None]
+            if len(calls) < len(filled):
+                return []
             name = _render_name(template, path, index, input_index, source, calls, problems)
             if name is None:
                 return []
@@ -465,6 +538,22 @@ def _expand(
                 BatchItem(index, source, size, tuple(calls), output, name, print_settings, export_settings.to_dict())
             )
     return items
+
+
+def _fill_input_files(
+    call: StepCall, folder: Path, fields: Mapping[str, Any], problems: _Problems
+) -> StepCall | None:
+    """``call`` with the fields of its input file names filled in for one item; None (and a problem) when a
+    file is missing."""
+    inputs = {}
+    for name, value in call.inputs.items():
+        text = value.format(**fields)
+        path = _resolve_file(folder, text)
+        if path is None:
+            problems.add(f"{text!r} (for input {fields['name'] or 'of the canvas'}) is not a file in {folder}", name)
+            return None
+        inputs[name] = str(path)
+    return dataclasses.replace(call, inputs=inputs)
 
 
 def _check_template(template: str, steps: Sequence[_Step | None], problems: _Problems) -> bool:

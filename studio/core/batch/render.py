@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,12 +12,15 @@ import numpy as np
 
 from studio.core.batch.errors import ItemError
 from studio.core.batch.jobfile import BatchItem
+from studio.core.cancel import Cancelled
+from studio.core.errors import describe_error
 from studio.core.export import ExportSettings, export_image
 from studio.core.image import load_image, to_uint8
-from studio.core.jobs import Cancelled, Inputs, RunContext, describe_error
+from studio.core.jobs import RunContext
+from studio.core.outputs import Output, OutputFolder
 from studio.core.params import make_params
 from studio.core.plugin import PluginRegistry
-from studio.core.run import run_plugin, to_rgba
+from studio.core.run import build_inputs, run_plugin, to_rgba
 
 _HASH_CHUNK = 1 << 20
 
@@ -26,8 +30,14 @@ def render_item(
     registry: PluginRegistry,
     ctx: RunContext,
     on_progress: Callable[[float], None] | None = None,
+    outputs: StepOutputs | None = None,
 ) -> np.ndarray:
-    """Load the item's input, run its steps in order and fit it to the print preset; return RGBA pixels."""
+    """Load the item's input, run its steps in order and fit it to the print preset; return RGBA pixels.
+
+    Each step's picture is the previous step's result; its other inputs are the
+    files the step names. Named outputs go to ``outputs`` (the engine's ``ctx``
+    must have it as its sink), under ``stepN/`` when the item has several steps.
+    """
     if item.input is not None:
         image: np.ndarray | None = to_uint8(load_image(item.input).pixels)
         height, width = image.shape[:2]
@@ -38,14 +48,17 @@ def render_item(
     count = len(item.steps)
     for number, call in enumerate(item.steps):
         manifest = registry.get(call.plugin)
-        params = make_params(manifest.params_class(), call.params)
-        inputs = Inputs(width, height, image if manifest.uses_image else None)
 
         def progress(frame: Any, number: int = number) -> None:
             if on_progress is not None:
                 on_progress((number + frame.progress) / count)
 
         try:
+            params = make_params(manifest.params_class(), call.params)
+            provided = {"image": image if manifest.reads("image") else None, **call.inputs}
+            inputs = build_inputs(manifest, provided, (width, height))
+            if outputs is not None:
+                outputs.step = f"step{number + 1}" if count > 1 else ""
             final = run_plugin(manifest, params, inputs, ctx, progress)
             if final.image is None:
                 raise ItemError(f"{manifest.title} finished without an image")
@@ -61,10 +74,28 @@ def render_item(
     return image
 
 
-def _fit_to_print(pixels: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
-    from studio.core import printing
+def outputs_folder(output: Path) -> Path:
+    """Where an item's named outputs go: a folder named after its output file (``a/b.png`` -> ``a/b/``)."""
+    return output.with_suffix("")
 
-    spec = printing.PrintSpec.from_dict(settings["spec"])
+
+class StepOutputs(OutputFolder):
+    """An item's output folder: every named output of its steps, under ``stepN/`` when it has several."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.step = ""
+
+    def __call__(self, output: Output) -> bool:
+        if self.step:
+            output = dataclasses.replace(output, name=f"{self.step}/{output.name}")
+        return super().__call__(output)
+
+
+def _fit_to_print(pixels: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
+    from studio.core import print_size, printing
+
+    spec = print_size.PrintSpec.from_dict(settings["spec"])
     unsharp = printing.Unsharp(**settings["unsharp"]) if settings.get("unsharp") else None
     return printing.fit_to_print(pixels, spec, settings["fit"], fill=tuple(settings["fill"]), unsharp=unsharp)
 

@@ -24,7 +24,7 @@ from studio.core.atomic import atomic_write
 from studio.core.batch.errors import BatchError
 from studio.core.batch.jobfile import BatchItem, Job
 from studio.core.batch.manifest import Manifest, _now
-from studio.core.batch.render import file_sha256
+from studio.core.batch.render import file_sha256, outputs_folder
 from studio.core.batch.workers import (
     _init_pool_worker,
     _item_device,
@@ -34,7 +34,10 @@ from studio.core.batch.workers import (
     _Result,
     _WorkerState,
 )
-from studio.core.jobs import describe_error, pick_device
+from studio.core.errors import describe_error
+from studio.core.jobs import pick_device
+from studio.core.models.store import ModelStore
+from studio.core.outputs import Output, OutputError, OutputFolder
 from studio.core.plugin import PluginRegistry, discover_plugins
 
 Engine = Literal["local", "ray"]
@@ -92,6 +95,7 @@ def run_job(
     on_event: Callable[[BatchEvent], None] | None = None,
     cancel: threading.Event | None = None,
     registry: PluginRegistry | None = None,
+    models_root: Path | None = None,
 ) -> BatchSummary:
     """Render the items of ``job`` that are not done and verified; return the summary.
 
@@ -99,7 +103,9 @@ def run_job(
     ``workers == 1``), else in a pool of ``workers`` processes (one per core by
     default); ``engine="ray"`` submits one Ray task per item (to ``address``, or
     a local Ray cluster). The manifest is written after every item. Ctrl+C or
-    ``cancel`` stops the run; what was finished stays recorded.
+    ``cancel`` stops the run; what was finished stays recorded. Each worker
+    process builds its own model store on ``models_root`` (the user cache of
+    the machine it runs on when None).
     """
     started = time.perf_counter()
     emit = on_event or (lambda _event: None)
@@ -138,7 +144,7 @@ def run_job(
         if result.cancelled:
             return
         entry = _entry(item, hashes.of(item), status="failed" if result.error else "done")
-        entry.update(sha256=result.sha256, seconds=round(result.seconds, 3), error=result.error)
+        entry.update(sha256=result.sha256, outputs=result.outputs, seconds=round(result.seconds, 3), error=result.error)
         manifest.items[item.output_name] = entry
         manifest.save()
         if result.error:
@@ -150,14 +156,14 @@ def run_job(
 
     try:
         if engine == "ray":
-            _run_ray(todo, address, registry, record, emit, cancel)
+            _run_ray(todo, address, registry, models_root, record, emit, cancel)
         elif engine == "local":
             if workers is None:
                 workers = 1 if _uses_gpu(todo, registry) else (os.cpu_count() or 1)
             if workers <= 1 or len(todo) <= 1:
-                _run_inline(todo, registry, record, emit, cancel)
+                _run_inline(todo, registry, models_root, record, emit, cancel)
             else:
-                _run_pool(todo, min(workers, len(todo)), registry, record, emit, cancel)
+                _run_pool(todo, min(workers, len(todo)), registry, models_root, record, emit, cancel)
         else:
             raise ValueError(f"unknown engine {engine!r}; use local or ray")
     except KeyboardInterrupt:
@@ -173,6 +179,7 @@ def _entry(item: BatchItem, inputs: dict[str, Any], status: str) -> dict[str, An
         "status": status,
         "output": item.output_name,
         "sha256": None,
+        "outputs": {},
         "inputs": inputs,
         "recipe": _plain_json(item.recipe()),
         "studio_version": __version__,
@@ -189,6 +196,10 @@ def _verified(entry: Mapping[str, Any], item: BatchItem, inputs: dict[str, Any])
     if entry.get("status") != "done" or entry.get("recipe") != _plain_json(item.recipe()):
         return False
     if entry.get("inputs") != inputs or not item.output.is_file():
+        return False
+    folder = outputs_folder(item.output)
+    recorded = entry.get("outputs") or {}
+    if not all((folder / name).is_file() and file_sha256(folder / name) == sha for name, sha in recorded.items()):
         return False
     return file_sha256(item.output) == entry.get("sha256")
 
@@ -229,11 +240,14 @@ Emit = Callable[[BatchEvent], None]
 
 
 def _run_inline(
-    items: Sequence[BatchItem], registry: PluginRegistry, record: Record, emit: Emit, cancel: threading.Event
+    items: Sequence[BatchItem],
+    registry: PluginRegistry,
+    models_root: Path | None,
+    record: Record,
+    emit: Emit,
+    cancel: threading.Event,
 ) -> None:
-    from studio.core.models.store import default_store
-
-    state = _WorkerState(registry, default_store())
+    state = _WorkerState(registry, ModelStore(models_root, registry.model_catalog()))
     for item in items:
         if cancel.is_set():
             return
@@ -249,6 +263,7 @@ def _run_pool(
     items: Sequence[BatchItem],
     workers: int,
     registry: PluginRegistry,
+    models_root: Path | None,
     record: Record,
     emit: Emit,
     cancel: threading.Event,
@@ -259,7 +274,10 @@ def _run_pool(
     by_index = {item.index: item for item in items}
     started: set[int] = set()
     with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_pool_worker, initargs=(progress, stop, registry.plugins)
+        workers,
+        mp_context=context,
+        initializer=_init_pool_worker,
+        initargs=(progress, stop, registry.plugins, models_root),
     ) as pool:
         pending = {pool.submit(_pool_task, item): item for item in items}
         try:
@@ -311,6 +329,7 @@ def _run_ray(
     items: Sequence[BatchItem],
     address: str | None,
     registry: PluginRegistry,
+    models_root: Path | None,
     record: Record,
     emit: Emit,
     cancel: threading.Event,
@@ -342,7 +361,7 @@ def _run_ray(
             except OSError as exc:
                 record(item, _Result(item.index, 0.0, error=f"cannot read {exc.filename}: {exc.strerror}"))
                 continue
-            pending[task.remote(plugins, progress, item, *refs)] = item
+            pending[task.remote(plugins, models_root, progress, item, *refs)] = item
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
@@ -373,8 +392,13 @@ def _write_ray_result(item: BatchItem, ref: Any, ray: types.ModuleType) -> _Resu
     try:
         with atomic_write(item.output) as handle:
             handle.write(result.data)
-    except OSError as exc:
-        return dataclasses.replace(result, data=None, sha256=None, error=describe_error(exc))
+        folder = OutputFolder(outputs_folder(item.output))
+        for name, data in result.output_data.items():
+            folder.write(Output(name, data=data))
+    except (OSError, OutputError) as exc:
+        return dataclasses.replace(result, data=None, output_data={}, sha256=None, error=describe_error(exc))
     if hashlib.sha256(result.data).hexdigest() != file_sha256(item.output):
-        return dataclasses.replace(result, data=None, error=f"{item.output} does not read back as written")
-    return dataclasses.replace(result, data=None, sha256=file_sha256(item.output))
+        error = f"{item.output} does not read back as written"
+        return dataclasses.replace(result, data=None, output_data={}, error=error)
+    outputs = {written.name: written.sha256 for written in folder.written}
+    return dataclasses.replace(result, data=None, output_data={}, outputs=outputs, sha256=file_sha256(item.output))

@@ -7,20 +7,27 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.core.batch.jobfile import BatchItem
-from studio.core.batch.render import export_item, file_sha256, render_item
-from studio.core.jobs import Cancelled, RunContext, describe_error
+from studio.core.batch.render import StepOutputs, export_item, file_sha256, outputs_folder, render_item
+from studio.core.cancel import Cancelled
+from studio.core.errors import describe_error
+from studio.core.jobs import RunContext
+from studio.core.models.store import ModelStore
 from studio.core.params import split_list
 from studio.core.plugin import PluginManifest, PluginRegistry
 
 
 @dataclass(frozen=True)
 class _Result:
-    """What a worker reports for one item. ``data`` carries the file when the driver writes it (Ray)."""
+    """What a worker reports for one item.
+
+    ``outputs`` maps the names of the item's other outputs (in its outputs folder) to their sha256.
+    ``data`` and ``output_data`` carry the files when the driver writes them (Ray).
+    """
 
     index: int
     seconds: float
@@ -28,6 +35,8 @@ class _Result:
     error: str | None = None
     data: bytes | None = None
     cancelled: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)
+    output_data: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,7 +44,7 @@ class _WorkerState:
     """What a worker process keeps between items: the plugins and the model store (models load once)."""
 
     registry: PluginRegistry
-    models: Any = None
+    models: ModelStore
     progress: Any = None
     cancel: Any = None
 
@@ -43,13 +52,15 @@ class _WorkerState:
 _WORKER: _WorkerState | None = None
 
 
-def _worker_state(plugins: Mapping[str, PluginManifest]) -> _WorkerState:
-    """This process's worker state, made on first use with the driver's plugins."""
+def _worker_state(plugins: Mapping[str, PluginManifest], models_root: Path | None) -> _WorkerState:
+    """This process's worker state, made on first use with the driver's plugins.
+
+    Its model store is on ``models_root`` (this machine's user cache when None).
+    """
     global _WORKER  # noqa: PLW0603 - one state per worker process
     if _WORKER is None:
-        from studio.core.models.store import default_store
-
-        _WORKER = _WorkerState(PluginRegistry(dict(plugins)), default_store())
+        registry = PluginRegistry(dict(plugins))
+        _WORKER = _WorkerState(registry, ModelStore(models_root, registry.model_catalog()))
     return _WORKER
 
 
@@ -62,7 +73,8 @@ def _render(
     device: str | None,
 ) -> _Result:
     started = time.perf_counter()
-    ctx = RunContext(item.index, device=device, preview_interval_s=0.25, models=state.models)
+    outputs = StepOutputs(outputs_folder(target))
+    ctx = RunContext(item.index, device=device, preview_interval_s=0.25, models=state.models, outputs=outputs)
 
     def progress(fraction: float) -> None:
         if cancelled():
@@ -70,14 +82,18 @@ def _render(
         if on_progress is not None:
             on_progress(fraction)
 
+
+    def written() -> dict[str, str]:
+        return {w.name: w.sha256 for w in outputs.written}
+
     try:
-        pixels = render_item(item, state.registry, ctx, progress)
+        pixels = render_item(item, state.registry, ctx, progress, outputs)
         export_item(pixels, target, item.export_settings)
-        return _Result(item.index, time.perf_counter() - started, sha256=file_sha256(target))
+        return _Result(item.index, time.perf_counter() - started, sha256=file_sha256(target), outputs=written())
     except Cancelled:
-        return _Result(item.index, time.perf_counter() - started, cancelled=True)
+        return _Result(item.index, time.perf_counter() - started, cancelled=True, outputs=written())
     except Exception as exc:  # one failing item is reported; the others go on
-        return _Result(item.index, time.perf_counter() - started, error=describe_error(exc))
+        return _Result(item.index, time.perf_counter() - started, error=describe_error(exc), outputs=written())
 
 
 def _item_device(item: BatchItem, registry: PluginRegistry) -> str | None:
@@ -88,12 +104,14 @@ def _item_device(item: BatchItem, registry: PluginRegistry) -> str | None:
 # --------------------------------------------------------------------------- local pool workers
 
 
-def _init_pool_worker(progress: Any, cancel: Any, plugins: Mapping[str, PluginManifest]) -> None:
+def _init_pool_worker(
+    progress: Any, cancel: Any, plugins: Mapping[str, PluginManifest], models_root: Path | None
+) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl+C stops
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core: no thread oversubscription
-    state = _worker_state(plugins)
+    state = _worker_state(plugins, models_root)
     state.progress, state.cancel = progress, cancel
 
 
@@ -122,12 +140,14 @@ def _progress_reporter(progress: Any, index: int) -> Callable[[float], None]:
 # --------------------------------------------------------------------------- Ray tasks
 
 
-def _ray_task(plugins: Mapping[str, PluginManifest], progress: Any, item: BatchItem, *data: bytes) -> _Result:
+def _ray_task(
+    plugins: Mapping[str, PluginManifest], models_root: Path | None, progress: Any, item: BatchItem, *data: bytes
+) -> _Result:
     """Render one item on a Ray worker from the file contents the driver sent; return the encoded output.
 
     ``progress`` is a Ray queue that gets ``(index, fraction)`` as the item renders.
     """
-    state = _worker_state(plugins)
+    state = _worker_state(plugins, models_root)
     report = _progress_reporter(progress, item.index)
     with tempfile.TemporaryDirectory(prefix="studio-batch-") as tmp:
         folder = Path(tmp)
@@ -153,5 +173,7 @@ def _ray_task(plugins: Mapping[str, PluginManifest], progress: Any, item: BatchI
         target = folder / item.output.name
         result = _render(local_item, target, state, report, lambda: False, _item_device(item, state.registry))
         if result.error is None and not result.cancelled:
-            result = dataclasses.replace(result, data=target.read_bytes())
+            folder = outputs_folder(target)
+            output_data = {name: (folder / name).read_bytes() for name in result.outputs}
+            result = dataclasses.replace(result, data=target.read_bytes(), output_data=output_data)
         return result

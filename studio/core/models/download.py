@@ -23,7 +23,7 @@ from pathlib import Path
 
 from studio import __version__
 from studio.core.atomic import atomic_write
-from studio.core.jobs import CancelCheck, Cancelled, Progress
+from studio.core.cancel import CancelCheck, Progress, check_cancelled
 from studio.core.models.errors import ModelError, hash_mismatch
 
 CHUNK = 64 * 1024
@@ -57,12 +57,6 @@ class _Retry(Exception):
 
 class _Fatal(Exception):
     """A transfer failed in a way no retry will fix."""
-
-
-def check_cancelled(cancelled: CancelCheck | None) -> None:
-    """Raise :class:`Cancelled` if ``cancelled()`` says so."""
-    if cancelled is not None and cancelled():
-        raise Cancelled()
 
 
 def download(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio.core.errors import ReadableError
 
-class ModelError(Exception):
+
+class ModelError(ReadableError):
     """A model could not be fetched, verified, converted or loaded.
 
     The message is meant for the artist: it names the model id, the file, what

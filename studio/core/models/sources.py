@@ -32,10 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TypeVar
 
-from studio.core.jobs import Cancelled
-from studio.core.models.download import CancelCheck, Progress, check_cancelled, download, sha256_file, sha256_matches
+from studio.core.cancel import CancelCheck, Cancelled, Progress, check_cancelled
+from studio.core.models.download import download, sha256_file, sha256_matches
 from studio.core.models.errors import ModelError, hash_mismatch
 from studio.core.models.spec import (
+    BundledFile,
     HubFile,
     InstalledPackageFile,
     NpmTarballMember,
@@ -74,6 +75,8 @@ def describe(source: Source) -> str:
             return f"npm {source.spec}"
         case UserFile():
             return f"import {source.filename}"
+        case BundledFile():
+            return f"file {source.path}"
     raise TypeError(f"unknown source {source!r}")
 
 
@@ -93,6 +96,8 @@ def availability(source: Source) -> SourceAvailability:
             return SourceAvailability.CAN_INSTALL if shutil.which("npm") else SourceAvailability.NEEDS_NPM
         case UserFile():
             return SourceAvailability.NEEDS_IMPORT
+        case BundledFile():
+            return SourceAvailability.READY if Path(source.path).is_file() else SourceAvailability.NEEDS_IMPORT
     raise TypeError(f"unknown source {source!r}")
 
 
@@ -144,6 +149,8 @@ def fetch(
                 ),
                 model_id=model_id,
             )
+        case BundledFile():
+            return _fetch_bundled(source, workdir, model_id)
     raise TypeError(f"unknown source {source!r}")
 
 
@@ -405,6 +412,30 @@ def _fetch_installed(
             files[name] = _copy(handle, workdir / _safe_name(name))
     verify_files(files, source.sha256, what=f"package {source.requirement}", model_id=model_id, pinned=False)
     return files
+
+
+def _fetch_bundled(source: BundledFile, workdir: Path, model_id: str) -> dict[str, Path]:
+    """Copy the file, then hash the copy (what is verified is what is used)."""
+    path = Path(source.path)
+    name = _safe_name(path.name)
+    try:
+        with path.open("rb") as handle:
+            copied = _copy(handle, workdir / name)
+    except OSError as exc:
+        problem = "is missing" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
+        raise ModelError(
+            _owned(model_id, f"the file {path} {problem}; reinstall Studio or the plugin that ships it"),
+            model_id=model_id,
+            path=path,
+        ) from None
+    actual = sha256_file(copied)
+    if not sha256_matches(source.sha256, actual):
+        copied.unlink(missing_ok=True)
+        raise hash_mismatch(
+            "the file", path, source.sha256, actual, model_id=model_id,
+            fix="reinstall Studio or the plugin that ships it",
+        )  # fmt: skip
+    return {name: copied}
 
 
 def _fetch_npm(

@@ -69,10 +69,23 @@ class UserFile:
     converter: str | None = None
 
 
+@dataclass(frozen=True)
+class BundledFile:
+    """A file shipped with Studio or a plugin (trained weights under ``assets/``), or trained here.
+
+    ``path`` is absolute (a plugin builds it from its own ``__file__``); the file is
+    copied and its ``sha256`` checked before use.
+    """
+
+    path: str
+    sha256: str
+    converter: str | None = None
+
+
 # Every source names its ``converter`` (``module:function``): it turns the files the
 # source provides (a mapping name -> path) into the builder's state dict. None means
 # the files are used as they are (ONNX models).
-Source = HubFile | PipArchiveMember | InstalledPackageFile | NpmTarballMember | UserFile
+Source = HubFile | PipArchiveMember | InstalledPackageFile | NpmTarballMember | UserFile | BundledFile
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,8 @@ class ModelSpec:
     ``builder`` (``module:function``) returns the randomly initialised network
     (a torch module), or for ``format="onnx"`` a session wrapper given the
     mapping of file names to cached paths. ``taps`` name the layers a plugin
-    may read (``relu4_1`` -> submodule ``18``).
+    may read (``relu4_1`` -> submodule ``18``). ``base`` is the id of the model
+    a trained model was trained from (``studio train``); None for the others.
     """
 
     id: str
@@ -114,3 +128,4 @@ class ModelSpec:
     taps: Mapping[str, str] = field(default_factory=dict)
     default: bool = True
     notice: str = ""
+    base: str | None = None

@@ -5,6 +5,8 @@ Layout under the root (``<user cache>/studio/models`` by default)::
     <id>/model.safetensors   converted weights (format "torch")
     <id>/<name>              the source files as they are (format "onnx")
     <id>/record.json         written last: a model is installed iff its record exists
+    .trained/<id>.safetensors  a model trained here (``studio train``), the source of its install
+    .trained/<id>.json         its entry (base model, title, provenance, sha256), written last
     .tmp-<id>-XXXX/          one install in progress; removed on success, failure or cancel
 
 Every load re-hashes the cached files against the record, so a damaged file
@@ -15,7 +17,8 @@ Weights are read with safetensors only; nothing pickled is ever executed.
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -35,22 +38,24 @@ import platformdirs
 
 from studio import __version__
 from studio.core.atomic import atomic_write
-from studio.core.jobs import Cancelled
+from studio.core.cancel import CancelCheck, Cancelled, Progress, check_cancelled
+from studio.core.dynamic import import_object
+from studio.core.errors import describe_error
 from studio.core.models.catalog import catalog
-from studio.core.models.download import CancelCheck, Progress, check_cancelled, sha256_file
+from studio.core.models.download import sha256_file
 from studio.core.models.errors import ModelError, hash_mismatch, reinstall_hint
 from studio.core.models.sources import SourceAvailability, availability, describe, fetch
-from studio.core.models.spec import ModelSpec, Source, UserFile
-from studio.core.plugin import import_object
+from studio.core.models.spec import BundledFile, ModelSpec, Source, UserFile
 
 log = logging.getLogger(__name__)
 
 RECORD = "record.json"
 WEIGHTS = "model.safetensors"
+TRAINED = ".trained"
 STALE_AFTER_S = 24 * 3600  # where process ids cannot be checked, a leftover install folder this old is removed
 RACY_S = 2.0  # a file modified this close to its hashing is hashed again (see ModelStore.status)
 
-__all__ = ["InstallRecord", "ModelStatus", "ModelStore", "Progress", "default_root", "default_store"]
+__all__ = ["InstallRecord", "ModelStatus", "ModelStore", "default_root"]
 
 
 class ModelStatus(StrEnum):
@@ -127,6 +132,7 @@ class ModelStore:
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.specs: dict[str, ModelSpec] = dict(specs) if specs is not None else catalog()
+        self.specs |= self._trained_specs()
         self.lru_size = lru_size
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -241,7 +247,7 @@ class ModelStore:
                     raise
                 except Exception as exc:  # collect every source's failure; a catalog bug must not stop the rest
                     log.info("%s: source %s failed: %s", model_id, label, exc)
-                    failures.append(f"{label}: {_describe(exc).removeprefix(f'{model_id}: ')}")
+                    failures.append(f"{label}: {describe_error(exc).removeprefix(f'{model_id}: ')}")
         raise ModelError(_nothing_worked(spec, failures), model_id=model_id)
 
     def import_file(self, model_id: str, path: str | os.PathLike[str]) -> InstallRecord:
@@ -281,10 +287,63 @@ class ModelStore:
                 raise
             except Exception as exc:
                 raise ModelError(
-                    f"{model_id}: {given} could not be imported ({_describe(exc)}); it should be {user.hint}",
+                    f"{model_id}: {given} could not be imported ({describe_error(exc)}); it should be {user.hint}",
                     model_id=model_id,
                     path=given,
                 ) from exc
+
+    def register_trained(self, spec: ModelSpec, weights: bytes) -> InstallRecord:
+        """Keep a model trained here and install it, so ``load(spec.id)`` works at once.
+
+        ``spec`` names its ``base`` (a model of this store, whose builder it shares);
+        its id, title, description and provenance are kept in ``.trained/<id>.json``
+        beside the weights (safetensors bytes of the builder's state dict), so every
+        store made on this root later knows it while its base is in its catalog.
+        """
+        base = self.specs.get(spec.base or "")
+        if base is None or base.base is not None:
+            raise ModelError(f"{spec.id}: its base model {spec.base!r} is not a catalog model", model_id=spec.id)
+        known = self.specs.get(spec.id)
+        if known is not None and known.base is None:
+            raise ModelError(f"{spec.id}: a catalog model already has this id; train under another name",
+                             model_id=spec.id)  # fmt: skip
+        folder = self.root / TRAINED
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(folder / f"{_plain_name(spec.id)}.safetensors") as handle:
+            handle.write(weights)
+        entry = {
+            "id": spec.id,
+            "base": base.id,
+            "title": spec.title,
+            "description": spec.description,
+            "provenance": spec.provenance,
+            "sha256": hashlib.sha256(weights).hexdigest(),
+            "size_mb": round(len(weights) / 1e6, 3),
+        }
+        with atomic_write(folder / f"{spec.id}.json") as handle:
+            handle.write((json.dumps(entry, indent=2) + "\n").encode("utf-8"))
+        self.specs[spec.id] = _trained_spec(base, entry, folder)
+        return self.install(spec.id)
+
+    def _trained_specs(self) -> dict[str, ModelSpec]:
+        """The specs of the models trained on this root whose base this store knows."""
+        found: dict[str, ModelSpec] = {}
+        for path in sorted((self.root / TRAINED).glob("*.json")):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                base = self.specs.get(entry["base"])
+                if base is None:
+                    log.info("%s: its base model %s is not in this catalog", path, entry["base"])
+                    continue
+                spec = _trained_spec(base, entry, path.parent)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring the trained model %s: %s", path, describe_error(exc))
+                continue
+            if spec.id != path.stem or spec.id in self.specs:
+                log.warning("ignoring the trained model %s: its id %r is taken or not its file's", path, spec.id)
+                continue
+            found[spec.id] = spec
+        return found
 
     # -- verify, remove --------------------------------------------------------------------------------------
 
@@ -351,7 +410,7 @@ class ModelStore:
                 return builder({name: folder / name for name in record.files})
             except Exception as exc:
                 raise ModelError(
-                    f"{spec.id}: cannot open the cached ONNX files in {folder} ({_describe(exc)}); "
+                    f"{spec.id}: cannot open the cached ONNX files in {folder} ({describe_error(exc)}); "
                     f"{reinstall_hint(spec.id)}",
                     model_id=spec.id,
                     path=folder,
@@ -485,7 +544,7 @@ class ModelStore:
                 raise ModelError(message, model_id=spec.id, path=exc.path) from exc
             except Exception as exc:
                 raise ModelError(
-                    f"{spec.id}: converting {names} with {converter} failed ({_describe(exc)})", model_id=spec.id
+                    f"{spec.id}: converting {names} with {converter} failed ({describe_error(exc)})", model_id=spec.id
                 ) from exc
         model = self._build(spec)
         _load_state(spec.id, model, state, None, converter)
@@ -547,10 +606,26 @@ def _import(model_id: str, what: str, target: str) -> Any:
         return import_object(target)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ModelError(
-            f"{model_id}: {what} {target} is not available ({_describe(exc)}); "
+            f"{model_id}: {what} {target} is not available ({describe_error(exc)}); "
             "this Studio installation is incomplete: reinstall Studio",
             model_id=model_id,
         ) from exc
+
+
+def _trained_spec(base: ModelSpec, entry: Mapping[str, Any], folder: Path) -> ModelSpec:
+    """The spec of a model trained from ``base``, whose weights are ``folder/<id>.safetensors``."""
+    model_id = _plain_name(str(entry["id"]))
+    return dataclasses.replace(
+        base,
+        id=model_id,
+        title=str(entry["title"]),
+        description=str(entry["description"]),
+        provenance=str(entry["provenance"]),
+        size_mb=float(entry["size_mb"]),
+        sources=(BundledFile(str(folder / f"{model_id}.safetensors"), str(entry["sha256"])),),
+        default=False,
+        base=base.id,
+    )
 
 
 def _unreadable(model_id: str, path: Path, exc: OSError) -> ModelError:
@@ -605,13 +680,6 @@ def _nothing_worked(spec: ModelSpec, failures: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, ModelError | OSError | ValueError) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _scaled(progress: Progress | None, start: float, end: float, prefix: str) -> Progress | None:
     if progress is None:
         return None
@@ -641,9 +709,3 @@ def _abandoned(folder: Path) -> bool:
         return time.time() - folder.stat().st_mtime > STALE_AFTER_S
     except OSError:
         return False
-
-
-@functools.cache
-def default_store() -> ModelStore:
-    """The process's store on the user cache folder, with the full catalog."""
-    return ModelStore()

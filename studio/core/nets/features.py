@@ -16,7 +16,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from studio.core.models.spec import Normalization
-    from studio.core.models.store import ModelStore
+    from studio.core.models.usage import ModelSource
 
 
 class _Enough(Exception):
@@ -106,7 +106,7 @@ def _make_relus_out_of_place(net: nn.Module) -> None:
 
 
 def feature_extractor(
-    store: ModelStore, model_id: str, layers: Sequence[str], device: str, channels_last: bool = False
+    store: ModelSource, model_id: str, layers: Sequence[str], device: str, channels_last: bool = False
 ) -> FeatureExtractor:
     """A :class:`FeatureExtractor` for catalog model ``model_id`` (verified and cached by ``store``)."""
     spec = store.spec(model_id)
