@@ -113,7 +113,7 @@ def measure(size: int, runs: int, rule: str, export_size: int, proof_edits: int)
             nonlocal previews
             previews += event.state is JobState.PREVIEW  # type: ignore[attr-defined]
 
-        window.bridge.event.connect(count)
+        window.jobs.bridge.event.connect(count)
         for _ in range(runs):
             recorder.start()
             t0 = time.monotonic()

@@ -272,8 +272,7 @@ def _cmd_train(options: argparse.Namespace) -> int:
             if options.data is not None:
                 run = run.moved_data(options.data)
             step = saved_step(run.run_dir)
-            print(f"resuming {run.run_dir} from step {step}" if step else f"{run.run_dir} has no checkpoint yet: "
-                  "starting from step 0")  # fmt: skip
+            print(f"resuming {run.run_dir} from step {step if step is not None else '0 (no checkpoint yet)'}")
         else:
             if options.data is None or not options.data.is_dir():
                 return _fail("--data FOLDER is required: the folder of pictures to train on", 2)
@@ -285,15 +284,8 @@ def _cmd_train(options: argparse.Namespace) -> int:
     except TrainingError as exc:
         return _fail(str(exc), 2)
     store = _model_store(registry)
-    ctx = TrainContext(
-        run.run_dir,
-        checkpoint_interval_s=options.checkpoint_every,
-        hours=options.hours,
-        device=options.device or manifest.device,
-        models=store,
-    )
     with tqdm(
-        total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}] {postfix}"
+        total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}]{postfix}"
     ) as bar:
 
         def progress(frame: Frame) -> None:
@@ -315,9 +307,15 @@ def _cmd_train(options: argparse.Namespace) -> int:
                     on_frame=progress,
                 )
             else:
+                ctx = TrainContext(
+                    run.run_dir,
+                    checkpoint_interval_s=options.checkpoint_every,
+                    hours=options.hours,
+                    device=options.device or manifest.device,
+                    models=store,
+                )
                 trained = train_plugin(manifest, run, ctx, progress)
         except (KeyboardInterrupt, Cancelled):
-            ctx.cancel()
             bar.close()
             return _fail(f"cancelled; {_checkpoint_kept(run.run_dir, manifest.id)}", 130)
         except Exception as exc:  # report any trainer failure as a message, not a traceback
@@ -508,7 +506,7 @@ def _cmd_models_list(_options: argparse.Namespace) -> int:
     for model_id, spec in store.specs.items():
         status = store.status(model_id)
         size = store.size_bytes(model_id) / 1e6 if status == ModelStatus.INSTALLED else spec.size_mb
-        users = ", ".join(registry.users_of(model_id)) or "-"
+        users = ", ".join(registry.users_of(spec.base or model_id)) or "-"
         rows.append((model_id, str(status), f"{size:.1f}", _short_license(spec.license), users))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:

@@ -21,6 +21,7 @@ from studio.core.image import SUPPORTED_SUFFIXES
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext, drive
 from studio.core.nets.onnx_styles import PRESET_COUNT, PRESET_NAMES
+from studio.core.outputs import Output
 
 PAD = 8
 LABEL_HEIGHT = 22
@@ -141,4 +142,5 @@ def render_sheet(
         tiles.append((style.label, resample(final.image[:, :, :3], size)))
         yield ctx.frame(done / (len(styles) + 1), message=f"{style.label} ({done}/{len(styles)})")
     ctx.check_cancelled()
-    yield ctx.frame(1.0, build_sheet(tiles, columns), final=True, info={"styles": [s.label for s in styles]})
+    ctx.emit(Output("Contact sheet", kind="document", image=build_sheet(tiles, columns)))
+    yield ctx.frame(1.0, final=True, info={"styles": [s.label for s in styles]})

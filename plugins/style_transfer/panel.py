@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -25,6 +24,7 @@ from studio_plugins.style_transfer.params import StyleParams
 from studio.core.inputs import Inputs
 from studio.core.jobs import Frame, RunContext
 from studio.core.params import split_list
+from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ParamsPanel
 
 OPTIMISE_ONLY = (
@@ -127,16 +127,11 @@ class ContactSheetDialog(QDialog):
 
 
 class StylePanel(ParamsPanel):
-    """The style-transfer parameters; rows of the other mode are hidden.
+    """The style-transfer parameters, rows of the other mode hidden, and the contact sheet run through the host."""
 
-    ``document_job_requested(title, factory)`` asks the window to run ``factory(inputs)`` (a job) on the
-    document's picture and open its result as a new document (the contact sheet).
-    """
-
-    document_job_requested = Signal(str, object)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, host: PanelHost, parent: QWidget | None = None) -> None:
         super().__init__(StyleParams, parent)
+        self.host = host
         self.sheet_button = QPushButton("Contact sheet…")
         self.sheet_button.setAutoDefault(False)
         self.sheet_button.setToolTip("Render the picture in many styles side by side, as a new document")
@@ -152,8 +147,8 @@ class StylePanel(ParamsPanel):
         presets = fast and values["fast_model"] == "presets"
         hidden = set(FAST_ONLY if not fast else OPTIMISE_ONLY)
         hidden |= {"style"} if presets else {"presets"} if fast else set()
-        for name in self._labels:
-            self.form.setRowVisible(self.label(name), name not in hidden)
+        for field in self.fields:
+            self.set_row_visible(field.name, field.name not in hidden)
 
     def contact_sheet_dialog(self) -> None:
         """Ask for the sheet's styles and sizes, then request the job (the current parameters are the base)."""
@@ -165,5 +160,5 @@ class StylePanel(ParamsPanel):
             self.request_contact_sheet(dialog)
 
     def request_contact_sheet(self, dialog: ContactSheetDialog) -> None:
-        """Emit the contact-sheet job of ``dialog``'s choices."""
-        self.document_job_requested.emit("Contact sheet", dialog.job_factory(self.params))
+        """Run the contact-sheet job of ``dialog``'s choices on the document; the sheet opens as a new document."""
+        self.host.submit("Contact sheet", dialog.job_factory(self.params))

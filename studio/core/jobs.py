@@ -286,11 +286,12 @@ def progress_job(work: Callable[[Progress, CancelCheck], Any], done_message: str
 class JobHandle:
     """A submitted job: cancel it or wait for it."""
 
-    def __init__(self, job_id: int, ctx: RunContext, fn: JobFn, listener: Listener) -> None:
+    def __init__(self, job_id: int, ctx: RunContext, fn: JobFn, listener: Listener, lane: str | None = None) -> None:
         self.job_id = job_id
         self.ctx = ctx
         self.fn = fn
         self.listener = listener
+        self.lane = lane
         self.state = JobState.QUEUED
         self._done = threading.Event()
 
@@ -337,13 +338,28 @@ class JobQueue:
         thread.start()
         return thread
 
-    def submit(self, fn: JobFn, listener: Listener, device: str | None = None) -> JobHandle:
-        """Queue ``fn(ctx)`` (a frame generator) on ``device`` (the best available if None)."""
+    def submit(
+        self,
+        fn: JobFn,
+        listener: Listener,
+        device: str | None = None,
+        *,
+        lane: str | None = None,
+        outputs: OutputSink | None = None,
+    ) -> JobHandle:
+        """Queue ``fn(ctx)`` (a frame generator) on ``device`` (the best available if None).
+
+        Jobs of one ``lane`` run one at a time; the lane is the device unless named
+        (an export runs in its own lane beside the plugins). ``outputs`` is the
+        job's sink for named outputs (see :meth:`RunContext.emit`).
+        """
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-        ctx = RunContext(job_id, device=device, preview_interval_s=self.preview_interval_s, models=self.models)
-        handle = JobHandle(job_id, ctx, fn, listener)
+        ctx = RunContext(
+            job_id, device=device, preview_interval_s=self.preview_interval_s, models=self.models, outputs=outputs
+        )
+        handle = JobHandle(job_id, ctx, fn, listener, lane)
         self._incoming.put(handle)
         return handle
 
@@ -357,12 +373,12 @@ class JobQueue:
 
     def _dispatch(self) -> None:
         while (handle := self._incoming.get()) is not None:
-            device = handle.ctx.device
+            lane = handle.lane or handle.ctx.device
             with self._lock:
-                if device not in self._queues:
-                    self._queues[device] = queue.Queue()
-                    self._threads.append(self._start(self._work, f"studio-jobs-{device}", self._queues[device]))
-                self._queues[device].put(handle)
+                if lane not in self._queues:
+                    self._queues[lane] = queue.Queue()
+                    self._threads.append(self._start(self._work, f"studio-jobs-{lane}", self._queues[lane]))
+                self._queues[lane].put(handle)
         with self._lock:
             for jobs in self._queues.values():
                 jobs.put(None)

@@ -16,6 +16,7 @@ A run lives in its own folder::
     checkpoint.json                   the last checkpoint: its file and sha256 (written last)
     checkpoint-<step>.safetensors     its tensors
     samples/step-NNNNNN.png           sample previews
+    ray/                              Ray Train's own records (``--engine ray``)
 
 The same trainer runs on this machine (:func:`train_plugin`, or the GUI's lane,
 :class:`TrainingQueue`) or inside Ray Train (:func:`train_on_ray`). Nothing here
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     import torch
 
     from studio.core.models.store import ModelStore
-    from studio.core.plugin import PluginManifest
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,29 @@ CHECKPOINT_INTERVAL_S = 300.0
 
 
 class Trainer(Protocol):
-    """A plugin's trainer: a generator of frames like an engine, run as a long job."""
+    """A plugin's trainer: a generator of frames like an engine, run as a long job (see the module's docstring)."""
 
-    def __call__(self, params: Any, data: Path, ctx: RunContext) -> Iterator[Frame]: ...
+    def __call__(self, params: Any, data: Path, ctx: TrainContext) -> Iterator[Frame]: ...
+
+
+class Trainable(Protocol):
+    """What training reads of a plugin's manifest (a :class:`~studio.core.plugin.PluginManifest` is one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def accelerated(self) -> bool: ...
+
+    @property
+    def device(self) -> str | None: ...
+
+    def trainer_function(self) -> Trainer: ...
+
+    def train_params_class(self) -> type: ...
 
 
 class TrainingError(ReadableError, RuntimeError):
@@ -394,12 +414,12 @@ class TrainingRun:
         run.save()
         return run
 
-    def make_params(self, manifest: PluginManifest) -> Any:
+    def make_params(self, manifest: Trainable) -> Any:
         """The run's params as the plugin's train params dataclass."""
         return make_params(manifest.train_params_class(), self.params)
 
 
-def new_run(manifest: PluginManifest, params: Any, data: Path, run_dir: Path | None = None) -> TrainingRun:
+def new_run(manifest: Trainable, params: Any, data: Path, run_dir: Path | None = None) -> TrainingRun:
     """Create a run folder (``<runs root>/<plugin>/<date-time>`` unless given) and its ``run.json``.
 
     A folder that holds a run already is a :class:`TrainingError`: resume it or choose another.
@@ -440,10 +460,18 @@ def open_run(run_dir: Path) -> TrainingRun:
 
 
 def latest_run(plugin_id: str, root: Path | None = None) -> Path | None:
-    """The most recently created run folder of ``plugin_id`` under ``root`` (the default runs root), or None."""
-    folder = (root or default_runs_root()) / plugin_id
-    runs = [path.parent for path in folder.glob(f"*/{RUN}")]
-    return max(runs, key=lambda path: (path / RUN).stat().st_mtime_ns, default=None)
+    """The most recently created run folder of ``plugin_id`` under ``root`` (the default runs root), or None.
+
+    Folders whose ``run.json`` cannot be read are passed over.
+    """
+    runs = []
+    for path in ((root or default_runs_root()) / plugin_id).glob(f"*/{RUN}"):
+        try:
+            runs.append(open_run(path.parent))
+        except TrainingError as exc:
+            log.warning("%s", exc)
+    latest = max(runs, key=lambda run: (run.created, run.name), default=None)
+    return None if latest is None else latest.run_dir
 
 
 # -- running a trainer -------------------------------------------------------------------------------------------
@@ -459,7 +487,7 @@ class TrainedModel:
     trained_s: float
 
 
-def trainer_frames(manifest: PluginManifest, params: Any, data: Path, ctx: TrainContext) -> Iterator[Frame]:
+def trainer_frames(manifest: Trainable, params: Any, data: Path, ctx: TrainContext) -> Iterator[Frame]:
     """The trainer's frames (the ones with an image also written as samples); returns its final frame.
 
     The final frame is not yielded but returned (``final = yield from ...``),
@@ -483,7 +511,7 @@ def trainer_frames(manifest: PluginManifest, params: Any, data: Path, ctx: Train
     raise EngineError(f"the trainer of {manifest.title} stopped without producing a model")
 
 
-def training_job(manifest: PluginManifest, run: TrainingRun) -> JobFn:
+def training_job(manifest: Trainable, run: TrainingRun) -> JobFn:
     """A job (frame generator) that runs ``run`` to the end and registers its model in ``ctx``'s store.
 
     ``ctx`` must be a :class:`TrainContext` on ``run.run_dir``. The final frame
@@ -501,7 +529,7 @@ def training_job(manifest: PluginManifest, run: TrainingRun) -> JobFn:
 
 
 def train_plugin(
-    manifest: PluginManifest, run: TrainingRun, ctx: TrainContext, on_frame: Callable[[Frame], None] | None = None
+    manifest: Trainable, run: TrainingRun, ctx: TrainContext, on_frame: Callable[[Frame], None] | None = None
 ) -> TrainedModel:
     """Run ``run`` with ``ctx`` (made on ``run.run_dir`` with a store) and register the model it trained.
 
@@ -514,7 +542,7 @@ def train_plugin(
     return TrainedModel(model_id, spec, int(final.info.get("step", 0)), float(final.info["trained_s"]))
 
 
-def register_trained_model(manifest: PluginManifest, run: TrainingRun, final: Frame, store: ModelStore) -> TrainedModel:
+def register_trained_model(manifest: Trainable, run: TrainingRun, final: Frame, store: ModelStore) -> TrainedModel:
     """Put the model of a trainer's final frame in ``store`` as ``<base>-<run name>``, and mark the run finished."""
     weights = next((o.data for o in final.outputs if o.name == MODEL_OUTPUT and o.data is not None), None)
     model = final.info.get("model")
@@ -556,7 +584,7 @@ def _duration(seconds: float) -> str:
 
 
 def train_on_ray(
-    manifest: PluginManifest,
+    manifest: Trainable,
     run: TrainingRun,
     store: ModelStore,
     *,
@@ -622,7 +650,7 @@ def train_on_ray(
         try:
             trainer.fit()
         except Exception as exc:  # Ray wraps the trainer's error; say what it was
-            raise TrainingError(f"training {manifest.title} on Ray failed: {_ray_cause(exc)}") from exc
+            raise TrainingError(f"{_ray_cause(exc)} (in Ray Train)") from exc
         finally:
             done.set()
             forwarder.join()
@@ -649,7 +677,7 @@ def _ray_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    manifest: PluginManifest = config["manifest"]
+    manifest: Trainable = config["manifest"]
     run: TrainingRun = config["run"]
     rank = ray.train.get_context().get_world_rank()
     device = str(ray.train.torch.get_device()) if manifest.accelerated else "cpu"
@@ -711,7 +739,7 @@ class TrainingQueue(JobQueue):
 
     def train(
         self,
-        manifest: PluginManifest,
+        manifest: Trainable,
         run: TrainingRun,
         listener: Listener,
         *,
@@ -740,6 +768,7 @@ __all__ = [
     "CHECKPOINT_INTERVAL_S",
     "Checkpoint",
     "TrainContext",
+    "Trainable",
     "TrainedModel",
     "Trainer",
     "TrainingError",

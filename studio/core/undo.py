@@ -6,11 +6,13 @@ the commands that edit a document are in :mod:`studio.core.history`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from psygnal import Signal
 
-__all__ = ["Command", "History"]
+__all__ = ["Command", "Group", "History"]
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -24,6 +26,22 @@ class Command(Protocol[T_contra]):
     def redo(self, target: T_contra, /) -> None: ...
 
     def undo(self, target: T_contra, /) -> None: ...
+
+
+@dataclass
+class Group(Generic[T]):
+    """Several commands as one undo step (a plugin result and the layers that came with it)."""
+
+    text: str
+    commands: Sequence[Command[T]]
+
+    def redo(self, target: T, /) -> None:
+        for command in self.commands:
+            command.redo(target)
+
+    def undo(self, target: T, /) -> None:
+        for command in reversed(self.commands):
+            command.undo(target)
 
 
 class History(Generic[T]):

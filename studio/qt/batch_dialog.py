@@ -1,7 +1,8 @@
 """The Batch Render dialog: a layer's recipe over a folder of images, with progress and cancel.
 
-The batch runs :func:`studio.core.batch.run_job` on a thread; its events reach
-the GUI thread through a queued Qt signal, so the window stays responsive. The
+The batch runs :func:`studio.core.batch.run_job` as a job of the window's job
+controller (so it waits its turn on the device like any other job); its events
+reach the GUI thread through a queued Qt signal, so the window stays responsive. The
 settings are written as a job file in the output folder, so the same batch can
 be resumed later (here or with ``studio render``).
 """
@@ -30,10 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.batch import BatchEvent, BatchSummary, Job, JobFileError, job_file_text, load_job, run_job
+from studio.core.cancel import CancelCheck, Progress
 from studio.core.document import Recipe
+from studio.core.errors import describe_error
 from studio.core.image import SUPPORTED_SUFFIXES
+from studio.core.jobs import JobHandle
 from studio.core.plugin import PluginRegistry
 from studio.qt.job_bar import format_seconds
+from studio.qt.job_controller import JobController
 
 JOB_FILE_NAME = "studio-batch.toml"
 DEFAULT_TEMPLATE = "{stem}-{index:03d}"
@@ -48,10 +53,9 @@ EXPORT_CHOICES: dict[str, dict[str, object]] = {
 
 
 class BatchBridge(QObject):
-    """Carries batch events and the final summary from the batch thread to the GUI thread (queued)."""
+    """Carries batch events from the batch job's thread to the GUI thread (queued)."""
 
     event = Signal(object)
-    finished = Signal(object)
 
 
 def image_globs(folder: Path) -> list[str]:
@@ -63,23 +67,25 @@ def image_globs(folder: Path) -> list[str]:
 class BatchDialog(QDialog):
     """Queues ``recipe`` over a folder of images; shows overall and current-item progress with Cancel."""
 
-    def __init__(self, registry: PluginRegistry, recipe: Recipe | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, registry: PluginRegistry, jobs: JobController, recipe: Recipe | None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch Render")
         self.resize(620, 480)
         self.registry = registry
+        self.jobs = jobs
         self.recipe = recipe
         self.job: Job | None = None
         self.summary: BatchSummary | None = None
         self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._handle: JobHandle | None = None
         self._finished_items = 0
         self._to_render = 0
         self._started = 0.0
         self._browse_buttons: list[QPushButton] = []
         self.bridge = BatchBridge(self)
         self.bridge.event.connect(self._on_event)
-        self.bridge.finished.connect(self._on_finished)
 
         manifest = registry.plugins.get(recipe.plugin_id) if recipe else None
         if recipe is None:
@@ -166,7 +172,7 @@ class BatchDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._handle is not None
 
     def job_text(self) -> str | None:
         """The batch as a job file, or None (with the reason in the log) when the form is incomplete."""
@@ -236,16 +242,22 @@ class BatchDialog(QDialog):
         self.overall.setValue(0)
         self._set_running(True)
         self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, args=(self.job,), name="studio-batch", daemon=True)
-        self._thread.start()
+        job = self.job
+        accelerated = any(self.registry.plugins[s.plugin].accelerated for item in job.items for s in item.steps)
 
-    def _run(self, job: Job) -> None:
-        try:
-            summary = run_job(job, on_event=self.bridge.event.emit, cancel=self._cancel, registry=self.registry)
-        except Exception as exc:  # shown in the dialog; the window goes on
-            self.bridge.finished.emit(str(exc))
-        else:
-            self.bridge.finished.emit(summary)
+        def work(_progress: Progress, _cancelled: CancelCheck) -> BatchSummary:
+            return run_job(
+                job,
+                on_event=self.bridge.event.emit,
+                cancel=self._cancel,
+                registry=self.registry,
+                models_root=self.jobs.store.root,
+            )
+
+        def done(summary: BatchSummary | None, error: BaseException | None) -> None:
+            self._on_finished(summary if summary is not None else describe_error(error or RuntimeError("no summary")))
+
+        self._handle = self.jobs.run_task("Batch", work, done, device=None if accelerated else "cpu")
 
     def cancel(self) -> None:
         if self.running:
@@ -254,9 +266,9 @@ class BatchDialog(QDialog):
             self.current_label.setText("Cancelling; finished items are kept…")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the batch thread ends (for tests and closing); False on timeout."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Block until the batch job ends and is reported (for tests and closing); False on timeout."""
+        if self._handle is not None:
+            self.jobs.wait(self._handle, timeout)
         return not self.running
 
     def _set_running(self, running: bool) -> None:
@@ -287,7 +299,7 @@ class BatchDialog(QDialog):
             self.eta_label.setText(format_seconds(left))
 
     def _on_finished(self, result: BatchSummary | str) -> None:
-        self._thread = None
+        self._handle = None
         self._set_running(False)
         self.current.setValue(0)
         self.eta_label.setText("")

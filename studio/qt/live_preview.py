@@ -23,6 +23,7 @@ from studio.core.params import ParamError
 from studio.core.plugin import PluginManifest
 from studio.core.run import inputs_from_document, job_function
 from studio.qt.canvas import Canvas
+from studio.qt.job_controller import JobController
 from studio.qt.params_panel import PluginPanel
 
 DEBOUNCE_MS = 300
@@ -51,8 +52,9 @@ class PreviewHost(Protocol):
         """Where the preview picture shows."""
         ...
 
-    def submit_job(self, job: JobFn, device: str | None) -> JobHandle:
-        """Queue ``job`` on ``device``; its frames and events come back to the window on the GUI thread."""
+    @property
+    def jobs(self) -> JobController:
+        """Where preview jobs run, beside the window's other jobs."""
         ...
 
 
@@ -108,7 +110,7 @@ class LivePreview(QObject):
         panel.clear_error()
         inputs = inputs_from_document(host.doc, manifest)
         job = preview_job(job_function(manifest, preview, inputs))
-        self.handle = host.submit_job(job, manifest.device)
+        self.handle = host.jobs.submit(job, self.handle_event, device=manifest.device, on_preview=self.show)
         return self.handle
 
     def cancel(self) -> None:
@@ -129,22 +131,16 @@ class LivePreview(QObject):
     def running(self) -> bool:
         return self.handle is not None
 
-    def show(self, job_id: int, image: QImage) -> bool:
-        """Show a preview picture of the current preview job; True if ``job_id`` was a preview job."""
-        if self.handle is None or job_id != self.handle.job_id:
-            return False
-        if self.host.job is None:
+    def show(self, job_id: int, image: QImage) -> None:
+        """Show a preview picture of the current preview job (unless the window's own job is showing)."""
+        if self.handle is not None and job_id == self.handle.job_id and self.host.job is None:
             self.host.canvas.set_preview(image)
             self.showing = True
-        return True
 
-    def handle_event(self, event: JobEvent) -> bool:
-        """Take a job event of the current preview job; True if it was one (the window ignores it then)."""
-        if self.handle is None or event.job_id != self.handle.job_id:
-            return False
-        if event.state is JobState.PREVIEW:
-            return True
+    def handle_event(self, event: JobEvent) -> None:
+        """Take an event of a preview job; only the current one's failure is shown (in its panel)."""
+        if self.handle is None or event.job_id != self.handle.job_id or event.state is JobState.PREVIEW:
+            return
         self.handle = None
         if event.state is JobState.FAILED and self.manifest is not None:
             self.host.panels[self.manifest.id].show_error(event.error)
-        return True

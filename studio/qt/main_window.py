@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import platformdirs
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (
@@ -30,20 +32,26 @@ from studio import __version__
 from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
 from studio.core.blank import blank_document
 from studio.core.document import Document, Layer, LayerKind, blank_pixels
+from studio.core.errors import describe_error
 from studio.core.history import AddLayer
 from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
-from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobQueue, JobState
+from studio.core.inputs import InputError, Inputs
+from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobState
 from studio.core.models.store import ModelStore
+from studio.core.outputs import Output, OutputFolder
 from studio.core.params import output_size
-from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
+from studio.core.plugin import PluginLoadError, PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from studio.core.run import inputs_from_document, job_function, make_recipe, result_layer, to_rgba
+from studio.core.undo import Group
 from studio.qt.batch_dialog import BatchDialog
 from studio.qt.canvas import Canvas, ToolSettings
 from studio.qt.docks import HistoryPanel, LayersPanel
-from studio.qt.job_bar import JobBar, JobEventBridge
+from studio.qt.job_bar import JobBar
+from studio.qt.job_controller import JobController
 from studio.qt.live_preview import LivePreview
 from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
+from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import PluginPanel
 from studio.qt.printing.actions import PrintActions
 from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
@@ -56,6 +64,15 @@ MAX_RECENT = 10
 DEFAULT_SIZE = (1024, 1024)
 
 
+ResultHandler = Callable[[Frame, OutputFolder], None]
+"""Takes a finished job's final frame (and the folder its files go to) instead of the document."""
+
+
+def default_outputs_folder() -> Path:
+    """Where jobs write their files (animation frames, GIFs) unless the ``outputs/folder`` setting says otherwise."""
+    return Path(platformdirs.user_pictures_dir()) / "Studio"
+
+
 @dataclass
 class ActiveJob:
     """The job the window is showing; events of any other job are stale and dropped."""
@@ -63,11 +80,14 @@ class ActiveJob:
     handle: JobHandle
     manifest: PluginManifest
     params: Any
-    inputs: Any
+    inputs: Inputs
     doc: Document
     panel: PluginPanel
-    on_result: Callable[[Frame], None] | None = None
-    """What to do with the final frame instead of adding it as a layer (for example open a new document)."""
+    files: OutputFolder
+    """Where the job's file outputs are written as they come."""
+    on_result: ResultHandler | None = None
+    """What to do with the final frame instead of adding it and its outputs to the document (for example open a
+    new document)."""
 
 
 def image_filter() -> str:
@@ -121,11 +141,11 @@ class MainWindow(QMainWindow):
         # The store knows the plugins' own models; a plugin naming an unknown model goes to the load errors.
         self.store = store if store is not None else ModelStore()
         self.store.specs = self.registry.model_catalog(self.store.specs)
-        self.queue = JobQueue(models=self.store)
         self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
         self.live_preview = LivePreview(self, self)
         self.panels: dict[str, PluginPanel] = {}
+        self.hosts: dict[str, PanelHost] = {}
         self._models_dialog: ModelsDialog | None = None
         self.tools = ToolSettings()
 
@@ -133,9 +153,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.canvas = Canvas(self.tools)
         self.setCentralWidget(self.canvas)
-        self.bridge = JobEventBridge(self.canvas.preview_image, self)
-        self.bridge.preview_ready.connect(self._on_preview)
-        self.bridge.event.connect(self._on_job_event)
+        self.jobs = JobController(self.store, self.canvas.preview_image, self)
         self.tool_bar = ToolOptionsBar(self.tools)
         self.tool_bar.changed.connect(self.canvas.update)
         self.addToolBar(self.tool_bar)
@@ -145,6 +163,7 @@ class MainWindow(QMainWindow):
 
         self.layers_panel = LayersPanel()
         self.layers_panel.rerender_requested.connect(self.rerender_dialog)
+        self.layers_panel.active_changed.connect(self._show_document_inputs)
         self.history_panel = HistoryPanel()
         self.layers_dock = self._dock("Layers", "layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -186,12 +205,18 @@ class MainWindow(QMainWindow):
 
     def _build_plugin_docks(self) -> None:
         first: QDockWidget | None = None
-        for manifest in self.registry.plugins.values():
-            panel = PluginPanel(manifest)
+        for manifest in list(self.registry.plugins.values()):
+            host = PanelHost(manifest, self, self)
+            try:
+                panel = PluginPanel(manifest, host)
+            except Exception as exc:  # a plugin's own panel must not take the window down
+                self.registry.errors.append(PluginLoadError(manifest.id, manifest.panel or "", describe_error(exc)))
+                del self.registry.plugins[manifest.id]
+                continue
+            self.hosts[manifest.id] = host
             panel.run_requested.connect(lambda params, m=manifest: self.run_plugin(m, params))
             panel.cancel_requested.connect(self.cancel_job)
             panel.params_changed.connect(lambda m=manifest: self.live_preview.schedule(m))
-            panel.document_job_requested.connect(lambda title, make, m=manifest: self.run_document_job(m, title, make))
             banner = MissingModelsBanner()
             banner.install_requested.connect(self.install_model)
             banner.update_for(manifest.models, self.store)
@@ -294,18 +319,28 @@ class MainWindow(QMainWindow):
             self.doc.history.changed.disconnect(self._update_title)
             self.doc.history.changed.disconnect(self.live_preview.stop)
             self.doc.layers_changed.disconnect(self._show_size)
+            self.doc.layers_changed.disconnect(self._show_document_inputs)
             self.autosaver.discard(self.doc)
         self.doc = doc
         self.project_path = project_path
         doc.history.changed.connect(self._update_title)
         doc.history.changed.connect(self.live_preview.stop)
         doc.layers_changed.connect(self._show_size)
+        doc.layers_changed.connect(self._show_document_inputs)
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
         self._show_size()
+        self._show_document_inputs()
+        for host in self.hosts.values():
+            host.document_changed.emit(doc)
         self.print_actions.document_changed(doc)
         self._update_title()
+
+    def _show_document_inputs(self, *_: object) -> None:
+        """Every panel shows the mask and label map a run would use now."""
+        for panel in self.panels.values():
+            panel.inputs_box.show_document(self.doc)
 
     def _show_size(self) -> None:
         if self.doc is not None:
@@ -501,13 +536,15 @@ class MainWindow(QMainWindow):
         The result becomes a new layer; when the parameters ask for another size (a
         ``size`` long side), it opens as a new document, as a re-render at that size does.
         """
-        if self.doc is None:
-            return None
-        if self.job is not None:
-            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+        if self.doc is None or self._busy():
             return None
         source = self.doc
-        inputs = inputs_from_document(source, manifest)
+        panel = self.panels[manifest.id]
+        try:
+            inputs = inputs_from_document(source, manifest, self.extras_of(manifest))
+        except (InputError, ImageError) as exc:
+            panel.show_error(str(exc))
+            return None
         job = job_function(manifest, params, inputs)
         size = output_size(source.width, source.height, params)
         if size == (source.width, source.height):
@@ -515,51 +552,71 @@ class MainWindow(QMainWindow):
         plan = RerenderPlan(manifest, params, inputs, size)
         self.statusBar().showMessage(f"{manifest.title} at {size[0]} × {size[1]}: the result opens as a new document")
 
-        def open_result(frame: Frame) -> None:
-            self._open_rerender(plan, frame, source, manifest.title)
+        def open_result(frame: Frame, files: OutputFolder) -> None:
+            self._open_rerender(plan, frame, files, source, manifest.title)
 
         return self._start_job(manifest, job, params, inputs, f"{manifest.title} at {size[0]} × {size[1]}", open_result)
 
-    def run_document_job(
-        self, manifest: PluginManifest, title: str, make_job: Callable[[Any], JobFn]
+    def start_panel_job(
+        self,
+        manifest: PluginManifest,
+        title: str,
+        make_job: Callable[[Inputs], JobFn],
+        on_result: Callable[[Frame], None] | None = None,
     ) -> JobHandle | None:
-        """Run ``make_job(inputs)`` on the open document; its picture opens as a new document (a contact sheet)."""
-        if self.doc is None:
+        """Run a plugin panel's own job ``make_job(inputs)`` on the open document (see :class:`PanelHost`)."""
+        if self.doc is None or self._busy():
             return None
-        if self.job is not None:
-            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
-            return None
-        inputs = inputs_from_document(self.doc, manifest)
+        panel = self.panels[manifest.id]
         try:
+            inputs = inputs_from_document(self.doc, manifest, self.extras_of(manifest))
             job = make_job(inputs)
         except (ValueError, OSError) as exc:
-            self.panels[manifest.id].show_error(str(exc))
+            panel.show_error(str(exc))
             return None
-        name = f"{Path(self.doc.name).stem} – {title.lower()}"
-        return self._start_job(manifest, job, None, inputs, title, lambda frame: self._open_picture(frame, name, title))
+        take = None if on_result is None else lambda frame, _files: on_result(frame)
+        return self._start_job(manifest, job, None, inputs, title, take)
+
+    def extras_of(self, manifest: PluginManifest) -> dict[str, str]:
+        """The extra pictures chosen in ``manifest``'s panel, by input name."""
+        return self.panels[manifest.id].extras()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def outputs_folder(self, manifest: PluginManifest) -> Path:
+        """A new folder for the files a job of ``manifest`` writes, under the outputs folder setting."""
+        root = Path(str(self.settings.value("outputs/folder", "") or default_outputs_folder()))
+        stem = Path(self.doc.name).stem if self.doc is not None else "untitled"
+        return root / f"{stem} – {manifest.title} {datetime.now():%Y-%m-%d %H.%M.%S}"
+
+    def _busy(self) -> bool:
+        if self.job is None:
+            return False
+        self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+        return True
 
     def _start_job(
         self,
         manifest: PluginManifest,
         job: JobFn,
         params: Any,
-        inputs: Any,
+        inputs: Inputs,
         title: str,
-        on_result: Callable[[Frame], None] | None = None,
+        on_result: ResultHandler | None = None,
     ) -> JobHandle:
         assert self.doc is not None
         self.live_preview.stop()
         panel = self.panels[manifest.id]
         panel.clear_error()
-        handle = self.submit_job(job, manifest.device)
-        self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel, on_result)
+        files = OutputFolder(self.outputs_folder(manifest), kinds=("file",))
+        handle = self.jobs.submit(
+            job, self._on_job_event, device=manifest.device, on_preview=self._on_preview, outputs=files
+        )
+        self.job = ActiveJob(handle, manifest, params, inputs, self.doc, panel, files, on_result)
         panel.set_running(True)
         self.job_bar.start(title)
         return handle
-
-    def submit_job(self, job: JobFn, device: str | None) -> JobHandle:
-        """Queue ``job`` on ``device``; its frames and events come back to this window on the GUI thread."""
-        return self.queue.submit(job, self.bridge.post, device)
 
     def rerender_dialog(self, layer_id: str = "") -> None:
         """Ask for a size, then re-render ``layer_id`` (default: the active layer) from its recipe."""
@@ -578,10 +635,7 @@ class MainWindow(QMainWindow):
 
         At the document's size the result is a new layer; at any other size it opens as a new document.
         """
-        if self.doc is None:
-            return None
-        if self.job is not None:
-            self.statusBar().showMessage("A job is running: cancel it or wait for it to finish.", 5000)
+        if self.doc is None or self._busy():
             return None
         layer = self.doc.layer(layer_id)
         try:
@@ -595,14 +649,16 @@ class MainWindow(QMainWindow):
         same_size = plan.size == (self.doc.width, self.doc.height)
         source = self.doc
 
-        def open_result(frame: Frame) -> None:
-            self._open_rerender(plan, frame, source, layer.name)
+        def open_result(frame: Frame, files: OutputFolder) -> None:
+            self._open_rerender(plan, frame, files, source, layer.name)
 
         job = job_function(plan.manifest, plan.params, plan.inputs)
         title = f"{plan.manifest.title} at {width} × {height}"
         return self._start_job(plan.manifest, job, plan.params, plan.inputs, title, None if same_size else open_result)
 
-    def _open_rerender(self, plan: RerenderPlan, frame: Frame, source: Document, layer_name: str) -> None:
+    def _open_rerender(
+        self, plan: RerenderPlan, frame: Frame, files: OutputFolder, source: Document, layer_name: str
+    ) -> None:
         """A re-render at another size as a new document: the picture it was made from, resized, and the result."""
         from PIL import Image
 
@@ -618,25 +674,62 @@ class MainWindow(QMainWindow):
             doc.insert_layer(Layer("Source (resized)", LayerKind.RASTER, np.asarray(below).copy()))
         recipe = make_recipe(plan.manifest, plan.params, plan.inputs, frame)
         result = Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
-        doc.history.push(AddLayer(f"{plan.manifest.title} at {width} × {height}", result))
-        self._open_new_document(doc)
+        if self._open_new_document(doc):
+            self._add_results(doc, f"{plan.manifest.title} at {width} × {height}", [result], frame.outputs, files)
 
-    def _open_picture(self, frame: Frame, name: str, title: str) -> None:
-        """A job's picture as a new document of one layer (the contact sheet)."""
-        if frame.image is None:
-            raise EngineError(f"{title} finished without an image")
-        pixels = to_rgba(frame.image)
+    def _apply_result(self, job: ActiveJob, frame: Frame) -> None:
+        """A finished job's picture and named outputs, added to its document (or taken by its ``on_result``)."""
+        if job.on_result is not None:
+            job.on_result(frame, job.files)
+            return
+        layers = [] if frame.image is None else [result_layer(job.doc, job.manifest, job.params, job.inputs, frame)]
+        self._add_results(job.doc, job.manifest.title, layers, frame.outputs, job.files)
+
+    def _add_results(
+        self, doc: Document, title: str, layers: list[Layer], outputs: Sequence[Output], files: OutputFolder
+    ) -> None:
+        """``layers`` and the ``layer`` outputs of ``doc``'s size added in one undo step; the first other picture
+        opens as a new document, any more and the file outputs are written to ``files``.
+
+        A malformed output raises before anything is added.
+        """
+        commands = [AddLayer(layer.name, layer) for layer in layers]
+        documents = []
+        for output in outputs:
+            pixels = to_rgba(output.image) if output.image is not None else None
+            if pixels is None:
+                files.write(output)
+            elif output.kind == "layer" and pixels.shape[:2] == (doc.height, doc.width):
+                name = doc.unique_layer_name(f"{title} – {output.name}")
+                commands.append(AddLayer(name, Layer(name, LayerKind.RASTER, np.ascontiguousarray(pixels))))
+            else:
+                documents.append((output.name, pixels))
+        if commands:
+            doc.history.push(commands[0] if len(commands) == 1 else Group(title, commands))
+        for name, pixels in documents[1:]:
+            files.write(Output(name, image=pixels))
+        if documents:
+            name, pixels = documents[0]
+            self._open_picture(pixels, f"{Path(doc.name).stem} – {name.lower()}", title)
+        if files.written:
+            self.statusBar().showMessage(f"{title}: {len(files.written)} file(s) in {files.folder}", 10000)
+        elif not documents:
+            self.statusBar().showMessage(f"{title}: done", 5000)
+
+    def _open_picture(self, pixels: np.ndarray, name: str, title: str) -> None:
+        """A job's picture as a new document of one layer (a contact sheet)."""
         doc = Document(pixels.shape[1], pixels.shape[0], name)
         doc.history.push(AddLayer(title, Layer(title, LayerKind.RASTER, np.ascontiguousarray(pixels))))
         self._open_new_document(doc)
 
-    def _open_new_document(self, doc: Document) -> None:
-        """Show a document a job made (unsaved), once the current one may be replaced."""
+    def _open_new_document(self, doc: Document) -> bool:
+        """Show a document a job made (unsaved), once the current one may be replaced; False if it was not."""
         if self.confirm_discard():
             self.set_document(doc, None)
             self.statusBar().showMessage(f"{doc.name}: {doc.width} × {doc.height}, not saved yet", 8000)
-        else:
-            self.statusBar().showMessage(f"{doc.name} was not opened: the current document was kept", 8000)
+            return True
+        self.statusBar().showMessage(f"{doc.name} was not opened: the current document was kept", 8000)
+        return False
 
     def cancel_job(self) -> None:
         """Cancel the running job (and any live preview) at once; its late frames are ignored."""
@@ -655,14 +748,10 @@ class MainWindow(QMainWindow):
         self.job_bar.stop()
 
     def _on_preview(self, job_id: int, image: QImage) -> None:
-        if self.live_preview.show(job_id, image):
-            return
         if self.job is not None and job_id == self.job.handle.job_id:
             self.canvas.set_preview(image)
 
     def _on_job_event(self, event: JobEvent) -> None:
-        if self.live_preview.handle_event(event):
-            return
         job = self.job
         if job is None or event.job_id != job.handle.job_id:
             return
@@ -674,15 +763,9 @@ class MainWindow(QMainWindow):
             if job.doc is not self.doc:
                 return
             try:
-                if job.on_result is not None:
-                    job.on_result(event.frame)
-                    return
-                layer = result_layer(job.doc, job.manifest, job.params, job.inputs, event.frame)
+                self._apply_result(job, event.frame)
             except Exception as exc:  # a malformed result is reported, never half-applied
                 job.panel.show_error(str(exc))
-                return
-            job.doc.history.push(AddLayer(job.manifest.title, layer))
-            self.statusBar().showMessage(f"{job.manifest.title}: done", 5000)
         elif event.state is JobState.FAILED:
             job.panel.show_error(event.error)
             self.statusBar().showMessage(f"{job.manifest.title} failed: {event.error}", 10000)
@@ -706,14 +789,14 @@ class MainWindow(QMainWindow):
             for manifest in self.registry.plugins.values():
                 for model_id in manifest.models:
                     used_by.setdefault(model_id, []).append(manifest.id)
-            self._models_dialog = ModelsDialog(self.store, self.queue, used_by, self)
+            self._models_dialog = ModelsDialog(self.store, self.jobs, used_by, self)
             self._models_dialog.installed.connect(self._refresh_banners)
         return self._models_dialog
 
     def show_batch_dialog(self) -> BatchDialog:
         """Open a Batch Render dialog for the active layer's recipe."""
         layer = self.doc.active_layer if self.doc is not None else None
-        dialog = BatchDialog(self.registry, layer.recipe if layer is not None else None, self)
+        dialog = BatchDialog(self.registry, self.jobs, layer.recipe if layer is not None else None, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
@@ -791,5 +874,5 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         if self.doc is not None:
             self.autosaver.discard(self.doc)
-        self.queue.shutdown(timeout=2.0)
+        self.jobs.shutdown(timeout=2.0)
         event.accept()

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.jobs import JobEvent, JobHandle, JobQueue, JobState, progress_job
+from studio.core.jobs import JobEvent, JobHandle, JobState, progress_job
 from studio.core.models.errors import ModelError
 from studio.core.models.store import ModelStatus, ModelStore
-from studio.qt.job_bar import JobEventBridge
+from studio.qt.job_controller import JobController
 
 COLUMNS = ("Model", "Status", "Size", "License", "Used by", "")
 INSTALLABLE = (ModelStatus.CAN_INSTALL, ModelStatus.BROKEN, ModelStatus.NEEDS_INTERNET)
@@ -37,7 +37,7 @@ class ModelsDialog(QDialog):
     def __init__(
         self,
         store: ModelStore,
-        queue: JobQueue,
+        controller: JobController,
         used_by: Mapping[str, list[str]],
         parent: QWidget | None = None,
     ) -> None:
@@ -45,13 +45,11 @@ class ModelsDialog(QDialog):
         self.setWindowTitle("Models")
         self.resize(900, 560)
         self.store = store
-        self.queue = queue
+        self.controller = controller
         self.used_by = used_by
         self.jobs: dict[str, JobHandle] = {}
         self.errors: dict[str, str] = {}
         self._ids = list(store.specs)
-        self.bridge = JobEventBridge(parent=self)
-        self.bridge.event.connect(self._on_event)
         self._job_models: dict[int, str] = {}
 
         self.table = QTableWidget(len(self._ids), len(COLUMNS))
@@ -145,7 +143,7 @@ class ModelsDialog(QDialog):
         def work(progress: object, cancelled: object) -> None:
             self.store.install(model_id, progress, cancelled)  # type: ignore[arg-type]
 
-        handle = self.queue.submit(progress_job(work, f"{model_id} installed"), self.bridge.post, "cpu")
+        handle = self.controller.submit(progress_job(work, f"{model_id} installed"), self._on_event, device="cpu")
         self.jobs[model_id] = handle
         self._job_models[handle.job_id] = model_id
         self._fill_row(self.row_of(model_id))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QFrame,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,8 +35,10 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
-from studio.core.params import ParamError, ParamField, coerce, make_params, param_fields, split_list
+from studio.core.document import Document
+from studio.core.params import Param, ParamError, ParamField, coerce, make_params, param_fields, split_list
 from studio.core.plugin import PluginManifest
+from studio.qt.panel_host import PanelHost
 
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
@@ -311,7 +314,7 @@ def _make_editor(field: ParamField) -> _Editor:
     if field.kind is bool:
         return _BoolEditor(field)
     if field.kind is int:
-        return _SeedEditor(field) if field.name == "seed" else _IntEditor(field)
+        return _SeedEditor(field) if field.meta.role == "seed" else _IntEditor(field)
     if field.kind is float:
         return _FloatEditor(field)
     if field.kind is str and field.meta.widget == "color":
@@ -371,10 +374,14 @@ class ParamsPanel(QWidget):
         """The form label of parameter ``name``."""
         return self._labels[name]
 
+    def set_row_visible(self, name: str, visible: bool) -> None:
+        """Show or hide the row of parameter ``name`` (a custom panel hides the rows that do not apply)."""
+        self.form.setRowVisible(self._labels[name], visible)
+
     def randomize_seed(self) -> None:
         """Pick a random seed, as the "Random" button does; ``KeyError`` without a seed parameter."""
-        editor = self._editors["seed"]
-        if not isinstance(editor, _SeedEditor):
+        editor = next((e for e in self._editors.values() if isinstance(e, _SeedEditor)), None)
+        if editor is None:
             raise KeyError("seed")
         editor.randomize()
 
@@ -428,25 +435,70 @@ def _mute(label: QLabel, source: QPalette) -> None:
     label.setPalette(palette)
 
 
+class InputsBox(QGroupBox):
+    """What a run reads besides the parameters: the mask and label map in use, and the extra pictures to choose."""
+
+    changed = Signal()
+
+    def __init__(self, manifest: PluginManifest, parent: QWidget | None = None) -> None:
+        super().__init__("Inputs", parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(6, 6, 6, 6)
+        self.uses: dict[str, QLabel] = {}
+        self._extras: dict[str, _PathEditor] = {}
+        for spec in manifest.inputs:
+            if spec.name == "image":
+                continue
+            label = QLabel(spec.label)
+            label.setToolTip(spec.help)
+            if spec.from_document:
+                self.uses[spec.name] = QLabel()
+                self.uses[spec.name].setWordWrap(True)
+                form.addRow(label, self.uses[spec.name])
+                continue
+            editor = _PathEditor(ParamField(spec.name, str, "", Param(spec.help, widget="file", label=spec.label)))
+            editor.widget.setToolTip(spec.help)
+            editor.line.setPlaceholderText("required" if spec.required else "optional")
+            editor.connect(self.changed.emit)
+            form.addRow(label, editor.row)
+            self._extras[spec.name] = editor
+        self.setVisible(bool(self.uses or self._extras))
+
+    def extras(self) -> dict[str, str]:
+        """The pictures chosen, by input name (empty ones left out)."""
+        return {name: editor.get().strip() for name, editor in self._extras.items() if editor.get().strip()}
+
+    def set_extra(self, name: str, path: str) -> None:
+        self._extras[name].set(path)
+
+    def show_document(self, doc: Document | None) -> None:
+        """Show which mask and label map a run on ``doc`` would use (the visible one in use, or none)."""
+        for name, label in self.uses.items():
+            layer = None if doc is None else doc.active_mask() if name == "mask" else doc.active_labels()
+            if layer is not None:
+                label.setText(f"“{layer.name}”")
+            elif name == "mask":
+                label.setText("none: the whole picture")
+            else:
+                label.setText("none")
+
+
 class PluginPanel(QWidget):
-    """A plugin's description, parameters, Run/Cancel/Reset buttons and error message.
+    """A plugin's description, inputs, parameters, Run/Cancel/Reset buttons and error message.
 
     The parameters come from a generated :class:`ParamsPanel`, or from the plugin's
-    own panel when ``manifest.panel`` names a callable: it is called with no
-    arguments and must return a QWidget with ``params()`` (raising ParamError on
-    bad input); optional ``reset()`` and a ``changed`` signal are used when present, and a
-    ``document_job_requested(title, factory)`` signal is forwarded: the window runs
-    ``factory(inputs)`` (a job) on the document and opens its picture as a new document.
+    own panel when ``manifest.panel`` names a :class:`ParamsPanel` subclass: it is
+    made with ``Panel(host)`` (a :class:`~studio.qt.panel_host.PanelHost`).
     """
 
     run_requested = Signal(object)
     cancel_requested = Signal()
     params_changed = Signal()
-    document_job_requested = Signal(str, object)
 
-    def __init__(self, manifest: PluginManifest, parent: QWidget | None = None) -> None:
+    def __init__(self, manifest: PluginManifest, host: PanelHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.manifest = manifest
+        self.host = host
         self._running = False
 
         self.description = QLabel(manifest.description)
@@ -455,23 +507,23 @@ class PluginPanel(QWidget):
         self.description.setVisible(bool(manifest.description))
         _mute(self.description, self.palette())
 
-        factory = manifest.panel_factory()
-        if callable(factory):
-            self.params_widget: QWidget = factory()
-        else:
+        panel_class = manifest.panel_factory()
+        if panel_class is None:
             self.params_widget = ParamsPanel(manifest.params_class())
-        changed = getattr(self.params_widget, "changed", None)
-        if changed is not None and hasattr(changed, "connect"):
-            changed.connect(self.params_changed)
-        document_job = getattr(self.params_widget, "document_job_requested", None)
-        if document_job is not None and hasattr(document_job, "connect"):
-            document_job.connect(self.document_job_requested)
+        elif isinstance(panel_class, type) and issubclass(panel_class, ParamsPanel):
+            self.params_widget = panel_class(host)
+        else:
+            raise TypeError(f"{manifest.panel} is not a ParamsPanel subclass; a plugin's panel must be one")
+        self.params_widget.changed.connect(self.params_changed)
+        self.inputs_box = InputsBox(manifest)
+        self.inputs_box.changed.connect(self.params_changed)
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(8, 8, 8, 8)
         content_layout.setSpacing(8)
         content_layout.addWidget(self.description)
+        content_layout.addWidget(self.inputs_box)
         content_layout.addWidget(self.params_widget)
         content_layout.addStretch(1)
 
@@ -485,7 +537,6 @@ class PluginPanel(QWidget):
         self.reset_button.setToolTip("Set every parameter back to its default")
         self.reset_button.setAutoDefault(False)
         self.reset_button.clicked.connect(self.reset)
-        self.reset_button.setVisible(callable(getattr(self.params_widget, "reset", None)))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAutoDefault(False)
         self.cancel_button.setEnabled(False)
@@ -524,7 +575,11 @@ class PluginPanel(QWidget):
 
     def params(self) -> Any:
         """The current params instance; raises ParamError if a value is invalid."""
-        return self.params_widget.params()  # type: ignore[attr-defined]
+        return self.params_widget.params()
+
+    def extras(self) -> dict[str, str]:
+        """The extra pictures chosen in the Inputs box, by input name."""
+        return self.inputs_box.extras()
 
     def request_run(self) -> None:
         """Emit ``run_requested(params)``, or show why the parameters are invalid."""
@@ -538,9 +593,7 @@ class PluginPanel(QWidget):
 
     def reset(self) -> None:
         """Set the parameters back to their defaults."""
-        reset = getattr(self.params_widget, "reset", None)
-        if callable(reset):
-            reset()
+        self.params_widget.reset()
         self.clear_error()
 
     def set_running(self, running: bool) -> None:

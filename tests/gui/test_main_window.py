@@ -145,7 +145,7 @@ def test_mask_brush_creates_a_mask_and_paints_only_it(window, qtbot):
 def run_and_collect(window, qtbot, plugin_id, values, timeout=20000):
     manifest = window.registry.get(plugin_id)
     events = []
-    window.bridge.event.connect(events.append)
+    window.jobs.bridge.event.connect(events.append)
     params = make_params(manifest.params_class(), values)
     handle = window.run_plugin(manifest, params)
     return handle, events
@@ -153,13 +153,13 @@ def run_and_collect(window, qtbot, plugin_id, values, timeout=20000):
 
 def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, qtbot):
     window.set_document(window.doc.__class__.from_pixels(np.full((256, 384, 4), 255, np.uint8)), None)
-    window.queue.preview_interval_s = 0.0  # every preview the engine offers, however fast this machine is
+    window.jobs.queue.preview_interval_s = 0.0  # every preview the engine offers, however fast this machine is
     panel = window.panels["generative"]
     panel.params_widget.set_values({"rule": "flow_field", "seed": 5, "flow_steps": 600})
     events = []
-    window.bridge.event.connect(events.append)
+    window.jobs.bridge.event.connect(events.append)
     previews_seen = []
-    window.bridge.event.connect(lambda e: previews_seen.append(window.canvas.has_preview))
+    window.jobs.bridge.event.connect(lambda e: previews_seen.append(window.canvas.has_preview))
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert window.job is not None and not panel.run_button.isEnabled()
     qtbot.waitUntil(lambda: window.job is None, timeout=30000)

@@ -2,6 +2,7 @@
 
 import enum
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Annotated, Literal
 
 import numpy as np
@@ -25,6 +26,7 @@ from studio.core.plugin import PluginManifest
 from studio.qt import docks
 from studio.qt.convert import numpy_to_qimage, qimage_to_numpy
 from studio.qt.docks import HistoryPanel, LayersPanel, layer_thumbnail
+from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ParamsPanel, PluginPanel
 
 
@@ -41,7 +43,7 @@ class Demo:
     style: Annotated[Literal["mondrian", "flow_field", "ridge"], Param("Which drawing style")] = "flow_field"
     ink: Annotated[str, Param("Ink colour", widget="color")] = "#112233"
     title: Annotated[str, Param("A title written in the corner")] = "untitled"
-    seed: Annotated[int, Param("Random seed", min=0, max=1000)] = 7
+    seed: Annotated[int, Param("Random seed", min=0, max=1000, role="seed")] = 7
     size: Annotated[int, Param("Brush size", min=1, max=64, widget="slider")] = 8
     blend: Annotated[Blend, Param("Blend mode")] = Blend.NORMAL
 
@@ -71,15 +73,34 @@ HELP = {
 }
 
 
-class CustomPanel(QWidget):
-    """A plugin's own panel: only has to provide params()."""
+class CustomPanel(ParamsPanel):
+    """A plugin's own panel: the generated form plus its own checks, made with the host."""
 
     fail = False
+
+    def __init__(self, host: PanelHost) -> None:
+        super().__init__(Demo)
+        self.host = host
 
     def params(self) -> Demo:
         if CustomPanel.fail:
             raise ParamError("steps: 0 is out of range; use a value from 1 to 50")
         return Demo(steps=3)
+
+
+class NotAPanel(QWidget):
+    """Duck-typed like a panel, but not a ParamsPanel: refused."""
+
+    def __init__(self, host: PanelHost) -> None:
+        super().__init__()
+
+    def params(self) -> Demo:
+        return Demo()
+
+
+def plugin_panel(manifest: PluginManifest) -> PluginPanel:
+    """A PluginPanel with a host on no window (these tests never run a job)."""
+    return PluginPanel(manifest, PanelHost(manifest, SimpleNamespace(doc=None)))
 
 
 def manifest(panel: str | None = None) -> PluginManifest:
@@ -276,7 +297,7 @@ def test_file_editors_fill_the_line_from_the_dialog(qtbot, monkeypatch, tmp_path
 
 
 def test_plugin_panel_runs_with_params(qtbot):
-    panel = PluginPanel(manifest())
+    panel = plugin_panel(manifest())
     qtbot.addWidget(panel)
     panel.show()
     assert panel.description.text() == "Draws a demo picture from simple rules."
@@ -291,7 +312,7 @@ def test_plugin_panel_runs_with_params(qtbot):
 
 
 def test_plugin_panel_cancel_and_running_state(qtbot):
-    panel = PluginPanel(manifest())
+    panel = plugin_panel(manifest())
     qtbot.addWidget(panel)
     panel.show()
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
@@ -304,7 +325,7 @@ def test_plugin_panel_cancel_and_running_state(qtbot):
 
 
 def test_plugin_panel_errors_and_reset(qtbot):
-    panel = PluginPanel(manifest())
+    panel = plugin_panel(manifest())
     qtbot.addWidget(panel)
     panel.show()
     assert not panel.error_label.isVisible()
@@ -320,11 +341,10 @@ def test_plugin_panel_errors_and_reset(qtbot):
 
 
 def test_custom_panel_and_param_error(qtbot, monkeypatch):
-    panel = PluginPanel(manifest(panel=f"{__name__}:CustomPanel"))
+    panel = plugin_panel(manifest(panel=f"{__name__}:CustomPanel"))
     qtbot.addWidget(panel)
     panel.show()
-    assert isinstance(panel.params_widget, CustomPanel)
-    assert not panel.reset_button.isVisible()  # the custom panel has no reset()
+    assert isinstance(panel.params_widget, CustomPanel) and panel.params_widget.host is panel.host
     with qtbot.waitSignal(panel.run_requested, timeout=1000) as blocker:
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert blocker.args == [Demo(steps=3)]
@@ -338,6 +358,11 @@ def test_custom_panel_and_param_error(qtbot, monkeypatch):
     monkeypatch.setattr(CustomPanel, "fail", False)
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert len(emitted) == 1 and not panel.error_label.isVisible()
+
+
+def test_a_panel_that_is_not_a_params_panel_is_refused(qtbot):
+    with pytest.raises(TypeError, match="not a ParamsPanel subclass"):
+        plugin_panel(manifest(panel=f"{__name__}:NotAPanel"))
 
 
 # LayersPanel

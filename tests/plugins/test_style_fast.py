@@ -260,7 +260,9 @@ def test_render_sheet_paints_each_style(store, content):
     frames = []
     final = drive(render_sheet(content, styles, ctx, tile=48, paint_size=96), ctx, frames.append)
     tile = (48, 32)  # the 113 x 75 picture shrunk to 48 px on the long side
-    assert final.image.shape == (*sheet_size(tile, 4)[::-1], 3)
+    assert final.image is None and [(o.name, o.kind) for o in final.outputs] == [("Contact sheet", "document")]
+    sheet = final.outputs[0].image
+    assert sheet.shape == (*sheet_size(tile, 4)[::-1], 3)
     assert [f.message for f in frames] == ["Style 0 (1/3)", "Style 1 (2/3)", "Style 2 (3/3)"]
     assert final.info["styles"] == ["Style 0", "Style 1", "Style 2"]
     cols, _ = grid(4)
@@ -268,7 +270,7 @@ def test_render_sheet_paints_each_style(store, content):
     for index in range(4):
         row, col = divmod(index, cols)
         top, left = PAD + row * (tile[1] + LABEL_HEIGHT + PAD) + LABEL_HEIGHT, PAD + col * (tile[0] + PAD)
-        crops.append(final.image[top : top + tile[1], left : left + tile[0]])
+        crops.append(sheet[top : top + tile[1], left : left + tile[0]])
     assert distance(crops[0], resample(content, tile)) < 1, "the original comes first"
     assert min(distance(a, b) for i, a in enumerate(crops) for b in crops[i + 1 :]) > 5
 

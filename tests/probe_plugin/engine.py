@@ -19,6 +19,7 @@ class ProbeParams:
     strength: Annotated[float, Param("How much of the network's picture replaces the masked part", min=0, max=1)] = 1.0
     passes: Annotated[int, Param("Network passes; one preview after each", min=1, max=50)] = 3
     region_files: Annotated[bool, Param("Write one picture per label-map region")] = True
+    swatches: Annotated[bool, Param("Open the regions' mean colours as a new document")] = False
     variant: Annotated[int, Param("Which noise is added before the network", min=0, max=2**31 - 1, role="seed")] = 0
     long_side: Annotated[int, Param("Long side of the result; 0 = the document's", min=0, max=4096, role="size")] = 0
 
@@ -43,7 +44,7 @@ def run(params: ProbeParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
                 yield ctx.frame((step + 1) / params.passes, _compose(inputs, x, params.strength))
     result = _compose(inputs, x, params.strength)
     if inputs.labels is not None:
-        _emit_regions(inputs.labels, result, params.region_files, ctx)
+        _emit_regions(inputs.labels, result, params, ctx)
     yield ctx.frame(1.0, result, final=True)
 
 
@@ -56,7 +57,7 @@ def _compose(inputs: Inputs, x: torch.Tensor, strength: float) -> np.ndarray:
     return out
 
 
-def _emit_regions(labels: np.ndarray, result: np.ndarray, files: bool, ctx: RunContext) -> None:
+def _emit_regions(labels: np.ndarray, result: np.ndarray, params: ProbeParams, ctx: RunContext) -> None:
     colours, index = np.unique(labels.reshape(-1, 3), axis=0, return_inverse=True)
     index = index.reshape(labels.shape[:2])
     summary = []
@@ -68,12 +69,13 @@ def _emit_regions(labels: np.ndarray, result: np.ndarray, files: bool, ctx: RunC
         summary.append({"colour": f"#{name}", "pixels": int(inside.sum()), "mean": [round(float(m), 2) for m in mean]})
         swatches[:, 32 * number : 32 * (number + 1), :3] = np.rint(mean).astype(np.uint8)
         swatches[:, 32 * number : 32 * (number + 1), 3] = 255
-        if files:
+        if params.region_files:
             cut = np.zeros_like(result)
             cut[inside] = result[inside]
             ctx.emit(Output(f"regions/region-{name}", image=cut))
     ctx.emit(Output("regions.json", data=json.dumps(summary, indent=1).encode()))
-    ctx.emit(Output("Region swatches", kind="document", image=swatches))
+    if params.swatches:
+        ctx.emit(Output("Region swatches", kind="document", image=swatches))
     outline = np.zeros_like(result)
     edge = np.zeros(labels.shape[:2], bool)
     edge[:, 1:] |= index[:, 1:] != index[:, :-1]

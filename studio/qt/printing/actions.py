@@ -15,11 +15,12 @@ from studio.core.document import Document
 from studio.core.errors import describe_error
 from studio.core.export import ExportSettings, ExportSettingsError, export_image, export_path
 from studio.core.image import ImageError
+from studio.core.jobs import JobHandle
 from studio.core.print_size import PrintSpec
 from studio.core.printing import fit_document
-from studio.qt.background import BackgroundTask
 from studio.qt.canvas import Canvas
 from studio.qt.job_bar import JobBar
+from studio.qt.job_controller import JobController
 from studio.qt.printing.export_dialog import ExportDialog
 from studio.qt.printing.guides import paint_print_guides
 from studio.qt.printing.size_dialogs import CUSTOM, FitToPrintDialog, NewPrintDocumentDialog
@@ -28,6 +29,11 @@ from studio.qt.printing.soft_proof import SoftProof, SoftProofDialog
 
 class PrintHost(Protocol):
     """What :class:`PrintActions` needs of the window it serves (the main window is one)."""
+
+    @property
+    def jobs(self) -> JobController:
+        """Where exports run, in their own lane beside the plugins' jobs."""
+        ...
 
     @property
     def doc(self) -> Document | None:
@@ -82,7 +88,7 @@ class PrintActions(QObject):
         self.proof_action: QAction | None = None
         self.presets_file: Path | None = None  # None: the user's config folder (tests point it elsewhere)
         self._proof_announced = True
-        self._export_task = BackgroundTask("studio-export", daemon=False, parent=self)
+        self._export: JobHandle | None = None
         self._exporting: Path | None = None
         self._last_export: Path | None = None
         self._close_when_exported = False
@@ -260,7 +266,13 @@ class PrintActions(QObject):
         self.export_bar.start(f"Exporting {target.name}…")
         self.export_bar.progress.setRange(0, 0)  # busy: an encoder reports no progress
         self.export_bar.eta.setText(settings.describe())
-        self._export_task.start(lambda: export_image(pixels, target, settings, overwrite=overwrite), done)
+        self._export = self.host.jobs.run_task(
+            f"Export {target.name}",
+            lambda _progress, _cancelled: export_image(pixels, target, settings, overwrite=overwrite),
+            done,
+            device="cpu",
+            lane="export",
+        )
         return True
 
     def export(self, path: Path, settings: ExportSettings, *, ask: bool = True) -> Path | None:
@@ -275,7 +287,7 @@ class PrintActions(QObject):
 
     def wait_for_export(self, timeout: float | None = None) -> bool:
         """Block until the running export (if any) is written and reported; False on timeout."""
-        return self._export_task.wait(timeout)
+        return self._export is None or self.host.jobs.wait(self._export, timeout)
 
     def close_after_export(self) -> bool:
         """Called when the window is asked to close: True (close later) while an export is being written.
@@ -303,7 +315,7 @@ class PrintActions(QObject):
     def _export_finished(
         self, doc: Document, settings: ExportSettings, written: Path | None, error: BaseException | None, target: Path
     ) -> None:
-        self._exporting = None
+        self._exporting, self._export = None, None
         self.export_bar.progress.setRange(0, 1000)
         self.export_bar.stop()
         if error is not None:

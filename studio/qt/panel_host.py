@@ -1,0 +1,116 @@
+"""What a plugin's own panel is given: a typed host, never the main window.
+
+A custom panel (``manifest.panel``) is a :class:`~studio.qt.params_panel.ParamsPanel`
+subclass made with ``Panel(host)``. Through the host it reads the open document
+and its layers, reaches the model store, runs jobs on the document (with
+previews on the canvas, the job bar and Cancel, like the Run button) whose
+results and named outputs the window turns into layers, documents and files,
+and adds layers with recipes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.history import AddLayer
+from studio.core.inputs import Inputs, as_kind
+from studio.core.jobs import Frame, JobFn, JobHandle
+from studio.core.models.store import ModelStore
+from studio.core.plugin import PluginManifest
+from studio.core.run import inputs_from_document
+
+JobFactory = Callable[[Inputs], JobFn]
+"""``make_job(inputs)``: a job on the document's inputs; a ValueError or OSError says why it cannot start."""
+
+
+class HostWindow(Protocol):
+    """The part of the main window a :class:`PanelHost` uses."""
+
+    @property
+    def doc(self) -> Document | None: ...
+
+    @property
+    def store(self) -> ModelStore: ...
+
+    def run_plugin(self, manifest: PluginManifest, params: Any) -> JobHandle | None: ...
+
+    def start_panel_job(
+        self,
+        manifest: PluginManifest,
+        title: str,
+        make_job: JobFactory,
+        on_result: Callable[[Frame], None] | None,
+    ) -> JobHandle | None: ...
+
+    def extras_of(self, manifest: PluginManifest) -> Mapping[str, str]: ...
+
+    def show_message(self, text: str) -> None: ...
+
+
+class PanelHost(QObject):
+    """The host of one plugin's panel. ``document_changed(doc)`` fires when the window shows another document."""
+
+    document_changed = Signal(object)
+
+    def __init__(self, manifest: PluginManifest, window: HostWindow, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.manifest = manifest
+        self._window = window
+
+    @property
+    def document(self) -> Document | None:
+        """The open document (read its layers; change it only through its history)."""
+        return self._window.doc
+
+    @property
+    def store(self) -> ModelStore:
+        """The model store: specs, install state, verified loads."""
+        return self._window.store
+
+    def inputs(self) -> Inputs:
+        """The plugin's inputs from the open document and the pictures chosen in its panel.
+
+        Raises InputError (or ImageError naming a file) when one is missing or unusable.
+        """
+        doc = self.document
+        if doc is None:
+            raise ValueError("there is no open document")
+        return inputs_from_document(doc, self.manifest, self._window.extras_of(self.manifest))
+
+    def run(self, params: Any) -> JobHandle | None:
+        """Run the plugin's engine with ``params`` on the document, as the Run button does."""
+        return self._window.run_plugin(self.manifest, params)
+
+    def submit(
+        self, title: str, make_job: JobFactory, on_result: Callable[[Frame], None] | None = None
+    ) -> JobHandle | None:
+        """Run ``make_job(inputs)`` on the document as the window's job (job bar, canvas previews, Cancel).
+
+        Its final picture becomes a layer and its named outputs become layers, a
+        new document or files, unless ``on_result(frame)`` takes the final frame.
+        None when nothing started (another job runs, or the job could not be made:
+        the panel shows why).
+        """
+        return self._window.start_panel_job(self.manifest, title, make_job, on_result)
+
+    def add_layer(self, name: str, pixels: np.ndarray, recipe: Recipe | None = None) -> Layer:
+        """Add a raster layer (RGB(A) uint8 of the document's size) in one undo step; returns it."""
+        doc = self.document
+        if doc is None:
+            raise ValueError("there is no open document")
+        rgba = as_kind(pixels, "image")
+        if rgba.shape[:2] != (doc.height, doc.width):
+            size = f"{rgba.shape[1]}x{rgba.shape[0]}"
+            raise ValueError(f"a {size} layer does not fit a {doc.width}x{doc.height} document")
+        layer = Layer(doc.unique_layer_name(name), LayerKind.RASTER, rgba, recipe=recipe)
+        doc.history.push(AddLayer(f"Add {layer.name}", layer))
+        return layer
+
+    def message(self, text: str) -> None:
+        """Show a short message in the window's status bar."""
+        self._window.show_message(text)
