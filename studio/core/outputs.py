@@ -29,8 +29,10 @@ OutputKind = Literal["layer", "document", "file"]
 OutputSink = Callable[["Output"], bool]
 """``sink(output)``: a host's handler; True when it consumed the output, False to keep it with the result."""
 
-_NAME_PART = re.compile(r"^[\w][\w .,+()\-]*$")
+_NAME_PART = re.compile(r"[\w][\w .,+()\-]*")
 MAX_NAME = 200
+MAX_PART_BYTES = 240
+"""A file system allows 255 bytes per name; the temporary file of an atomic write adds 15 to the output's."""
 
 
 class OutputError(ReadableError, ValueError):
@@ -73,13 +75,18 @@ def safe_name(name: str) -> PurePosixPath:
         not name
         or len(name) > MAX_NAME
         or "\\" in name
+        or str(path) != name
         or path.is_absolute()
         or not parts
-        or any(part in (".", "..") or not _NAME_PART.match(part) for part in parts)
+        or any(part in (".", "..") or not _NAME_PART.fullmatch(part) for part in parts)
     ):
         raise OutputError(
             f"output name {name!r} is not a plain relative path (letters, digits, spaces, - _ . , + ( ) "
             "and / between folders; no '..')"
+        )
+    if any(len(part.encode("utf-8")) > MAX_PART_BYTES for part in parts):
+        raise OutputError(
+            f"output name {name!r} has a file or folder name longer than {MAX_PART_BYTES} bytes; shorten it"
         )
     return path
 

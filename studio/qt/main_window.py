@@ -257,6 +257,9 @@ class MainWindow(QMainWindow):
         self._action(file, "Save Project &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
         self._action(file, "&Export Image…", self.export_dialog, "Ctrl+E", "Export the flattened image")
         self._action(file, "&Batch Render…", self.show_batch_dialog, tip="Render the active layer's recipe over images")
+        self._action(
+            file, "Outputs &Folder…", self.outputs_folder_dialog, tip="Where jobs write their files (frames, GIFs)"
+        )
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self._rebuild_recent_menu()
@@ -590,6 +593,14 @@ class MainWindow(QMainWindow):
         stem = Path(self.doc.name).stem if self.doc is not None else "untitled"
         return root / f"{stem} – {manifest.title} {datetime.now():%Y-%m-%d %H.%M.%S}"
 
+    def outputs_folder_dialog(self) -> None:
+        """Choose the folder under which each job that writes files makes a folder of its own."""
+        current = str(self.settings.value("outputs/folder", "") or default_outputs_folder())
+        folder = QFileDialog.getExistingDirectory(self, "Outputs folder", current)
+        if folder:
+            self.settings.setValue("outputs/folder", folder)
+            self.statusBar().showMessage(f"Jobs write their files under {folder}", 8000)
+
     def _busy(self) -> bool:
         if self.job is None:
             return False
@@ -785,10 +796,9 @@ class MainWindow(QMainWindow):
     def models_dialog(self) -> ModelsDialog:
         """The Models dialog (one per window), created on first use."""
         if self._models_dialog is None:
-            used_by: dict[str, list[str]] = {}
-            for manifest in self.registry.plugins.values():
-                for model_id in manifest.models:
-                    used_by.setdefault(model_id, []).append(manifest.id)
+            used_by = {
+                model_id: self.registry.users_of(spec.base or model_id) for model_id, spec in self.store.specs.items()
+            }
             self._models_dialog = ModelsDialog(self.store, self.jobs, used_by, self)
             self._models_dialog.installed.connect(self._refresh_banners)
         return self._models_dialog
