@@ -66,6 +66,7 @@ __all__ = [
     "ImageError",
     "LoadedImage",
     "load_image",
+    "pillow_pixel_limit",
     "save_image",
     "to_uint8",
 ]
@@ -168,7 +169,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
     _check_readable(p)
     _check_webp_header(p, max_pixels)
     try:
-        with _pillow_pixel_limit(max_pixels), Image.open(p, formats=_PIL_FORMATS) as im:
+        with pillow_pixel_limit(max_pixels), Image.open(p, formats=_PIL_FORMATS) as im:
             _check_pixels(p, im.size, max_pixels)
             if im.format not in _ACCEPTED_FORMATS:  # pragma: no cover - formats= restricts this
                 raise _unsupported(p, im.format or "this")
@@ -365,7 +366,7 @@ _limit_saved: int | None = None
 
 
 @contextlib.contextmanager
-def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
     """Raise Pillow's global bomb limit to ``max_pixels`` (if lower) while images load.
 
     Our own header check enforces ``max_pixels``; this only keeps Pillow from refusing

@@ -8,6 +8,7 @@ converts and checks it with the functions here, the same way for all of them.
 
 from __future__ import annotations
 
+import colorsys
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -162,18 +163,21 @@ def as_kind(array: np.ndarray, kind: InputKind) -> np.ndarray:
 
 
 def label_colours(indices: np.ndarray) -> np.ndarray:
-    """A label layer's indices (uint8, H x W) as RGB: 0 is black, every other index a distinct fixed colour."""
+    """A label layer's indices (uint8, H x W) as RGB in the colours the canvas shows them: 0 is black, every other
+    index a distinct colour."""
     return _PALETTE[indices]
 
 
 def _palette() -> np.ndarray:
-    # The bits of each index spread over the high bits of R, G and B: 256 distinct colours, 0 black.
-    index = np.arange(256)
-    rgb = np.zeros((256, 3), np.int64)
-    for bit in range(8):
-        for channel in range(3):
-            rgb[:, channel] |= ((index >> (3 * bit + channel)) & 1) << (7 - bit)
-    return rgb.astype(np.uint8)
+    # Hues spread by the golden angle, brightness alternating: 256 distinct colours that neighbours tell apart.
+    hue = (np.arange(256) * 0.618033988749895) % 1.0
+    value = np.where(np.arange(256) % 2 == 1, 0.95, 0.75)
+    hsv = np.stack([hue, np.full(256, 0.7), value], axis=1)
+    colours = np.array([colorsys.hsv_to_rgb(*row) for row in hsv]) * 255
+    colours = np.rint(colours).astype(np.uint8)
+    colours[0] = 0
+    colours.setflags(write=False)
+    return colours
 
 
 _PALETTE = _palette()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -314,6 +314,9 @@ class JobHandle:
             self._done.set()
 
 
+HandleT = TypeVar("HandleT", bound=JobHandle)
+
+
 class JobQueue:
     """Runs submitted jobs one at a time per device, each device on its own thread.
 
@@ -353,13 +356,21 @@ class JobQueue:
         (an export runs in its own lane beside the plugins). ``outputs`` is the
         job's sink for named outputs (see :meth:`RunContext.emit`).
         """
+
+        def handle(job_id: int) -> JobHandle:
+            ctx = RunContext(
+                job_id, device=device, preview_interval_s=self.preview_interval_s, models=self.models, outputs=outputs
+            )
+            return JobHandle(job_id, ctx, fn, listener, lane)
+
+        return self._enqueue(handle)
+
+    def _enqueue(self, make_handle: Callable[[int], HandleT]) -> HandleT:
+        """Allocate the next job id, make the job's handle (and its context) with it and queue the job."""
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-        ctx = RunContext(
-            job_id, device=device, preview_interval_s=self.preview_interval_s, models=self.models, outputs=outputs
-        )
-        handle = JobHandle(job_id, ctx, fn, listener, lane)
+        handle = make_handle(job_id)
         self._incoming.put(handle)
         return handle
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from studio import __version__
 from studio.core.atomic import atomic_write
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.export import ExportSettings
+from studio.core.image import pillow_pixel_limit
 from studio.core.print_size import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
@@ -86,7 +88,7 @@ def load_project(path: str | os.PathLike[str]) -> Document:
         raise
     except FileNotFoundError:
         raise ProjectError(path, "the file does not exist.") from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile):
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error, NotImplementedError, UnicodeDecodeError):
         raise ProjectError(path, "it is not a Studio project or it is damaged. Open an autosave or a backup.") from None
     except OSError as exc:
         raise ProjectError(path, f"{exc.strerror or exc}.") from None
@@ -94,16 +96,18 @@ def load_project(path: str | os.PathLike[str]) -> Document:
 
 def _read(archive: zipfile.ZipFile, path: Path) -> Document:
     infos = {info.filename: info for info in archive.infolist()}
-    for name in infos:
+    for name, info in infos.items():
         if name != MANIFEST_NAME and not _LAYER_MEMBER.match(name):
             raise ProjectError(path, f"it contains an unexpected member {name!r}; it was not written by Studio.")
+        if info.flag_bits & 0x1:
+            raise ProjectError(path, f"its member {name!r} is encrypted; Studio never encrypts projects.")
     if MANIFEST_NAME not in infos:
         raise ProjectError(path, f"{MANIFEST_NAME} is missing; it is not a Studio project.")
     if infos[MANIFEST_NAME].file_size > 16 * 1024 * 1024:
         raise ProjectError(path, f"{MANIFEST_NAME} is implausibly large.")
     try:
         manifest = json.loads(archive.read(MANIFEST_NAME))
-        if manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ProjectError(path, "it is not a Studio project.")
         if int(manifest["version"]) > FORMAT_VERSION:
             raise ProjectError(path, "it was saved by a newer Studio; update Studio to open it.")
@@ -111,7 +115,7 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
         entries = list(manifest["layers"])
     except ProjectError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise ProjectError(path, f"{MANIFEST_NAME} is malformed ({exc}).") from None
     if not (width > 0 and height > 0 and width * height * max(len(entries), 1) <= MAX_PROJECT_PIXELS):
         raise ProjectError(path, f"its size {width}x{height} with {len(entries)} layers is out of range.")
@@ -128,11 +132,11 @@ def _read_print_settings(manifest: dict[str, Any], path: Path) -> tuple[PrintSpe
     spec_data, export_data = manifest.get("print_spec"), manifest.get("export_settings")
     try:
         spec = PrintSpec.from_dict(spec_data) if spec_data is not None else None
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise ProjectError(path, f"its print spec is malformed ({exc}).") from None
     try:
         settings = ExportSettings.from_dict(export_data) if export_data is not None else None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ProjectError(path, f"its export settings are malformed ({exc}).") from None
     return spec, settings
 
@@ -146,7 +150,7 @@ def _read_layer(
         layer_id = str(entry["id"])
         recipe = Recipe.from_dict(entry["recipe"]) if entry.get("recipe") else None
         name, visible, opacity = str(entry["name"]), bool(entry["visible"]), float(entry["opacity"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise ProjectError(path, f"a layer entry is malformed ({exc}).") from None
     if member != f"layers/{layer_id}.png" or member not in infos:
         raise ProjectError(path, f"layer {name!r} refers to a missing or misnamed member {member!r}.")
@@ -155,7 +159,9 @@ def _read_layer(
     if infos[member].file_size > width * height * channels * 2 + 65536:
         raise ProjectError(path, f"member {member!r} is larger than its layer can be.")
     try:
-        with Image.open(io.BytesIO(archive.read(member)), formats=["PNG"]) as image:
+        # The project's own validated size governs, not Pillow's default bomb limit: what Studio saves, it opens.
+        data = io.BytesIO(archive.read(member))
+        with pillow_pixel_limit(width * height), Image.open(data, formats=["PNG"]) as image:
             if image.size != (width, height):
                 raise ProjectError(
                     path, f"layer {name!r} is {image.size[0]}x{image.size[1]}, expected {width}x{height}."
@@ -163,6 +169,9 @@ def _read_layer(
             pixels = np.asarray(image.convert(_PIL_MODE[kind]))
     except ProjectError:
         raise
+    except Image.DecompressionBombError:
+        message = f"layer {name!r} is larger than {width}x{height}, the size the project gives."
+        raise ProjectError(path, message) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ProjectError(path, f"layer {name!r} is damaged ({exc}).") from None
     return Layer(name, kind, np.array(pixels), visible, opacity, recipe, id=layer_id)

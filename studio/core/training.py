@@ -298,10 +298,10 @@ def _read_index(run_dir: Path) -> _Index | None:
                        float(record.get("trained_s", 0.0)))  # fmt: skip
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise TrainingError(f"the checkpoint index {index} is damaged ({describe_error(exc)}); "
                             f"{_resume_hint(run_dir)}") from None  # fmt: skip
-    if Path(found.file).name != found.file or not found.file.startswith("checkpoint-"):
+    if Path(found.file).name != found.file or not found.file.startswith("checkpoint-") or "\0" in found.file:
         raise TrainingError(f"{index} names {found.file!r}, not a checkpoint file; {_resume_hint(run_dir)}")
     return found
 
@@ -747,21 +747,20 @@ class TrainingQueue(JobQueue):
         hours: float | None = None,
     ) -> TrainingHandle:
         """Queue ``run`` (made with :func:`new_run`, or :func:`open_run` to resume it from its checkpoint)."""
-        with self._lock:
-            job_id = self._next_id
-            self._next_id += 1
-        ctx = TrainContext(
-            run.run_dir,
-            job_id,
-            checkpoint_interval_s=self.checkpoint_interval_s,
-            hours=hours,
-            device=device or manifest.device,
-            preview_interval_s=self.preview_interval_s,
-            models=self.models,
-        )
-        handle = TrainingHandle(job_id, ctx, training_job(manifest, run), listener)
-        self._incoming.put(handle)
-        return handle
+
+        def handle(job_id: int) -> TrainingHandle:
+            ctx = TrainContext(
+                run.run_dir,
+                job_id,
+                checkpoint_interval_s=self.checkpoint_interval_s,
+                hours=hours,
+                device=device or manifest.device,
+                preview_interval_s=self.preview_interval_s,
+                models=self.models,
+            )
+            return TrainingHandle(job_id, ctx, training_job(manifest, run), listener)
+
+        return self._enqueue(handle)
 
 
 __all__ = [

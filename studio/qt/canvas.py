@@ -27,8 +27,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from studio.core.document import Document, Layer, LayerKind, Region, is_opaque
+from studio.core.inputs import label_colours
 from studio.core.paint import Brush, Stroke, pick_color
-from studio.qt.convert import labels_to_rgb
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -249,7 +249,7 @@ class Canvas(QWidget):
                 color = np.broadcast_to(MASK_COLOR, (*values.shape, 3))
             else:
                 alpha = (values > 0).astype(np.float32) * LABEL_OPACITY * layer.opacity
-                color = labels_to_rgb(values).astype(np.float32)
+                color = label_colours(values).astype(np.float32)
             a = alpha[..., None]
             out[..., :3] = color * a + out[..., :3] * (1 - a)
             out[..., 3:4] = 255.0 * a + out[..., 3:4] * (1 - a)

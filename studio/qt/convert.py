@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import colorsys
-from functools import cache
-
 import numpy as np
 from PySide6.QtGui import QImage
 
@@ -50,19 +47,3 @@ def qimage_to_numpy(image: QImage) -> np.ndarray:
     return rows[:, : width * 4].reshape(height, width, 4).copy()
 
 
-@cache
-def label_palette() -> np.ndarray:
-    """256 distinct RGB colours for label maps: label 0 is black, the rest spread by the golden angle."""
-    colours = np.zeros((256, 3), np.uint8)
-    for label in range(1, 256):
-        hue = (label * 0.618033988749895) % 1.0
-        value = 0.95 if label % 2 else 0.75
-        r, g, b = colorsys.hsv_to_rgb(hue, 0.7, value)
-        colours[label] = (round(r * 255), round(g * 255), round(b * 255))
-    colours.setflags(write=False)
-    return colours
-
-
-def labels_to_rgb(labels: np.ndarray) -> np.ndarray:
-    """Colour a uint8 label map ``(H, W)`` with :func:`label_palette` as RGB ``(H, W, 3)``."""
-    return label_palette()[labels]

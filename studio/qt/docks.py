@@ -41,7 +41,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.document import Document, Layer, LayerKind, Recipe, blank_pixels
 from studio.core.history import AddLayer, MoveLayer, RemoveLayer, SetLayerProperties
-from studio.qt.convert import labels_to_rgb, numpy_to_qimage
+from studio.core.inputs import label_colours
+from studio.qt.convert import numpy_to_qimage
 
 THUMB_SIZE = 40
 THUMB_THROTTLE_MS = 250
@@ -83,7 +84,7 @@ def layer_thumbnail(layer: Layer, size: int = THUMB_SIZE, device_pixel_ratio: fl
     step = max(1, min(width // (2 * tw), height // (2 * th)))  # subsample cheaply first
     sample = layer.pixels[::step, ::step]
     smooth = layer.kind is not LayerKind.LABELS
-    image = numpy_to_qimage(labels_to_rgb(sample) if layer.kind is LayerKind.LABELS else sample)
+    image = numpy_to_qimage(label_colours(sample) if layer.kind is LayerKind.LABELS else sample)
     image = image.scaled(
         tw,
         th,

@@ -56,6 +56,7 @@ from studio.qt.params_panel import PluginPanel
 from studio.qt.printing.actions import PrintActions
 from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
+from studio.qt.training_panel import TrainingPanel
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,12 @@ class MainWindow(QMainWindow):
         self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.plugin_docks: dict[str, QDockWidget] = {}
         self._build_plugin_docks()
+        plugins = self.registry.plugins.values()
+        self.training_panel = TrainingPanel(plugins, self.store, self._model_added, self.show_message)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.training_dock = self._dock("Training", "training", self.training_panel, right)
+        self.tabifyDockWidget(self.history_dock, self.training_dock)
+        self.history_dock.raise_()
 
         self.job_bar = JobBar()
         self.job_bar.cancel_requested.connect(self.cancel_job)
@@ -282,7 +289,7 @@ class MainWindow(QMainWindow):
         self._action(view, "&Fit in Window", self.canvas.fit, "Ctrl+0")
         self._action(view, "&Actual Pixels (100%)", self.canvas.actual_pixels, "Ctrl+1")
         view.addSeparator()
-        for dock in (self.layers_dock, self.history_dock):
+        for dock in (self.layers_dock, self.history_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.tool_bar.toggleViewAction())
 
@@ -828,6 +835,12 @@ class MainWindow(QMainWindow):
         for plugin_id, banner in self.banners.items():
             banner.update_for(self.registry.plugins[plugin_id].models, self.store)
 
+    def _model_added(self, model_id: str) -> None:
+        """A model new to the store (trained here): the banners and the Models dialog show it at once."""
+        self._refresh_banners(model_id)
+        if self._models_dialog is not None:
+            self._models_dialog.refresh()
+
     def show_plugin_report(self) -> None:
         lines = [f"<b>{m.title}</b> ({m.id})" for m in self.registry.plugins.values()]
         lines += [f"<b style='color:#c0392b'>{e.name}</b> failed to load: {e.error}" for e in self.registry.errors]
@@ -885,4 +898,5 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.autosaver.discard(self.doc)
         self.jobs.shutdown(timeout=2.0)
+        self.training_panel.shutdown(timeout=2.0)  # a running training is cancelled; its checkpoint stays
         event.accept()

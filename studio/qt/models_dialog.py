@@ -79,6 +79,13 @@ class ModelsDialog(QDialog):
     def row_of(self, model_id: str) -> int:
         return self._ids.index(model_id)
 
+    def refresh(self) -> None:
+        """Show the models the store gained since (trained ones), and every row's status anew."""
+        self._ids += [model_id for model_id in self.store.specs if model_id not in self._ids]
+        self.table.setRowCount(len(self._ids))
+        for row in range(len(self._ids)):
+            self._fill_row(row)
+
     def _fill_row(self, row: int) -> None:
         model_id = self._ids[row]
         spec = self.store.specs[model_id]

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from studio.core.autosave import Autosaver
 from studio.core.document import Document, Layer, LayerKind
+from studio.core.inputs import label_colours
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.main_window import MainWindow
@@ -100,14 +101,11 @@ def test_a_run_repaints_only_inside_the_mask_and_its_outputs_land_as_one_undo_st
     outline = doc.layers[4].pixels
     assert (outline[16, :, 3] == 255).all() and np.delete(outline[..., 3], 16, axis=0).max() == 0
 
+    colours = sorted("".join(f"{c:02x}" for c in rgb) for rgb in label_colours(np.uint8([1, 2])))
     written = sorted(p.relative_to(tmp_path / "outputs") for p in (tmp_path / "outputs").rglob("*") if p.is_file())
-    assert [p.parts[1:] for p in written] == [
-        ("regions", "region-008000.png"),
-        ("regions", "region-800000.png"),
-        ("regions.json",),
-    ]
+    assert [p.parts[1:] for p in written] == [*[("regions", f"region-{c}.png") for c in colours], ("regions.json",)]
     summary = json.loads((tmp_path / "outputs" / written[2]).read_text())
-    assert [(s["colour"], s["pixels"]) for s in summary] == [("#008000", 768), ("#800000", 768)]
+    assert [(s["colour"], s["pixels"]) for s in summary] == [(f"#{c}", 768) for c in colours]
 
     doc.history.undo()
     assert [layer.name for layer in doc.layers] == ["Background", "Mask", "Regions"]

@@ -153,7 +153,7 @@ def _parse(path: Path, data: dict[str, Any], registry: PluginRegistry, problems:
     export_settings = _parse_export(folder, export_table, print_settings, problems)
     output_dir = folder
     if "output_dir" in data:
-        if isinstance(data["output_dir"], str) and data["output_dir"].strip():
+        if isinstance(data["output_dir"], str) and data["output_dir"].strip() and "\0" not in data["output_dir"]:
             output_dir = (folder / data["output_dir"]).absolute()
         else:
             problems.add("must be a folder name (a string), relative to the job file", "output_dir")
@@ -209,7 +209,7 @@ def _parse_size(value: Any, problems: _Problems) -> tuple[int, int] | None:
         value = [width, height] if sep else value
     try:
         width, height = (int(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         problems.add('must be [width, height] or "WIDTHxHEIGHT" in pixels', "size")
         return None
     if not (1 <= width <= 65535 and 1 <= height <= 65535):
@@ -342,9 +342,12 @@ def _input_files(folder: Path, values: list[Any]) -> list[str] | str:
         if not isinstance(value, str) or not value.strip():
             return f"{value!r} is not a file name; give a picture's path (relative to the job file)"
         try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            parsed = list(string.Formatter().parse(value))
         except ValueError as exc:
             return f"{value!r} is not a valid name: {exc}"
+        fields = {name for _, name, _, _ in parsed if name is not None}
+        if any(_too_wide(spec) for _, _, spec, _ in parsed):
+            return f"{value!r} pads a field wider than {MAX_FIELD_WIDTH} characters; a file name cannot be that long"
         unknown = sorted(field for field in fields if field not in INPUT_FIELDS)
         if unknown:
             return f"{{{unknown[0]}}} is not a field of an input file's name; use {', '.join(INPUT_FIELDS)}"
@@ -387,7 +390,10 @@ def _resolve_file(folder: Path, value: str) -> Path | None:
     """The file a parameter value names, relative to the job file's folder (or absolute); None if there is none."""
     if not value:
         return None
-    candidate = Path(value).expanduser()
+    try:
+        candidate = Path(value).expanduser()
+    except RuntimeError:  # "~user/..." for a user this system does not know
+        return None
     candidate = candidate if candidate.is_absolute() else folder / candidate
     return candidate.absolute() if candidate.is_file() else None
 
@@ -511,6 +517,9 @@ def _expand(
             name = _render_name(template, path, index, input_index, source, calls, problems)
             if name is None:
                 return []
+            if "\0" in name:
+                problems.add(f"{name!r} contains a NUL character, which no file name may hold", "output")
+                return []
             if not Path(name).suffix:
                 name += export_settings.suffix
             output = Path(os.path.normpath(output_dir / name))
@@ -547,7 +556,11 @@ def _fill_input_files(
     file is missing."""
     inputs = {}
     for name, value in call.inputs.items():
-        text = value.format(**fields)
+        try:
+            text = value.format(**fields)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            problems.add(f"{value!r} cannot be filled in for input {fields['name'] or 'of the canvas'}: {exc}", name)
+            return None
         path = _resolve_file(folder, text)
         if path is None:
             problems.add(f"{text!r} (for input {fields['name'] or 'of the canvas'}) is not a file in {folder}", name)
@@ -564,8 +577,12 @@ def _check_template(template: str, steps: Sequence[_Step | None], problems: _Pro
         problems.add(f"{template!r} is not a valid template ({exc}); write keys as {{stem}}", "output")
         return False
     ok = True
-    for _text, field_name, _spec, _conversion in parsed:
+    for _text, field_name, spec, _conversion in parsed:
         if field_name is None:
+            continue
+        if _too_wide(spec):
+            problems.add(f"{{{field_name}:{spec}}} pads wider than {MAX_FIELD_WIDTH} characters; shorten it", "output")
+            ok = False
             continue
         root, _, rest = field_name.partition(".")
         step_match = re.fullmatch(r"step(\d+)", root)
@@ -591,6 +608,14 @@ def _check_template(template: str, steps: Sequence[_Step | None], problems: _Pro
             problems.add(f"{{{field_name}}} is not a template key; keys: {keys}", "output")
             ok = False
     return ok
+
+
+MAX_FIELD_WIDTH = 255
+"""The widest a template field may be padded (``{index:03d}``): a file name has at most 255 bytes."""
+
+
+def _too_wide(spec: str | None) -> bool:
+    return any(int(number) > MAX_FIELD_WIDTH for number in re.findall(r"\d+", spec or ""))
 
 
 def _render_name(

@@ -142,7 +142,9 @@ def load_numpy_pickle(path: str | os.PathLike[str], *, model_id: str = "") -> An
             model_id=model_id,
             path=file,
         ) from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (
+        pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError, OverflowError
+    ) as exc:
         raise ModelError(
             f"{owner}{file} is not a readable numpy pickle ({type(exc).__name__}: {exc}). "
             f"It is truncated or damaged; {fix}.",

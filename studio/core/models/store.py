@@ -169,6 +169,12 @@ class ModelStore:
                 model_id=model_id,
                 path=path,
             ) from exc
+        except UnicodeDecodeError:
+            raise ModelError(
+                f"{model_id}: the install record {path} is damaged (not UTF-8 text); {reinstall_hint(model_id)}",
+                model_id=model_id,
+                path=path,
+            ) from None
         try:
             record = InstallRecord.from_json(text)
         except ValueError as exc:
@@ -336,7 +342,7 @@ class ModelStore:
                     log.info("%s: its base model %s is not in this catalog", path, entry["base"])
                     continue
                 spec = _trained_spec(base, entry, path.parent)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("ignoring the trained model %s: %s", path, describe_error(exc))
                 continue
             if spec.id != path.stem or spec.id in self.specs:
