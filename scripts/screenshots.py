@@ -37,6 +37,7 @@ def main(out_dir: Path) -> int:
         window.show()
         window.set_document(blank_document(1200, 900), None)
         manifest = window.registry.get("generative")
+        window.plugin_docks["generative"].raise_()
         for values in ({"rule": "ridgelines", "seed": 4}, {"rule": "flow_field", "seed": 11, "palette": "sunset"}):
             panel = window.panels["generative"]
             panel.params_widget.set_values(values)

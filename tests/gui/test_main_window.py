@@ -9,6 +9,7 @@ from handmade import decompression_bomb_png
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from studio.core.autosave import Autosaver
 from studio.core.document import Layer, LayerKind
@@ -178,6 +179,23 @@ def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, 
     assert len(doc.layers) == 1
     window.redo()
     assert doc.layers[-1] is result
+
+
+def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, qtbot, monkeypatch):
+    window.set_document(window.doc.__class__.from_pixels(np.full((96, 128, 4), 255, np.uint8)), None)
+    panel = window.panels["generative"]
+    panel.params_widget.set_values({"rule": "mondrian", "seed": 3})
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.job is None, timeout=30000)
+    small = window.doc.layers[-1]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    assert window.rerender_layer(small.id, 512) is not None
+    qtbot.waitUntil(lambda: window.job is None, timeout=30000)
+    big = window.doc.layers[-1]
+    assert (window.doc.width, window.doc.height) == (512, 384) and big.recipe.params["size"] == 512
+    assert big.recipe.seed == 3
+    shrunk = np.asarray(Image.fromarray(big.pixels).resize((128, 96), Image.Resampling.BOX)).astype(int)
+    assert np.abs(shrunk[..., :3] - small.pixels[..., :3]).mean() < 12, "the same composition, only finer"
 
 
 def test_cancel_mid_run_leaves_the_document_unchanged(window, qtbot):
