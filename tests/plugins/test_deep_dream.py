@@ -1,7 +1,9 @@
 """The Deep Dream plugin with a tiny random network: objectives, mask, seams, cancel, seeds, animation, guide."""
 
 import dataclasses
+import hashlib
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -15,11 +17,12 @@ from tiny_store import tiny_store
 from torch import nn
 
 from studio.core import tiling
+from studio.core.batch import JobFileError, load_job, run_job
 from studio.core.cancel import Cancelled
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
-from studio.core.models.store import ModelStore
+from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.nets.features import feature_extractor, image_to_tensor
 from studio.core.outputs import OutputFolder
 from studio.core.params import make_params
@@ -391,3 +394,39 @@ def test_params_round_trip_through_the_cli_syntax():
     params = make_params(DreamParams, {"layer": "Mixed_5b", "frames": "24", "zoom": "1.05", "channels": "1,2"})
     assert params.layer == "Mixed_5b" and params.frames == 24 and params.zoom == 1.05
     assert dataclasses.asdict(params)["channels"] == "1,2"
+
+
+def test_a_batch_zoom_animation_writes_only_in_the_items_folder_and_records_every_file(tmp_path):
+    store = ModelStore()
+    if store.status("vgg16") is not ModelStatus.INSTALLED:
+        pytest.skip("needs the real vgg16 weights (make models)")
+    Image.fromarray(picture(48)[..., :3]).save(tmp_path / "photo.png")
+    job_file = tmp_path / "zoom.toml"
+    job_file.write_text(
+        'inputs = ["photo.png"]\noutput_dir = "out"\noutput = "{stem}-zoom.png"\n\n[[steps]]\nplugin = "deep_dream"\n'
+        'network = "vgg16"\nlayer = "relu2_2"\noctaves = 1\niterations = 1\nframes = 2\nframe_iterations = 1\n'
+    )
+    before = set(tmp_path.parent.rglob("*"))
+    job = load_job(job_file)
+    assert run_job(job).exit_code == 0
+    folder = tmp_path / "out" / "photo-zoom"
+    entry = json.loads(job.manifest_path.read_text())["items"]["photo-zoom.png"]
+    names = ["dream.gif", "dream.webp", "frames/frame_0001.png", "frames/frame_0002.png"]
+    assert sorted(entry["outputs"]) == names
+    for name, sha in entry["outputs"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == sha
+    made = {p for p in set(tmp_path.parent.rglob("*")) - before if p.is_file()}
+    assert made == {job_file.parent / "out" / p for p in ("photo-zoom.png", "zoom.manifest.json")} | {
+        folder / name for name in names
+    }, "nothing is written outside the output folder"
+
+
+def test_a_job_file_cannot_name_a_folder_for_the_animation(tmp_path):
+    Image.fromarray(picture(16)[..., :3]).save(tmp_path / "photo.png")
+    job_file = tmp_path / "escape.toml"
+    job_file.write_text(
+        'inputs = ["photo.png"]\noutput = "x.png"\n\n[[steps]]\nplugin = "deep_dream"\nframes = 3\n'
+        'animation_output = "/tmp/elsewhere"\n'
+    )
+    with pytest.raises(JobFileError, match="unknown parameter 'animation_output'"):
+        load_job(job_file)
