@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -243,8 +244,13 @@ def _cmd_train(options: argparse.Namespace) -> int:
         return _fail("--address and --workers are for --engine ray", 2)
     if options.engine == "ray" and options.device:
         return _fail("--device is for --engine local (Ray gives each worker its device)", 2)
-    if (options.hours is not None and options.hours <= 0) or options.checkpoint_every <= 0 or options.workers < 1:
-        return _fail("--hours and --checkpoint-every must be more than 0, --workers at least 1", 2)
+    spans = [options.checkpoint_every] + ([options.hours] if options.hours is not None else [])
+    if not all(0 < span < math.inf for span in spans) or options.workers < 1:
+        return _fail("--hours and --checkpoint-every must be finite numbers more than 0, --workers at least 1", 2)
+    try:
+        device = _checked_device(options.device)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
     registry = discover_plugins()
     try:
         manifest = registry.get(options.plugin)
@@ -311,7 +317,7 @@ def _cmd_train(options: argparse.Namespace) -> int:
                     run.run_dir,
                     checkpoint_interval_s=options.checkpoint_every,
                     hours=options.hours,
-                    device=options.device or manifest.device,
+                    device=device or manifest.device,
                     models=store,
                 )
                 trained = train_plugin(manifest, run, ctx, progress)
@@ -419,6 +425,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     provided = {"image": options.input, "mask": options.mask, "labels": options.labels, **extras}
     try:
         canvas = _parse_size(options.size or "1024x1024")
+        device = _checked_device(options.device) or manifest.device
     except ValueError as exc:
         return _fail(str(exc), 2)
     try:
@@ -428,7 +435,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     except ImageError as exc:
         return _fail(str(exc))
     outputs = OutputFolder(options.outputs or options.output.with_suffix(""))
-    ctx = RunContext(device=options.device or manifest.device, models=_model_store(registry), outputs=outputs)
+    ctx = RunContext(device=device, models=_model_store(registry), outputs=outputs)
     with tqdm(
         total=100, desc=manifest.title, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}]"
     ) as bar:
@@ -625,14 +632,28 @@ def _cmd_models_import(options: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_device(name: str | None) -> str | None:
+    """The ``--device`` given, checked against this machine's devices (a ValueError lists them); None if not given."""
+    from studio.core.jobs import pick_device
+
+    if name is None:
+        return None
+    try:
+        return pick_device(name)
+    except ValueError as exc:
+        raise ValueError(f"--device: {exc}") from None
+
+
 def _parse_size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
     try:
         size = int(width), int(height)
     except ValueError:
-        size = (0, 0)
-    if not sep or min(size) < 1 or max(size) > 65535:
+        sep = ""
+    if not sep:
         raise ValueError(f"--size {text!r} is not WIDTHxHEIGHT (for example 1024x768)")
+    if min(size) < 1 or max(size) > 65535:
+        raise ValueError(f"--size {text!r} is out of range: each side is 1 to 65535 pixels")
     return size
 
 

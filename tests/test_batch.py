@@ -103,6 +103,11 @@ BROKEN = {
         6,
         "print.preset",
     ),
+    "a parameter that is not a finite number": (
+        'inputs = "a.png"\noutput = "{index}.png"\n[[steps]]\nplugin = "tint"\namount = [0.5, nan]\n',
+        5,
+        "steps[1].amount",
+    ),
     "missing guide file": (
         'inputs = "a.png"\noutput = "{index}.png"\n[[steps]]\nplugin = "tint"\nguide = ["a.png", "gone.png"]\n',
         5,

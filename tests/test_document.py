@@ -179,3 +179,13 @@ def test_composite_matches_the_definition_with_opaque_layers_anywhere(opaque_at,
     visible = expected[..., 3] > 2  # colour under near-zero alpha is not meaningful after 8-bit rounding
     assert np.abs(got[..., 3] - expected[..., 3]).max() <= 1
     assert np.abs(got[visible][:, :3] - expected[visible][:, :3]).max() <= 1.5
+
+
+def test_a_nan_opacity_is_refused():
+    # NaN passed the 0..1 clamp and gave a blank composite (and a tooltip that raised).
+    with pytest.raises(ValueError, match="NaN"):
+        Layer("a", LayerKind.RASTER, np.zeros((2, 2, 4), np.uint8), opacity=float("nan"))
+    doc = Document.from_pixels(np.zeros((2, 2, 4), np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        doc.set_layer_properties(doc.layers[0].id, opacity=float("nan"))
+    assert doc.layers[0].opacity == 1.0

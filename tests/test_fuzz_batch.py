@@ -176,7 +176,7 @@ PROBE_STEP = {"inputs": "pic.png", "output": "{index}.png"}
     [
         ({**BASE, "size": [float("inf"), 1]}, "must be [width, height]"),  # OverflowError
         ({**BASE, "output": "{index:>99999999999}.png"}, "pads wider than 255"),  # MemoryError
-        ({**PROBE_STEP, "steps": [{"plugin": "probe", "mask": "{stem:>999999999999}"}]}, "pads a field wider"),
+        ({**PROBE_STEP, "steps": [{"plugin": "probe", "mask": "{stem:>999999999999}"}]}, "pads wider than 255"),
         ({**PROBE_STEP, "steps": [{"plugin": "probe", "mask": "{input_index:s}"}]}, "cannot be filled"),  # ValueError
         ({**PROBE_STEP, "steps": [{"plugin": "probe", "mask": "~nouser/x"}]}, "is not a file"),  # RuntimeError
         ({**BASE, "output": "a\x00.png"}, "NUL"),  # loaded, then failed when writing

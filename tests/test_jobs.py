@@ -8,10 +8,12 @@ import pytest
 
 from studio.core.cancel import Cancelled
 from studio.core.jobs import (
+    DeviceError,
     EngineError,
     JobQueue,
     JobState,
     RunContext,
+    available_devices,
     drive,
     pick_device,
     progress_job,
@@ -45,6 +47,57 @@ def test_device_is_cpu_without_gpu():
     assert pick_device() in ("cpu", "cuda", "mps")
     assert pick_device("cpu") == "cpu"
     assert RunContext(device="cpu").device == "cpu"
+
+
+@pytest.fixture
+def gpus(monkeypatch):
+    """Pretend this machine has ``gpus(n)`` CUDA devices (0: none), whatever it really has."""
+    import torch
+
+    def pretend(count: int) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        available_devices.cache_clear()
+
+    yield pretend
+    available_devices.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0", "tpu9", "gpu", ""])
+def test_a_device_this_machine_lacks_is_refused_with_the_available_ones(gpus, name):
+    gpus(0)
+    with pytest.raises(DeviceError, match=rf"device '{name}' is not available on this machine; use one of: cpu"):
+        pick_device(name)
+    with pytest.raises(DeviceError, match="use one of: cpu"):
+        assert RunContext(device=name).device
+    assert pick_device(" CPU ") == "cpu"
+
+
+def test_each_gpu_is_a_device_and_the_best_is_cuda(gpus):
+    gpus(2)
+    assert pick_device() == "cuda" and pick_device("CUDA:1") == "cuda:1"
+    with pytest.raises(DeviceError, match=r"'cuda:2' .* use one of: cpu, (mps, )?cuda:0, cuda:1, cuda$"):
+        pick_device("cuda:2")
+
+
+def test_a_job_on_an_unknown_device_fails_and_the_queue_goes_on(gpus):
+    gpus(0)
+    jobs = JobQueue()
+    events = []
+    done = threading.Event()
+
+    def listen(event):
+        events.append(event)
+        if event.state in (JobState.FAILED, JobState.FINISHED):
+            done.set()
+
+    jobs.submit(counting_engine, listen, device="tpu9")
+    assert done.wait(10)
+    assert events[-1].state == JobState.FAILED and "'tpu9' is not available" in events[-1].error
+    done.clear()
+    jobs.submit(counting_engine, listen, device="cpu")
+    assert done.wait(10) and events[-1].state == JobState.FINISHED
+    jobs.shutdown()
 
 
 def counting_engine(ctx, steps=5, delay=0.0):

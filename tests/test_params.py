@@ -90,3 +90,33 @@ def test_list_parameters_split_on_commas_and_check_numbers():
     assert numbers(params.weights) == [0.7, 0.3]
     with pytest.raises(ParamError, match=r"weights: 'x' is not a number"):
         make_params(Lists, {"weights": "0.5,x"})
+
+
+@dataclass
+class Unbounded:
+    zoom: float = 1.0
+    steps: int = 3
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), float("-inf"), "nan", "NaN", "inf", "-Infinity", "1e400"]
+)
+def test_a_float_is_finite_or_refused_naming_the_parameter(value):
+    with pytest.raises(ParamError, match=r"weight: .* is not a finite number; use a value from 0 to 1"):
+        make_params(Example, {"weight": value})
+    with pytest.raises(ParamError, match=r"zoom: .* is not a finite number; give a finite number"):
+        make_params(Unbounded, {"zoom": value})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400])
+def test_an_int_is_refused_for_nan_inf_and_a_float_too_large(value):
+    with pytest.raises(ParamError, match="is not a valid"):
+        make_params(Unbounded, {"steps": value} if value != 10**400 else {"zoom": value})
+
+
+@pytest.mark.parametrize("text", ["nan", "1, inf", "-inf,1"])
+def test_a_numbers_list_holds_finite_numbers_only(text):
+    with pytest.raises(ParamError, match=r"weights: '.*' is not a finite number"):
+        make_params(Lists, {"weights": text})
+    with pytest.raises(ParamError, match="is not a finite number"):
+        numbers(text, "weights")

@@ -101,6 +101,9 @@ def test_run_writes_the_image_headless(tmp_path):
         (["--set", "colour=red"], "unknown parameter 'colour'"),
         (["--set", "rule"], "is not of the form key=value"),
         (["--size", "big"], "is not WIDTHxHEIGHT"),
+        (["--size", "100000x100000"], "--size '100000x100000' is out of range: each side is 1 to 65535 pixels"),
+        (["--set", "mondrian_fill=nan"], "mondrian_fill: 'nan' is not a finite number; use a value from 0 to 1"),
+        (["--set", "flow_opacity=inf"], "flow_opacity: 'inf' is not a finite number"),
     ],
 )
 def test_run_rejects_bad_parameters_with_exit_code_2(tmp_path, args, message):
@@ -108,6 +111,15 @@ def test_run_rejects_bad_parameters_with_exit_code_2(tmp_path, args, message):
     result = studio("run", "generative", *args, "-o", out)
     assert result.returncode == 2
     assert message in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("device", ["tpu9", "cuda", "cuda:0"])
+def test_run_refuses_a_device_this_machine_lacks_and_lists_the_available_ones(tmp_path, device):
+    out = tmp_path / "out.png"
+    result = studio("run", "generative", "--device", device, "-o", out, env_extra={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2
+    assert f"--device: device {device!r} is not available on this machine; use one of: cpu" in result.stderr
     assert not out.exists()
 
 

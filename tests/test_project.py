@@ -3,6 +3,7 @@
 import errno
 import io
 import json
+import math
 import zipfile
 
 import numpy as np
@@ -145,3 +146,122 @@ def test_discard_removes_the_autosave(tmp_path):
     saver.save(doc)
     saver.discard(doc)
     assert list(tmp_path.iterdir()) == []
+
+
+# Hostile document.json: every fault is a ProjectError that names the file and the field.
+
+
+def manifest_project(tmp_path, manifest=None, raw=None, layers=()):
+    """A project whose document.json is ``manifest`` (or the bytes ``raw``), with a 2x2 PNG for each layer id."""
+    from PIL import Image
+
+    path = tmp_path / "hostile.studio"
+    members = {"document.json": raw if raw is not None else json.dumps(manifest).encode()}
+    for layer_id in layers:
+        buffer = io.BytesIO()
+        Image.new("RGBA", (2, 2)).save(buffer, "PNG")
+        members[f"layers/{layer_id}.png"] = buffer.getvalue()
+    rewrite(path, members)
+    return path
+
+
+LAYER_ID = "0123456789abcdef0123456789abcdef"
+ENTRY = {"id": LAYER_ID, "file": f"layers/{LAYER_ID}.png", "kind": "raster", "name": "a", "visible": True,
+         "opacity": 1.0, "recipe": None}  # fmt: skip
+HEAD = {"format": "studio-project", "version": 1, "width": 2, "height": 2}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"format": "studio-project", "version": 1, "width": 2, "height": 2, "layers": ' + b"[" * 5000
+         + b"]" * 5000 + b"}", "not valid JSON"),  # RecursionError from json.loads
+        (b"[1, 2]", "not a Studio project"),
+        (b'{"format": "studio-project", "version": 1, "width": 1e400, "height": 2, "layers": []}', r"width"),
+        (b'{"format": "studio-project", "version": 1e400, "width": 2, "height": 2, "layers": []}', r"version"),
+        (b'{"format": "studio-project", "version": 1, "width": 2, "height": 2, "layers": [], "name": 1e400}',
+         r"name"),
+        (b'{"format": "studio-project", "version": 1, "width": true, "height": 2, "layers": []}', r"width"),
+    ],
+)  # fmt: skip
+def test_hostile_manifest_text_raises_project_error_naming_the_field(tmp_path, raw, message):
+    with pytest.raises(ProjectError, match=message) as info:
+        load_project(manifest_project(tmp_path, raw=raw))
+    assert "hostile.studio" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({**ENTRY, "opacity": float("nan")}, r"layers\[0\]\.opacity"),  # was accepted: a blank composite
+        ({**ENTRY, "opacity": 1.5}, r"layers\[0\]\.opacity"),
+        ({**ENTRY, "visible": "yes"}, r"layers\[0\]\.visible"),
+        ({**ENTRY, "name": "n" * 20_000}, r"layers\[0\]\.name"),
+        ({**ENTRY, "kind": "hologram"}, r"layers\[0\]\.kind"),
+        ({**ENTRY, "recipe": {"plugin_id": "x", "params": {"deep": json.loads("[" * 40 + "]" * 40)}}},
+         r"layers\[0\]\.recipe\.params"),
+        ({**ENTRY, "recipe": {"plugin_id": "x", "params": {"many": list(range(20_000))}}},
+         r"layers\[0\]\.recipe\.params"),
+        ({**ENTRY, "recipe": {"plugin_id": "x", "params": {"x": float("inf")}}}, r"layers\[0\]\.recipe\.params"),
+        ({**ENTRY, "recipe": {"plugin_id": "x", "size": [0, 5]}}, r"layers\[0\]\.recipe\.size"),
+    ],
+)  # fmt: skip
+def test_hostile_layer_entries_raise_project_error_naming_the_field(tmp_path, layer, message):
+    path = manifest_project(tmp_path, {**HEAD, "layers": [layer]}, layers=[LAYER_ID])
+    with pytest.raises(ProjectError, match=message):
+        load_project(path)
+
+
+def test_more_layers_than_studio_allows_are_refused(tmp_path):
+    entries = [{**ENTRY, "id": f"{i:032x}", "file": f"layers/{i:032x}.png"} for i in range(10_001)]
+    with pytest.raises(ProjectError, match="layers"):
+        load_project(manifest_project(tmp_path, {**HEAD, "width": 1, "height": 1, "layers": entries}))
+
+
+def test_print_settings_are_validated_and_kept(tmp_path):
+    doc = sample_document()
+    from studio.core.export import ExportSettings
+    from studio.core.print_size import PrintSpec
+
+    doc.print_spec = PrintSpec(10, 8, 3, name="tiny")
+    doc.export_settings = ExportSettings("png", dpi=None)
+    save_project(doc, tmp_path / "p.studio")
+    again = load_project(tmp_path / "p.studio")
+    assert (again.print_spec, again.export_settings) == (doc.print_spec, doc.export_settings)
+    bad = manifest_project(tmp_path, {**HEAD, "layers": [], "export_settings": {"dpi": "many"}})
+    with pytest.raises(ProjectError, match=r"export settings are malformed \(export_settings\.dpi"):
+        load_project(bad)
+
+
+def test_a_project_as_the_first_studio_wrote_it_opens(tmp_path):
+    # Format 1 as first released: no print spec or export settings, recipes without input files.
+    recipe = {"plugin_id": "generative", "params": {"rule": "mondrian"}, "seed": 4, "models": [],
+              "inputs": {}, "size": [2, 2], "studio_version": "0.1.0", "created": "2025-01-01T00:00:00+00:00"}
+    manifest = {**HEAD, "studio_version": "0.1.0", "name": "old", "active": LAYER_ID,
+                "layers": [{**ENTRY, "opacity": 1, "recipe": recipe}]}  # fmt: skip
+    doc = load_project(manifest_project(tmp_path, manifest, layers=[LAYER_ID]))
+    assert (doc.name, doc.print_spec, doc.export_settings) == ("old", None, None)
+    assert doc.layers[0].recipe == Recipe("generative", {"rule": "mondrian"}, seed=4, size=(2, 2),
+                                          studio_version="0.1.0", created="2025-01-01T00:00:00+00:00")  # fmt: skip
+
+
+def test_the_largest_project_studio_allows_saves_reopens_and_recovers(tmp_path):
+    # Whatever Studio can save, it can open: one mask layer (1 byte a pixel) at MAX_PROJECT_PIXELS,
+    # over Pillow's decompression-bomb limit; and its autosave recovers too.
+    from studio.core.project import MAX_PROJECT_PIXELS
+
+    side = math.isqrt(MAX_PROJECT_PIXELS)
+    doc = Document(side, side, "huge")
+    pixels = np.zeros((side, side), np.uint8)
+    pixels[::97, :] = 255
+    pixels[:, ::89] = 128
+    doc.insert_layer(Layer("mask", LayerKind.MASK, pixels))
+    path = tmp_path / "huge.studio"
+    save_project(doc, path)
+    again = load_project(path)
+    assert (again.width, again.height) == (side, side)
+    assert np.array_equal(again.layers[0].pixels, pixels)
+    del again
+    saver = Autosaver(tmp_path / "autosave")
+    recovered = load_project(saver.save(doc))
+    assert np.array_equal(recovered.layers[0].pixels, pixels)

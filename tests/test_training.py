@@ -59,6 +59,20 @@ def store(tmp_path):
     return ModelStore(tmp_path / "models", PluginRegistry({"probe": MANIFEST}).model_catalog())
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "tpu9"], "--device: device 'tpu9' is not available on this machine; use one of: cpu"),
+        (["--hours", "nan"], "must be finite numbers more than 0"),
+        (["--checkpoint-every", "inf"], "must be finite numbers more than 0"),
+    ],
+)
+def test_train_refuses_a_bad_device_or_time_before_it_starts(tmp_path, capsys, args, message):
+    assert main(["train", "probe", "--data", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def probe_run(tmp_path, pictures, name="run", **values):
     params = MANIFEST.train_params_class()(**{"steps": 30, "batch": 2, "crop": 16, "sample_every": 10, **values})
     return new_run(MANIFEST, params, pictures, tmp_path / name)

@@ -40,8 +40,10 @@ def load_styles(params: StyleParams) -> Styles:
         raise ParamError("style: choose at least one style image (--set style=painting.jpg)")
     images = []
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise ImageError(path, "this style image does not exist; choose an existing picture")
+        if not Path(path).is_file():
+            raise ImageError(path, "this is not a regular file (a folder, device or pipe); choose a picture file")
         images.append(to_uint8(load_image(path).pixels)[:, :, :3].copy())
     return Styles(tuple(images), blend_weights(params.style_weights, len(images)), tuple(paths))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
@@ -98,6 +99,8 @@ def read_profile(path: Path, colour_space: str) -> bytes:
 
 def _read_profile_file(path: Path) -> bytes:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ValueError(f"the ICC profile {path} is not a regular file (a device or pipe). Choose an .icc file.")
         return path.read_bytes()
     except FileNotFoundError:
         raise ValueError(f"the ICC profile {path} does not exist. Choose an existing .icc file.") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -90,6 +91,14 @@ def is_opaque(rgba: np.ndarray) -> bool:
     return rgba.size == 0 or bool(rgba.view("<u4").min() >= 0xFF000000)
 
 
+def clamp_opacity(value: float) -> float:
+    """``value`` clamped to 0..1; ``ValueError`` for NaN or a value that is not a number."""
+    opacity = float(value)
+    if math.isnan(opacity):
+        raise ValueError("a layer's opacity must be a number from 0 to 1, not NaN")
+    return min(max(opacity, 0.0), 1.0)
+
+
 def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
     """Empty pixels for a layer: transparent RGBA for raster, zeros otherwise."""
     shape = (height, width, 4) if kind is LayerKind.RASTER else (height, width)
@@ -117,7 +126,7 @@ class Layer:
             raise ValueError(f"{self.kind} layer needs uint8 pixels with {expected_ndim} dimensions")
         if self.kind is LayerKind.RASTER and self.pixels.shape[2] != 4:
             raise ValueError("raster layer pixels must be RGBA")
-        self.opacity = float(min(max(self.opacity, 0.0), 1.0))
+        self.opacity = clamp_opacity(self.opacity)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -184,11 +193,13 @@ class Document:
 
     def set_layer_properties(self, layer_id: str, **properties: Any) -> None:
         layer = self.layer(layer_id)
-        for key, value in properties.items():
+        for key in properties:
             if key not in ("name", "visible", "opacity"):
                 raise AttributeError(f"layer property {key!r} cannot be set")
+        if "opacity" in properties:
+            properties["opacity"] = clamp_opacity(properties["opacity"])
+        for key, value in properties.items():
             setattr(layer, key, value)
-        layer.opacity = float(min(max(layer.opacity, 0.0), 1.0))
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
 

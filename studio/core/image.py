@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import re
+import stat
 import struct
 import threading
 import zlib
@@ -295,6 +296,8 @@ def _check_readable(p: Path) -> None:
         raise ImageError(p, f"the file cannot be read ({exc.strerror or exc}). Check the drive and retry.") from exc
     if p.is_dir():
         raise ImageError(p, "it is a folder, not an image file. Choose an image file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(p, "it is not a regular file (a device, pipe or socket). Choose an image file.")
     if st.st_size == 0:
         raise ImageError(p, "the file is empty (0 bytes). Re-export it from the program that made it.")
 

@@ -62,27 +62,43 @@ class Frame:
     outputs: tuple[Output, ...] = ()
 
 
-def pick_device(preferred: str | None = None) -> str:
-    """Return ``preferred`` or the best available device: CUDA, then MPS, then CPU.
+class DeviceError(ReadableError, ValueError):
+    """A device was asked for that this machine does not have; the message lists the ones it has."""
 
-    The first call without ``preferred`` imports torch, which takes seconds:
-    the GUI never calls it on its own thread (see :class:`JobQueue`).
+
+def pick_device(preferred: str | None = None) -> str:
+    """Return ``preferred`` (checked) or the best available device: CUDA, then MPS, then CPU.
+
+    ``preferred`` must be one of :func:`available_devices` (case and spaces do
+    not matter), else :class:`DeviceError`. Checking a device other than "cpu",
+    or choosing one, imports torch the first time, which takes seconds: the GUI
+    never calls it on its own thread (see :class:`JobQueue`).
     """
-    return preferred or _best_device()
+    if preferred is None:
+        return available_devices()[-1]
+    name = preferred.strip().lower()
+    if name == "cpu":
+        return name
+    available = available_devices()
+    if name not in available:
+        raise DeviceError(f"device {preferred!r} is not available on this machine; use one of: {', '.join(available)}")
+    return name
 
 
 @functools.cache
-def _best_device() -> str:
+def available_devices() -> tuple[str, ...]:
+    """The devices this machine can compute on, the best last: "cpu", "mps", "cuda" with "cuda:N" per GPU."""
     try:
         import torch
     except ImportError:
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
+        return ("cpu",)
+    found = ["cpu"]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+        found.append("mps")
+    if torch.cuda.is_available():
+        found += [f"cuda:{index}" for index in range(torch.cuda.device_count())] + ["cuda"]
+    return tuple(found)
 
 
 class RunContext:
@@ -104,6 +120,7 @@ class RunContext:
         self._kept: list[Output] = []
         self.preview_interval_s = preview_interval_s
         self._device = device
+        self._device_checked = False
         self._clock = clock
         self._cancel = threading.Event()
         self._started = clock()
@@ -111,9 +128,11 @@ class RunContext:
 
     @property
     def device(self) -> str:
-        """The device the engine should compute on (chosen on first use)."""
-        if self._device is None:
-            self._device = pick_device()
+        """The device the engine should compute on (chosen, or checked, on first use; else :class:`DeviceError`)."""
+        if not self._device_checked:
+            self._device = pick_device(self._device)
+            self._device_checked = True
+        assert self._device is not None
         return self._device
 
     @property
@@ -384,7 +403,11 @@ class JobQueue:
 
     def _dispatch(self) -> None:
         while (handle := self._incoming.get()) is not None:
-            lane = handle.lane or handle.ctx.device
+            try:
+                lane = handle.lane or handle.ctx.device
+            except DeviceError as exc:
+                handle._finish(JobEvent(handle.job_id, JobState.FAILED, error=str(exc)))
+                continue
             with self._lock:
                 if lane not in self._queues:
                     self._queues[lane] = queue.Queue()

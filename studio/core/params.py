@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 import types
 import typing
@@ -156,8 +157,10 @@ def coerce(field: ParamField, value: Any) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             converted = value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParamError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
+    if kind is float and not math.isfinite(converted):
+        raise ParamError(f"{name}: {value!r} is not a finite number; {_range_hint(field)}")
     if field.choices and converted not in field.choices:
         raise ParamError(_choice_message(name, value, list(field.choices)))
     if field.meta.widget == "color" and not _COLOR.match(converted):
@@ -167,8 +170,15 @@ def coerce(field: ParamField, value: Any) -> Any:
     if kind in (int, float):
         low, high = field.meta.min, field.meta.max
         if (low is not None and converted < low) or (high is not None and converted > high):
-            raise ParamError(f"{name}: {converted} is out of range; use a value from {_fmt(low)} to {_fmt(high)}")
+            raise ParamError(f"{name}: {converted} is out of range; {_range_hint(field)}")
     return converted
+
+
+def _range_hint(field: ParamField) -> str:
+    """What values ``field`` takes, as advice for a message."""
+    if field.meta.min is None and field.meta.max is None:
+        return "give a finite number"
+    return f"use a value from {_fmt(field.meta.min)} to {_fmt(field.meta.max)}"
 
 
 def _fmt(bound: float | None) -> str:
@@ -225,9 +235,12 @@ def numbers(text: str, name: str = "value") -> list[float]:
     result = []
     for item in split_list(text):
         try:
-            result.append(float(item))
+            value = float(item)
         except ValueError:
             raise ParamError(f"{name}: {item!r} is not a number; write numbers separated by commas") from None
+        if not math.isfinite(value):
+            raise ParamError(f"{name}: {item!r} is not a finite number; write finite numbers separated by commas")
+        result.append(value)
     return result
 
 

@@ -3,21 +3,25 @@
 Writing is atomic (a crash or a full disk never leaves a half-written
 project). Reading validates every member and refuses anything unexpected:
 unknown or escaping member names, sizes that do not match, oversized data.
+``document.json`` is checked against a schema (pydantic) before anything is
+built from it: types, finite numbers, bounded counts, lengths and nesting.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictInt, ValidationError
 
 from studio import __version__
 from studio.core.atomic import atomic_write
@@ -31,8 +35,113 @@ FORMAT = "studio-project"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "document.json"
 MAX_PROJECT_PIXELS = 400_000_000
+MAX_LAYERS = 10_000
+MAX_NAME_LENGTH = 10_000
+MAX_RECIPE_DEPTH = 32
+MAX_RECIPE_VALUES = 10_000
 _LAYER_MEMBER = re.compile(r"^layers/[0-9a-f]{32}\.png$")
 _PIL_MODE = {LayerKind.RASTER: "RGBA", LayerKind.MASK: "L", LayerKind.LABELS: "L"}
+
+
+def _bounded_json(value: JsonValue) -> JsonValue:
+    """``value`` if it nests at most MAX_RECIPE_DEPTH deep, holds at most MAX_RECIPE_VALUES values,
+    and every number in it is finite."""
+    count = 0
+    pending: list[tuple[JsonValue, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        count += 1
+        if count > MAX_RECIPE_VALUES or depth > MAX_RECIPE_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_RECIPE_DEPTH} or holds over {MAX_RECIPE_VALUES} values")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"holds {item}, not a finite number")
+        if isinstance(item, dict):
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+    return value
+
+
+_Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+_Short = Annotated[str, Field(max_length=4096)]
+_Side = Annotated[StrictInt, Field(gt=0, le=MAX_PROJECT_PIXELS)]
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Strings = Annotated[dict[_Short, _Short], Field(max_length=1000)]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class _Header(BaseModel):
+    """What every version of document.json starts with: read first to refuse files of a newer Studio."""
+
+    model_config = ConfigDict(extra="allow")
+    format: Literal["studio-project"]
+    version: Annotated[StrictInt, Field(ge=1)]
+
+
+class _RecipeEntry(_Schema):
+    plugin_id: Annotated[str, Field(max_length=200)]
+    params: Annotated[dict[_Short, JsonValue], AfterValidator(_bounded_json)] = {}
+    seed: Annotated[StrictInt, Field(ge=-(2**63), lt=2**64)] | None = None
+    models: Annotated[list[dict[_Short, JsonValue]], Field(max_length=1000), AfterValidator(_bounded_json)] = []
+    inputs: _Strings = {}
+    size: tuple[_Side, _Side] | None = None
+    input_files: _Strings = {}
+    studio_version: _Short = ""
+    created: _Short = ""
+
+
+class _LayerEntry(_Schema):
+    id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    name: _Name
+    kind: LayerKind
+    visible: StrictBool
+    opacity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    file: _Short
+    recipe: _RecipeEntry | None = None
+
+
+class _PrintSpecEntry(_Schema):
+    """A PrintSpec's fields; one left out takes PrintSpec's default (only the fields set are passed on)."""
+
+    width_in: _Finite
+    height_in: _Finite
+    ppi: StrictInt = 0
+    bleed_in: _Finite = 0.0
+    wrap_in: _Finite = 0.0
+    safe_in: _Finite = 0.0
+    name: Annotated[str, Field(max_length=200)] = ""
+
+
+class _ExportSettingsEntry(_Schema):
+    """ExportSettings' fields; one left out takes its default (only the fields set are passed on)."""
+
+    format: _Short | None = None
+    bit_depth: StrictInt | None = None
+    compression: _Short | None = None
+    quality: StrictInt | None = None
+    subsampling: _Short | None = None
+    dpi: _Finite | None = None
+    icc: _Short | None = None
+    cmyk_profile: _Short | None = None
+    intent: _Short | None = None
+
+
+class _Manifest(_Schema):
+    """document.json as every version Studio has written with format version 1."""
+
+    format: Literal["studio-project"]
+    version: StrictInt
+    studio_version: _Short = ""
+    name: _Name | None = None
+    width: _Side
+    height: _Side
+    active: _Short | None = None
+    print_spec: _PrintSpecEntry | None = None
+    export_settings: _ExportSettingsEntry | None = None
+    layers: Annotated[list[_LayerEntry], Field(max_length=MAX_LAYERS)]
 
 
 class ProjectError(Exception):
@@ -105,53 +214,68 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
         raise ProjectError(path, f"{MANIFEST_NAME} is missing; it is not a Studio project.")
     if infos[MANIFEST_NAME].file_size > 16 * 1024 * 1024:
         raise ProjectError(path, f"{MANIFEST_NAME} is implausibly large.")
-    try:
-        manifest = json.loads(archive.read(MANIFEST_NAME))
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ProjectError(path, "it is not a Studio project.")
-        if int(manifest["version"]) > FORMAT_VERSION:
-            raise ProjectError(path, "it was saved by a newer Studio; update Studio to open it.")
-        width, height = int(manifest["width"]), int(manifest["height"])
-        entries = list(manifest["layers"])
-    except ProjectError:
-        raise
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
-        raise ProjectError(path, f"{MANIFEST_NAME} is malformed ({exc}).") from None
-    if not (width > 0 and height > 0 and width * height * max(len(entries), 1) <= MAX_PROJECT_PIXELS):
+    manifest = _read_manifest(archive.read(MANIFEST_NAME), path)
+    width, height, entries = manifest.width, manifest.height, manifest.layers
+    if width * height * max(len(entries), 1) > MAX_PROJECT_PIXELS:
         raise ProjectError(path, f"its size {width}x{height} with {len(entries)} layers is out of range.")
-    doc = Document(width, height, str(manifest.get("name", path.stem)))
+    if len({entry.id for entry in entries}) < len(entries):
+        raise ProjectError(path, "two of its layers have the same id; it was not written by Studio.")
+    doc = Document(width, height, manifest.name if manifest.name is not None else path.stem)
     doc.print_spec, doc.export_settings = _read_print_settings(manifest, path)
     for entry in entries:
         doc.layers.append(_read_layer(archive, infos, entry, width, height, path))
-    active = manifest.get("active")
+    active = manifest.active
     doc.active_id = active if any(la.id == active for la in doc.layers) else (doc.layers[-1].id if doc.layers else None)
     return doc
 
 
-def _read_print_settings(manifest: dict[str, Any], path: Path) -> tuple[PrintSpec | None, ExportSettings | None]:
-    spec_data, export_data = manifest.get("print_spec"), manifest.get("export_settings")
+def _read_manifest(raw: bytes, path: Path) -> _Manifest:
+    """document.json validated against the schema; any fault is a ProjectError naming the field."""
     try:
-        spec = PrintSpec.from_dict(spec_data) if spec_data is not None else None
-    except (KeyError, ValueError, TypeError, OverflowError) as exc:
+        header = _Header.model_validate_json(raw)
+        if header.version > FORMAT_VERSION:
+            raise ProjectError(path, "it was saved by a newer Studio; update Studio to open it.")
+        return _Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _schema_error(exc, path) from None
+
+
+def _schema_error(exc: ValidationError, path: Path) -> ProjectError:
+    """The first schema violation, as a ProjectError naming the section and the field."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    loc = error["loc"]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    if error["type"] == "json_invalid":
+        return ProjectError(path, f"{MANIFEST_NAME} is not valid JSON ({error['msg']}).")
+    if not loc or loc == ("format",):
+        return ProjectError(path, "it is not a Studio project.")
+    section = {
+        "layers": "a layer entry is malformed",
+        "print_spec": "its print spec is malformed",
+        "export_settings": "its export settings are malformed",
+    }.get(str(loc[0]), f"{MANIFEST_NAME} is malformed")
+    return ProjectError(path, f"{section} ({where}: {error['msg']}).")
+
+
+def _read_print_settings(manifest: _Manifest, path: Path) -> tuple[PrintSpec | None, ExportSettings | None]:
+    try:
+        entry = manifest.print_spec
+        spec = PrintSpec(**entry.model_dump(exclude_unset=True)) if entry is not None else None
+    except ValueError as exc:
         raise ProjectError(path, f"its print spec is malformed ({exc}).") from None
     try:
-        settings = ExportSettings.from_dict(export_data) if export_data is not None else None
-    except (ValueError, TypeError, OverflowError) as exc:
+        export = manifest.export_settings
+        settings = ExportSettings.from_dict(export.model_dump(exclude_unset=True)) if export is not None else None
+    except ValueError as exc:
         raise ProjectError(path, f"its export settings are malformed ({exc}).") from None
     return spec, settings
 
 
 def _read_layer(
-    archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], entry: Any, width: int, height: int, path: Path
+    archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], entry: _LayerEntry, width: int, height: int, path: Path
 ) -> Layer:
-    try:
-        kind = LayerKind(entry["kind"])
-        member = str(entry["file"])
-        layer_id = str(entry["id"])
-        recipe = Recipe.from_dict(entry["recipe"]) if entry.get("recipe") else None
-        name, visible, opacity = str(entry["name"]), bool(entry["visible"]), float(entry["opacity"])
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
-        raise ProjectError(path, f"a layer entry is malformed ({exc}).") from None
+    kind, member, layer_id, name = entry.kind, entry.file, entry.id, entry.name
+    recipe = Recipe.from_dict(entry.recipe.model_dump()) if entry.recipe is not None else None
     if member != f"layers/{layer_id}.png" or member not in infos:
         raise ProjectError(path, f"layer {name!r} refers to a missing or misnamed member {member!r}.")
     # PNG never expands past raw size plus a little; a larger claim is a zip bomb.
@@ -174,4 +298,4 @@ def _read_layer(
         raise ProjectError(path, message) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ProjectError(path, f"layer {name!r} is damaged ({exc}).") from None
-    return Layer(name, kind, np.array(pixels), visible, opacity, recipe, id=layer_id)
+    return Layer(name, kind, np.array(pixels), entry.visible, entry.opacity, recipe, id=layer_id)

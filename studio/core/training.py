@@ -56,6 +56,7 @@ from studio.core.jobs import (
 from studio.core.models.spec import ModelSpec
 from studio.core.outputs import Output, OutputFolder
 from studio.core.params import make_params, params_to_dict, role_field
+from studio.core.ray_session import RayClusterError, ray_session
 
 if TYPE_CHECKING:
     import torch
@@ -612,10 +613,11 @@ def train_on_ray(
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Empty, Queue
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(ray_session(address))
+        except RayClusterError as exc:
+            raise TrainingError(str(exc)) from exc
         use_gpu = manifest.accelerated and ray.cluster_resources().get("GPU", 0) >= workers
         frames = Queue(actor_options={"num_cpus": 0})
         config = {
@@ -657,9 +659,6 @@ def train_on_ray(
         if not received:
             raise TrainingError(f"training {manifest.title} on Ray ended without a model")
         return register_trained_model(manifest, run, received[-1], store)
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _ray_cause(exc: BaseException) -> str:

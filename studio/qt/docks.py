@@ -9,6 +9,7 @@ from functools import cache
 import shiboken6
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
@@ -46,9 +47,6 @@ from studio.qt.convert import numpy_to_qimage
 
 THUMB_SIZE = 40
 THUMB_THROTTLE_MS = 250
-LAYER_ID_ROLE = Qt.ItemDataRole.UserRole
-KIND_ROLE = Qt.ItemDataRole.UserRole + 1
-RECIPE_ROLE = Qt.ItemDataRole.UserRole + 2
 
 KIND_LABELS = {LayerKind.RASTER: "Image", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}
 NEW_LAYER_NAMES = {LayerKind.RASTER: "Layer", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}
@@ -135,14 +133,34 @@ def _alive(widget: QWidget) -> bool:
     return shiboken6.isValid(widget)
 
 
+def _set_enabled(widget: QWidget, enabled: bool) -> None:
+    if widget.isEnabled() != enabled:
+        widget.setEnabled(enabled)
+
+
 # Layers
+#
+# PySide6 6.12 under Python 3.11 drops a reference to None for every empty QVariant it hands back (an
+# unset role, or one set to None) and for every call that returns nothing (see studio/qt/__init__.py).
+# So rows never carry the layer's id, kind or recipe in item roles and nothing reads a role back: the
+# panel keeps the shown layers in its own list; and a refresh only sets what differs, so refreshing
+# an unchanged dock costs no call per row.
 
 
 class _LayerDelegate(QStyledItemDelegate):
-    """Draws the kind badge and recipe marker; renames go straight to a callback as a history command."""
+    """Draws the kind badge and recipe marker; renames go straight to a callback as a history command.
 
-    def __init__(self, rename: Callable[[str, str], None], parent: QWidget | None = None) -> None:
+    ``layer_at(row)`` gives the layer a row shows (``None`` for none).
+    """
+
+    def __init__(
+        self,
+        layer_at: Callable[[int], Layer | None],
+        rename: Callable[[str, str], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
+        self._layer_at = layer_at
         self._rename = rename
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
@@ -150,8 +168,9 @@ class _LayerDelegate(QStyledItemDelegate):
         self.initStyleOption(opt, index)
         widget = opt.widget
         style = widget.style() if widget is not None else QApplication.style()
-        badge = str(index.data(KIND_ROLE) or "")
-        has_recipe = bool(index.data(RECIPE_ROLE))
+        layer = self._layer_at(index.row())
+        badge = KIND_LABELS[layer.kind] if layer is not None else ""
+        has_recipe = layer is not None and layer.recipe is not None
         metrics = opt.fontMetrics
         text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, opt, widget)
         badge_width = metrics.horizontalAdvance(badge)
@@ -176,13 +195,15 @@ class _LayerDelegate(QStyledItemDelegate):
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: QModelIndex) -> QWidget:
         editor = QLineEdit(parent)
         editor.setFrame(False)
-        editor.setProperty("layer_id", index.data(LAYER_ID_ROLE))
+        layer = self._layer_at(index.row())
+        editor.setProperty("layer_id", layer.id if layer is not None else "")
         return editor
 
     def setEditorData(self, editor: QWidget, index: QModelIndex) -> None:
         # Called again when the row changes under an open editor: keep what the user typed.
-        if isinstance(editor, QLineEdit) and not editor.isModified():
-            editor.setText(str(index.data(Qt.ItemDataRole.EditRole) or ""))
+        layer = self._layer_at(index.row())
+        if isinstance(editor, QLineEdit) and not editor.isModified() and layer is not None:
+            editor.setText(layer.name)
 
     def setModelData(
         self, editor: QWidget, model: QAbstractItemModel, index: QModelIndex | QPersistentModelIndex
@@ -211,6 +232,8 @@ class LayersPanel(QWidget):
         self._active_id = ""
         self._syncing = False
         self._thumbnails: dict[str, QIcon] = {}
+        self._rows: list[Layer] = []
+        """The layers the rows show, top-most first: what rows are read back from, never the items."""
 
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
@@ -220,7 +243,7 @@ class LayersPanel(QWidget):
         )
         self.list.setUniformItemSizes(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list.setItemDelegate(_LayerDelegate(self.rename_layer, self.list))
+        self.list.setItemDelegate(_LayerDelegate(self.layer_at, self.rename_layer, self.list))
         self.list.currentRowChanged.connect(self._on_current_row_changed)
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -307,6 +330,7 @@ class LayersPanel(QWidget):
         try:
             while self.list.count() > len(layers):
                 self.list.takeItem(self.list.count() - 1)
+            del self._rows[len(layers) :]
             while self.list.count() < len(layers):
                 item = QListWidgetItem()
                 item.setFlags(
@@ -316,11 +340,14 @@ class LayersPanel(QWidget):
                     | Qt.ItemFlag.ItemIsUserCheckable
                 )
                 self.list.addItem(item)
+            shown = self._rows + [None] * (len(layers) - len(self._rows))
+            self._rows = layers
             for row, layer in enumerate(layers):
-                self._update_item(self.list.item(row), layer)
+                self._update_item(self.list.item(row), layer, shown[row])
             row = next((r for r, layer in enumerate(layers) if layer.id == active), -1)
-            self.list.setCurrentRow(row)
-            if row < 0:
+            if self.list.currentRow() != row:
+                self.list.setCurrentRow(row)
+            if row < 0 and self.list.selectedItems():
                 self.list.clearSelection()
         finally:
             self._syncing = False
@@ -339,15 +366,19 @@ class LayersPanel(QWidget):
 
     def layer_id_at(self, row: int) -> str:
         """The id of the layer shown in ``row`` (row 0 is the top-most layer)."""
-        item = self.list.item(row)
-        if item is None:
+        layer = self.layer_at(row)
+        if layer is None:
             raise IndexError(f"no row {row}")
-        return str(item.data(LAYER_ID_ROLE))
+        return layer.id
+
+    def layer_at(self, row: int) -> Layer | None:
+        """The layer shown in ``row``; ``None`` for a row that does not exist."""
+        return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def row_of(self, layer_id: str) -> int:
         """The row showing ``layer_id``; ``KeyError`` if none does."""
-        for row in range(self.list.count()):
-            if self.list.item(row).data(LAYER_ID_ROLE) == layer_id:
+        for row, layer in enumerate(self._rows):
+            if layer.id == layer_id:
                 return row
         raise KeyError(layer_id)
 
@@ -418,8 +449,8 @@ class LayersPanel(QWidget):
     def context_menu(self, pos: QPoint) -> QMenu:
         """The menu for the row at ``pos`` (list coordinates): re-render a layer that has a recipe."""
         menu = QMenu(self.list)
-        item = self.list.itemAt(pos)
-        layer = self._layer(str(item.data(LAYER_ID_ROLE))) if item is not None else None
+        shown = self.layer_at(self.list.indexAt(pos).row())
+        layer = self._layer(shown.id) if shown is not None else None
         action = menu.addAction("Re-render at Another Size…")
         action.setEnabled(layer is not None and layer.recipe is not None)
         if layer is not None:
@@ -449,20 +480,15 @@ class LayersPanel(QWidget):
             self._thumbnails[layer.id] = icon
         return icon
 
-    def _update_item(self, item: QListWidgetItem, layer: Layer) -> None:
+    def _update_item(self, item: QListWidgetItem, layer: Layer, shown: Layer | None) -> None:
+        """Bring ``item`` (which showed ``shown``) up to date with ``layer``."""
         # Only set what differs: an open name editor is refreshed on every data change.
-        new_layer = item.data(LAYER_ID_ROLE) != layer.id
-        if new_layer:
-            item.setData(LAYER_ID_ROLE, layer.id)
+        new_layer = shown is None or shown.id != layer.id
         if item.text() != layer.name:
             item.setText(layer.name)
         check = Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
         if item.checkState() != check:
             item.setCheckState(check)
-        if item.data(KIND_ROLE) != KIND_LABELS[layer.kind]:
-            item.setData(KIND_ROLE, KIND_LABELS[layer.kind])
-        if item.data(RECIPE_ROLE) != (layer.recipe is not None):
-            item.setData(RECIPE_ROLE, layer.recipe is not None)
         tooltip = _layer_tooltip(layer)
         if item.toolTip() != tooltip:
             item.setToolTip(tooltip)
@@ -474,17 +500,20 @@ class LayersPanel(QWidget):
         layer = doc.active_layer if doc is not None else None
         index = doc.index_of(layer.id) if doc is not None and layer is not None else -1
         count = len(doc.layers) if doc is not None else 0
-        self.opacity_slider.blockSignals(True)
-        self.opacity_slider.setValue(round(layer.opacity * 100) if layer is not None else 100)
-        self.opacity_slider.blockSignals(False)
-        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
-        self.opacity_slider.setEnabled(layer is not None)
+        value = round(layer.opacity * 100) if layer is not None else 100
+        if self.opacity_slider.value() != value:
+            self.opacity_slider.blockSignals(True)
+            self.opacity_slider.setValue(value)
+            self.opacity_slider.blockSignals(False)
+        if self.opacity_value.text() != f"{self.opacity_slider.value()} %":
+            self.opacity_value.setText(f"{self.opacity_slider.value()} %")
+        _set_enabled(self.opacity_slider, layer is not None)
         for b in (self.new_layer_button, self.new_mask_button, self.new_labels_button):
-            b.setEnabled(doc is not None)
-        self.duplicate_button.setEnabled(layer is not None)
-        self.delete_button.setEnabled(layer is not None)
-        self.up_button.setEnabled(layer is not None and index < count - 1)
-        self.down_button.setEnabled(layer is not None and index > 0)
+            _set_enabled(b, doc is not None)
+        _set_enabled(self.duplicate_button, layer is not None)
+        _set_enabled(self.delete_button, layer is not None)
+        _set_enabled(self.up_button, layer is not None and index < count - 1)
+        _set_enabled(self.down_button, layer is not None and index > 0)
 
     def _set_active(self, layer_id: str) -> None:
         if layer_id != self._active_id:
@@ -508,9 +537,10 @@ class LayersPanel(QWidget):
         self._set_active(layer_id)
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
-        if self._syncing:
+        layer = self.layer_at(self.list.row(item))
+        if self._syncing or layer is None:
             return
-        self.set_layer_visible(str(item.data(LAYER_ID_ROLE)), item.checkState() == Qt.CheckState.Checked)
+        self.set_layer_visible(layer.id, item.checkState() == Qt.CheckState.Checked)
 
     def _on_opacity_changed(self, value: int) -> None:
         self.opacity_value.setText(f"{value} %")
@@ -525,7 +555,8 @@ class HistoryPanel(QWidget):
     """The undo history as a list: the initial state, then one row per command.
 
     The current state is selected, undone rows are greyed, and clicking a row
-    undoes or redoes up to it.
+    undoes or redoes up to it. Like the layers, rows are never read back from
+    item roles (see the note above ``_LayerDelegate``).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -533,6 +564,7 @@ class HistoryPanel(QWidget):
         self.doc: Document | None = None
         self.initial_text = "New document"
         self._syncing = False
+        self._current = -1
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setUniformItemSizes(True)
@@ -556,7 +588,10 @@ class HistoryPanel(QWidget):
         history = self.doc.history if self.doc is not None else None
         texts = [self.initial_text, *history.texts()] if history is not None else []
         current = history.index if history is not None else -1
-        undone = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        self._current = current
+        # Both colours are set: clearing a role means setting it to None, which costs None a reference.
+        undone = QBrush(self.list.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
+        done = QBrush(self.list.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.Text))
         self._syncing = True
         try:
             while self.list.count() > len(texts):
@@ -565,19 +600,27 @@ class HistoryPanel(QWidget):
                 self.list.addItem(QListWidgetItem())
             for row, text in enumerate(texts):
                 item = self.list.item(row)
-                item.setText(text)
-                # Undone rows are greyed; the others use the palette's own text colour.
-                item.setData(Qt.ItemDataRole.ForegroundRole, undone if row > current else None)
-                item.setData(Qt.ItemDataRole.UserRole, row > current)
-            self.list.setCurrentRow(current)
-            if current >= 0:
-                self.list.scrollToItem(self.list.item(current))
+                if item.text() != text:
+                    item.setText(text)
+                colour = undone if row > current else done
+                if item.foreground() != colour:
+                    item.setForeground(colour)
+            if self.list.currentRow() != current:
+                self.list.setCurrentRow(current)
+                if current >= 0:
+                    self.list.scrollToItem(self.list.item(current))
         finally:
             self._syncing = False
 
     def is_undone(self, row: int) -> bool:
         """Whether ``row`` is an undone (greyed) step."""
-        return bool(self.list.item(row).data(Qt.ItemDataRole.UserRole))
+        return self._current < row < self.list.count()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Recolour the rows when the palette changes (a light or dark theme)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.refresh()
 
     def _on_history_changed(self) -> None:
         if _alive(self):

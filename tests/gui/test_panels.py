@@ -1,6 +1,7 @@
 """Parameter panels, the plugin panel, the layers and history docks, and numpy -> QImage."""
 
 import enum
+import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Literal
@@ -233,6 +234,13 @@ def test_set_values_set_params_and_reset(qtbot, params_panel):
     assert params_panel.values() == {**DEFAULTS, "seed": 99, "tile": True}
     params_panel.editor("steps").setValue(40)
     params_panel.reset()
+    assert params_panel.values() == DEFAULTS
+
+
+@pytest.mark.parametrize("value", [float("nan"), "nan", float("inf"), "-inf"])
+def test_set_values_refuses_a_value_that_is_not_finite(params_panel, value):
+    with pytest.raises(ParamError, match=r"strength: .* is not a finite number; use a value from 0 to 2"):
+        params_panel.set_values({"strength": value})
     assert params_panel.values() == DEFAULTS
 
 
@@ -570,6 +578,55 @@ def test_set_document_disconnects_the_previous_one(layers, doc):
     layers.set_document(None)
     assert layers.list.count() == 0
     assert not layers.delete_button.isEnabled()
+
+
+def none_refs_after(action, times):
+    """``sys.getrefcount(None)`` before and after running ``action`` ``times`` times."""
+    before = sys.getrefcount(None)
+    for _ in range(times):
+        action()
+    return before, sys.getrefcount(None)
+
+
+def test_refreshing_the_docks_thousands_of_times_keeps_none_alive(qtbot, layers, doc):
+    # PySide6 6.12 (Python 3.11) drops a reference to None for every empty QVariant it returns (an unset
+    # item role) and every call that returns nothing: a dock that read roles back from its rows, or set
+    # every row on each refresh, lost ~10 per row per refresh and aborted ("Fatal Python error: none_dealloc").
+    recipe = Recipe("generative", {"rule": "mondrian"}, seed=1)
+    for i in range(60):
+        kind = (LayerKind.RASTER, LayerKind.MASK, LayerKind.LABELS)[i % 3]
+        pixels = solid(16, 12, (0, 0, 0, 0)) if kind is LayerKind.RASTER else np.zeros((12, 16), np.uint8)
+        doc.history.push(AddLayer("add", Layer(f"l{i}", kind, pixels, recipe=recipe if i % 2 else None)))
+    doc.history.undo()
+    history = HistoryPanel()
+    qtbot.addWidget(history)
+    history.set_document(doc)
+    history.show()
+
+    def refresh():
+        layers.refresh()
+        history.refresh()
+        layers.row_of(doc.layers[0].id)
+        layers.layer_id_at(5)
+        history.is_undone(60)
+
+    before, after = none_refs_after(refresh, 50)  # first a few: a leak fails here, before it can abort
+    assert after >= before - 20, f"None lost {before - after} references in 50 refreshes"
+    before, after = none_refs_after(refresh, 5000)
+    assert after >= before - 20, f"None lost {before - after} references in 5000 refreshes"
+    assert row_names(layers) == [f"l{i}" for i in reversed(range(59))] + ["Background"]
+    assert history.is_undone(60) and not history.is_undone(59)
+
+
+def test_studio_qt_keeps_none_alive_whatever_pyside_loses():
+    # Every PySide6 call that returns nothing costs None a reference under Python 3.11: a long session
+    # makes millions. Importing studio.qt gives None a reserve no session can spend (3.12 makes it immortal).
+    from PySide6.QtCore import QObject
+
+    item = QObject()
+    for _ in range(100_000):
+        item.setObjectName("x")
+    assert sys.getrefcount(None) > 2**32
 
 
 # HistoryPanel

@@ -138,7 +138,7 @@ def test_the_own_panel_works_through_its_typed_host(window, qtbot):
     assert isinstance(panel, ProbePanel)
     doc = probe_document()
     window.set_document(doc, None)
-    assert panel.status.text() == f"3 layers; probe_net {ModelStatus.INSTALLED}"
+    assert panel.status.text() == f"layers: 3; probe_net {ModelStatus.INSTALLED}"
     assert panel.invert_mask() is not None
     qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
     assert len(panel.results) == 1

@@ -262,6 +262,15 @@ def test_the_tfjs_reader_refuses_broken_shards(tmp_path, nsfwjs_files):
         decode_weights(manifest, [b"\0" * 1000])
 
 
+@pytest.mark.parametrize("shape", [[2**32, 2**32], [2**62, 4], [-1, 4]])
+def test_the_tfjs_reader_refuses_shapes_whose_size_wraps_or_is_negative(shape):
+    from studio.core.models.convert.tfjs_inception import TfjsFormatError, decode_weights
+
+    manifest = [{"weights": [{"name": "w", "shape": shape, "dtype": "float32"}]}]
+    with pytest.raises(TfjsFormatError, match=r"end before 'w'|negative sizes"):
+        decode_weights(manifest, [b"\0" * 16])
+
+
 def test_inception_from_the_store_equals_the_converted_files(inception):
     store_net = from_store("inception_v3", source_of("inception_v3", NpmTarballMember))
     image = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))

@@ -282,6 +282,23 @@ def test_a_pickle_that_runs_code_is_not_loaded_by_an_import(tmp_path):
     assert not target.exists() and list(store.root.iterdir()) == []
 
 
+def test_an_import_refusal_names_the_users_file_and_never_advises_weights_only_false(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return os.system, ("true",)
+
+    given = tmp_path / "my evil.pth"
+    torch.save({"0.weight": Evil()}, given)
+    for converter in ("tiny_models:convert_pth", "studio.core.models.convert.torchvision_hub:state_dict"):
+        store = make_store(tmp_path, spec("tiny", UserFile("tiny.pth", "a torch state dict", converter)))
+        with pytest.raises(ModelError) as info:
+            store.import_file("tiny", given)
+        message = str(info.value)
+        assert "my evil.pth" in message and "tiny.pth" not in message, message
+        assert "weights_only" not in message and "Weights only" not in message, message
+        assert "other than tensors (posix.system)" in message or "(nt.system)" in message, message
+
+
 def test_onnx_format_caches_the_files_as_they_are(served, tmp_path):
     source = hub_file(served.url("tiny.npz"), NPZ_SHA, filename="net.onnx", converter=None)
     store = make_store(tmp_path, spec("o", source, builder="tiny_models:FileSession", fmt="onnx"))

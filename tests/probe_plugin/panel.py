@@ -30,7 +30,7 @@ class ProbePanel(ParamsPanel):
 
     def show_document(self, doc: Document | None) -> None:
         layers = len(doc.layers) if doc is not None else 0
-        self.status.setText(f"{layers} layers; probe_net {self.host.store.status('probe_net')}")
+        self.status.setText(f"layers: {layers}; probe_net {self.host.store.status('probe_net')}")
 
     def invert_mask(self) -> JobHandle | None:
         """A job of the panel's own: the mask in use, inverted, as a picture; its frame comes back to the panel."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import itertools
 import json
+import math
 import os
 import re
 import string
+import time
 import tomllib
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from studio.core.batch.errors import JobFileError, JobProblem
 from studio.core.batch.manifest import Manifest
 from studio.core.batch.toml_lines import _TomlLines
 from studio.core.export import FORMATS, ExportSettings
 from studio.core.image import EXPORT_FORMATS
-from studio.core.params import ParamError, make_params, param_fields, params_to_dict, split_list
+from studio.core.params import ParamError, coerce, make_params, param_fields, params_to_dict, split_list
 from studio.core.plugin import PluginManifest, PluginRegistry, discover_plugins
 
 TOP_LEVEL_KEYS = ("inputs", "size", "output", "output_dir", "steps", "print", "export")
@@ -116,7 +117,7 @@ class _Problems:
 
 def load_job(path: str | os.PathLike[str], registry: PluginRegistry | None = None) -> Job:
     """Read and validate a job file and expand it into items; raise :class:`JobFileError` listing every problem."""
-    job_path = Path(path).absolute()
+    job_path = Path(os.path.normpath(Path(path).absolute()))
     try:
         text = job_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -154,7 +155,7 @@ def _parse(path: Path, data: dict[str, Any], registry: PluginRegistry, problems:
     output_dir = folder
     if "output_dir" in data:
         if isinstance(data["output_dir"], str) and data["output_dir"].strip() and "\0" not in data["output_dir"]:
-            output_dir = (folder / data["output_dir"]).absolute()
+            output_dir = Path(os.path.normpath(folder / data["output_dir"]))
         else:
             problems.add("must be a folder name (a string), relative to the job file", "output_dir")
     template = data.get("output")
@@ -188,7 +189,10 @@ def _parse_inputs(folder: Path, value: Any, problems: _Problems) -> list[Path] |
     for pattern in patterns:
         full = folder / pattern
         if glob.has_magic(pattern):
-            matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+            matches = _glob_files(folder, pattern)
+            if isinstance(matches, str):
+                problems.add(matches, "inputs")
+                continue
             if not matches:
                 problems.add(f"{pattern!r} matches no file in {folder}", "inputs")
             files += matches
@@ -201,6 +205,73 @@ def _parse_inputs(folder: Path, value: Any, problems: _Problems) -> list[Path] |
     if unsupported:
         problems.add(f"{unsupported[0].name} is not an image Studio reads ({', '.join(EXPORT_FORMATS)})", "inputs")
     return unique
+
+
+GLOB_MAX_ENTRIES = 200_000
+"""The most files and folders one input glob may look at."""
+GLOB_MAX_SECONDS = 10.0
+"""The longest one input glob may search."""
+
+
+def _glob_files(folder: Path, pattern: str) -> list[Path] | str:
+    """The files ``pattern`` (relative to ``folder``; ``**`` for any depth) matches, sorted, or a message when
+    it searches from the root of the filesystem, looks at more than :data:`GLOB_MAX_ENTRIES` entries or takes
+    more than :data:`GLOB_MAX_SECONDS` seconds. Hidden names need a pattern starting with a dot (as in glob);
+    ``**`` follows no link to a folder."""
+    parts = Path(os.path.normpath(folder / pattern)).parts
+    parts += ("*",) if parts[-1] == "**" else ()  # "photos/**": every file below photos
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = Path(*parts[:fixed])
+    advice = "give the folder of the pictures (relative to the job file) and a pattern inside it"
+    if base.parent == base:
+        return f"{pattern!r} searches the whole filesystem from {base}; {advice}"
+    budget = _GlobBudget(time.monotonic() + GLOB_MAX_SECONDS)
+    level = [base]
+    try:
+        for part in parts[fixed:]:
+            level = [path for directory in level for path in _glob_step(directory, part, budget)]
+    except _GlobLimit as exc:
+        return f"{pattern!r} {exc}; {advice}"
+    return sorted(path for path in level if path.is_file())
+
+
+class _GlobLimit(Exception):
+    """A glob went past one of its limits; the message says which."""
+
+
+@dataclass
+class _GlobBudget:
+    """What one glob may still spend: entries looked at and time."""
+
+    deadline: float
+    looked: int = 0
+
+    def spend(self, entries: int) -> None:
+        self.looked += entries
+        if self.looked > GLOB_MAX_ENTRIES:
+            raise _GlobLimit(f"looks through more than {GLOB_MAX_ENTRIES:,} files and folders")
+        if time.monotonic() > self.deadline:
+            raise _GlobLimit(f"took more than {GLOB_MAX_SECONDS:g} s to search")
+
+
+def _glob_step(directory: Path, part: str, budget: _GlobBudget) -> list[Path]:
+    """The paths in ``directory`` that the pattern component ``part`` matches (``**``: it and every folder below)."""
+    if not glob.has_magic(part):
+        return [directory / part]
+    if part == "**":
+        folders = [directory]
+        for root, names, files in os.walk(directory):
+            budget.spend(len(names) + len(files))
+            names[:] = [name for name in names if not name.startswith(".")]
+            folders += [Path(root, name) for name in names]
+        return folders
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    budget.spend(len(names))
+    hidden = part.startswith(".")
+    return [directory / name for name in names if fnmatch.fnmatchcase(name, part) and (hidden or name[0] != ".")]
 
 
 def _parse_size(value: Any, problems: _Problems) -> tuple[int, int] | None:
@@ -274,7 +345,8 @@ def _parse_step_params(
     problems: _Problems,
 ) -> _Step | None:
     params_class = manifest.params_class()
-    text_params = {f.name: f for f in param_fields(params_class) if f.kind is str and not f.choices}
+    fields = {f.name: f for f in param_fields(params_class)}
+    text_params = {name: f for name, f in fields.items() if f.kind is str and not f.choices}
     sweeps: dict[str, list[Any]] = {}
     files: list[str] = []
     input_keys: list[str] = []
@@ -319,7 +391,10 @@ def _parse_step_params(
                 files.append(key)
         for value in values:
             try:
-                make_params(params_class, {key: value})
+                if key in fields:
+                    coerce(fields[key], value)
+                else:
+                    make_params(params_class, {key: value})
             except ParamError as exc:
                 problems.add(f"{exc} (plugin {manifest.id})", f"{label}.{key}", **where, line_key=key)
                 ok = False
@@ -346,8 +421,9 @@ def _input_files(folder: Path, values: list[Any]) -> list[str] | str:
         except ValueError as exc:
             return f"{value!r} is not a valid name: {exc}"
         fields = {name for _, name, _, _ in parsed if name is not None}
-        if any(_too_wide(spec) for _, _, spec, _ in parsed):
-            return f"{value!r} pads a field wider than {MAX_FIELD_WIDTH} characters; a file name cannot be that long"
+        spec_problem = next((p for _, _, spec, _ in parsed if (p := _spec_problem(spec)) is not None), None)
+        if spec_problem is not None:
+            return f"{value!r}: {spec_problem}"
         unknown = sorted(field for field in fields if field not in INPUT_FIELDS)
         if unknown:
             return f"{{{unknown[0]}}} is not a field of an input file's name; use {', '.join(INPUT_FIELDS)}"
@@ -496,11 +572,11 @@ def _expand(
     export_settings: ExportSettings,
     problems: _Problems,
 ) -> list[BatchItem]:
-    combos = [list(itertools.product(*step.sweeps.values())) for step in steps]
-    count = max(1, len(inputs or [None])) * int(np.prod([len(c) for c in combos]))
+    count = item_count(len(inputs or [None]), [step.sweeps for step in steps])
     if count > MAX_ITEMS:
         problems.add(f"the sweeps make {count:,} items; split the job (at most {MAX_ITEMS:,})", "steps")
         return []
+    combos = [list(itertools.product(*step.sweeps.values())) for step in steps]
     items: list[BatchItem] = []
     seen: dict[Path, int] = {}
     for input_index, source in enumerate(inputs or [None], start=1):
@@ -549,6 +625,11 @@ def _expand(
     return items
 
 
+def item_count(inputs: int, sweeps: Sequence[Mapping[str, Sequence[Any]]]) -> int:
+    """How many items ``inputs`` inputs times every combination of the swept values make (an exact integer)."""
+    return inputs * math.prod(len(values) for step in sweeps for values in step.values())
+
+
 def _fill_input_files(
     call: StepCall, folder: Path, fields: Mapping[str, Any], problems: _Problems
 ) -> StepCall | None:
@@ -580,8 +661,8 @@ def _check_template(template: str, steps: Sequence[_Step | None], problems: _Pro
     for _text, field_name, spec, _conversion in parsed:
         if field_name is None:
             continue
-        if _too_wide(spec):
-            problems.add(f"{{{field_name}:{spec}}} pads wider than {MAX_FIELD_WIDTH} characters; shorten it", "output")
+        if (spec_problem := _spec_problem(spec)) is not None:
+            problems.add(f"{{{field_name}:{spec}}}: {spec_problem}", "output")
             ok = False
             continue
         root, _, rest = field_name.partition(".")
@@ -614,8 +695,31 @@ MAX_FIELD_WIDTH = 255
 """The widest a template field may be padded (``{index:03d}``): a file name has at most 255 bytes."""
 
 
-def _too_wide(spec: str | None) -> bool:
-    return any(int(number) > MAX_FIELD_WIDTH for number in re.findall(r"\d+", spec or ""))
+MAX_NAME_BYTES = 255
+"""The longest file name (one component of a path) common filesystems hold, in bytes."""
+
+
+def _spec_problem(spec: str | None) -> str | None:
+    """What is wrong with a field's format spec (``03d``, ``>8``), or None: a nested field or a width over 255."""
+    if spec and "{" in spec:
+        return "a format spec cannot hold another {field}; write the width as a number, for example {index:03d}"
+    if any(int(number) > MAX_FIELD_WIDTH for number in re.findall(r"\d+", spec or "")):
+        return f"pads wider than {MAX_FIELD_WIDTH} characters, which no file name holds; shorten it"
+    return None
+
+
+class _NameFormatter(string.Formatter):
+    """Fills in an output name template, refusing a field whose text would make a folder or hold a NUL."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        separators = {"/", "\0", os.sep, os.altsep} - {None}
+        if any(char in text for char in separators):
+            raise ValueError(
+                f"a field gives {text!r}, which holds '/' or NUL; a field may not make folders "
+                "(write folders in the template itself)"
+            )
+        return text
 
 
 def _render_name(
@@ -640,10 +744,20 @@ def _render_name(
         }
         fields[f"step{number}"] = types.SimpleNamespace(plugin=call.plugin, **shown)
     try:
-        return template.format_map(fields)
+        name = _NameFormatter().vformat(template, (), fields)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         problems.add(f"{template!r} cannot be filled in for item {index}: {exc}", "output")
         return None
+    sizes = {part: len(part.encode("utf-8", "surrogateescape")) for part in name.split("/")}
+    long_part = next((part for part, size in sizes.items() if size > MAX_NAME_BYTES), None)
+    if long_part is not None:
+        problems.add(
+            f"{template!r} makes the file name {long_part[:40]!r}... of {sizes[long_part]} bytes for item {index}; "
+            f"a file name holds at most {MAX_NAME_BYTES} bytes: shorten the template",
+            "output",
+        )
+        return None
+    return name
 
 
 def job_file_text(

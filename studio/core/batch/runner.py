@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import queue
+import shutil
 import threading
 import time
 import types
@@ -33,12 +34,14 @@ from studio.core.batch.workers import (
     _render,
     _Result,
     _WorkerState,
+    pending_path,
 )
 from studio.core.errors import describe_error
 from studio.core.jobs import pick_device
 from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputError, OutputFolder
 from studio.core.plugin import PluginRegistry, discover_plugins
+from studio.core.ray_session import RayClusterError, ray_session
 
 Engine = Literal["local", "ray"]
 EventKind = Literal["planned", "started", "progress", "done", "skipped", "failed"]
@@ -223,10 +226,40 @@ class _FileHashes:
 
 
 def _remove_partial_files(output: Path) -> None:
-    """Delete temporary files an interrupted write of ``output`` left behind (atomic_write's ``.NAME.*.part``)."""
-    for leftover in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    """Delete what an interrupted render of ``output`` left behind.
+
+    That is atomic_write's ``.NAME.*.part``, and a pool worker's pending output and outputs folder.
+    """
+    pending = pending_path(output)
+    for path in (output, pending):
+        for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+    with contextlib.suppress(OSError):
+        pending.unlink()
+    shutil.rmtree(outputs_folder(pending), ignore_errors=True)
+
+
+def _put_in_place(item: BatchItem, result: _Result) -> _Result:
+    """Move a pool worker's output and outputs folder from their pending names to the item's (a cancelled item's go).
+
+    Only the driver does this, as it records the item, so no output appears that the manifest does not list.
+    """
+    pending = pending_path(item.output)
+    try:
+        if result.cancelled:
+            _remove_partial_files(item.output)
+            return result
+        if outputs_folder(pending).is_dir():
+            shutil.rmtree(outputs_folder(item.output), ignore_errors=True)
+            os.replace(outputs_folder(pending), outputs_folder(item.output))
+        if result.sha256 is not None:
+            os.replace(pending, item.output)
+    except OSError as exc:
+        _remove_partial_files(item.output)
+        error = f"cannot put {item.output_name} in place: {describe_error(exc)}"
+        return dataclasses.replace(result, sha256=None, outputs={}, error=error)
+    return result
 
 
 def _uses_gpu(items: Sequence[BatchItem], registry: PluginRegistry) -> bool:
@@ -277,7 +310,7 @@ def _run_pool(
         workers,
         mp_context=context,
         initializer=_init_pool_worker,
-        initargs=(progress, stop, registry.plugins, models_root),
+        initargs=(progress, stop, registry.plugins, models_root, os.getpid()),
     ) as pool:
         pending = {pool.submit(_pool_task, item): item for item in items}
         try:
@@ -289,7 +322,7 @@ def _run_pool(
                 for future in finished:
                     item = pending.pop(future)
                     if not future.cancelled():
-                        record(item, _future_result(future, item))
+                        record(item, _put_in_place(item, _future_result(future, item)))
                 if cancel.is_set() and not stop.is_set():
                     stop.set()
                     for future in pending:
@@ -337,10 +370,11 @@ def _run_ray(
     import ray
     from ray.util.queue import Queue
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(ray_session(address))
+        except RayClusterError as exc:
+            raise BatchError(str(exc)) from exc
         gpus = ray.cluster_resources().get("GPU", 0) > 0 and any(_item_device(i, registry) is None for i in items)
         task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(_ray_task)
         plugins = ray.put(registry.plugins)
@@ -377,9 +411,6 @@ def _run_ray(
             for ref in pending:
                 ray.cancel(ref)
             raise
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _write_ray_result(item: BatchItem, ref: Any, ray: types.ModuleType) -> _Result:

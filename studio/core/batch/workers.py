@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,7 +86,6 @@ def _render(
         if on_progress is not None:
             on_progress(fraction)
 
-
     def written() -> dict[str, str]:
         return {w.name: w.sha256 for w in outputs.written}
 
@@ -104,22 +107,54 @@ def _item_device(item: BatchItem, registry: PluginRegistry) -> str | None:
 # --------------------------------------------------------------------------- local pool workers
 
 
-def _init_pool_worker(
-    progress: Any, cancel: Any, plugins: Mapping[str, PluginManifest], models_root: Path | None
-) -> None:
-    import signal
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
+
+def pending_path(output: Path) -> Path:
+    """Where a pool worker writes an item's output until the driver records it: a hidden name beside it.
+
+    Its named outputs go to ``outputs_folder`` of that name; the driver moves both into place.
+    """
+    return output.with_name(f".{output.name}.pending{output.suffix}")
+
+
+def _init_pool_worker(
+    progress: Any, cancel: Any, plugins: Mapping[str, PluginManifest], models_root: Path | None, driver: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl+C stops
+    _die_with(driver)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one process per core: no thread oversubscription
     state = _worker_state(plugins, models_root)
     state.progress, state.cancel = progress, cancel
+
+
+def _die_with(driver: int) -> None:
+    """End this process when its parent ``driver`` dies: at once on Linux (the kernel's SIGKILL), else within 0.5 s.
+
+    On Linux the signal comes when the thread that started the pool ends, so
+    the pool lives inside that thread's call (it does: ``_run_pool``).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != driver:  # the driver died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(driver,), name="studio-watch-driver", daemon=True).start()
+
+
+def _watch_parent(driver: int) -> None:
+    """Exit this process once its parent is no longer ``driver`` (the portable fallback of PR_SET_PDEATHSIG)."""
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _pool_task(item: BatchItem) -> _Result:
     assert _WORKER is not None, "the pool initializer sets up the worker"
     state = _WORKER
     report = _progress_reporter(state.progress, item.index)
-    return _render(item, item.output, state, report, state.cancel.is_set, _item_device(item, state.registry))
+    target = pending_path(item.output)
+    return _render(item, target, state, report, state.cancel.is_set, _item_device(item, state.registry))
 
 
 def _progress_reporter(progress: Any, index: int) -> Callable[[float], None]:

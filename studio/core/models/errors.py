@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from studio.core.errors import ReadableError
+from studio.core.errors import ReadableError, describe_error
 
 
 class ModelError(ReadableError):
@@ -24,6 +25,23 @@ class ModelError(ReadableError):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why a weights file did not load, without torch's advice to load it with ``weights_only=False``.
+
+    That advice would run code from the file: Studio never gives it. A refused
+    pickle names the Python object it wanted, and nothing else of torch's text.
+    """
+    text = describe_error(exc)
+    if "weights_only" not in text.lower() and "weights only" not in text.lower():
+        return text
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    wanted = f" ({found.group(1)})" if found else ""
+    return (
+        f"it holds Python objects other than tensors{wanted}, which could run code, so Studio does not load it; "
+        "use a file that holds only weights (a state dict, or .safetensors)"
+    )
 
 
 def reinstall_hint(model_id: str) -> str:

@@ -43,7 +43,7 @@ from studio.core.dynamic import import_object
 from studio.core.errors import describe_error
 from studio.core.models.catalog import catalog
 from studio.core.models.download import sha256_file
-from studio.core.models.errors import ModelError, hash_mismatch, reinstall_hint
+from studio.core.models.errors import ModelError, hash_mismatch, load_failure, reinstall_hint
 from studio.core.models.sources import SourceAvailability, availability, describe, fetch
 from studio.core.models.spec import BundledFile, ModelSpec, Source, UserFile
 
@@ -259,8 +259,8 @@ class ModelStore:
     def import_file(self, model_id: str, path: str | os.PathLike[str]) -> InstallRecord:
         """Install ``model_id`` from a file the user has, with the converter of the spec's UserFile source.
 
-        The converter receives the file under the UserFile's name; the path
-        keeps the suffix of the given file (``.pth``, ``.safetensors``, ...).
+        The converter receives the file under the UserFile's name (the key); the path
+        keeps the name of the given file, so messages name the user's file.
         """
         spec = self.spec(model_id)
         user = next((s for s in spec.sources if isinstance(s, UserFile)), None)
@@ -280,7 +280,7 @@ class ModelStore:
             inbox = work / "in"
             inbox.mkdir()
             suffix = given.suffix.lower() or Path(user.filename).suffix
-            copied = inbox / (Path(user.filename).stem + suffix)
+            copied = inbox / (given.stem + suffix)  # messages of the converter name the user's file
             try:
                 shutil.copyfile(given, copied)
             except OSError as exc:
@@ -293,7 +293,7 @@ class ModelStore:
                 raise
             except Exception as exc:
                 raise ModelError(
-                    f"{model_id}: {given} could not be imported ({describe_error(exc)}); it should be {user.hint}",
+                    f"{model_id}: {given} could not be imported ({load_failure(exc)}); it should be {user.hint}",
                     model_id=model_id,
                     path=given,
                 ) from exc
@@ -524,7 +524,7 @@ class ModelStore:
         """Turn fetched files into the builder's weights, checked by loading them strictly, as safetensors bytes."""
         import safetensors.torch
 
-        names = ", ".join(fetched)
+        names = ", ".join(path.name for path in fetched.values())
         if converter is None:
             paths = list(fetched.values())
             if len(paths) != 1 or paths[0].suffix != ".safetensors":
@@ -550,7 +550,7 @@ class ModelStore:
                 raise ModelError(message, model_id=spec.id, path=exc.path) from exc
             except Exception as exc:
                 raise ModelError(
-                    f"{spec.id}: converting {names} with {converter} failed ({describe_error(exc)})", model_id=spec.id
+                    f"{spec.id}: converting {names} with {converter} failed ({load_failure(exc)})", model_id=spec.id
                 ) from exc
         model = self._build(spec)
         _load_state(spec.id, model, state, None, converter)

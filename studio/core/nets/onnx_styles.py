@@ -93,8 +93,10 @@ class ArbitraryStyle:
         by default the content's size.
         """
         vector = np.asarray(vector, np.float32)
-        if vector.shape != (1, 1, 1, 100) or not np.isfinite(vector).all():
-            raise ValueError(f"a style vector has shape (1, 1, 1, 100) and finite values, got {vector.shape}")
+        if vector.shape != (1, 1, 1, 100):
+            raise ValueError(f"a style vector has the shape (1, 1, 1, 100), not {vector.shape}")
+        if not np.isfinite(vector).all():
+            raise ValueError("the style vector holds values that are not finite; style weights must be finite numbers")
         content = _rgb(content)
         height, width = content.shape[:2]
         scale = TRANSFORM_SIZE / max(height, width)

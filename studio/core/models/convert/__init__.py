@@ -72,7 +72,10 @@ def load_tensor_file(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError for code-carrying pickles, RuntimeError for garbage
-        raise conversion_error(f"{path.name} is not a torch weights file that loads safely: {exc}") from exc
+        from studio.core.models.errors import load_failure
+
+        reason = load_failure(exc)
+        raise conversion_error(f"{path.name} is not a torch weights file that loads safely: {reason}") from exc
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:

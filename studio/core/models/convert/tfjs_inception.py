@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -228,7 +229,9 @@ def decode_weights(manifest: Sequence[Mapping[str, Any]], shards: Sequence[bytes
     weights: dict[str, np.ndarray] = {}
     for spec in (weight for group in manifest for weight in group["weights"]):
         shape = tuple(int(n) for n in spec["shape"])
-        count = int(np.prod(shape, dtype=np.int64))
+        if any(n < 0 for n in shape):
+            raise TfjsFormatError(f"{spec['name']!r} has the shape {list(shape)}; a shape has no negative sizes")
+        count = math.prod(shape)  # exact: a fixed-width product could wrap to a small count
         quant = spec.get("quantization")
         stored = np.dtype(_DTYPES[quant["dtype"] if quant else spec["dtype"]])
         size = count * stored.itemsize
