@@ -92,6 +92,7 @@ TITLED_REGISTRY = discover_plugins([EntryPoint("titled", "test_batch_limits:TITL
         ("{index:{step1.seed}}.png", "a format spec cannot hold another {field}; write the width as a number"),
         ("{index:>200}{index:>200}.png", "'{index:>200}{index:>200}.png' makes the file name '"),
         ("{step1.title}.png", "a field gives 'x/y', which holds '/' or NUL; a field may not make folders"),
+        ("{index:>230}", "is 234 bytes; outputs are written under longer temporary names, so it may have at most 227"),
     ],
 )
 def test_an_output_name_that_no_filesystem_holds_is_refused_when_checked(tmp_path, template, message):

@@ -11,7 +11,7 @@ import pytest
 
 from studio.core import atomic
 from studio.core.autosave import Autosaver
-from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe
 from studio.core.project import ProjectError, load_project, save_project
 
 
@@ -265,3 +265,12 @@ def test_the_largest_project_studio_allows_saves_reopens_and_recovers(tmp_path):
     saver = Autosaver(tmp_path / "autosave")
     recovered = load_project(saver.save(doc))
     assert np.array_equal(recovered.layers[0].pixels, pixels)
+
+
+def test_a_layer_renamed_at_any_length_still_saves_a_project_that_reopens(tmp_path):
+    doc = Document.from_pixels(np.zeros((4, 4, 4), np.uint8))
+    doc.set_layer_properties(doc.layers[0].id, name="n" * 50_000)
+    doc.insert_layer(Layer("m" * 20_000, LayerKind.MASK, np.zeros((4, 4), np.uint8)))
+    save_project(doc, tmp_path / "long.studio")
+    names = [layer.name for layer in load_project(tmp_path / "long.studio").layers]
+    assert names == ["n" * MAX_LAYER_NAME, "m" * MAX_LAYER_NAME]

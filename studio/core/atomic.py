@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+MAX_NAME_BYTES = 240
+"""The longest file name an atomic write can put in place: file systems hold 255 bytes, and the temporary
+file beside the target adds 15 to its name."""
+
 
 class WriteError(OSError):
     """A file could not be written; the previous file (if any) is intact."""

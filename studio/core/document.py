@@ -78,6 +78,10 @@ class Recipe:
         )
 
 
+MAX_LAYER_NAME = 10_000
+"""The longest layer name a document keeps (and a project file may hold), in characters."""
+
+
 def pixels_digest(pixels: np.ndarray) -> str:
     """sha256 of an array's shape, dtype and bytes: identifies a recipe's inputs."""
     h = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
@@ -121,6 +125,7 @@ class Layer:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
+        self.name = self.name[:MAX_LAYER_NAME]
         expected_ndim = 3 if self.kind is LayerKind.RASTER else 2
         if self.pixels.dtype != np.uint8 or self.pixels.ndim != expected_ndim:
             raise ValueError(f"{self.kind} layer needs uint8 pixels with {expected_ndim} dimensions")
@@ -198,6 +203,8 @@ class Document:
                 raise AttributeError(f"layer property {key!r} cannot be set")
         if "opacity" in properties:
             properties["opacity"] = clamp_opacity(properties["opacity"])
+        if "name" in properties:
+            properties["name"] = str(properties["name"])[:MAX_LAYER_NAME]
         for key, value in properties.items():
             setattr(layer, key, value)
         self.layers_changed.emit()

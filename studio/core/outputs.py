@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from studio.core.atomic import atomic_write
+from studio.core.atomic import MAX_NAME_BYTES, atomic_write
 from studio.core.errors import ReadableError
 from studio.core.image import save_image
 from studio.core.models.download import sha256_file
@@ -31,8 +31,6 @@ OutputSink = Callable[["Output"], bool]
 
 _NAME_PART = re.compile(r"[\w][\w .,+()\-]*")
 MAX_NAME = 200
-MAX_PART_BYTES = 240
-"""A file system allows 255 bytes per name; the temporary file of an atomic write adds 15 to the output's."""
 
 
 class OutputError(ReadableError, ValueError):
@@ -84,9 +82,9 @@ def safe_name(name: str) -> PurePosixPath:
             f"output name {name!r} is not a plain relative path (letters, digits, spaces, - _ . , + ( ) "
             "and / between folders; no '..')"
         )
-    if any(len(part.encode("utf-8")) > MAX_PART_BYTES for part in parts):
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
         raise OutputError(
-            f"output name {name!r} has a file or folder name longer than {MAX_PART_BYTES} bytes; shorten it"
+            f"output name {name!r} has a file or folder name longer than {MAX_NAME_BYTES} bytes; shorten it"
         )
     return path
 

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 
 from studio import __version__
 from studio.core.atomic import atomic_write
-from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe
 from studio.core.export import ExportSettings
 from studio.core.image import pillow_pixel_limit
 from studio.core.print_size import PrintSpec
@@ -36,7 +36,6 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "document.json"
 MAX_PROJECT_PIXELS = 400_000_000
 MAX_LAYERS = 10_000
-MAX_NAME_LENGTH = 10_000
 MAX_RECIPE_DEPTH = 32
 MAX_RECIPE_VALUES = 10_000
 _LAYER_MEMBER = re.compile(r"^layers/[0-9a-f]{32}\.png$")
@@ -62,7 +61,7 @@ def _bounded_json(value: JsonValue) -> JsonValue:
     return value
 
 
-_Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+_Name = Annotated[str, Field(max_length=MAX_LAYER_NAME)]
 _Short = Annotated[str, Field(max_length=4096)]
 _Side = Annotated[StrictInt, Field(gt=0, le=MAX_PROJECT_PIXELS)]
 _Finite = Annotated[float, Field(allow_inf_nan=False)]

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.document import Document, Layer, LayerKind, Recipe, blank_pixels
+from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe, blank_pixels
 from studio.core.history import AddLayer, MoveLayer, RemoveLayer, SetLayerProperties
 from studio.core.inputs import label_colours
 from studio.qt.convert import numpy_to_qimage
@@ -195,6 +195,7 @@ class _LayerDelegate(QStyledItemDelegate):
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: QModelIndex) -> QWidget:
         editor = QLineEdit(parent)
         editor.setFrame(False)
+        editor.setMaxLength(MAX_LAYER_NAME)
         layer = self._layer_at(index.row())
         editor.setProperty("layer_id", layer.id if layer is not None else "")
         return editor

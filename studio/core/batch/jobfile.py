@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.core.atomic import MAX_NAME_BYTES
 from studio.core.batch.errors import JobFileError, JobProblem
 from studio.core.batch.manifest import Manifest
 from studio.core.batch.toml_lines import _TomlLines
@@ -602,6 +603,16 @@ def _expand(
             if not output.is_relative_to(output_dir) or Path(name).is_absolute():
                 problems.add(f"{name!r} lies outside the output folder {output_dir}", "output")
                 return []
+            name_bytes = len(output.name.encode("utf-8", "surrogateescape"))
+            written_bytes = len(pending_path(output).name.encode("utf-8", "surrogateescape"))
+            if written_bytes > MAX_NAME_BYTES:
+                most = MAX_NAME_BYTES - (written_bytes - name_bytes)
+                problems.add(
+                    f"the file name {output.name[:40]!r}... of item {index} is {name_bytes} bytes; outputs are written "
+                    f"under longer temporary names, so it may have at most {most}: shorten the template",
+                    "output",
+                )
+                return []
             if output.suffix.lower() not in FORMATS[export_settings.format]:
                 suffixes = " or ".join(FORMATS[export_settings.format])
                 problems.add(
@@ -695,8 +706,17 @@ MAX_FIELD_WIDTH = 255
 """The widest a template field may be padded (``{index:03d}``): a file name has at most 255 bytes."""
 
 
-MAX_NAME_BYTES = 255
-"""The longest file name (one component of a path) common filesystems hold, in bytes."""
+def outputs_folder(output: Path) -> Path:
+    """Where an item's named outputs go: a folder named after its output file (``a/b.png`` -> ``a/b/``)."""
+    return output.with_suffix("")
+
+
+def pending_path(output: Path) -> Path:
+    """Where a pool worker writes an item's output until the driver records it: a hidden name beside it.
+
+    Its named outputs go to ``outputs_folder`` of that name; the driver moves both into place.
+    """
+    return output.with_name(f".{output.name}.pending{output.suffix}")
 
 
 def _spec_problem(spec: str | None) -> str | None:

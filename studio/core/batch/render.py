@@ -74,11 +74,6 @@ def render_item(
     return image
 
 
-def outputs_folder(output: Path) -> Path:
-    """Where an item's named outputs go: a folder named after its output file (``a/b.png`` -> ``a/b/``)."""
-    return output.with_suffix("")
-
-
 class StepOutputs(OutputFolder):
     """An item's output folder: every named output of its steps, under ``stepN/`` when it has several."""
 

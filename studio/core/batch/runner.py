@@ -23,9 +23,9 @@ from typing import Any, Literal
 from studio import __version__
 from studio.core.atomic import atomic_write
 from studio.core.batch.errors import BatchError
-from studio.core.batch.jobfile import BatchItem, Job
+from studio.core.batch.jobfile import BatchItem, Job, outputs_folder, pending_path
 from studio.core.batch.manifest import Manifest, _now
-from studio.core.batch.render import file_sha256, outputs_folder
+from studio.core.batch.render import file_sha256
 from studio.core.batch.workers import (
     _init_pool_worker,
     _item_device,
@@ -34,7 +34,6 @@ from studio.core.batch.workers import (
     _render,
     _Result,
     _WorkerState,
-    pending_path,
 )
 from studio.core.errors import describe_error
 from studio.core.jobs import pick_device

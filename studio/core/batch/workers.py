@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.core.batch.jobfile import BatchItem
-from studio.core.batch.render import StepOutputs, export_item, file_sha256, outputs_folder, render_item
+from studio.core.batch.jobfile import BatchItem, outputs_folder, pending_path
+from studio.core.batch.render import StepOutputs, export_item, file_sha256, render_item
 from studio.core.cancel import Cancelled
 from studio.core.errors import describe_error
 from studio.core.jobs import RunContext
@@ -108,14 +108,6 @@ def _item_device(item: BatchItem, registry: PluginRegistry) -> str | None:
 
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
-
-
-def pending_path(output: Path) -> Path:
-    """Where a pool worker writes an item's output until the driver records it: a hidden name beside it.
-
-    Its named outputs go to ``outputs_folder`` of that name; the driver moves both into place.
-    """
-    return output.with_name(f".{output.name}.pending{output.suffix}")
 
 
 def _init_pool_worker(
