@@ -22,12 +22,21 @@ if [ ! -f /usr/share/color/icc/compatibleWithAdobeRGB1998.icc ] || [ ! -f /usr/s
 fi
 $icc_only && exit 0
 
-plugin=$(ls "$venv"/lib/python3*/site-packages/PySide6/Qt/plugins/platforms/libqxcb.so 2>/dev/null | head -n1)
-[ -n "$plugin" ] || exit 0
-missing=$(ldd "$plugin" | awk '/not found/ {print $1}' | sort -u)
-[ -n "$missing" ] || exit 0
-packages="libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3"
-echo "Qt needs system libraries that are missing: $(echo $missing | tr '\n' ' ')"
+# Each package Qt's xcb platform plugin needs, with the library it provides. Some (libxcb-cursor0) are loaded
+# at run time, so ldd on the plugin does not see them: ask the dynamic linker's cache for each library instead.
+libraries="libxcb-icccm4:libxcb-icccm.so.4 libxcb-keysyms1:libxcb-keysyms.so.1 libxcb-cursor0:libxcb-cursor.so.0
+libxkbcommon-x11-0:libxkbcommon-x11.so.0 libxcb-image0:libxcb-image.so.0 libxcb-render-util0:libxcb-render-util.so.0
+libxcb-randr0:libxcb-randr.so.0 libxcb-shape0:libxcb-shape.so.0 libxcb-xinerama0:libxcb-xinerama.so.0
+libxcb-xkb1:libxcb-xkb.so.1 libegl1:libEGL.so.1 libgl1:libGL.so.1 libfontconfig1:libfontconfig.so.1
+libdbus-1-3:libdbus-1.so.3"
+known=$(/sbin/ldconfig -p 2>/dev/null || ldconfig -p)
+packages=""
+for entry in $libraries; do
+  grep -qF "${entry#*:} (" <<<"$known" || packages="$packages ${entry%%:*}"
+done
+packages=${packages# }
+[ -n "$packages" ] || exit 0
+echo "Qt's X11 support needs system packages that are missing: $packages"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq $packages
 elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then

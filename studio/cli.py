@@ -71,7 +71,10 @@ def _command_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="set a parameter (repeatable); `--set help` lists them",
     )
-    run.add_argument("--size", help="canvas size WIDTHxHEIGHT when there is no input (default 1024x1024)")
+    run.add_argument(
+        "--size",
+        help="canvas size WIDTHxHEIGHT when there is no input (default: the label map's or mask's, else 1024x1024)",
+    )
     run.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     run.add_argument("--output", "-o", type=Path, help="output image (.png, .jpg, .tif, .webp, .bmp)")
     run.add_argument(
@@ -398,7 +401,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     from studio.core.outputs import OutputError, OutputFolder
     from studio.core.params import ParamError, make_params, param_fields, parse_assignments
     from studio.core.plugin import discover_plugins
-    from studio.core.run import build_inputs, run_plugin, to_rgba
+    from studio.core.run import build_inputs, result_picture, run_plugin
 
     registry = discover_plugins()
     try:
@@ -424,7 +427,8 @@ def _cmd_run(options: argparse.Namespace) -> int:
         return _fail(f"--extra {clash[0]}=FILE: use --{'input' if clash[0] == 'image' else clash[0]} FILE", 2)
     provided = {"image": options.input, "mask": options.mask, "labels": options.labels, **extras}
     try:
-        canvas = _parse_size(options.size or "1024x1024")
+        size_text = options.size or (None if options.labels or options.mask else "1024x1024")
+        canvas = _parse_size(size_text) if size_text else None
         device = _checked_device(options.device) or manifest.device
     except ValueError as exc:
         return _fail(str(exc), 2)
@@ -458,7 +462,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         bar.refresh()
     try:
         if final.image is not None:
-            save_image(to_rgba(final.image), options.output)
+            save_image(result_picture(final.image, inputs), options.output)
             print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
         for output in final.outputs:
             outputs.write(output)

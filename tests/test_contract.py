@@ -16,7 +16,7 @@ from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputError, OutputFolder, safe_name
 from studio.core.params import Param, check_roles, output_size
 from studio.core.plugin import PluginManifest, PluginRegistry
-from studio.core.run import build_inputs, make_recipe
+from studio.core.run import build_inputs, make_recipe, result_picture
 
 
 @dataclass
@@ -178,3 +178,21 @@ def test_an_output_holds_an_image_or_data_and_data_only_as_a_file():
         Output("x")
     with pytest.raises(OutputError, match="its kind must be 'file'"):
         Output("x", kind="layer", data=b"1")
+
+
+def test_a_result_as_a_file_keeps_the_inputs_transparency_and_the_picture_outside_the_mask():
+    picture = np.zeros((4, 6, 4), np.uint8)
+    picture[..., 2] = 200
+    picture[..., 3] = 255
+    picture[0, 0, 3] = 0  # erased
+    mask = np.zeros((4, 6), np.float32)
+    mask[:, :3] = 1.0
+    inputs = Inputs(6, 4, picture, mask)
+    red = np.zeros((4, 6, 3), np.uint8)
+    red[..., 0] = 255  # an engine that paints everything, ignoring alpha and mask
+    result = result_picture(red, inputs)
+    assert result[0, 0, 3] == 0, "erased stays erased"
+    assert (result[1:, :3] == [255, 0, 0, 255]).all(), "inside the mask: the result"
+    assert (result[:, 3:] == picture[:, 3:]).all(), "outside the mask: the picture, untouched"
+    bigger = result_picture(np.zeros((8, 12, 3), np.uint8), inputs)
+    assert bigger.shape == (8, 12, 4) and (bigger[:, 8:] == picture[0, 5]).all()

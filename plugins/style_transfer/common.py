@@ -37,7 +37,7 @@ def load_styles(params: StyleParams) -> Styles:
     """The style images named by ``params.style``; a clear error naming the file if one cannot be read."""
     paths = split_list(params.style)
     if not paths:
-        raise ParamError("style: choose at least one style image (--set style=painting.jpg)")
+        raise ParamError("style: choose a style picture")
     images = []
     for path in paths:
         if not Path(path).exists():

@@ -42,7 +42,7 @@ def preset_weights(params: StyleParams) -> np.ndarray:
     """The 26 blend weights of ``params.presets`` (indices) and ``params.style_weights``, summing to 1."""
     indices = numbers(params.presets, "presets")
     if not indices:
-        raise ParamError(f"presets: choose at least one preset number 0..{PRESET_COUNT - 1} (--set presets=3)")
+        raise ParamError(f"presets: choose at least one preset style, numbers 0..{PRESET_COUNT - 1}")
     for value in indices:
         if value != int(value) or not 0 <= value < PRESET_COUNT:
             raise ParamError(f"presets: {value:g} is not a preset; use whole numbers 0..{PRESET_COUNT - 1}")

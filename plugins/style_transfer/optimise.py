@@ -25,7 +25,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,14 +37,17 @@ from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext
 from studio.core.nets.features import (
     FeatureExtractor,
-    fast_bfloat16,
+    autocast,
     feature_extractor,
     gram_matrix,
     image_to_tensor,
     masked_gram_matrix,
     tensor_to_image,
+    use_bfloat16,
 )
-from studio.core.params import ParamError, output_size, split_list
+from studio.core.nets.layers import Layers, choose_layers
+from studio.core.nets.optim import PixelLBFGS
+from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
     TileGrid,
@@ -57,16 +59,6 @@ from studio.core.tiling import (
     split_iterations,
 )
 
-VGG_LAYERS = (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
-DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "vgg16": VGG_LAYERS,
-    "vgg19": VGG_LAYERS,
-    "vgg16_hed": VGG_LAYERS,
-    "alexnet": (("relu3",), ("relu1", "relu2", "relu3", "relu4", "relu5")),
-    "efficientnet_lite0": (("stage4",), ("stem", "stage2", "stage3", "stage4", "stage5")),
-}
-"""(content layers, style layers) per network: Gatys et al.'s choice for VGG, its equivalent for the others."""
-
 BYTES_PER_PIXEL = {"vgg16": 2600, "vgg16_hed": 2600, "vgg19": 3300, "alexnet": 500, "efficientnet_lite0": 2600}
 """Peak memory of one forward and backward pass per input pixel (measured on the CPU, up to the default layers)."""
 
@@ -75,32 +67,6 @@ MIN_TILE = 128
 AUTO_MIN_SIDE = 128  # the coarsest scale when ``scales`` is automatic
 MIN_SIDE = 32  # the smallest picture a scale or a style image may have
 MAX_MARGIN = 64  # context around each tile, in pixels of the current scale
-LBFGS_HISTORY = 20  # L-BFGS keeps 2 picture-sized vectors per step of history
-
-
-@dataclass(frozen=True)
-class Layers:
-    """The tap names the content and style losses read."""
-
-    content: tuple[str, ...]
-    style: tuple[str, ...]
-
-
-def choose_layers(network: str, taps: Sequence[str], content: str = "", style: str = "") -> Layers:
-    """The content and style layers: those named (comma-separated) or the network's defaults.
-
-    A name the network does not have is a :class:`ParamError` listing the valid names.
-    """
-    defaults = DEFAULT_LAYERS.get(network, ((), ()))
-    chosen = []
-    for key, text, default in (("content_layers", content, defaults[0]), ("style_layers", style, defaults[1])):
-        names = tuple(split_list(text)) or default
-        unknown = [name for name in names if name not in taps]
-        if unknown or not names:
-            what = f"{unknown[0]!r} is not a layer of {network}" if unknown else f"{network} has no default"
-            raise ParamError(f"{key}: {what}; choose from: {', '.join(taps)}")
-        chosen.append(names)
-    return Layers(*chosen)
 
 
 @dataclass(frozen=True)
@@ -160,14 +126,14 @@ class Objective:
     @torch.no_grad()
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
-        with _autocast(content, self.bfloat16):
+        with autocast(content, self.bfloat16):
             return self.content_net(content)
 
     def __call__(
         self, image: torch.Tensor, content_targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
     ) -> LossTerms:
         """The loss of ``image`` (1, 3, H, W); ``mask`` (1, 1, H, W) weights where the style is matched."""
-        with _autocast(image, self.bfloat16):
+        with autocast(image, self.bfloat16):
             return self._terms(image, content_targets, mask)
 
     def _terms(
@@ -192,11 +158,6 @@ class Objective:
         tv = dy.square().mean() + dx.square().mean()
         w = self.weights
         return LossTerms(w.content * content, w.style * style, w.tv * tv)
-
-
-def _autocast(tensor: torch.Tensor, bfloat16: bool) -> AbstractContextManager[None]:
-    """bfloat16 autocast on ``tensor``'s device when ``bfloat16``, else a no-op."""
-    return torch.autocast(tensor.device.type, dtype=torch.bfloat16, enabled=bfloat16)
 
 
 def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -233,7 +194,7 @@ def gram_statistics(
         for box in boxes:
             check()
             px0, py0, px1, py1 = expand(box, margin, width, height)
-            with _autocast(image, bfloat16):
+            with autocast(image, bfloat16):
                 features = net(image[..., py0:py1, px0:px1])
             for name in layers:
                 feature = features[name][0]
@@ -352,94 +313,6 @@ class PixelAdam:
         self.image.addcdiv_(self.first, denominator, value=-step).clamp_(0.0, 1.0)
 
 
-class PixelLBFGS:
-    """L-BFGS over the pixels of a picture, driven one loss evaluation at a time.
-
-    Evaluate the loss and its gradient at :attr:`point`, pass them to
-    :meth:`tell`, repeat; :attr:`image` is the best picture so far. Unlike
-    ``torch.optim.LBFGS`` without a line search, the first step has a sensible
-    size (``first_step`` at the steepest pixel) and a step that does not lower
-    the loss enough is halved (Armijo backtracking), so it neither stalls nor
-    explodes. Points are kept in 0..1; the curvature pairs use the actual steps.
-    """
-
-    def __init__(self, image: torch.Tensor, history: int = LBFGS_HISTORY, first_step: float = 0.05) -> None:
-        self.image = image.detach().clone()
-        self.point = self.image
-        self.loss = math.inf
-        self.history = history
-        self.first_step = first_step
-        self._gradient: torch.Tensor | None = None
-        self._direction: torch.Tensor | None = None
-        self._pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
-        self._scale = 1.0
-        self._backtracks = 0
-
-    @torch.no_grad()
-    def tell(self, loss: float, gradient: torch.Tensor) -> None:
-        """The loss and gradient at :attr:`point`; chooses the next point."""
-        gradient = gradient.detach()
-        if self._gradient is None:
-            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
-            self._steepest()
-            return
-        step = self.point - self.image
-        slope = float((self._gradient * step).sum())
-        if not math.isfinite(loss) or loss > self.loss + 1e-4 * slope:
-            if self._backtracks >= 8 or slope >= 0:
-                self._steepest()
-                return
-            self._backtracks += 1
-            self._scale *= 0.5
-        else:
-            change = gradient - self._gradient
-            curvature = float((step * change).sum())
-            if curvature > 1e-12:
-                self._pairs.append((step, change, 1.0 / curvature))
-                del self._pairs[: -self.history]
-            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
-            self._direction = self._feasible(self._two_loop(gradient))
-            self._scale = 1.0
-            self._backtracks = 0
-            if float((gradient * self._direction).sum()) >= 0:
-                self._steepest()
-                return
-        assert self._direction is not None
-        self.point = (self.image + self._scale * self._direction).clamp_(0.0, 1.0)
-
-    def _feasible(self, direction: torch.Tensor) -> torch.Tensor:
-        """``direction`` without the moves of pixels already at 0 or 1 further out."""
-        blocked = ((self.image <= 0) & (direction < 0)) | ((self.image >= 1) & (direction > 0))
-        return direction.masked_fill_(blocked, 0.0)
-
-    def _steepest(self) -> None:
-        """Forget the curvature and step down the gradient, ``first_step`` at the steepest pixel."""
-        assert self._gradient is not None
-        self._pairs.clear()
-        direction = self._feasible(-self._gradient)
-        self._direction = direction.mul_(self.first_step / float(direction.abs().max().clamp_min(1e-30)))
-        self._scale = 1.0
-        self._backtracks = 0
-        self.point = (self.image + self._direction).clamp_(0.0, 1.0)
-
-    def _two_loop(self, gradient: torch.Tensor) -> torch.Tensor:
-        """The quasi-Newton direction -H g from the stored pairs."""
-        if not self._pairs:
-            return -gradient
-        q = gradient.clone()
-        alphas = []
-        for s, y, rho in reversed(self._pairs):
-            alpha = rho * float((s * q).sum())
-            alphas.append(alpha)
-            q.add_(y, alpha=-alpha)
-        s, y, _ = self._pairs[-1]
-        q.mul_(float((s * y).sum()) / float((y * y).sum()))
-        for (s, y, rho), alpha in zip(self._pairs, reversed(alphas), strict=True):
-            beta = rho * float((y * q).sum())
-            q.add_(s, alpha=alpha - beta)
-        return q.neg_()
-
-
 @dataclass(frozen=True)
 class _Scale:
     """One scale of the schedule, with its work in pixel-iterations (for progress)."""
@@ -534,7 +407,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     generator = torch.Generator().manual_seed(params.seed)
     size = output_size(inputs.width, inputs.height, params)
     tile = params.tile_size or auto_tile_size(params.network, device)
-    bfloat16 = params.precision == "bfloat16" or (params.precision == "auto" and fast_bfloat16(device))
+    bfloat16 = use_bfloat16(params.precision, device)
     state = _Run(params, ctx, content, inputs.mask, schedule(params, size, tile, len(styles.images)))
 
     content_full = image_to_tensor(resample(content, size), device)

@@ -106,6 +106,15 @@ class StyleParams:
         ),
     ] = 0
 
+    def incomplete(self) -> str | None:
+        """What the artist must still choose before a run, as a hint for the form; None when nothing is missing."""
+        needs_style = self.mode == "optimise" or self.fast_model == "arbitrary"
+        if needs_style and not self.style.strip():
+            return "Choose a style picture"
+        if not needs_style and not self.presets.strip():
+            return "Choose at least one preset style"
+        return None
+
     def live_preview(self) -> StyleParams | None:
         """The parameters of the live preview shown while the panel is edited: fast mode only (it takes seconds)."""
         return dataclasses.replace(self) if self.mode == "fast" else None

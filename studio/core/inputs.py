@@ -103,7 +103,7 @@ class Inputs:
             width=size[0],
             height=size[1],
             image=None if self.image is None else resample(self.image, size),
-            mask=None if self.mask is None else np.clip(resample(self.mask, size), 0.0, 1.0),
+            mask=None if self.mask is None else resample(self.mask, size, smooth=True),
             labels=None if self.labels is None else resample(self.labels, size, exact=True),
         )
 
@@ -113,14 +113,19 @@ class Inputs:
         return {name: pixels_digest(array) for name, array in named.items() if array is not None}
 
 
-def resample(array: np.ndarray, size: tuple[int, int], *, exact: bool = False) -> np.ndarray:
+def resample(
+    array: np.ndarray, size: tuple[int, int], *, exact: bool = False, smooth: bool = False
+) -> np.ndarray:
     """``array`` resized to ``size`` (width, height), or ``array`` itself at that size: area when shrinking,
-    Lanczos when enlarging (float values may overshoot); nearest neighbour with ``exact`` (labels keep colours)."""
+    Lanczos when enlarging (float values may overshoot), linear with ``smooth`` (masks: no ringing, so zero stays
+    zero away from an edge); nearest neighbour with ``exact`` (labels keep colours)."""
     if (array.shape[1], array.shape[0]) == size:
         return array
     shrinking = size[0] < array.shape[1]
-    method = cv2.INTER_NEAREST if exact else cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4
+    enlarge = cv2.INTER_LINEAR if smooth else cv2.INTER_LANCZOS4
+    method = cv2.INTER_NEAREST if exact else cv2.INTER_AREA if shrinking else enlarge
     return cv2.resize(array, size, interpolation=method)
+
 
 def read_input(spec: InputSpec, path: str | os.PathLike[str]) -> np.ndarray:
     """The file at ``path`` as input ``spec``: any picture Studio reads, converted to the input's kind."""

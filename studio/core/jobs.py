@@ -27,6 +27,7 @@ from studio.core.errors import ReadableError, describe_error
 from studio.core.inputs import Inputs
 from studio.core.models.usage import JobModels
 from studio.core.outputs import Output, OutputSink
+from studio.core.params import ParamError
 
 if TYPE_CHECKING:
     from studio.core.models.store import ModelStore
@@ -436,6 +437,9 @@ class JobQueue:
             final = drive(handle.fn(ctx), ctx, preview)
         except Cancelled:
             handle._finish(JobEvent(handle.job_id, JobState.CANCELLED))
+        except (ReadableError, ParamError) as exc:  # the message says what to do: no traceback in the log
+            log.info("job %d stopped: %s", handle.job_id, exc)
+            handle._finish(JobEvent(handle.job_id, JobState.FAILED, error=describe_error(exc)))
         except Exception as exc:  # an engine error must never kill the worker thread
             log.exception("job %d failed", handle.job_id)
             handle._finish(JobEvent(handle.job_id, JobState.FAILED, error=describe_error(exc)))

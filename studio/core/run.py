@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from studio.core.document import Document, Layer, LayerKind, Recipe
-from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input
+from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input, resample
 from studio.core.jobs import EngineError, Frame, RunContext, drive
 from studio.core.params import params_to_dict, role_field
 from studio.core.plugin import PluginManifest
@@ -30,8 +31,8 @@ def build_inputs(
 
     Files are loaded (an unreadable one is an :class:`~studio.core.image.ImageError`
     naming it) and converted to the input's kind. The document's size is the
-    picture's, else ``canvas``; a plugin that does not read the picture still
-    gets the picture's size. A mask or label map of another size, a missing
+    picture's, else ``canvas``, else the label map's or the mask's; a plugin that
+    does not read the picture still gets the picture's size. A mask or label map of another size, a missing
     required input or an input the plugin does not declare is an :class:`InputError`.
     """
     declared = {spec.name: spec for spec in manifest.inputs}
@@ -58,6 +59,8 @@ def build_inputs(
         width, height = picture.shape[1], picture.shape[0]
     elif canvas is not None:
         width, height = canvas
+    elif (document_map := arrays.get("labels", arrays.get("mask"))) is not None:
+        width, height = document_map.shape[1], document_map.shape[0]
     else:
         raise InputError(f"{manifest.title} needs a canvas size when it reads no picture")
     for name in ("mask", "labels"):
@@ -98,6 +101,37 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     return np.concatenate([image, alpha], axis=2)
 
 
+def confine(pixels: np.ndarray, inputs: Inputs) -> np.ndarray:
+    """A result (RGBA uint8) held to its inputs: it is no more opaque than the input picture (transparency stays
+    transparency) and fully transparent where the mask is 0 (nothing changes outside the mask).
+
+    The one rule every plugin's result follows, whatever the engine did with alpha and the mask; a result of another
+    size than the inputs (a run or re-render at another size) is held to the inputs resampled to its size.
+    """
+    if inputs.image is None and inputs.mask is None:
+        return pixels
+    height, width = pixels.shape[:2]
+    if (inputs.width, inputs.height) != (width, height):
+        inputs = inputs.resized((width, height))
+    alpha = pixels[..., 3]
+    if inputs.image is not None:
+        alpha = np.minimum(alpha, inputs.image[..., 3])
+    if inputs.mask is not None:
+        alpha = np.where(inputs.mask > 0, alpha, 0).astype(np.uint8)
+    return np.concatenate([pixels[..., :3], alpha[..., None]], axis=2)
+
+
+def result_picture(image: np.ndarray, inputs: Inputs) -> np.ndarray:
+    """A result as a picture of its own (a file, the next step of a batch): held to its inputs by :func:`confine`
+    and laid over the input picture, so outside the mask it is the input and transparency stays transparency."""
+    confined = confine(to_rgba(image), inputs)
+    if inputs.image is None:
+        return confined
+    height, width = confined.shape[:2]
+    below = inputs.image if inputs.image.shape[:2] == (height, width) else resample(inputs.image, (width, height))
+    return np.asarray(Image.alpha_composite(Image.fromarray(below, "RGBA"), Image.fromarray(confined, "RGBA")))
+
+
 def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Recipe:
     """The recipe of a finished job: plugin, parameters, seed, the models it loaded and its inputs."""
     values = params_to_dict(params)
@@ -115,7 +149,7 @@ def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Fr
 
 
 def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Layer:
-    """A new raster layer holding a job's final image and its recipe."""
+    """A new raster layer holding a job's final image (held to its inputs by :func:`confine`) and its recipe."""
     if frame.image is None:
         raise EngineError(f"{manifest.title} finished without an image")
     pixels = to_rgba(frame.image)
@@ -125,6 +159,7 @@ def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: I
             f"{doc.width}x{doc.height} document"
         )
     recipe = make_recipe(manifest, params, inputs, frame)
+    pixels = confine(pixels, inputs)
     return Layer(doc.unique_layer_name(manifest.title), LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
 
 

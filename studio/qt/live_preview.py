@@ -85,6 +85,8 @@ class LivePreview(QObject):
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.start)
         self.showing = False
+        self.in_use: tuple[str | None, str | None] = (None, None)
+        """The ids of the mask and label map the latest preview was rendered with."""
 
     def schedule(self, manifest: PluginManifest) -> None:
         """Re-render ``manifest``'s preview once its panel has not changed for DEBOUNCE_MS."""
@@ -101,6 +103,9 @@ class LivePreview(QObject):
             params = panel.params()
         except ParamError:
             return None
+        if panel.show_incomplete(params) is not None:
+            self.stop()
+            return None
         offer = getattr(params, "live_preview", None)
         preview = offer() if callable(offer) else None
         if preview is None:
@@ -109,9 +114,34 @@ class LivePreview(QObject):
         self.cancel()
         panel.clear_error()
         inputs = inputs_from_document(host.doc, manifest)
+        self.in_use = self._in_use()
         job = preview_job(job_function(manifest, preview, inputs))
         self.handle = host.jobs.submit(job, self.handle_event, device=manifest.device, on_preview=self.show)
         return self.handle
+
+    def refresh(self) -> None:
+        """The active layer changed: a preview showing (or on its way) re-renders if the mask or label map a run
+        would use changed with it."""
+        if self.manifest is not None and self._live() and self._in_use() != self.in_use:
+            self.schedule(self.manifest)
+
+    def document_edited(self) -> None:
+        """The document changed: a preview re-renders if the mask or label map in use changed (one was hidden or
+        shown), else it is taken off the canvas, as it no longer matches the document."""
+        if self.manifest is not None and self._live() and self._in_use() != self.in_use:
+            self.schedule(self.manifest)
+        else:
+            self.stop()
+
+    def _live(self) -> bool:
+        return self.showing or self.handle is not None or self.timer.isActive()
+
+    def _in_use(self) -> tuple[str | None, str | None]:
+        doc = self.host.doc
+        if doc is None:
+            return (None, None)
+        mask, labels = doc.active_mask(), doc.active_labels()
+        return (mask.id if mask is not None else None, labels.id if labels is not None else None)
 
     def cancel(self) -> None:
         """Cancel the preview still rendering, keeping the picture on the canvas."""

@@ -42,7 +42,7 @@ from studio.core.outputs import Output, OutputFolder
 from studio.core.params import output_size
 from studio.core.plugin import PluginLoadError, PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
-from studio.core.run import inputs_from_document, job_function, make_recipe, result_layer, to_rgba
+from studio.core.run import confine, inputs_from_document, job_function, make_recipe, result_layer, to_rgba
 from studio.core.undo import Group
 from studio.qt.batch_dialog import BatchDialog
 from studio.qt.canvas import Canvas, ToolSettings
@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel()
         self.layers_panel.rerender_requested.connect(self.rerender_dialog)
         self.layers_panel.active_changed.connect(self._show_document_inputs)
+        self.layers_panel.active_changed.connect(lambda _layer_id: self.live_preview.refresh())
         self.history_panel = HistoryPanel()
         self.layers_dock = self._dock("Layers", "layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -327,14 +328,14 @@ class MainWindow(QMainWindow):
         self.live_preview.stop()
         if self.doc is not None:
             self.doc.history.changed.disconnect(self._update_title)
-            self.doc.history.changed.disconnect(self.live_preview.stop)
+            self.doc.history.changed.disconnect(self.live_preview.document_edited)
             self.doc.layers_changed.disconnect(self._show_size)
             self.doc.layers_changed.disconnect(self._show_document_inputs)
             self.autosaver.discard(self.doc)
         self.doc = doc
         self.project_path = project_path
         doc.history.changed.connect(self._update_title)
-        doc.history.changed.connect(self.live_preview.stop)
+        doc.history.changed.connect(self.live_preview.document_edited)
         doc.layers_changed.connect(self._show_size)
         doc.layers_changed.connect(self._show_document_inputs)
         self.canvas.set_document(doc)
@@ -691,9 +692,9 @@ class MainWindow(QMainWindow):
             below = Image.fromarray(plan.inputs.image, "RGBA").resize(plan.size, Image.Resampling.LANCZOS)
             doc.insert_layer(Layer("Source (resized)", LayerKind.RASTER, np.asarray(below).copy()))
         recipe = make_recipe(plan.manifest, plan.params, plan.inputs, frame)
-        result = Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
-        if self._open_new_document(doc):
-            self._add_results(doc, f"{plan.manifest.title} at {width} × {height}", [result], frame.outputs, files)
+        result = Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(confine(pixels, plan.inputs)), recipe=recipe)
+        self._add_results(doc, f"{plan.manifest.title} at {width} × {height}", [result], frame.outputs, files)
+        self._open_new_document(doc)
 
     def _apply_result(self, job: ActiveJob, frame: Frame) -> None:
         """A finished job's picture and named outputs, added to its document (or taken by its ``on_result``)."""
@@ -740,14 +741,24 @@ class MainWindow(QMainWindow):
         doc.history.push(AddLayer(title, Layer(title, LayerKind.RASTER, np.ascontiguousarray(pixels))))
         self._open_new_document(doc)
 
-    def _open_new_document(self, doc: Document) -> bool:
-        """Show a document a job made (unsaved), once the current one may be replaced; False if it was not."""
-        if self.confirm_discard():
-            self.set_document(doc, None)
-            self.statusBar().showMessage(f"{doc.name}: {doc.width} × {doc.height}, not saved yet", 8000)
-            return True
-        self.statusBar().showMessage(f"{doc.name} was not opened: the current document was kept", 8000)
-        return False
+    def _open_new_document(self, doc: Document) -> None:
+        """Show a document a job made (unsaved) without a question that could lose it.
+
+        A current document with unsaved changes is first kept as a project of its own (see
+        :meth:`Autosaver.keep`), listed under File › Open Recent; the status bar says where.
+        """
+        note = f"{doc.name}: {doc.width} × {doc.height}, not saved yet"
+        if self.doc is not None and not self.doc.history.is_clean:
+            try:
+                kept = self.autosaver.keep(self.doc)
+            except OSError as exc:
+                log.warning("could not keep %s: %s", self.doc.name, exc)
+                self.show_error("Cannot keep your changes", f"{doc.name} was not opened: {exc}")
+                return
+            self._add_recent(kept)
+            note += f". Your unsaved changes to {self.doc.name} are kept in {kept} (File › Open Recent)"
+        self.set_document(doc, None)
+        self.statusBar().showMessage(note, 30000)
 
     def cancel_job(self) -> None:
         """Cancel the running job (and any live preview) at once; its late frames are ignored."""

@@ -569,9 +569,18 @@ class PluginPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 8)
         layout.setSpacing(6)
+        self.hint_label = QLabel()
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setContentsMargins(8, 0, 8, 0)
+        _mute(self.hint_label, self.palette())
+        self.hint_label.hide()
+
         layout.addWidget(self.scroll_area, 1)
+        layout.addWidget(self.hint_label)
         layout.addLayout(buttons)
         layout.addWidget(self.error_label)
+        self.params_widget.changed.connect(self._update_hint)
+        self._update_hint()
 
     def params(self) -> Any:
         """The current params instance; raises ParamError if a value is invalid."""
@@ -582,14 +591,32 @@ class PluginPanel(QWidget):
         return self.inputs_box.extras()
 
     def request_run(self) -> None:
-        """Emit ``run_requested(params)``, or show why the parameters are invalid."""
+        """Emit ``run_requested(params)``, or show why the parameters are invalid or what is still to choose."""
         try:
             params = self.params()
         except ParamError as exc:
             self.show_error(str(exc))
             return
         self.clear_error()
-        self.run_requested.emit(params)
+        if self.show_incomplete(params) is None:
+            self.run_requested.emit(params)
+
+    def show_incomplete(self, params: object) -> str | None:
+        """Show under the form what ``params`` still need (their ``incomplete()``, if they have one) and return it."""
+        check = getattr(params, "incomplete", None)
+        hint = check() if callable(check) else None
+        self.hint_label.setText(hint or "")
+        self.hint_label.setVisible(bool(hint))
+        return hint
+
+    def _update_hint(self) -> None:
+        try:
+            self.show_incomplete(self.params())
+        except ParamError:
+            self.show_incomplete(None)
+
+    def hint_text(self) -> str:
+        return self.hint_label.text() if self.hint_label.isVisibleTo(self) else ""
 
     def reset(self) -> None:
         """Set the parameters back to their defaults."""
@@ -620,4 +647,5 @@ class PluginPanel(QWidget):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             _mute(self.description, self.palette())
+            _mute(self.hint_label, self.palette())
         super().changeEvent(event)

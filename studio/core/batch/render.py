@@ -20,7 +20,7 @@ from studio.core.jobs import RunContext
 from studio.core.outputs import Output, OutputFolder
 from studio.core.params import make_params
 from studio.core.plugin import PluginRegistry
-from studio.core.run import build_inputs, run_plugin, to_rgba
+from studio.core.run import build_inputs, result_picture, run_plugin
 
 _HASH_CHUNK = 1 << 20
 
@@ -62,7 +62,7 @@ def render_item(
             final = run_plugin(manifest, params, inputs, ctx, progress)
             if final.image is None:
                 raise ItemError(f"{manifest.title} finished without an image")
-            image = np.ascontiguousarray(to_rgba(final.image))
+            image = np.ascontiguousarray(result_picture(final.image, inputs))
         except Cancelled:
             raise
         except Exception as exc:

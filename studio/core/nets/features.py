@@ -9,6 +9,7 @@ the tapped activations by name.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -125,6 +126,17 @@ def fast_bfloat16(device: str) -> bool:
         capabilities = torch.cpu.get_capabilities()
         return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
     return False
+
+
+def use_bfloat16(precision: str, device: str) -> bool:
+    """Whether a ``precision`` of "auto", "float32" or "bfloat16" runs the network's passes in bfloat16 on ``device``:
+    "auto" where the device computes it in hardware (:func:`fast_bfloat16`)."""
+    return precision == "bfloat16" or (precision == "auto" and fast_bfloat16(device))
+
+
+def autocast(tensor: torch.Tensor, bfloat16: bool) -> AbstractContextManager[None]:
+    """bfloat16 autocast on ``tensor``'s device when ``bfloat16``, else a no-op."""
+    return torch.autocast(tensor.device.type, dtype=torch.bfloat16, enabled=bfloat16)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,359 @@
+"""Neural doodle (Champandard 2016, "Semantic Style Transfer and Turning Two-Bit Doodles into Fine Artworks").
+
+The picture is optimised (L-BFGS, coarse to fine) so that every region of the
+doodle has the textures of the region of the style painting whose label has
+the same colour. Two methods:
+
+- ``gram``: for every style layer and every region, the Gram matrix of the
+  output's features inside the region (the label mask resized to the layer,
+  normalised by the mask's area) is pulled towards the style's Gram matrix
+  inside its region of the same colour (the "fast neural doodle" way);
+- ``patch``: at the patch layers, the label channels (one-hot regions, scaled
+  by ``semantic_weight``) are appended to the features; every output patch is
+  matched to the style patch of highest normalised cross-correlation of these
+  augmented features, and the loss pulls it towards that patch (an MRF loss).
+
+Both add an optional content term (the content picture's features) and total
+variation. Each term is a relative error, as in style transfer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from studio_plugins.doodle.params import DoodleParams
+
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import Frame, RunContext
+from studio.core.labels import RegionMatch, match_regions, one_hot
+from studio.core.nets.features import (
+    FeatureExtractor,
+    autocast,
+    feature_extractor,
+    image_to_tensor,
+    masked_gram_matrix,
+    tensor_to_image,
+    use_bfloat16,
+)
+from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
+from studio.core.nets.optim import PixelLBFGS
+from studio.core.params import output_size
+from studio.core.tiling import pyramid_sizes, resize, split_iterations
+
+AUTO_MIN_SIDE = 64  # the coarsest scale when ``scales`` is automatic
+MIN_SIDE = 16  # the smallest picture a scale or the style may have
+MATCH_BUDGET = 1 << 24  # correlation values computed at once by the patch matching (64 MiB of float32)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each term of the loss counts."""
+
+    content: float
+    style: float
+    tv: float
+
+
+def _area(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Region masks (1, K, H, W) resized to the spatial size of ``like`` (area average: fractional at edges)."""
+    return F.interpolate(masks, size=like.shape[-2:], mode="area")
+
+
+def _region_grams(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The Gram matrix (K, C, C) of ``features`` (1, C, h, w) inside each region of ``masks`` (1, K, h, w)."""
+    count = masks.shape[1]
+    return masked_gram_matrix(features.float().expand(count, -1, -1, -1), masks.transpose(0, 1))
+
+
+class GramLoss:
+    """Per-region Gram matrices of the style (targets), matched inside the same regions of the output."""
+
+    def __init__(
+        self, style_features: Mapping[str, torch.Tensor], style_masks: torch.Tensor, doodle_masks: torch.Tensor
+    ) -> None:
+        self.doodle_masks = doodle_masks
+        self.targets: dict[str, torch.Tensor] = {}
+        self.norms: dict[str, float] = {}
+        for name, feature in style_features.items():
+            target = _region_grams(feature, _area(style_masks, feature))
+            self.targets[name] = target
+            self.norms[name] = float(target.square().mean().clamp_min(1e-12))
+
+    def __call__(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = self.doodle_masks.new_zeros(())
+        for name, target in self.targets.items():
+            feature = features[name]
+            masks = _area(self.doodle_masks, feature)
+            shares = masks.mean(dim=(2, 3))[0]  # each region's share of the picture at this layer
+            error = (_region_grams(feature, masks) - target).square().mean(dim=(1, 2))
+            total = total + (shares * error).sum() / self.norms[name]
+        return total / len(self.targets)
+
+
+@dataclass(frozen=True)
+class _StylePatches:
+    """One layer's style patches: raw (for the loss) and normalised augmented kernels (for the matching)."""
+
+    raw: torch.Tensor  # (N, C * k * k)
+    kernels: torch.Tensor  # (N, C + K, k, k), unit norm
+    semantic: torch.Tensor  # (1, K, h, w) the doodle's label channels at this layer, scaled
+    norm: float
+
+
+class PatchLoss:
+    """Champandard's semantic MRF loss: each output patch is pulled towards its nearest style patch.
+
+    The nearest patch maximises the normalised cross-correlation of features
+    with the label channels appended (one-hot regions times ``semantic_weight``
+    times the features' RMS, so the weight means the same at every layer).
+    """
+
+    def __init__(
+        self,
+        style_features: Mapping[str, torch.Tensor],
+        style_masks: torch.Tensor,
+        doodle_masks: torch.Tensor,
+        output_features: Mapping[str, torch.Size],
+        patch_size: int,
+        semantic_weight: float,
+    ) -> None:
+        """``style_features`` (float32) and ``output_features`` (the shapes of the output's) by layer."""
+        self.patch_size = patch_size
+        self.layers: dict[str, _StylePatches] = {}
+        for name, feature in style_features.items():
+            scale = semantic_weight * float(feature.square().mean().sqrt().clamp_min(1e-6))
+            augmented = torch.cat([feature, _area(style_masks, feature) * scale], dim=1)
+            kernels = _patches(augmented, patch_size)
+            kernels = kernels / kernels.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
+            raw = _patches(feature, patch_size).flatten(1)
+            semantic = F.interpolate(doodle_masks, size=output_features[name][-2:], mode="area") * scale
+            self.layers[name] = _StylePatches(raw, kernels, semantic, float(raw.square().mean().clamp_min(1e-12)))
+
+    def __call__(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = next(iter(self.layers.values())).raw.new_zeros(())
+        for name, style in self.layers.items():
+            feature = features[name].float()
+            with torch.no_grad():
+                augmented = torch.cat([feature.detach(), style.semantic], dim=1)
+                nearest = nearest_patches(augmented, style.kernels)
+            ours = F.unfold(feature, self.patch_size)[0].T  # (L, C * k * k)
+            total = total + (ours - style.raw[nearest]).square().mean() / style.norm
+        return total / len(self.layers)
+
+
+def _patches(features: torch.Tensor, size: int) -> torch.Tensor:
+    """Every ``size`` x ``size`` patch of ``features`` (1, C, h, w) as (N, C, size, size)."""
+    channels = features.shape[1]
+    flat = F.unfold(features, size)[0].T  # (N, C * size * size)
+    return flat.reshape(-1, channels, size, size)
+
+
+def nearest_patches(features: torch.Tensor, kernels: torch.Tensor, budget: int = MATCH_BUDGET) -> torch.Tensor:
+    """For each patch position of ``features`` (1, C, h, w), the index of the kernel (N, C, k, k, unit norm) of
+    highest normalised cross-correlation, flattened as :func:`torch.nn.functional.unfold` orders positions.
+
+    The correlations are computed by convolution, a chunk of kernels at a time, so at most about ``budget``
+    values exist at once. (The output patch's own norm does not change which kernel is best.)
+    """
+    size = kernels.shape[-1]
+    positions = (features.shape[-2] - size + 1) * (features.shape[-1] - size + 1)
+    chunk = max(1, budget // max(positions, 1))
+    best = torch.full((positions,), -math.inf, device=features.device)
+    index = torch.zeros(positions, dtype=torch.long, device=features.device)
+    for start in range(0, kernels.shape[0], chunk):
+        scores = F.conv2d(features, kernels[start : start + chunk])[0].flatten(1)  # (n, L)
+        value, which = scores.max(dim=0)
+        better = value > best
+        best = torch.where(better, value, best)
+        index = torch.where(better, which + start, index)
+    return index
+
+
+class Objective:
+    """The doodle's loss at one scale: style (Gram or patch), optional content, total variation."""
+
+    def __init__(
+        self,
+        net: FeatureExtractor,
+        style: GramLoss | PatchLoss,
+        content_targets: Mapping[str, torch.Tensor],
+        weights: Weights,
+        bfloat16: bool,
+    ) -> None:
+        self.net = net
+        self.style = style
+        self.content_targets = dict(content_targets)
+        self.content_norms = {n: float(t.float().square().mean().clamp_min(1e-12)) for n, t in content_targets.items()}
+        self.weights = weights
+        self.bfloat16 = bfloat16
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """The weighted loss of ``image`` (1, 3, H, W)."""
+        with autocast(image, self.bfloat16):
+            features = self.net(image)
+        loss = self.weights.style * self.style(features)
+        for name, target in self.content_targets.items():
+            error = F.mse_loss(features[name].float(), target.float()) / self.content_norms[name]
+            loss = loss + self.weights.content * error / len(self.content_targets)
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        return loss + self.weights.tv * (dy.square().mean() + dx.square().mean())
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every scale of a render reads: network, layers, masks and pictures at full size."""
+
+    net: FeatureExtractor
+    style_layers: tuple[str, ...]
+    content_layers: tuple[str, ...]
+    style: torch.Tensor  # (1, 3, h, w)
+    style_masks: torch.Tensor  # (1, K, h, w)
+    doodle_masks: torch.Tensor  # (1, K, H, W) at the output size
+    content: torch.Tensor | None  # (1, 3, H, W) at the output size
+    bfloat16: bool
+
+
+def _style_size(style: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) the style is analysed at for a scale of ``size``: its long side the scale's long side."""
+    height, width = style.shape[-2:]
+    factor = max(max(size) / max(width, height), MIN_SIDE / min(width, height))
+    return max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))
+
+
+def _objective(setup: _Setup, params: DoodleParams, size: tuple[int, int]) -> Objective:
+    """The loss for pictures of ``size`` (width, height): style statistics and content targets at that scale."""
+    style_size = _style_size(setup.style, size)
+    style = resize(setup.style, style_size).clamp(0.0, 1.0)
+    style_masks = F.interpolate(setup.style_masks, size=style_size[::-1], mode="area")
+    doodle_masks = F.interpolate(setup.doodle_masks, size=size[::-1], mode="area")
+    with torch.no_grad(), autocast(style, setup.bfloat16):
+        style_features = {n: f.float() for n, f in setup.net(style).items() if n in setup.style_layers}
+    content_targets: dict[str, torch.Tensor] = {}
+    if setup.content is not None and setup.content_layers:
+        content = resize(setup.content, size).clamp(0.0, 1.0)
+        with torch.no_grad(), autocast(content, setup.bfloat16):
+            content_targets = {n: f.float() for n, f in setup.net(content).items() if n in setup.content_layers}
+    loss: GramLoss | PatchLoss
+    if params.method == "gram":
+        loss = GramLoss(style_features, style_masks, doodle_masks)
+    else:
+        probe = torch.zeros(1, 3, size[1], size[0], device=style.device)
+        with torch.no_grad():
+            shapes = {n: f.shape for n, f in setup.net(probe).items() if n in setup.style_layers}
+        loss = PatchLoss(style_features, style_masks, doodle_masks, shapes, params.patch_size, params.semantic_weight)
+    weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
+    return Objective(setup.net, loss, content_targets, weights, setup.bfloat16)
+
+
+def _masks(indices: np.ndarray, count: int, size: tuple[int, int], device: str) -> torch.Tensor:
+    """A region index map as one-hot masks (1, K, H, W) at ``size`` (width, height), resized exactly."""
+    exact = resample(indices.astype(np.int32), size, exact=True)
+    return torch.from_numpy(one_hot(exact, count))[None].to(device)
+
+
+def _layers(params: DoodleParams, taps: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(style layers of the chosen method, content layers)."""
+    chosen = choose_layers(params.network, taps, "", params.style_layers)
+    if params.method == "gram":
+        return chosen.style, chosen.content
+    default = DEFAULT_LAYERS.get(params.network, ((), ()))[1][2:4]
+    return named_layers("patch_layers", params.patch_layers, default, params.network, taps), chosen.content
+
+
+def _regions(inputs: Inputs, params: DoodleParams) -> tuple[RegionMatch, np.ndarray]:
+    """The doodle's regions matched to the style label map's, and the style picture (RGB uint8)."""
+    style = inputs.extra("style")
+    style_labels = inputs.extra("style_labels")
+    if inputs.labels is None or style is None or style_labels is None:
+        raise ValueError("a neural doodle needs the doodle, a style painting and the style's label map")
+    style_rgb = np.ascontiguousarray(style[..., :3])
+    style_labels = resample(style_labels, (style_rgb.shape[1], style_rgb.shape[0]), exact=True)
+    return match_regions(inputs.labels, style_labels, params.snap_distance), style_rgb
+
+
+def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
+    """Paint the doodle with the style's regions, coarse to fine; previews stream, the last frame is the result."""
+    started = time.perf_counter()
+    match, style_rgb = _regions(inputs, params)
+    device = ctx.device
+    style_layers, content_layers = _layers(params, tuple(ctx.models.spec(params.network).taps))
+    use_content = inputs.image is not None and params.content_weight > 0
+    if not use_content:
+        content_layers = ()
+    channels_last = torch.device(device).type in ("cpu", "cuda")
+    net = feature_extractor(ctx.models, params.network, style_layers + content_layers, device, channels_last)
+    bfloat16 = use_bfloat16(params.precision, device)
+    size = output_size(inputs.width, inputs.height, params)
+    content = None if inputs.image is None else image_to_tensor(resample(inputs.image[..., :3], size), device)
+    setup = _Setup(
+        net,
+        style_layers,
+        content_layers,
+        image_to_tensor(style_rgb, device),
+        _masks(match.style, match.count, (style_rgb.shape[1], style_rgb.shape[0]), device),
+        _masks(match.doodle, match.count, size, device),
+        content if use_content else None,
+        bfloat16,
+    )
+    min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
+    sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
+    counts = split_iterations(params.iterations, len(sizes), growth=params.scale_factor)
+    total_work = sum(w * h * n for (w, h), n in zip(sizes, counts, strict=True))
+    done = 0.0
+    generator = torch.Generator().manual_seed(params.seed)
+    image: torch.Tensor | None = None
+    curve: list[float] = []
+    for index, (scale_size, iterations) in enumerate(zip(sizes, counts, strict=True)):
+        ctx.check_cancelled()
+        if image is None:
+            first = torch.rand((1, 3, scale_size[1], scale_size[0]), generator=generator).to(device)
+            image = first if content is None else resize(content, scale_size)
+        else:
+            image = resize(image, scale_size)
+        objective = _objective(setup, params, scale_size)
+        optimizer = PixelLBFGS(image.clamp(0.0, 1.0))
+        for step in range(1, iterations + 1):
+            ctx.check_cancelled()
+            variable = optimizer.point.detach().requires_grad_(True)
+            loss = objective(variable)
+            loss.backward()
+            assert variable.grad is not None
+            optimizer.tell(float(loss.detach()), variable.grad)
+            curve.append(optimizer.loss)
+            done += scale_size[0] * scale_size[1]
+            if ctx.preview_due():
+                progress = 0.99 * done / total_work
+                eta = ctx.eta(progress)
+                parts = [
+                    f"scale {index + 1}/{len(sizes)} ({scale_size[0]}x{scale_size[1]})",
+                    f"iteration {step}/{iterations}",
+                    f"loss {optimizer.loss:.4g}",
+                ]
+                if eta is not None:
+                    parts.append(f"ETA {eta:.0f} s")
+                yield ctx.frame(progress, tensor_to_image(optimizer.image), message=", ".join(parts))
+        image = optimizer.image
+    assert image is not None
+    ctx.check_cancelled()
+    info = {
+        "method": params.method,
+        "seed": params.seed,
+        "size": list(size),
+        "network": params.network,
+        "layers": list(style_layers),
+        "content_layers": list(content_layers),
+        "precision": "bfloat16" if bfloat16 else "float32",
+        **match.summary(),
+        "scales": [{"size": list(s), "iterations": n} for s, n in zip(sizes, counts, strict=True)],
+        "loss": {"first": curve[0], "final": curve[-1]} if curve else {},
+        "seconds": time.perf_counter() - started,
+    }
+    message = f"done ({params.method}, {match.count} regions), loss {curve[-1]:.4g}" if curve else "done"
+    yield ctx.frame(1.0, tensor_to_image(image), final=True, message=message, info=info)

@@ -1,0 +1,97 @@
+"""Optimisers over the pixels of a picture, shared by the plugins that optimise an image (style transfer, doodles)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+LBFGS_HISTORY = 20  # L-BFGS keeps 2 picture-sized vectors per step of history
+
+
+class PixelLBFGS:
+    """L-BFGS over the pixels of a picture, driven one loss evaluation at a time.
+
+    Evaluate the loss and its gradient at :attr:`point`, pass them to
+    :meth:`tell`, repeat; :attr:`image` is the best picture so far. Unlike
+    ``torch.optim.LBFGS`` without a line search, the first step has a sensible
+    size (``first_step`` at the steepest pixel) and a step that does not lower
+    the loss enough is halved (Armijo backtracking), so it neither stalls nor
+    explodes. Points are kept in 0..1; the curvature pairs use the actual steps.
+    """
+
+    def __init__(self, image: torch.Tensor, history: int = LBFGS_HISTORY, first_step: float = 0.05) -> None:
+        self.image = image.detach().clone()
+        self.point = self.image
+        self.loss = math.inf
+        self.history = history
+        self.first_step = first_step
+        self._gradient: torch.Tensor | None = None
+        self._direction: torch.Tensor | None = None
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+        self._scale = 1.0
+        self._backtracks = 0
+
+    @torch.no_grad()
+    def tell(self, loss: float, gradient: torch.Tensor) -> None:
+        """The loss and gradient at :attr:`point`; chooses the next point."""
+        gradient = gradient.detach()
+        if self._gradient is None:
+            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self._steepest()
+            return
+        step = self.point - self.image
+        slope = float((self._gradient * step).sum())
+        if not math.isfinite(loss) or loss > self.loss + 1e-4 * slope:
+            if self._backtracks >= 8 or slope >= 0:
+                self._steepest()
+                return
+            self._backtracks += 1
+            self._scale *= 0.5
+        else:
+            change = gradient - self._gradient
+            curvature = float((step * change).sum())
+            if curvature > 1e-12:
+                self._pairs.append((step, change, 1.0 / curvature))
+                del self._pairs[: -self.history]
+            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self._direction = self._feasible(self._two_loop(gradient))
+            self._scale = 1.0
+            self._backtracks = 0
+            if float((gradient * self._direction).sum()) >= 0:
+                self._steepest()
+                return
+        assert self._direction is not None
+        self.point = (self.image + self._scale * self._direction).clamp_(0.0, 1.0)
+
+    def _feasible(self, direction: torch.Tensor) -> torch.Tensor:
+        """``direction`` without the moves of pixels already at 0 or 1 further out."""
+        blocked = ((self.image <= 0) & (direction < 0)) | ((self.image >= 1) & (direction > 0))
+        return direction.masked_fill_(blocked, 0.0)
+
+    def _steepest(self) -> None:
+        """Forget the curvature and step down the gradient, ``first_step`` at the steepest pixel."""
+        assert self._gradient is not None
+        self._pairs.clear()
+        direction = self._feasible(-self._gradient)
+        self._direction = direction.mul_(self.first_step / float(direction.abs().max().clamp_min(1e-30)))
+        self._scale = 1.0
+        self._backtracks = 0
+        self.point = (self.image + self._direction).clamp_(0.0, 1.0)
+
+    def _two_loop(self, gradient: torch.Tensor) -> torch.Tensor:
+        """The quasi-Newton direction -H g from the stored pairs."""
+        if not self._pairs:
+            return -gradient
+        q = gradient.clone()
+        alphas = []
+        for s, y, rho in reversed(self._pairs):
+            alpha = rho * float((s * q).sum())
+            alphas.append(alpha)
+            q.add_(y, alpha=-alpha)
+        s, y, _ = self._pairs[-1]
+        q.mul_(float((s * y).sum()) / float((y * y).sum()))
+        for (s, y, rho), alpha in zip(self._pairs, reversed(alphas), strict=True):
+            beta = rho * float((y * q).sum())
+            q.add_(s, alpha=alpha - beta)
+        return q.neg_()

@@ -1,0 +1,83 @@
+"""Label maps: region colours, snapping anti-aliased edges to a palette, matching a doodle's regions to a style's."""
+
+import cv2
+import numpy as np
+import pytest
+
+from studio.core.labels import colour_hex, match_regions, one_hot, palette_of, region_colours, snap_to_palette
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def halves(left, right, size=32, vertical=True) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size]
+    first = (x if vertical else y) < size // 2
+    return np.where(first[..., None], np.array(left, np.uint8), np.array(right, np.uint8)).astype(np.uint8)
+
+
+def anti_aliased(labels: np.ndarray) -> np.ndarray:
+    """``labels`` drawn as another program would: blurred edges of in-between colours."""
+    return cv2.GaussianBlur(labels, (5, 5), 1.0)
+
+
+def test_region_colours_are_the_distinct_colours_with_counts():
+    colours, counts = region_colours(halves(RED, BLUE))
+    assert [colour_hex(c) for c in colours] == ["#0000ff", "#ff0000"]
+    assert counts.tolist() == [512, 512]
+
+
+def test_palette_leaves_out_rare_edge_colours():
+    blurred = anti_aliased(halves(RED, BLUE, 64))
+    assert len(region_colours(blurred)[0]) > 2
+    assert sorted(colour_hex(c) for c in palette_of(blurred, min_share=0.05)) == ["#0000ff", "#ff0000"]
+
+
+def test_snapping_moves_edge_pixels_to_the_palette_and_counts_them():
+    sharp = halves(RED, BLUE)
+    blurred = anti_aliased(sharp)
+    changed = int((blurred != sharp).any(axis=2).sum())
+    snapped, moved = snap_to_palette(blurred, np.array([RED, BLUE], np.uint8), max_distance=300)
+    assert moved == changed > 0
+    assert len(region_colours(snapped)[0]) == 2
+    assert np.array_equal(snapped, sharp)
+
+
+def test_colours_beyond_the_snap_distance_stay():
+    labels = halves(RED, (128, 0, 128))
+    snapped, moved = snap_to_palette(labels, np.array([RED, BLUE], np.uint8), max_distance=50)
+    assert moved == 0 and np.array_equal(snapped, labels)
+    snapped, moved = snap_to_palette(labels, np.array([RED, BLUE], np.uint8), max_distance=200)
+    assert moved == 512 and colour_hex(snapped[0, -1]) in ("#ff0000", "#0000ff")
+
+
+def test_matching_regions_by_colour_after_snapping():
+    style = anti_aliased(halves(RED, BLUE, 64))
+    doodle = anti_aliased(halves(BLUE, RED, 64, vertical=False))
+    match = match_regions(doodle, style, max_distance=200)
+    assert [colour_hex(c) for c in match.colours] == ["#0000ff", "#ff0000"]
+    assert match.snapped_doodle > 0 and match.snapped_style > 0
+    assert (match.doodle[:20] == 0).all() and (match.doodle[44:] == 1).all()
+    assert (match.style[:, :20] == 1).all() and (match.style[:, 44:] == 0).all()
+    summary = match.summary()
+    assert summary["snapped_pixels"] == {"doodle": match.snapped_doodle, "style_labels": match.snapped_style}
+    assert [r["colour"] for r in summary["regions"]] == ["#0000ff", "#ff0000"]
+
+
+def test_style_regions_the_doodle_does_not_use_are_listed_and_indexed_minus_one():
+    style = np.concatenate([halves(RED, BLUE), halves(GREEN, GREEN)], axis=0)
+    match = match_regions(halves(RED, RED), style, max_distance=0)
+    assert match.count == 1 and match.unused_style_colours == ("#0000ff", "#00ff00")
+    assert set(np.unique(match.style).tolist()) == {-1, 0}
+
+
+def test_doodle_colours_missing_from_the_style_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"#00ff00 is in the doodle but not in the style's label map"):
+        match_regions(halves(RED, GREEN), halves(RED, BLUE), max_distance=10)
+    with pytest.raises(ValueError, match=r"#00ff00, #ffff00 are in the doodle but not in the style's label map"):
+        match_regions(halves(GREEN, (255, 255, 0)), halves(RED, BLUE), max_distance=10)
+
+
+def test_one_hot_masks():
+    masks = one_hot(np.array([[0, 1], [-1, 1]]), 2)
+    assert masks.shape == (2, 2, 2) and masks.dtype == np.float32
+    assert masks[0].tolist() == [[1, 0], [0, 0]] and masks[1].tolist() == [[0, 1], [0, 1]]
