@@ -4,7 +4,18 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.core.labels import colour_hex, match_regions, one_hot, palette_of, region_colours, snap_to_palette
+from studio.core.inputs import label_colours
+from studio.core.labels import (
+    colour_hex,
+    from_indices,
+    match_regions,
+    one_hot,
+    palette_of,
+    region_colours,
+    segment,
+    snap_to_palette,
+    to_indices,
+)
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -81,3 +92,46 @@ def test_one_hot_masks():
     masks = one_hot(np.array([[0, 1], [-1, 1]]), 2)
     assert masks.shape == (2, 2, 2) and masks.dtype == np.float32
     assert masks[0].tolist() == [[1, 0], [0, 0]] and masks[1].tolist() == [[0, 1], [0, 1]]
+
+
+def two_textures(size: int = 48) -> np.ndarray:
+    """Red stripes on white on the left, blue dots on green on the right."""
+    y, x = np.mgrid[0:size, 0:size]
+    stripes = np.where(((x // 2) % 2 == 0)[..., None], (230, 40, 40), (250, 250, 250))
+    dots = np.where(((x % 8 - 4) ** 2 + (y % 8 - 4) ** 2 < 5)[..., None], (20, 20, 160), (200, 230, 120))
+    return np.where((x < size // 2)[..., None], stripes, dots).astype(np.uint8)
+
+
+def test_segment_splits_two_different_halves_at_the_middle():
+    labels = segment(two_textures(), 2)
+    assert labels.dtype == np.uint8 and labels.shape == (48, 48)
+    assert (labels[:, :21] == 1).all() and (labels[:, 24:] == 2).all()  # the blurred border strays a pixel or two
+    assert (np.diff(labels.astype(int), axis=1) >= 0).all()  # each row: one split, left to right
+
+
+def test_segment_is_deterministic_and_numbers_regions_from_one():
+    picture = np.random.default_rng(1).integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    first = segment(picture, 5)
+    assert np.array_equal(first, segment(picture, 5))
+    assert set(np.unique(first)) == {1, 2, 3, 4, 5} and first[0, 0] == 1
+    with pytest.raises(ValueError, match="1 to 255 regions"):
+        segment(picture, 0)
+
+
+def test_indices_and_colours_round_trip_with_the_document_palette():
+    palette = label_colours(np.arange(256, dtype=np.uint8))
+    indices = np.random.default_rng(2).integers(0, 256, (16, 16), dtype=np.uint8)
+    colours = from_indices(indices, palette)
+    assert np.array_equal(colours, label_colours(indices))
+    back, moved = to_indices(colours, palette)
+    assert np.array_equal(back, indices) and moved == 0
+
+
+def test_to_indices_snaps_anti_aliased_edges_and_counts_them():
+    labels = anti_aliased(halves(RED, BLUE))
+    palette = palette_of(labels)
+    indices, moved = to_indices(labels, palette)
+    snapped, expected = snap_to_palette(labels, palette, 442.0)
+    assert moved == expected > 0
+    assert np.array_equal(from_indices(indices, palette), snapped)
+    assert set(np.unique(indices)) == {0, 1}

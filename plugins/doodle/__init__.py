@@ -10,6 +10,7 @@ MANIFEST = PluginManifest(
     title="Neural doodle",
     params="studio_plugins.doodle.params:DoodleParams",
     engine="studio_plugins.doodle.engine:run",
+    panel="studio_plugins.doodle.panel:DoodlePanel",
     models=("vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"),
     inputs=(
         replace(LABELS, required=True, title="Doodle", help="the regions to paint, in flat colours"),

@@ -15,13 +15,18 @@ the same colour. Two methods:
 
 Both add an optional content term (the content picture's features) and total
 variation. Each term is a relative error, as in style transfer.
+
+A scale larger than ``tile_size`` (print sizes) is optimised tile by tile on a
+grid that shifts every step, with Adam over the whole picture (as style
+transfer's tiled scales): the style's statistics (region Grams, or its patches)
+are computed once per scale for the whole style; each tile uses its own masks.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,12 +47,24 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
-from studio.core.nets.optim import PixelLBFGS
+from studio.core.nets.optim import PixelAdam, PixelLBFGS
 from studio.core.params import output_size
-from studio.core.tiling import pyramid_sizes, resize, split_iterations
+from studio.core.tiling import (
+    Box,
+    TileGrid,
+    auto_tile_size,
+    expand,
+    margin_for,
+    needs_tiling,
+    pyramid_sizes,
+    random_offset,
+    resize,
+    split_iterations,
+)
 
 AUTO_MIN_SIDE = 64  # the coarsest scale when ``scales`` is automatic
 MIN_SIDE = 16  # the smallest picture a scale or the style may have
+TILED_LEARNING_RATE = 0.02  # Adam's step on tiled scales (image values are 0..1)
 MATCH_BUDGET = 1 << 24  # correlation values computed at once by the patch matching (64 MiB of float32)
 
 
@@ -72,28 +89,60 @@ def _region_grams(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 class GramLoss:
-    """Per-region Gram matrices of the style (targets), matched inside the same regions of the output."""
+    """Per-region Gram matrices of the style (targets), matched inside the same regions of the output (or a tile)."""
 
-    def __init__(
-        self, style_features: Mapping[str, torch.Tensor], style_masks: torch.Tensor, doodle_masks: torch.Tensor
-    ) -> None:
-        self.doodle_masks = doodle_masks
-        self.targets: dict[str, torch.Tensor] = {}
-        self.norms: dict[str, float] = {}
-        for name, feature in style_features.items():
-            target = _region_grams(feature, _area(style_masks, feature))
-            self.targets[name] = target
-            self.norms[name] = float(target.square().mean().clamp_min(1e-12))
+    def __init__(self, targets: Mapping[str, torch.Tensor]) -> None:
+        """``targets``: the style's region Grams (K, C, C) by layer, from :func:`region_gram_targets`."""
+        self.targets = dict(targets)
+        self.norms = {name: float(target.square().mean().clamp_min(1e-12)) for name, target in targets.items()}
 
-    def __call__(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        total = self.doodle_masks.new_zeros(())
+    def __call__(self, features: Mapping[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+        """The loss of ``features`` whose picture has the region ``masks`` (1, K, H, W)."""
+        total = masks.new_zeros(())
         for name, target in self.targets.items():
             feature = features[name]
-            masks = _area(self.doodle_masks, feature)
-            shares = masks.mean(dim=(2, 3))[0]  # each region's share of the picture at this layer
-            error = (_region_grams(feature, masks) - target).square().mean(dim=(1, 2))
+            at_layer = _area(masks, feature)
+            shares = at_layer.mean(dim=(2, 3))[0]  # each region's share of the picture at this layer
+            error = (_region_grams(feature, at_layer) - target).square().mean(dim=(1, 2))
             total = total + (shares * error).sum() / self.norms[name]
         return total / len(self.targets)
+
+
+def region_gram_targets(
+    net: FeatureExtractor,
+    style: torch.Tensor,
+    masks: torch.Tensor,
+    layers: Sequence[str],
+    tile: int,
+    bfloat16: bool,
+    check: Callable[[], None] = lambda: None,
+) -> dict[str, torch.Tensor]:
+    """The Gram matrix (K, C, C) of the whole ``style`` (1, 3, h, w) inside each region of ``masks`` (1, K, h, w)
+    at each layer, computed tile by tile (with a margin of context, centres only) when the style exceeds ``tile``.
+    """
+    height, width = style.shape[-2:]
+    tiled = needs_tiling(width, height, tile)
+    margin = margin_for(tile) if tiled else 0
+    boxes: Iterable[Box] = TileGrid(width, height, tile) if tiled else [(0, 0, width, height)]
+    sums: dict[str, torch.Tensor] = {}
+    weights: dict[str, torch.Tensor] = {}
+    for box in boxes:
+        check()
+        px0, py0, px1, py1 = expand(box, margin, width, height)
+        with torch.no_grad(), autocast(style, bfloat16):
+            features = net(style[..., py0:py1, px0:px1])
+        for name in layers:
+            feature = features[name].float()
+            fh, fw = feature.shape[-2:]
+            at_layer = _area(masks[..., py0:py1, px0:px1], feature)
+            x0, x1 = round((box[0] - px0) * fw / (px1 - px0)), round((box[2] - px0) * fw / (px1 - px0))
+            y0, y1 = round((box[1] - py0) * fh / (py1 - py0)), round((box[3] - py0) * fh / (py1 - py0))
+            centre, centre_masks = feature[..., y0:y1, x0:x1], at_layer[..., y0:y1, x0:x1]
+            weight = centre_masks.sum(dim=(2, 3))[0]  # (K,)
+            gram = _region_grams(centre, centre_masks) * weight.view(-1, 1, 1)
+            sums[name] = sums[name] + gram if name in sums else gram
+            weights[name] = weights[name] + weight if name in weights else weight
+    return {name: sums[name] / weights[name].clamp_min(1e-8).view(-1, 1, 1) for name in layers}
 
 
 @dataclass(frozen=True)
@@ -102,7 +151,7 @@ class _StylePatches:
 
     raw: torch.Tensor  # (N, C * k * k)
     kernels: torch.Tensor  # (N, C + K, k, k), unit norm
-    semantic: torch.Tensor  # (1, K, h, w) the doodle's label channels at this layer, scaled
+    scale: float  # what the label channels are multiplied by at this layer
     norm: float
 
 
@@ -118,12 +167,10 @@ class PatchLoss:
         self,
         style_features: Mapping[str, torch.Tensor],
         style_masks: torch.Tensor,
-        doodle_masks: torch.Tensor,
-        output_features: Mapping[str, torch.Size],
         patch_size: int,
         semantic_weight: float,
     ) -> None:
-        """``style_features`` (float32) and ``output_features`` (the shapes of the output's) by layer."""
+        """``style_features`` (float32, the whole style) by layer and the style's region masks (1, K, h, w)."""
         self.patch_size = patch_size
         self.layers: dict[str, _StylePatches] = {}
         for name, feature in style_features.items():
@@ -132,15 +179,18 @@ class PatchLoss:
             kernels = _patches(augmented, patch_size)
             kernels = kernels / kernels.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
             raw = _patches(feature, patch_size).flatten(1)
-            semantic = F.interpolate(doodle_masks, size=output_features[name][-2:], mode="area") * scale
-            self.layers[name] = _StylePatches(raw, kernels, semantic, float(raw.square().mean().clamp_min(1e-12)))
+            self.layers[name] = _StylePatches(raw, kernels, scale, float(raw.square().mean().clamp_min(1e-12)))
 
-    def __call__(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def __call__(self, features: Mapping[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+        """The loss of ``features`` whose picture (the output or a tile of it) has the region ``masks`` (1, K, H, W);
+        its patches are matched against every patch of the whole style."""
         total = next(iter(self.layers.values())).raw.new_zeros(())
         for name, style in self.layers.items():
             feature = features[name].float()
+            if min(feature.shape[-2:]) < self.patch_size:
+                continue  # a sliver of a tile at the picture's edge holds no whole patch at this layer
             with torch.no_grad():
-                augmented = torch.cat([feature.detach(), style.semantic], dim=1)
+                augmented = torch.cat([feature.detach(), _area(masks, feature) * style.scale], dim=1)
                 nearest = nearest_patches(augmented, style.kernels)
             ours = F.unfold(feature, self.patch_size)[0].T  # (L, C * k * k)
             total = total + (ours - style.raw[nearest]).square().mean() / style.norm
@@ -182,25 +232,35 @@ class Objective:
         self,
         net: FeatureExtractor,
         style: GramLoss | PatchLoss,
-        content_targets: Mapping[str, torch.Tensor],
+        content_layers: Sequence[str],
         weights: Weights,
         bfloat16: bool,
     ) -> None:
         self.net = net
         self.style = style
-        self.content_targets = dict(content_targets)
-        self.content_norms = {n: float(t.float().square().mean().clamp_min(1e-12)) for n, t in content_targets.items()}
+        self.content_layers = tuple(content_layers)
         self.weights = weights
         self.bfloat16 = bfloat16
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """The weighted loss of ``image`` (1, 3, H, W)."""
+    @torch.no_grad()
+    def content_targets(self, content: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The content layers' activations (float32) of ``content`` (the picture's or a tile's); none without."""
+        if content is None or not self.content_layers:
+            return {}
+        with autocast(content, self.bfloat16):
+            return {n: f.float() for n, f in self.net(content).items() if n in self.content_layers}
+
+    def __call__(
+        self, image: torch.Tensor, masks: torch.Tensor, content_targets: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The weighted loss of ``image`` (1, 3, H, W) with region ``masks`` (1, K, H, W) of the same size."""
         with autocast(image, self.bfloat16):
             features = self.net(image)
-        loss = self.weights.style * self.style(features)
-        for name, target in self.content_targets.items():
-            error = F.mse_loss(features[name].float(), target.float()) / self.content_norms[name]
-            loss = loss + self.weights.content * error / len(self.content_targets)
+        loss = self.weights.style * self.style(features, masks)
+        for name, target in content_targets.items():
+            norm = target.square().mean().clamp_min(1e-12)
+            error = F.mse_loss(features[name].float(), target) / norm
+            loss = loss + self.weights.content * error / len(content_targets)
         dy = image[..., 1:, :] - image[..., :-1, :]
         dx = image[..., :, 1:] - image[..., :, :-1]
         return loss + self.weights.tv * (dy.square().mean() + dx.square().mean())
@@ -227,29 +287,24 @@ def _style_size(style: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
     return max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))
 
 
-def _objective(setup: _Setup, params: DoodleParams, size: tuple[int, int]) -> Objective:
-    """The loss for pictures of ``size`` (width, height): style statistics and content targets at that scale."""
+def _objective(
+    setup: _Setup, params: DoodleParams, size: tuple[int, int], tile: int, check: Callable[[], None]
+) -> Objective:
+    """The loss for pictures of ``size`` (width, height): the style's statistics at that scale."""
     style_size = _style_size(setup.style, size)
     style = resize(setup.style, style_size).clamp(0.0, 1.0)
     style_masks = F.interpolate(setup.style_masks, size=style_size[::-1], mode="area")
-    doodle_masks = F.interpolate(setup.doodle_masks, size=size[::-1], mode="area")
-    with torch.no_grad(), autocast(style, setup.bfloat16):
-        style_features = {n: f.float() for n, f in setup.net(style).items() if n in setup.style_layers}
-    content_targets: dict[str, torch.Tensor] = {}
-    if setup.content is not None and setup.content_layers:
-        content = resize(setup.content, size).clamp(0.0, 1.0)
-        with torch.no_grad(), autocast(content, setup.bfloat16):
-            content_targets = {n: f.float() for n, f in setup.net(content).items() if n in setup.content_layers}
     loss: GramLoss | PatchLoss
     if params.method == "gram":
-        loss = GramLoss(style_features, style_masks, doodle_masks)
+        loss = GramLoss(
+            region_gram_targets(setup.net, style, style_masks, setup.style_layers, tile, setup.bfloat16, check)
+        )
     else:
-        probe = torch.zeros(1, 3, size[1], size[0], device=style.device)
-        with torch.no_grad():
-            shapes = {n: f.shape for n, f in setup.net(probe).items() if n in setup.style_layers}
-        loss = PatchLoss(style_features, style_masks, doodle_masks, shapes, params.patch_size, params.semantic_weight)
+        with torch.no_grad(), autocast(style, setup.bfloat16):
+            style_features = {n: f.float() for n, f in setup.net(style).items() if n in setup.style_layers}
+        loss = PatchLoss(style_features, style_masks, params.patch_size, params.semantic_weight)
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
-    return Objective(setup.net, loss, content_targets, weights, setup.bfloat16)
+    return Objective(setup.net, loss, setup.content_layers, weights, setup.bfloat16)
 
 
 def _masks(indices: np.ndarray, count: int, size: tuple[int, int], device: str) -> torch.Tensor:
@@ -276,6 +331,116 @@ def _regions(inputs: Inputs, params: DoodleParams) -> tuple[RegionMatch, np.ndar
     style_rgb = np.ascontiguousarray(style[..., :3])
     style_labels = resample(style_labels, (style_rgb.shape[1], style_rgb.shape[0]), exact=True)
     return match_regions(inputs.labels, style_labels, params.snap_distance), style_rgb
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """One scale of the schedule."""
+
+    index: int
+    size: tuple[int, int]
+    iterations: int
+
+
+class _Progress:
+    """Progress over a render's scales (work in pixel-iterations), the loss curve and throttled preview frames."""
+
+    def __init__(self, ctx: RunContext, total: float, scales: int) -> None:
+        self.ctx = ctx
+        self.total = total
+        self.scales = scales
+        self.done = 0.0
+        self.curve: list[float] = []
+
+    def preview(self, scale: _Scale, step: int, image: torch.Tensor, extra: str = "") -> Frame | None:
+        """A preview frame when one is due: scale k/n, iteration, loss and ETA in the message."""
+        if not self.ctx.preview_due():
+            return None
+        progress = 0.99 * self.done / self.total
+        eta = self.ctx.eta(progress)
+        width, height = scale.size
+        parts = [f"scale {scale.index + 1}/{self.scales} ({width}x{height})", f"iteration {step}/{scale.iterations}"]
+        if extra:
+            parts.append(extra)
+        if self.curve:
+            parts.append(f"loss {self.curve[-1]:.4g}")
+        if eta is not None:
+            parts.append(f"ETA {eta:.0f} s")
+        return self.ctx.frame(progress, tensor_to_image(image), message=", ".join(parts))
+
+
+def _optimise_lbfgs(
+    progress: _Progress,
+    scale: _Scale,
+    objective: Objective,
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    content: torch.Tensor | None,
+) -> Generator[Frame, None, torch.Tensor]:
+    """L-BFGS on the whole picture; every iteration is one loss evaluation."""
+    targets = objective.content_targets(content)
+    optimizer = PixelLBFGS(image)
+    pixels = scale.size[0] * scale.size[1]
+    for step in range(1, scale.iterations + 1):
+        progress.ctx.check_cancelled()
+        variable = optimizer.point.detach().requires_grad_(True)
+        loss = objective(variable, masks, targets)
+        loss.backward()
+        assert variable.grad is not None
+        optimizer.tell(float(loss.detach()), variable.grad)
+        progress.curve.append(optimizer.loss)
+        progress.done += pixels
+        if (frame := progress.preview(scale, step, optimizer.image)) is not None:
+            yield frame
+    return optimizer.image
+
+
+def _optimise_tiled(
+    progress: _Progress,
+    scale: _Scale,
+    objective: Objective,
+    image: torch.Tensor,
+    masks: torch.Tensor,
+    content: torch.Tensor | None,
+    tile: int,
+    rng: np.random.Generator,
+) -> Generator[Frame, None, torch.Tensor]:
+    """Adam with full-size per-pixel state; each step sweeps tiles on a grid shifted by a new random offset.
+
+    Each tile's loss (the shared style statistics or style patches, the tile's own region masks and content) is
+    computed with a margin of context; only the gradient of the tile's centre is kept, so at most one tile's
+    network pass is alive at a time. L-BFGS needs one fixed loss, which a shifting grid is not: Adam it is.
+    """
+    ctx = progress.ctx
+    x = image.detach().clone()
+    adam = PixelAdam(x, TILED_LEARNING_RATE)
+    height, width = x.shape[-2:]
+    margin = margin_for(tile)
+    for step in range(1, scale.iterations + 1):
+        boxes = list(TileGrid(width, height, tile, random_offset(rng, tile)))
+        gradient = torch.zeros_like(x)
+        total = 0.0
+        for box in boxes:
+            ctx.check_cancelled()
+            px0, py0, px1, py1 = expand(box, margin, width, height)
+            patch = x[..., py0:py1, px0:px1].detach().requires_grad_(True)
+            window = None if content is None else content[..., py0:py1, px0:px1]
+            loss = objective(patch, masks[..., py0:py1, px0:px1], objective.content_targets(window))
+            (loss * patch.shape[-1] * patch.shape[-2]).backward()
+            assert patch.grad is not None
+            x0, y0, x1, y1 = box
+            gradient[..., y0:y1, x0:x1] = patch.grad[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+            share = (x1 - x0) * (y1 - y0) / (width * height)
+            total += float(loss.detach()) * share
+            progress.done += share * width * height
+            if frame := progress.preview(scale, step, x, f"{len(boxes)} tiles"):
+                yield frame
+        adam.step(gradient)
+        del gradient
+        progress.curve.append(total)
+        if (frame := progress.preview(scale, step, x)) is not None:
+            yield frame
+    return x
 
 
 def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
@@ -305,11 +470,12 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
     min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
     sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
     counts = split_iterations(params.iterations, len(sizes), growth=params.scale_factor)
-    total_work = sum(w * h * n for (w, h), n in zip(sizes, counts, strict=True))
-    done = 0.0
+    tile = params.tile_size or auto_tile_size(params.network, device)
+    progress = _Progress(ctx, sum(w * h * n for (w, h), n in zip(sizes, counts, strict=True)), len(sizes))
     generator = torch.Generator().manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
     image: torch.Tensor | None = None
-    curve: list[float] = []
+    tiled_scales: list[bool] = []
     for index, (scale_size, iterations) in enumerate(zip(sizes, counts, strict=True)):
         ctx.check_cancelled()
         if image is None:
@@ -317,29 +483,18 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
             image = first if content is None else resize(content, scale_size)
         else:
             image = resize(image, scale_size)
-        objective = _objective(setup, params, scale_size)
-        optimizer = PixelLBFGS(image.clamp(0.0, 1.0))
-        for step in range(1, iterations + 1):
-            ctx.check_cancelled()
-            variable = optimizer.point.detach().requires_grad_(True)
-            loss = objective(variable)
-            loss.backward()
-            assert variable.grad is not None
-            optimizer.tell(float(loss.detach()), variable.grad)
-            curve.append(optimizer.loss)
-            done += scale_size[0] * scale_size[1]
-            if ctx.preview_due():
-                progress = 0.99 * done / total_work
-                eta = ctx.eta(progress)
-                parts = [
-                    f"scale {index + 1}/{len(sizes)} ({scale_size[0]}x{scale_size[1]})",
-                    f"iteration {step}/{iterations}",
-                    f"loss {optimizer.loss:.4g}",
-                ]
-                if eta is not None:
-                    parts.append(f"ETA {eta:.0f} s")
-                yield ctx.frame(progress, tensor_to_image(optimizer.image), message=", ".join(parts))
-        image = optimizer.image
+        image = image.clamp(0.0, 1.0)
+        objective = _objective(setup, params, scale_size, tile, ctx.check_cancelled)
+        masks = F.interpolate(setup.doodle_masks, size=scale_size[::-1], mode="area")
+        content_at = None if setup.content is None else resize(setup.content, scale_size).clamp(0.0, 1.0)
+        scale = _Scale(index, scale_size, iterations)
+        tiled_scales.append(needs_tiling(*scale_size, tile))
+        if tiled_scales[-1]:
+            steps = _optimise_tiled(progress, scale, objective, image, masks, content_at, tile, rng)
+        else:
+            steps = _optimise_lbfgs(progress, scale, objective, image, masks, content_at)
+        image = yield from steps
+    curve = progress.curve
     assert image is not None
     ctx.check_cancelled()
     info = {
@@ -351,7 +506,10 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
         "content_layers": list(content_layers),
         "precision": "bfloat16" if bfloat16 else "float32",
         **match.summary(),
-        "scales": [{"size": list(s), "iterations": n} for s, n in zip(sizes, counts, strict=True)],
+        "tile": tile,
+        "scales": [
+            {"size": list(s), "iterations": n, "tiled": t} for s, n, t in zip(sizes, counts, tiled_scales, strict=True)
+        ],
         "loss": {"first": curve[0], "final": curve[-1]} if curve else {},
         "seconds": time.perf_counter() - started,
     }

@@ -56,6 +56,16 @@ class DoodleParams:
     size: Annotated[
         int, Param("Long side of the output in pixels; 0 = the doodle's size", min=0, max=32768, step=64, role="size")
     ] = 0
+    tile_size: Annotated[
+        int,
+        Param(
+            "Largest tile the network sees at once; larger scales are optimised in tiles on a shifting grid "
+            "(Adam); 0 = automatic (by free memory)",
+            min=0,
+            max=8192,
+            step=64,
+        ),
+    ] = 0
     snap_distance: Annotated[
         float,
         Param(

@@ -22,7 +22,6 @@ per-pixel state for the whole picture and takes one step per sweep over the tile
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +45,14 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import Layers, choose_layers
-from studio.core.nets.optim import PixelLBFGS
+from studio.core.nets.optim import PixelAdam, PixelLBFGS
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
     TileGrid,
+    auto_tile_size,
     expand,
+    margin_for,
     needs_tiling,
     pyramid_sizes,
     random_offset,
@@ -59,14 +60,8 @@ from studio.core.tiling import (
     split_iterations,
 )
 
-BYTES_PER_PIXEL = {"vgg16": 2600, "vgg16_hed": 2600, "vgg19": 3300, "alexnet": 500, "efficientnet_lite0": 2600}
-"""Peak memory of one forward and backward pass per input pixel (measured on the CPU, up to the default layers)."""
-
-AUTO_TILE_CAP_BYTES = 4 << 30  # on the CPU, larger tiles are no faster; this keeps a 4096 px render under 8 GiB
-MIN_TILE = 128
 AUTO_MIN_SIDE = 128  # the coarsest scale when ``scales`` is automatic
 MIN_SIDE = 32  # the smallest picture a scale or a style image may have
-MAX_MARGIN = 64  # context around each tile, in pixels of the current scale
 
 
 @dataclass(frozen=True)
@@ -164,11 +159,6 @@ def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
     return F.interpolate(mask, size=feature.shape[-2:], mode="area")
 
 
-def margin_for(tile: int) -> int:
-    """Pixels of context each tile is computed with."""
-    return max(8, min(MAX_MARGIN, tile // 2))
-
-
 def gram_statistics(
     net: FeatureExtractor,
     image: torch.Tensor,
@@ -259,58 +249,6 @@ def drain(generator: Generator[None, None, object]) -> object:
             next(generator)
     except StopIteration as stop:
         return stop.value
-
-
-def auto_tile_size(network: str, device: str) -> int:
-    """The largest tile one forward and backward pass of ``network`` fits in, given the device's free memory."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        budget = torch.cuda.mem_get_info(torch.device(device))[0] * 0.6
-    else:
-        budget = min(_available_ram() * 0.4, AUTO_TILE_CAP_BYTES)
-    side = math.isqrt(int(budget / BYTES_PER_PIXEL.get(network, 3000)))
-    side -= 2 * margin_for(side)
-    return max(MIN_TILE, side // 64 * 64)
-
-
-def _available_ram() -> float:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return float(8 << 30)
-
-
-class PixelAdam:
-    """Adam over the pixels of a whole picture, fed one full-size gradient per step.
-
-    The gradient may be assembled tile by tile; the moments live at full size,
-    so every pixel keeps its own state whichever tile it was in.
-    """
-
-    def __init__(self, image: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
-        self.image = image
-        self.lr = lr
-        self.betas = betas
-        self.steps = 0
-        self.first = torch.zeros_like(image)
-        self.second = torch.zeros_like(image)
-
-    @torch.no_grad()
-    def step(self, gradient: torch.Tensor) -> None:
-        """One Adam step on the picture; values stay in 0..1."""
-        beta1, beta2 = self.betas
-        self.steps += 1
-        self.first.mul_(beta1).add_(gradient, alpha=1 - beta1)
-        self.second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
-        step = self.lr * math.sqrt(1 - beta2**self.steps) / (1 - beta1**self.steps)
-        denominator = self.second.sqrt().add_(1e-8)
-        self.image.addcdiv_(self.first, denominator, value=-step).clamp_(0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,73 @@ def _indices(labels: np.ndarray, lookup: dict[int, int]) -> np.ndarray:
 def one_hot(indices: np.ndarray, count: int) -> np.ndarray:
     """Region index map (H, W) as float32 masks (count, H, W); pixels with index -1 are in none."""
     return (indices[None, :, :] == np.arange(count)[:, None, None]).astype(np.float32)
+
+
+def to_indices(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each pixel of an RGB label map as the row of ``palette`` (K, 3) nearest its colour, uint8 (H, W), and the
+    number of pixels whose colour was not exactly a palette colour (snapped).
+
+    With the document's palette (:func:`studio.core.inputs.label_colours` of ``arange(256)``) the rows are the
+    label indices a label layer holds.
+    """
+    colours = np.asarray(palette, np.uint8).reshape(-1, 3)
+    if not 0 < len(colours) <= 256:
+        raise ValueError(f"a palette needs 1 to 256 colours, not {len(colours)}")
+    unique, inverse = np.unique(_codes(labels), return_inverse=True)
+    found = _colours(unique).astype(np.float32)
+    distances = ((found[:, None, :] - colours[None, :, :].astype(np.float32)) ** 2).sum(axis=2)
+    nearest = distances.argmin(axis=1)
+    exact = distances[np.arange(len(unique)), nearest] == 0
+    indices = nearest.astype(np.uint8)[inverse.reshape(labels.shape[:2])]
+    return indices, int((~exact)[inverse].sum())
+
+
+def from_indices(indices: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Label indices (H, W) as the RGB colours (H, W, 3) of ``palette``'s rows: the inverse of :func:`to_indices`."""
+    return np.asarray(palette, np.uint8).reshape(-1, 3)[indices]
+
+
+SEGMENT_SAMPLES = 100_000
+"""At most this many pixels (an even grid) fit :func:`segment`'s clusters; every pixel is then given the nearest."""
+
+
+SEGMENT_MIN_BLUR = 3.0
+"""Colours are averaged over at least this radius (Gaussian sigma, px) so a fine texture counts as one region."""
+
+
+def segment(picture: np.ndarray, regions: int, position_weight: float = 0.5) -> np.ndarray:
+    """A label map of ``picture`` (RGB(A) uint8) in ``regions`` regions of similar colour and place: indices
+    1..regions, uint8 (H, W), numbered in the order they first appear row by row.
+
+    k-means (OpenCV, fixed seed: the same picture gives the same map) on the Lab colour around each pixel (a
+    texture's mean) and its position; ``position_weight`` 0 groups by colour alone, 1 counts moving across the
+    picture like the whole lightness range.
+    """
+    import cv2
+
+    if not 1 <= regions <= 255:
+        raise ValueError(f"a label map has 1 to 255 regions, not {regions}")
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] < 3:
+        raise ValueError(f"segment needs an RGB(A) uint8 picture, not {picture.dtype} of shape {picture.shape}")
+    height, width = picture.shape[:2]
+    lab = cv2.cvtColor(picture[..., :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = cv2.GaussianBlur(lab, (0, 0), max(SEGMENT_MIN_BLUR, max(height, width) / 48))  # a texture's mean colour
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    scale = 100.0 * position_weight / max(height, width)
+    features = np.concatenate([lab, (x * scale)[..., None], (y * scale)[..., None]], axis=2).reshape(-1, 5)
+    stride = max(1, int(np.ceil(len(features) / SEGMENT_SAMPLES)))
+    samples = np.ascontiguousarray(features[::stride])
+    count = min(regions, len(samples))
+    cv2.setRNGSeed(0)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 0.01)
+    _, _, centres = cv2.kmeans(samples, count, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    nearest = np.empty(len(features), np.int64)
+    for start in range(0, len(features), 1 << 18):
+        chunk = features[start : start + (1 << 18)]
+        nearest[start : start + len(chunk)] = ((chunk[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    _, first = np.unique(nearest, return_index=True)
+    order = np.argsort(np.argsort(first))
+    present = np.unique(nearest)
+    table = np.zeros(count, np.uint8)
+    table[present] = order.astype(np.uint8) + 1
+    return table[nearest].reshape(height, width)

@@ -23,6 +23,7 @@ import ctypes
 import functools
 import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -32,6 +33,13 @@ import torch.nn.functional as F
 
 Box = tuple[int, int, int, int]
 """A pixel rectangle ``(x0, y0, x1, y1)``, end-exclusive."""
+
+BYTES_PER_PIXEL = {"vgg16": 2600, "vgg16_hed": 2600, "vgg19": 3300, "alexnet": 500, "efficientnet_lite0": 2600}
+"""Peak memory of one forward and backward pass per input pixel (measured on the CPU, up to the default layers)."""
+
+AUTO_TILE_CAP_BYTES = 4 << 30  # on the CPU, larger tiles are no faster; this keeps a 4096 px render under 8 GiB
+MIN_TILE = 128
+MAX_MARGIN = 64  # context around each tile, in pixels of the current scale
 
 
 def pyramid_sizes(
@@ -356,3 +364,33 @@ def laplacian_normalize(gradient: torch.Tensor, levels: int = 4) -> torch.Tensor
         out = F.interpolate(out, size=band.shape[-2:], mode="bilinear", align_corners=False)
         out = out + band / band.std().clamp_min(1e-8)
     return out / len(bands)
+
+
+def margin_for(tile: int) -> int:
+    """Pixels of context each tile is computed with."""
+    return max(8, min(MAX_MARGIN, tile // 2))
+
+
+def auto_tile_size(network: str, device: str) -> int:
+    """The largest tile one forward and backward pass of ``network`` fits in, given the device's free memory."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        budget = torch.cuda.mem_get_info(torch.device(device))[0] * 0.6
+    else:
+        budget = min(_available_ram() * 0.4, AUTO_TILE_CAP_BYTES)
+    side = math.isqrt(int(budget / BYTES_PER_PIXEL.get(network, 3000)))
+    side -= 2 * margin_for(side)
+    return max(MIN_TILE, side // 64 * 64)
+
+
+def _available_ram() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float(8 << 30)

@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
                 del self.registry.plugins[manifest.id]
                 continue
             self.hosts[manifest.id] = host
+            panel.inputs_box.changed.connect(host.extras_changed)
             panel.run_requested.connect(lambda params, m=manifest: self.run_plugin(m, params))
             panel.cancel_requested.connect(self.cancel_job)
             panel.params_changed.connect(lambda m=manifest: self.live_preview.schedule(m))
@@ -591,6 +592,10 @@ class MainWindow(QMainWindow):
     def extras_of(self, manifest: PluginManifest) -> dict[str, str]:
         """The extra pictures chosen in ``manifest``'s panel, by input name."""
         return self.panels[manifest.id].extras()
+
+    def set_extra_of(self, manifest: PluginManifest, name: str, path: str) -> None:
+        """Choose ``path`` for the extra picture ``name`` in ``manifest``'s panel."""
+        self.panels[manifest.id].inputs_box.set_extra(name, path)
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -49,13 +49,17 @@ class HostWindow(Protocol):
 
     def extras_of(self, manifest: PluginManifest) -> Mapping[str, str]: ...
 
+    def set_extra_of(self, manifest: PluginManifest, name: str, path: str) -> None: ...
+
     def show_message(self, text: str) -> None: ...
 
 
 class PanelHost(QObject):
-    """The host of one plugin's panel. ``document_changed(doc)`` fires when the window shows another document."""
+    """The host of one plugin's panel. ``document_changed(doc)`` fires when the window shows another document,
+    ``extras_changed()`` when a picture is chosen in the panel's Inputs box."""
 
     document_changed = Signal(object)
+    extras_changed = Signal()
 
     def __init__(self, manifest: PluginManifest, window: HostWindow, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +85,14 @@ class PanelHost(QObject):
         if doc is None:
             raise ValueError("there is no open document")
         return inputs_from_document(doc, self.manifest, self._window.extras_of(self.manifest))
+
+    def extras(self) -> Mapping[str, str]:
+        """The extra pictures chosen in the panel's Inputs box, by input name."""
+        return self._window.extras_of(self.manifest)
+
+    def set_extra(self, name: str, path: str) -> None:
+        """Choose the file ``path`` for the extra input ``name`` in the Inputs box."""
+        self._window.set_extra_of(self.manifest, name, path)
 
     def run(self, params: Any) -> JobHandle | None:
         """Run the plugin's engine with ``params`` on the document, as the Run button does."""
@@ -108,6 +120,17 @@ class PanelHost(QObject):
             size = f"{rgba.shape[1]}x{rgba.shape[0]}"
             raise ValueError(f"a {size} layer does not fit a {doc.width}x{doc.height} document")
         layer = Layer(doc.unique_layer_name(name), LayerKind.RASTER, rgba, recipe=recipe)
+        doc.history.push(AddLayer(f"Add {layer.name}", layer))
+        return layer
+
+    def add_label_layer(self, name: str, indices: np.ndarray) -> Layer:
+        """Add a label layer (uint8 label indices of the document's size, 0 = no region) in one undo step."""
+        doc = self.document
+        if doc is None:
+            raise ValueError("there is no open document")
+        if indices.dtype != np.uint8 or indices.shape != (doc.height, doc.width):
+            raise ValueError(f"label indices must be uint8 of shape {(doc.height, doc.width)}, not {indices.shape}")
+        layer = Layer(doc.unique_layer_name(name), LayerKind.LABELS, indices.copy())
         doc.history.push(AddLayer(f"Add {layer.name}", layer))
         return layer
 

@@ -95,3 +95,30 @@ class PixelLBFGS:
             beta = rho * float((y * q).sum())
             q.add_(s, alpha=alpha - beta)
         return q.neg_()
+
+
+class PixelAdam:
+    """Adam over the pixels of a whole picture, fed one full-size gradient per step.
+
+    The gradient may be assembled tile by tile; the moments live at full size,
+    so every pixel keeps its own state whichever tile it was in.
+    """
+
+    def __init__(self, image: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
+        self.image = image
+        self.lr = lr
+        self.betas = betas
+        self.steps = 0
+        self.first = torch.zeros_like(image)
+        self.second = torch.zeros_like(image)
+
+    @torch.no_grad()
+    def step(self, gradient: torch.Tensor) -> None:
+        """One Adam step on the picture; values stay in 0..1."""
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.first.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        self.second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        step = self.lr * math.sqrt(1 - beta2**self.steps) / (1 - beta1**self.steps)
+        denominator = self.second.sqrt().add_(1e-8)
+        self.image.addcdiv_(self.first, denominator, value=-step).clamp_(0.0, 1.0)

@@ -1,0 +1,248 @@
+"""The neural doodle panel: the style painting with its label map over it, the regions as a locked palette
+(colour, name, the texture each stands for), segmenting the style or the document into regions, loading a doodle
+drawn in another program, and the parameter rows of the chosen method."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from studio_plugins.doodle.params import DoodleParams
+
+from studio.core.image import ImageError, save_image
+from studio.core.inputs import InputError, InputSpec, label_colours, read_input
+from studio.core.labels import colour_hex, palette_of, segment, to_indices
+from studio.qt.panel_host import PanelHost
+from studio.qt.params_panel import ParamsPanel
+
+GRAM_ONLY = ("style_layers",)
+PATCH_ONLY = ("patch_layers", "patch_size", "semantic_weight")
+THUMBNAIL = 200
+SWATCH = 40
+OVERLAY_OPACITY = 0.45
+DOCUMENT_PALETTE = label_colours(np.arange(256, dtype=np.uint8))
+
+
+def _pixmap(rgb: np.ndarray) -> QPixmap:
+    """An RGB uint8 array as a pixmap."""
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+def _colour_icon(colour: np.ndarray) -> QIcon:
+    pixmap = QPixmap(SWATCH, SWATCH)
+    pixmap.fill(QColor(colour_hex(colour)))
+    return QIcon(pixmap)
+
+
+def texture_crop(style: np.ndarray, mask: np.ndarray, side: int = 48) -> np.ndarray:
+    """A square crop (at most ``side`` px) of ``style`` around the point deepest inside ``mask`` (H, W bool)."""
+    depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(depth.argmax()), depth.shape)
+    half = max(1, min(side // 2, int(depth[y, x])))
+    return style[max(0, y - half) : y + half, max(0, x - half) : x + half, :3]
+
+
+class DoodlePanel(ParamsPanel):
+    """The doodle parameters (rows of the chosen method only) under the style preview and its region palette."""
+
+    def __init__(self, host: PanelHost, parent: QWidget | None = None) -> None:
+        super().__init__(DoodleParams, parent)
+        self.host = host
+        self.names: dict[str, str] = {}
+        self.palette = np.zeros((0, 3), np.uint8)
+        self.region_indices: np.ndarray | None = None
+
+        box = QGroupBox("Style regions")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(6, 6, 6, 6)
+        self.preview = QLabel("Choose a style painting and its label map in the Inputs box, or segment it.")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setWordWrap(True)
+        self.preview.setMinimumHeight(80)
+        self.segment_button = QPushButton("Segment the style picture…")
+        self.segment_button.setToolTip("Make the style's label map by colour and position, next to the picture")
+        self.segment_button.clicked.connect(self.ask_segment_style)
+        self.doodle_button = QPushButton("Doodle from the document")
+        self.doodle_button.setToolTip("Segment the document's picture into the same regions, as a label layer")
+        self.doodle_button.clicked.connect(self.doodle_from_document)
+        self.load_button = QPushButton("Load doodle…")
+        self.load_button.setToolTip("A label map drawn in another program, snapped to these regions, as a label layer")
+        self.load_button.clicked.connect(self.ask_load_doodle)
+        self.regions = QTableWidget(0, 3)
+        self.regions.setHorizontalHeaderLabels(["Colour", "Name", "Texture"])
+        self.regions.verticalHeader().hide()
+        self.regions.setIconSize(QSize(SWATCH, SWATCH))
+        self.regions.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.regions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.regions.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.regions.setMinimumWidth(120)
+        self.regions.verticalHeader().setDefaultSectionSize(SWATCH + 6)
+        self.regions.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.regions.itemChanged.connect(self._rename)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        for widget in (self.preview, self.segment_button):
+            column.addWidget(widget)
+        column.addWidget(self.regions)
+        column.addWidget(self.doodle_button)
+        column.addWidget(self.load_button)
+        column.addWidget(self.status)
+        self.form.insertRow(0, box)
+
+        self.changed.connect(self.show_relevant_rows)
+        host.extras_changed.connect(self.refresh)
+        self.show_relevant_rows()  # nothing is chosen in the Inputs box yet: refresh() waits for extras_changed
+
+    def show_relevant_rows(self) -> None:
+        """Show the rows of the chosen method only."""
+        hidden = GRAM_ONLY if self.values()["method"] == "patch" else PATCH_ONLY
+        for field in self.fields:
+            self.set_row_visible(field.name, field.name not in hidden)
+
+    def _read(self, name: str) -> np.ndarray | None:
+        """The extra input ``name`` chosen in the Inputs box, or None when none is chosen or it cannot be read."""
+        path = self.host.extras().get(name)
+        spec = next(s for s in self.host.manifest.inputs if s.name == name)
+        if not path:
+            return None
+        try:
+            return read_input(spec, path)
+        except (InputError, ImageError, OSError) as exc:
+            self.status.setText(str(exc))
+            return None
+
+    def refresh(self) -> None:
+        """Show the chosen style painting with its label map over it, and its regions."""
+        style, labels = self._read("style"), self._read("style_labels")
+        self.palette = palette_of(labels) if labels is not None else np.zeros((0, 3), np.uint8)
+        indices, inexact = to_indices(self.palette[None], DOCUMENT_PALETTE) if len(self.palette) else (None, 0)
+        self.region_indices = None if indices is None or inexact else indices[0]
+        if labels is not None and self.region_indices is None:
+            self.status.setText("The label map's colours are not label colours: segment the style to paint with it.")
+        if style is not None and labels is not None:
+            labels = cv2.resize(labels, (style.shape[1], style.shape[0]), interpolation=cv2.INTER_NEAREST)
+        shown = style[..., :3] if style is not None else labels
+        if shown is not None:
+            if style is not None and labels is not None:
+                blend = style[..., :3] * (1 - OVERLAY_OPACITY) + labels * OVERLAY_OPACITY
+                shown = np.rint(blend).astype(np.uint8)
+            pixmap = _pixmap(shown).scaled(
+                THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            self.preview.setPixmap(pixmap)
+        self._fill_regions(style, labels)
+
+    def _fill_regions(self, style: np.ndarray | None, labels: np.ndarray | None) -> None:
+        self.regions.blockSignals(True)
+        self.regions.setRowCount(len(self.palette))
+        for row, colour in enumerate(self.palette):
+            key = colour_hex(colour)
+            swatch = QTableWidgetItem(_colour_icon(colour), "")
+            swatch.setToolTip(key)
+            swatch.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            name = QTableWidgetItem(self.names.get(key, f"Region {row + 1}"))
+            name.setData(Qt.ItemDataRole.UserRole, key)
+            texture = QTableWidgetItem()
+            texture.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            if style is not None and labels is not None:
+                crop = texture_crop(style, (labels == colour).all(axis=2))
+                texture.setIcon(QIcon(_pixmap(crop)))
+            self.regions.setItem(row, 0, swatch)
+            self.regions.setItem(row, 1, name)
+            self.regions.setItem(row, 2, texture)
+        self.regions.resizeColumnToContents(0)
+        self.regions.resizeColumnToContents(2)
+        self.regions.setFixedHeight(
+            self.regions.horizontalHeader().height()
+            + sum(self.regions.rowHeight(r) for r in range(len(self.palette)))
+            + 2 * self.regions.frameWidth()
+        )
+        self.regions.blockSignals(False)
+
+    def _rename(self, item: QTableWidgetItem) -> None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        if key:
+            self.names[str(key)] = item.text()
+
+    def region_names(self) -> list[str]:
+        """The regions' names, in the palette's order."""
+        return [self.regions.item(row, 1).text() for row in range(self.regions.rowCount())]
+
+    def ask_segment_style(self) -> None:
+        """Ask how many regions, then segment the style painting."""
+        count, ok = QInputDialog.getInt(self, "Segment the style picture", "Regions", max(2, len(self.palette)), 1, 32)
+        if ok:
+            self.segment_style(count)
+
+    def segment_style(self, regions: int) -> Path | None:
+        """Write the style painting's label map of ``regions`` regions as a PNG next to it (or in the temporary
+        folder when that is not writable) and choose it in the Inputs box; None (and why, in the panel) on failure."""
+        style = self._read("style")
+        if style is None:
+            self.status.setText("Choose the style painting in the Inputs box first.")
+            return None
+        labels = label_colours(segment(style, regions))
+        source = Path(self.host.extras()["style"])
+        target = source.with_name(f"{source.stem}-labels.png")
+        if not os.access(target.parent, os.W_OK):
+            target = Path(tempfile.gettempdir()) / target.name
+        save_image(labels, target)
+        self.host.set_extra("style_labels", str(target))
+        self.status.setText(f"{len(self.palette)} regions written to {target.name}.")
+        return target
+
+    def doodle_from_document(self) -> None:
+        """Segment the document's picture into as many regions as the style has, as a label layer."""
+        doc = self.host.document
+        if doc is None or self.region_indices is None:
+            self.status.setText("Open a picture and segment the style first.")
+            return
+        picture = doc.composite()
+        indices = self.region_indices[segment(picture, len(self.region_indices)) - 1]
+        self.host.add_label_layer("Doodle", indices)
+        self.status.setText(f"Added a doodle of {len(self.region_indices)} regions.")
+
+    def ask_load_doodle(self) -> None:
+        """Ask for a label map file, then load it as a doodle."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load doodle", "", "Images (*.png *.tif *.tiff *.bmp *.webp)")
+        if path:
+            self.load_doodle(path)
+
+    def load_doodle(self, path: str) -> int | None:
+        """Add the label map file at ``path`` as a label layer, its colours snapped to the style's regions;
+        the number of pixels snapping moved (shown in the panel), or None when it could not be loaded."""
+        doc = self.host.document
+        if doc is None or self.region_indices is None:
+            self.status.setText("Open a picture and segment the style first.")
+            return None
+        try:
+            rgb = read_input(InputSpec("doodle", "labels"), path)
+            if rgb.shape[:2] != (doc.height, doc.width):
+                raise InputError(f"the doodle is {rgb.shape[1]}x{rgb.shape[0]}, the picture {doc.width}x{doc.height}")
+        except (InputError, ImageError, OSError) as exc:
+            self.status.setText(str(exc))
+            return None
+        rows, moved = to_indices(rgb, self.palette)
+        self.host.add_label_layer(Path(path).stem, self.region_indices[rows])
+        self.status.setText(f"Snapped {moved} pixels to the {len(self.palette)} region colours.")
+        return moved

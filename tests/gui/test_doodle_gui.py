@@ -1,0 +1,126 @@
+"""The neural doodle panel in the real main window (tiny random vgg16): segmenting the style into a region
+palette, a doodle from the document, running on a painted doodle and loading an anti-aliased doodle."""
+
+from importlib.metadata import EntryPoint
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings
+from test_doodle import two_textures
+from test_style_optimise import TAPS, tiny_vgg
+from tiny_store import tiny_store
+
+from studio.core.autosave import Autosaver
+from studio.core.document import LayerKind
+from studio.core.inputs import label_colours
+from studio.core.labels import colour_hex
+from studio.core.models.catalog import catalog
+from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
+from studio.qt.main_window import MainWindow
+
+PLUGINS = [EntryPoint("doodle", "studio_plugins.doodle:MANIFEST", ENTRY_POINT_GROUP)]
+JOB_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    models = tiny_store(tmp_path_factory.mktemp("doodle-store"), "test_style_optimise:tiny_vgg", tiny_vgg, TAPS, seed=3)
+    models.specs = catalog() | models.specs  # the other networks the plugin offers, not installed
+    return models
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, store):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("outputs/folder", str(tmp_path / "outputs"))
+    window = MainWindow(discover_plugins(PLUGINS), settings, Autosaver(tmp_path / "autosave"), store)
+    qtbot.addWidget(window, before_close_func=discard_changes)
+    window.resize(1100, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def discard_changes(window):
+    window.cancel_job()
+    if window.doc is not None:
+        window.doc.history.set_clean()
+
+
+@pytest.fixture
+def segmented(window, tmp_path):
+    """The window with a 48 px picture of two textures open and the style (the same picture) segmented in two."""
+    style = tmp_path / "style.png"
+    Image.fromarray(two_textures(48)).save(style)
+    assert window.open_path(style)
+    panel = window.panels["doodle"]
+    panel.inputs_box.set_extra("style", str(style))
+    written = panel.params_widget.segment_style(2)
+    assert written == tmp_path / "style-labels.png"
+    return panel
+
+
+def test_segmenting_the_style_fills_the_inputs_and_the_palette(segmented):
+    doodle = segmented.params_widget
+    labels = np.asarray(Image.open(segmented.extras()["style_labels"]).convert("RGB"))
+    assert segmented.extras()["style_labels"].endswith("style-labels.png")
+    assert (labels[:, :20] == label_colours(np.uint8(1))).all() and (labels[:, 26:] == label_colours(np.uint8(2))).all()
+    assert doodle.regions.rowCount() == 2
+    colours = [doodle.regions.item(row, 0).toolTip() for row in range(2)]
+    assert sorted(colours) == sorted(colour_hex(label_colours(np.uint8(i))) for i in (1, 2))
+    assert doodle.region_names() == ["Region 1", "Region 2"]
+    assert not doodle.preview.pixmap().isNull()
+    assert all(not doodle.regions.item(row, 2).icon().isNull() for row in range(2))
+
+
+def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, segmented):
+    doc = window.doc
+    before = len(doc.layers)
+    segmented.params_widget.doodle_button.click()
+    layer = doc.layers[-1]
+    assert layer.kind is LayerKind.LABELS and len(doc.layers) == before + 1
+    assert set(np.unique(layer.pixels)) == set(segmented.params_widget.region_indices)
+    doc.history.undo()
+    assert len(doc.layers) == before
+
+
+def test_running_from_the_panel_on_a_painted_doodle_adds_a_result(window, segmented, qtbot):
+    doc = window.doc
+    segmented.params_widget.doodle_from_document()
+    layer = doc.layers[-1]
+    layer.pixels[:24] = 2  # the artist paints the top half with the second region
+    segmented.params_widget.set_values({"iterations": 5, "scales": 1})
+    window.live_preview.cancel()
+    before = len(doc.layers)
+    segmented.run_button.click()
+    assert window.job is not None
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
+    assert segmented.error_text() == ""
+    assert len(doc.layers) == before + 1
+    result = doc.layers[-1]
+    assert result.kind is LayerKind.RASTER and result.recipe.plugin_id == "doodle"
+
+
+def test_an_anti_aliased_doodle_is_snapped_and_the_moved_pixels_shown(window, segmented, tmp_path):
+    doodle = np.zeros((48, 48), np.uint8)
+    doodle[:, :] = 1
+    doodle[16:32, 16:32] = 2
+    blurred = cv2.GaussianBlur(label_colours(doodle), (5, 5), 1.0)
+    path = tmp_path / "doodle.png"
+    Image.fromarray(blurred).save(path)
+    moved = segmented.params_widget.load_doodle(str(path))
+    assert moved is not None and moved > 0
+    assert f"Snapped {moved} pixels" in segmented.params_widget.status.text()
+    layer = window.doc.layers[-1]
+    assert layer.kind is LayerKind.LABELS and set(np.unique(layer.pixels)) == {1, 2}
+    assert (layer.pixels[20:28, 20:28] == 2).all() and (layer.pixels[:8] == 1).all()
+
+
+def test_only_the_chosen_methods_rows_show(window):
+    doodle = window.panels["doodle"].params_widget
+    assert doodle.label("style_layers").isVisibleTo(doodle) and not doodle.label("patch_size").isVisibleTo(doodle)
+    doodle.set_values({"method": "patch"})
+    assert doodle.label("patch_size").isVisibleTo(doodle) and doodle.label("semantic_weight").isVisibleTo(doodle)
+    assert not doodle.label("style_layers").isVisibleTo(doodle)
