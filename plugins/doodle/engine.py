@@ -47,7 +47,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
-from studio.core.nets.optim import PixelAdam, PixelLBFGS
+from studio.core.nets.optim import PixelAdam, PixelLBFGS, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -415,26 +415,19 @@ def _optimise_tiled(
     x = image.detach().clone()
     adam = PixelAdam(x, TILED_LEARNING_RATE)
     height, width = x.shape[-2:]
-    margin = margin_for(tile)
     for step in range(1, scale.iterations + 1):
-        boxes = list(TileGrid(width, height, tile, random_offset(rng, tile)))
-        gradient = torch.zeros_like(x)
-        total = 0.0
-        for box in boxes:
+
+        def tile_loss(patch: torch.Tensor, window: Box) -> torch.Tensor:
             ctx.check_cancelled()
-            px0, py0, px1, py1 = expand(box, margin, width, height)
-            patch = x[..., py0:py1, px0:px1].detach().requires_grad_(True)
-            window = None if content is None else content[..., py0:py1, px0:px1]
-            loss = objective(patch, masks[..., py0:py1, px0:px1], objective.content_targets(window))
-            (loss * patch.shape[-1] * patch.shape[-2]).backward()
-            assert patch.grad is not None
-            x0, y0, x1, y1 = box
-            gradient[..., y0:y1, x0:x1] = patch.grad[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
-            share = (x1 - x0) * (y1 - y0) / (width * height)
-            total += float(loss.detach()) * share
+            x0, y0, x1, y1 = window
+            crop = None if content is None else content[..., y0:y1, x0:x1]
+            return objective(patch, masks[..., y0:y1, x0:x1], objective.content_targets(crop))
+
+        def on_tile(share: float, tiles: int, step: int = step) -> Frame | None:
             progress.done += share * width * height
-            if frame := progress.preview(scale, step, x, f"{len(boxes)} tiles"):
-                yield frame
+            return progress.preview(scale, step, x, f"{tiles} tiles")
+
+        gradient, total = yield from tiled_gradient(x, tile, random_offset(rng, tile), tile_loss, on_tile)
         adam.step(gradient)
         del gradient
         progress.curve.append(total)

@@ -45,7 +45,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import Layers, choose_layers
-from studio.core.nets.optim import PixelAdam, PixelLBFGS
+from studio.core.nets.optim import PixelAdam, PixelLBFGS, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -501,29 +501,19 @@ def _optimise_tiled(
     ctx = state.ctx
     x = image.detach().clone()
     adam = PixelAdam(x, state.params.learning_rate)
-    height, width = x.shape[-2:]
-    margin = margin_for(tile)
     for step in range(1, scale.iterations + 1):
-        grid = TileGrid(width, height, tile, random_offset(rng, tile))
-        boxes = list(grid)
-        gradient = torch.zeros_like(x)
-        total = 0.0
-        for box in boxes:
+
+        def tile_loss(patch: torch.Tensor, window: Box) -> torch.Tensor:
             ctx.check_cancelled()
-            px0, py0, px1, py1 = expand(box, margin, width, height)
-            patch = x[..., py0:py1, px0:px1].detach().requires_grad_(True)
-            targets = objective.content_targets(content[..., py0:py1, px0:px1])
-            patch_mask = None if mask is None else mask[..., py0:py1, px0:px1]
-            loss = objective(patch, targets, patch_mask).total
-            (loss * patch.shape[-1] * patch.shape[-2]).backward()
-            x0, y0, x1, y1 = box
-            assert patch.grad is not None
-            gradient[..., y0:y1, x0:x1] = patch.grad[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
-            area = (x1 - x0) * (y1 - y0)
-            total += float(loss.detach()) * area / (width * height)
-            state.advance(scale.step_work * area / (width * height))
-            if frame := state.preview(scale, step, x, f"iteration {step}/{scale.iterations}, {len(boxes)} tiles"):
-                yield frame
+            x0, y0, x1, y1 = window
+            targets = objective.content_targets(content[..., y0:y1, x0:x1])
+            return objective(patch, targets, None if mask is None else mask[..., y0:y1, x0:x1]).total
+
+        def on_tile(share: float, tiles: int, step: int = step) -> Frame | None:
+            state.advance(scale.step_work * share)
+            return state.preview(scale, step, x, f"iteration {step}/{scale.iterations}, {tiles} tiles")
+
+        gradient, total = yield from tiled_gradient(x, tile, random_offset(rng, tile), tile_loss, on_tile)
         adam.step(gradient)
         del gradient
         state.record(scale, step, total)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
+from typing import TypeVar
 
 import torch
+
+from studio.core.tiling import Box, TileGrid, expand, margin_for
 
 LBFGS_HISTORY = 20  # L-BFGS keeps 2 picture-sized vectors per step of history
 
@@ -122,3 +126,40 @@ class PixelAdam:
         step = self.lr * math.sqrt(1 - beta2**self.steps) / (1 - beta1**self.steps)
         denominator = self.second.sqrt().add_(1e-8)
         self.image.addcdiv_(self.first, denominator, value=-step).clamp_(0.0, 1.0)
+
+
+T = TypeVar("T")
+TileLoss = Callable[[torch.Tensor, Box], torch.Tensor]
+"""``tile_loss(patch, window)``: the loss of one tile; ``patch`` is the picture inside ``window`` (the tile with
+its margin of context), a leaf that requires grad."""
+
+
+def tiled_gradient(
+    x: torch.Tensor, tile: int, offset: tuple[int, int], tile_loss: TileLoss, on_tile: Callable[[float, int], T | None]
+) -> Generator[T, None, tuple[torch.Tensor, float]]:
+    """The gradient over ``x`` of a loss taken tile by tile on a grid shifted by ``offset``.
+
+    Each tile's loss is computed with a margin of context and only the gradient of the tile's centre is kept, so
+    at most one tile's network pass is alive at a time. After each tile ``on_tile(share, tiles)`` (the tile's
+    share of the picture, the number of tiles) may give something to yield (a preview). Returns the gradient and
+    the loss averaged over the picture by area.
+    """
+    height, width = x.shape[-2:]
+    margin = margin_for(tile)
+    boxes = list(TileGrid(width, height, tile, offset))
+    gradient = torch.zeros_like(x)
+    total = 0.0
+    for box in boxes:
+        window = expand(box, margin, width, height)
+        px0, py0, px1, py1 = window
+        patch = x[..., py0:py1, px0:px1].detach().requires_grad_(True)
+        loss = tile_loss(patch, window)
+        (loss * patch.shape[-1] * patch.shape[-2]).backward()
+        assert patch.grad is not None
+        x0, y0, x1, y1 = box
+        gradient[..., y0:y1, x0:x1] = patch.grad[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+        share = (x1 - x0) * (y1 - y0) / (width * height)
+        total += float(loss.detach()) * share
+        if (item := on_tile(share, len(boxes))) is not None:
+            yield item
+    return gradient, total
