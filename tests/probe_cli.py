@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from studio.core.plugin import ENTRY_POINT_GROUP
 
 STUDIO = Path(sys.executable).parent / "studio"
@@ -29,6 +32,15 @@ def probe_env(tmp_path: Path) -> dict[str, str]:
         XDG_CACHE_HOME=str(tmp_path / "cache-home"),
         OMP_NUM_THREADS="1",
     )
+
+
+def training_pictures(folder: Path) -> Path:
+    """``folder`` made and filled with four small random pictures the probe trains on."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"picture-{index}.png")
+    return folder
 
 
 def studio(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,11 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
-from probe_cli import STUDIO, plugin_site, probe_env, studio
+from probe_cli import STUDIO, plugin_site, probe_env, studio, training_pictures
 from probe_plugin import MANIFEST
 
 from studio.cli import main
@@ -46,12 +44,7 @@ def one_thread():
 
 @pytest.fixture
 def pictures(tmp_path):
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(4):
-        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"picture-{index}.png")
-    return folder
+    return training_pictures(tmp_path / "pictures")
 
 
 @pytest.fixture

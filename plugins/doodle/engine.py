@@ -47,7 +47,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
-from studio.core.nets.optim import PixelAdam, PixelLBFGS, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -379,20 +379,18 @@ def _optimise_lbfgs(
 ) -> Generator[Frame, None, torch.Tensor]:
     """L-BFGS on the whole picture; every iteration is one loss evaluation."""
     targets = objective.content_targets(content)
-    optimizer = PixelLBFGS(image)
     pixels = scale.size[0] * scale.size[1]
-    for step in range(1, scale.iterations + 1):
+
+    def loss_of(picture: torch.Tensor) -> torch.Tensor:
         progress.ctx.check_cancelled()
-        variable = optimizer.point.detach().requires_grad_(True)
-        loss = objective(variable, masks, targets)
-        loss.backward()
-        assert variable.grad is not None
-        optimizer.tell(float(loss.detach()), variable.grad)
-        progress.curve.append(optimizer.loss)
+        return objective(picture, masks, targets)
+
+    def on_step(step: int, loss: float, best: torch.Tensor) -> Frame | None:
+        progress.curve.append(loss)
         progress.done += pixels
-        if (frame := progress.preview(scale, step, optimizer.image)) is not None:
-            yield frame
-    return optimizer.image
+        return progress.preview(scale, step, best)
+
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
 
 
 def _optimise_tiled(

@@ -45,7 +45,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import Layers, choose_layers
-from studio.core.nets.optim import PixelAdam, PixelLBFGS, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -440,19 +440,17 @@ def _optimise_lbfgs(
 ) -> Generator[Frame, None, torch.Tensor]:
     """L-BFGS on the whole picture; every iteration is one loss evaluation."""
     targets = objective.content_targets(content)
-    optimizer = PixelLBFGS(image)
-    for step in range(1, scale.iterations + 1):
+
+    def loss_of(picture: torch.Tensor) -> torch.Tensor:
         state.ctx.check_cancelled()
-        variable = optimizer.point.detach().requires_grad_(True)
-        loss = objective(variable, targets, mask).total
-        loss.backward()
-        assert variable.grad is not None
-        optimizer.tell(float(loss.detach()), variable.grad)
-        state.record(scale, step, optimizer.loss)
+        return objective(picture, targets, mask).total
+
+    def on_step(step: int, loss: float, best: torch.Tensor) -> Frame | None:
+        state.record(scale, step, loss)
         state.advance(scale.step_work)
-        if (frame := state.preview(scale, step, optimizer.image)) is not None:
-            yield frame
-    return optimizer.image
+        return state.preview(scale, step, best)
+
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
 
 
 def _optimise_adam(

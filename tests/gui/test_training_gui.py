@@ -3,10 +3,9 @@ from the checkpoint, and use the trained model at once."""
 
 from importlib.metadata import EntryPoint
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from probe_cli import training_pictures
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
@@ -40,12 +39,7 @@ def runs(tmp_path, monkeypatch):
 
 @pytest.fixture
 def pictures(tmp_path):
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(4):
-        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"picture-{index}.png")
-    return folder
+    return training_pictures(tmp_path / "pictures")
 
 
 @pytest.fixture

@@ -163,3 +163,26 @@ def tiled_gradient(
         if (item := on_tile(share, len(boxes))) is not None:
             yield item
     return gradient, total
+
+
+def lbfgs_steps(
+    image: torch.Tensor,
+    iterations: int,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    on_step: Callable[[int, float, torch.Tensor], T | None],
+) -> Generator[T, None, torch.Tensor]:
+    """``iterations`` L-BFGS steps on the whole picture, one loss evaluation each; returns the best picture.
+
+    ``loss_of(picture)`` is the loss of a picture that requires grad; after each step ``on_step(step, loss,
+    best picture)`` may give something to yield (a preview).
+    """
+    optimizer = PixelLBFGS(image)
+    for step in range(1, iterations + 1):
+        variable = optimizer.point.detach().requires_grad_(True)
+        loss = loss_of(variable)
+        loss.backward()
+        assert variable.grad is not None
+        optimizer.tell(float(loss.detach()), variable.grad)
+        if (item := on_step(step, optimizer.loss, optimizer.image)) is not None:
+            yield item
+    return optimizer.image
