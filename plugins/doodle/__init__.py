@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+from studio_plugins.doodle.params import TEXTURE_INPUTS
+
 from studio.core.inputs import IMAGE, LABELS, InputSpec
 from studio.core.plugin import PluginManifest
 
@@ -22,6 +24,16 @@ MANIFEST = PluginManifest(
             required=True,
             title="Style label map",
             help="the style painting's regions, in the doodle's colours",
+        ),
+        *(
+            InputSpec(
+                name,
+                "image",
+                required=False,
+                title=f"Texture picture {name[-1]}",
+                help="a whole picture that texture regions take theirs from (region_textures)",
+            )
+            for name in TEXTURE_INPUTS
         ),
     ),
     description=(

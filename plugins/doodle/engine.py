@@ -16,6 +16,13 @@ the same colour. Two methods:
 Both add an optional content term (the content picture's features) and total
 variation. Each term is a relative error, as in style transfer.
 
+A region may take its texture from other pictures (``region_textures``): a
+whole texture picture stands for that one region; a blend of sources mixes
+their Gram matrices by weight (Gram method) or offers the patches of all of
+them (patch method). The style's patches are sampled on a grid coarse enough
+that at most ``STYLE_PATCH_BUDGET`` values are kept per layer, so the patch
+method's memory does not grow with the style picture's size.
+
 A scale larger than ``tile_size`` (print sizes) is optimised tile by tile on a
 grid that shifts every step, with Adam over the whole picture (as style
 transfer's tiled scales): the style's statistics (region Grams, or its patches)
@@ -32,11 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from studio_plugins.doodle.params import DoodleParams
+from studio_plugins.doodle.params import STYLE_SOURCE, Blend, DoodleParams, region_sources
 
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext
-from studio.core.labels import RegionMatch, match_regions, one_hot
+from studio.core.labels import RegionMatch, colour_hex, match_regions, one_hot
 from studio.core.nets.features import (
     FeatureExtractor,
     autocast,
@@ -66,6 +73,7 @@ AUTO_MIN_SIDE = 64  # the coarsest scale when ``scales`` is automatic
 MIN_SIDE = 16  # the smallest picture a scale or the style may have
 TILED_LEARNING_RATE = 0.02  # Adam's step on tiled scales (image values are 0..1)
 MATCH_BUDGET = 1 << 24  # correlation values computed at once by the patch matching (64 MiB of float32)
+STYLE_PATCH_BUDGET = 1 << 26  # values of a layer's style patches kept by the patch method (256 MiB of float32)
 
 
 @dataclass(frozen=True)
@@ -165,21 +173,30 @@ class PatchLoss:
 
     def __init__(
         self,
-        style_features: Mapping[str, torch.Tensor],
-        style_masks: torch.Tensor,
+        sources: Sequence[tuple[Mapping[str, torch.Tensor], torch.Tensor]],
         patch_size: int,
         semantic_weight: float,
+        budget: int = STYLE_PATCH_BUDGET,
     ) -> None:
-        """``style_features`` (float32, the whole style) by layer and the style's region masks (1, K, h, w)."""
+        """``sources``: (features by layer (float32, a whole picture), its region masks (1, K, h, w)), the style
+        painting first; the patches of all of them that lie in some region are candidates. Each source's patches
+        are taken on a grid coarse enough that a layer keeps at most about ``budget`` values."""
         self.patch_size = patch_size
         self.layers: dict[str, _StylePatches] = {}
-        for name, feature in style_features.items():
-            scale = semantic_weight * float(feature.square().mean().sqrt().clamp_min(1e-6))
-            augmented = torch.cat([feature, _area(style_masks, feature) * scale], dim=1)
-            kernels = _patches(augmented, patch_size)
-            kernels = kernels / kernels.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
-            raw = _patches(feature, patch_size).flatten(1)
-            self.layers[name] = _StylePatches(raw, kernels, scale, float(raw.square().mean().clamp_min(1e-12)))
+        for name, first in sources[0][0].items():
+            scale = semantic_weight * float(first.square().mean().sqrt().clamp_min(1e-6))
+            kernels, raws = [], []
+            for features, masks in sources:
+                feature = features[name]
+                augmented = torch.cat([feature, _area(masks, feature) * scale], dim=1)
+                stride = _stride(augmented, patch_size, budget // len(sources))
+                kernel = _patches(augmented, patch_size, stride)
+                inside = kernel[:, feature.shape[1] :].flatten(1).sum(dim=1) > 0
+                kernels.append(kernel[inside])
+                raws.append(_patches(feature, patch_size, stride).flatten(1)[inside])
+            kernel, raw = torch.cat(kernels), torch.cat(raws)
+            kernel = kernel / kernel.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
+            self.layers[name] = _StylePatches(raw, kernel, scale, float(raw.square().mean().clamp_min(1e-12)))
 
     def __call__(self, features: Mapping[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
         """The loss of ``features`` whose picture (the output or a tile of it) has the region ``masks`` (1, K, H, W);
@@ -197,11 +214,18 @@ class PatchLoss:
         return total / len(self.layers)
 
 
-def _patches(features: torch.Tensor, size: int) -> torch.Tensor:
-    """Every ``size`` x ``size`` patch of ``features`` (1, C, h, w) as (N, C, size, size)."""
+def _patches(features: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
+    """The ``size`` x ``size`` patches of ``features`` (1, C, h, w) every ``stride`` pixels, as (N, C, size, size)."""
     channels = features.shape[1]
-    flat = F.unfold(features, size)[0].T  # (N, C * size * size)
+    flat = F.unfold(features, size, stride=stride)[0].T  # (N, C * size * size)
     return flat.reshape(-1, channels, size, size)
+
+
+def _stride(features: torch.Tensor, size: int, budget: int) -> int:
+    """The smallest grid step at which the patches of ``features`` (1, C, h, w) hold at most ``budget`` values."""
+    channels, height, width = features.shape[1:]
+    positions = max(1, (height - size + 1) * (width - size + 1))
+    return max(1, math.ceil(math.sqrt(positions * channels * size * size / max(budget, 1))))
 
 
 def nearest_patches(features: torch.Tensor, kernels: torch.Tensor, budget: int = MATCH_BUDGET) -> torch.Tensor:
@@ -278,6 +302,8 @@ class _Setup:
     doodle_masks: torch.Tensor  # (1, K, H, W) at the output size
     content: torch.Tensor | None  # (1, 3, H, W) at the output size
     bfloat16: bool
+    textures: Mapping[str, torch.Tensor]  # (1, 3, h, w) by texture input
+    shares: Mapping[str, torch.Tensor]  # (K,) each source's share of each region's texture, "style" included
 
 
 def _style_size(style: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
@@ -291,18 +317,31 @@ def _objective(
     setup: _Setup, params: DoodleParams, size: tuple[int, int], tile: int, check: Callable[[], None]
 ) -> Objective:
     """The loss for pictures of ``size`` (width, height): the style's statistics at that scale."""
-    style_size = _style_size(setup.style, size)
-    style = resize(setup.style, style_size).clamp(0.0, 1.0)
-    style_masks = F.interpolate(setup.style_masks, size=style_size[::-1], mode="area")
+    sources = {STYLE_SOURCE: (setup.style, setup.style_masks * setup.shares[STYLE_SOURCE].view(1, -1, 1, 1) > 0)}
+    for name, texture in setup.textures.items():
+        uses = (setup.shares[name] > 0).view(1, -1, 1, 1)
+        sources[name] = (texture, uses.expand(-1, -1, *texture.shape[-2:]))
+    scaled = {}
+    for name, (picture, regions) in sources.items():
+        picture_size = _style_size(picture, size)
+        masks = F.interpolate(regions.float(), size=picture_size[::-1], mode="area")
+        scaled[name] = (resize(picture, picture_size).clamp(0.0, 1.0), masks)
     loss: GramLoss | PatchLoss
     if params.method == "gram":
-        loss = GramLoss(
-            region_gram_targets(setup.net, style, style_masks, setup.style_layers, tile, setup.bfloat16, check)
-        )
+        targets: dict[str, torch.Tensor] = {}
+        for name, (picture, masks) in scaled.items():
+            grams = region_gram_targets(setup.net, picture, masks, setup.style_layers, tile, setup.bfloat16, check)
+            share = setup.shares[name].view(-1, 1, 1)
+            for layer, gram in grams.items():
+                targets[layer] = share * gram + targets[layer] if layer in targets else share * gram
+        loss = GramLoss(targets)
     else:
-        with torch.no_grad(), autocast(style, setup.bfloat16):
-            style_features = {n: f.float() for n, f in setup.net(style).items() if n in setup.style_layers}
-        loss = PatchLoss(style_features, style_masks, params.patch_size, params.semantic_weight)
+        features = []
+        for picture, masks in scaled.values():
+            with torch.no_grad(), autocast(picture, setup.bfloat16):
+                found = {n: f.float() for n, f in setup.net(picture).items() if n in setup.style_layers}
+            features.append((found, masks))
+        loss = PatchLoss(features, params.patch_size, params.semantic_weight)
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
     return Objective(setup.net, loss, setup.content_layers, weights, setup.bfloat16)
 
@@ -322,15 +361,65 @@ def _layers(params: DoodleParams, taps: Sequence[str]) -> tuple[tuple[str, ...],
     return named_layers("patch_layers", params.patch_layers, default, params.network, taps), chosen.content
 
 
-def _regions(inputs: Inputs, params: DoodleParams) -> tuple[RegionMatch, np.ndarray]:
-    """The doodle's regions matched to the style label map's, and the style picture (RGB uint8)."""
+@dataclass(frozen=True)
+class _Regions:
+    """The doodle's regions matched to the style map's, and the pictures each region takes its texture from."""
+
+    match: RegionMatch
+    style: np.ndarray  # RGB uint8
+    textures: dict[str, np.ndarray]  # RGB uint8, by texture input
+    blends: tuple[Blend, ...]  # each region's sources
+    unused: tuple[str, ...]  # colours region_textures names that the doodle does not have
+
+    def shares(self, device: str) -> dict[str, torch.Tensor]:
+        """(K,) float32 per source: its weight in each region's blend."""
+        names = (STYLE_SOURCE, *self.textures)
+        table = np.array([[dict(blend).get(name, 0.0) for blend in self.blends] for name in names], np.float32)
+        return {name: torch.from_numpy(row).to(device) for name, row in zip(names, table, strict=True)}
+
+    def summary(self) -> dict[str, object]:
+        """What a recipe records: the match, and the sources of the regions not textured by the style alone."""
+        sources = {
+            colour_hex(colour): {name: round(weight, 4) for name, weight in blend}
+            for colour, blend in zip(self.match.colours, self.blends, strict=True)
+            if blend != ((STYLE_SOURCE, 1.0),)
+        }
+        return {**self.match.summary(), "region_sources": sources, "unused_region_textures": list(self.unused)}
+
+
+def _regions(inputs: Inputs, params: DoodleParams) -> _Regions:
+    """The doodle's regions matched to the style label map's and to the texture pictures that ``region_textures``
+    assigns; a ValueError names a texture that is assigned but not given."""
     style = inputs.extra("style")
     style_labels = inputs.extra("style_labels")
     if inputs.labels is None or style is None or style_labels is None:
         raise ValueError("a neural doodle needs the doodle, a style painting and the style's label map")
     style_rgb = np.ascontiguousarray(style[..., :3])
     style_labels = resample(style_labels, (style_rgb.shape[1], style_rgb.shape[0]), exact=True)
-    return match_regions(inputs.labels, style_labels, params.snap_distance), style_rgb
+    sources = region_sources(params.region_textures)
+    elsewhere = [_rgb(colour) for colour, blend in sources.items() if STYLE_SOURCE not in dict(blend)]
+    match = match_regions(inputs.labels, style_labels, params.snap_distance, elsewhere=np.array(elsewhere, np.uint8))
+    colours = [colour_hex(colour) for colour in match.colours]
+    blends = tuple(sources.get(colour, ((STYLE_SOURCE, 1.0),)) for colour in colours)
+    textures: dict[str, np.ndarray] = {}
+    for colour, blend in zip(colours, blends, strict=True):
+        for name, _ in blend:
+            if name == STYLE_SOURCE or name in textures:
+                continue
+            picture = inputs.extra(name)
+            if picture is None:
+                raise ValueError(
+                    f"region {colour} takes its texture from {name}, which was not given; choose a picture for "
+                    f"{name} in the Inputs box (on the command line: --extra {name}=FILE)"
+                )
+            textures[name] = np.ascontiguousarray(picture[..., :3])
+    unused = tuple(colour for colour in sources if colour not in colours)
+    return _Regions(match, style_rgb, textures, blends, unused)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    """``#rrggbb`` as an RGB triple."""
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 @dataclass(frozen=True)
@@ -437,7 +526,8 @@ def _optimise_tiled(
 def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
     """Paint the doodle with the style's regions, coarse to fine; previews stream, the last frame is the result."""
     started = time.perf_counter()
-    match, style_rgb = _regions(inputs, params)
+    regions = _regions(inputs, params)
+    match, style_rgb = regions.match, regions.style
     device = ctx.device
     style_layers, content_layers = _layers(params, tuple(ctx.models.spec(params.network).taps))
     use_content = inputs.image is not None and params.content_weight > 0
@@ -457,6 +547,8 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
         _masks(match.doodle, match.count, size, device),
         content if use_content else None,
         bfloat16,
+        {name: image_to_tensor(picture, device) for name, picture in regions.textures.items()},
+        regions.shares(device),
     )
     min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
     sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
@@ -496,7 +588,7 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
         "layers": list(style_layers),
         "content_layers": list(content_layers),
         "precision": "bfloat16" if bfloat16 else "float32",
-        **match.summary(),
+        **regions.summary(),
         "tile": tile,
         "scales": [
             {"size": list(s), "iterations": n, "tiled": t} for s, n, t in zip(sizes, counts, tiled_scales, strict=True)

@@ -14,6 +14,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QGroupBox,
     QHeaderView,
@@ -25,11 +26,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from studio_plugins.doodle.params import DoodleParams
+from studio_plugins.doodle.params import STYLE_SOURCE, TEXTURE_INPUTS, DoodleParams, region_sources
 
 from studio.core.image import ImageError, save_image
 from studio.core.inputs import InputError, InputSpec, label_colours, read_input
 from studio.core.labels import colour_hex, palette_of, segment, to_indices
+from studio.core.params import ParamError
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ParamsPanel
 
@@ -39,6 +41,10 @@ THUMBNAIL = 200
 SWATCH = 40
 OVERLAY_OPACITY = 0.45
 DOCUMENT_PALETTE = label_colours(np.arange(256, dtype=np.uint8))
+SOURCES = (STYLE_SOURCE, *TEXTURE_INPUTS)
+SOURCE_TITLES = ("Style painting", *(f"Texture {name[-1]}" for name in TEXTURE_INPUTS))
+BLEND = "Blend"
+COLOUR, NAME, TEXTURE, FROM = range(4)
 
 
 def _pixmap(rgb: np.ndarray) -> QPixmap:
@@ -88,8 +94,8 @@ class DoodlePanel(ParamsPanel):
         self.load_button = QPushButton("Load doodle…")
         self.load_button.setToolTip("A label map drawn in another program, snapped to these regions, as a label layer")
         self.load_button.clicked.connect(self.ask_load_doodle)
-        self.regions = QTableWidget(0, 3)
-        self.regions.setHorizontalHeaderLabels(["Colour", "Name", "Texture"])
+        self.regions = QTableWidget(0, 4)
+        self.regions.setHorizontalHeaderLabels(["Colour", "Name", "Texture", "From"])
         self.regions.verticalHeader().hide()
         self.regions.setIconSize(QSize(SWATCH, SWATCH))
         self.regions.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -97,7 +103,7 @@ class DoodlePanel(ParamsPanel):
         self.regions.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.regions.setMinimumWidth(120)
         self.regions.verticalHeader().setDefaultSectionSize(SWATCH + 6)
-        self.regions.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.regions.horizontalHeader().setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         self.regions.itemChanged.connect(self._rename)
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -110,6 +116,7 @@ class DoodlePanel(ParamsPanel):
         self.form.insertRow(0, box)
 
         self.changed.connect(self.show_relevant_rows)
+        self.editor("region_textures").editingFinished.connect(self.refresh)
         host.extras_changed.connect(self.refresh)
         self.show_relevant_rows()  # nothing is chosen in the Inputs box yet: refresh() waits for extras_changed
 
@@ -132,7 +139,7 @@ class DoodlePanel(ParamsPanel):
             return None
 
     def refresh(self) -> None:
-        """Show the chosen style painting with its label map over it, and its regions."""
+        """Show the chosen style painting with its label map over it, and its regions with their sources."""
         style, labels = self._read("style"), self._read("style_labels")
         self.palette = palette_of(labels) if labels is not None else np.zeros((0, 3), np.uint8)
         indices, inexact = to_indices(self.palette[None], DOCUMENT_PALETTE) if len(self.palette) else (None, 0)
@@ -152,7 +159,15 @@ class DoodlePanel(ParamsPanel):
             self.preview.setPixmap(pixmap)
         self._fill_regions(style, labels)
 
+    def _sources(self) -> dict[str, tuple[tuple[str, float], ...]]:
+        """The region_textures field as {colour: blend}; empty while it holds a mistake (its row says which)."""
+        try:
+            return region_sources(self.values()["region_textures"])
+        except ParamError:
+            return {}
+
     def _fill_regions(self, style: np.ndarray | None, labels: np.ndarray | None) -> None:
+        sources = self._sources()
         self.regions.blockSignals(True)
         self.regions.setRowCount(len(self.palette))
         for row, colour in enumerate(self.palette):
@@ -164,20 +179,61 @@ class DoodlePanel(ParamsPanel):
             name.setData(Qt.ItemDataRole.UserRole, key)
             texture = QTableWidgetItem()
             texture.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            if style is not None and labels is not None:
-                crop = texture_crop(style, (labels == colour).all(axis=2))
+            blend = sources.get(key, ((STYLE_SOURCE, 1.0),))
+            crop = self._swatch(blend[0][0], style, labels, colour)
+            if crop is not None:
                 texture.setIcon(QIcon(_pixmap(crop)))
-            self.regions.setItem(row, 0, swatch)
-            self.regions.setItem(row, 1, name)
-            self.regions.setItem(row, 2, texture)
-        self.regions.resizeColumnToContents(0)
-        self.regions.resizeColumnToContents(2)
+            self.regions.setItem(row, COLOUR, swatch)
+            self.regions.setItem(row, NAME, name)
+            self.regions.setItem(row, TEXTURE, texture)
+            self.regions.setCellWidget(row, FROM, self._source_box(key, blend))
+        for column in (COLOUR, TEXTURE, FROM):
+            self.regions.resizeColumnToContents(column)
         self.regions.setFixedHeight(
             self.regions.horizontalHeader().height()
             + sum(self.regions.rowHeight(r) for r in range(len(self.palette)))
             + 2 * self.regions.frameWidth()
         )
         self.regions.blockSignals(False)
+
+    def _swatch(
+        self, source: str, style: np.ndarray | None, labels: np.ndarray | None, colour: np.ndarray
+    ) -> np.ndarray | None:
+        """A crop of the texture ``source`` stands for in the region of ``colour``; None when it is not chosen."""
+        if source != STYLE_SOURCE:
+            picture = self._read(source)
+            return None if picture is None else texture_crop(picture, np.ones(picture.shape[:2], bool))
+        if style is None or labels is None:
+            return None
+        return texture_crop(style, (labels == colour).all(axis=2))
+
+    def _source_box(self, colour: str, blend: tuple[tuple[str, float], ...]) -> QComboBox:
+        """The region's source chooser: the style painting or one texture picture (a blend is edited as text)."""
+        box = QComboBox()
+        box.addItems(SOURCE_TITLES)
+        if len(blend) > 1:
+            box.addItem(BLEND)
+            box.setCurrentText(BLEND)
+        else:
+            box.setCurrentIndex(SOURCES.index(blend[0][0]))
+        box.setToolTip("Where this region's texture comes from; choose texture pictures in the Inputs box")
+        box.currentIndexChanged.connect(lambda index, colour=colour: self.set_source(colour, index))
+        return box
+
+    def set_source(self, colour: str, index: int) -> None:
+        """Texture the region of ``colour`` from ``SOURCES[index]`` (the style painting's own region by default)."""
+        if index >= len(SOURCES):
+            return
+        sources = self._sources()
+        sources.pop(colour, None)
+        if SOURCES[index] != STYLE_SOURCE:
+            sources[colour] = ((SOURCES[index], 1.0),)
+        text = "; ".join(
+            f"{key}=" + "+".join(name if len(blend) == 1 else f"{name}*{weight:g}" for name, weight in blend)
+            for key, blend in sources.items()
+        )
+        self.set_values({"region_textures": text})
+        self.refresh()
 
     def _rename(self, item: QTableWidgetItem) -> None:
         key = item.data(Qt.ItemDataRole.UserRole)
@@ -186,7 +242,7 @@ class DoodlePanel(ParamsPanel):
 
     def region_names(self) -> list[str]:
         """The regions' names, in the palette's order."""
-        return [self.regions.item(row, 1).text() for row in range(self.regions.rowCount())]
+        return [self.regions.item(row, NAME).text() for row in range(self.regions.rowCount())]
 
     def ask_segment_style(self) -> None:
         """Ask how many regions, then segment the style painting."""

@@ -2,14 +2,65 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from studio.core.params import Param
+from studio.core.params import Param, ParamError
 
 Method = Literal["gram", "patch"]
 Network = Literal["vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"]
 Precision = Literal["auto", "float32", "bfloat16"]
+
+STYLE_SOURCE = "style"
+TEXTURE_INPUTS = ("texture_1", "texture_2", "texture_3", "texture_4")
+_SOURCE = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\*\s*(\S+))?\s*$")
+_COLOUR = re.compile(r"^#[0-9a-f]{6}$")
+
+Blend = tuple[tuple[str, float], ...]
+"""Where a region's texture comes from: (source, weight) pairs, the weights summing to 1."""
+
+
+def region_sources(text: str) -> dict[str, Blend]:
+    """The ``region_textures`` parameter as {region colour "#rrggbb": blend}; :class:`ParamError` on a mistake.
+
+    ``"#3c8f4a=texture_1; #1f77b4=style*0.5+texture_2*0.5"``: the region painted #3c8f4a takes its texture from the
+    whole picture ``texture_1``; #1f77b4 from an even blend of its own region of the style painting and
+    ``texture_2``. Regions not named take theirs from the style painting's region of the same colour.
+    """
+    result: dict[str, Blend] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        colour, sep, sources = item.partition("=")
+        colour = colour.strip().lower()
+        if not sep or not _COLOUR.match(colour):
+            raise ParamError(
+                f"region_textures: {item!r} is not REGION=SOURCE; write the region's colour as #rrggbb, e.g. "
+                f"#3c8f4a=texture_1"
+            )
+        pairs = [_source(colour, part) for part in sources.split("+")]
+        total = sum(weight for _, weight in pairs)
+        if total <= 0:
+            raise ParamError(f"region_textures: the weights of {colour} add up to nothing; give positive weights")
+        result[colour] = tuple((name, weight / total) for name, weight in pairs)
+    return result
+
+
+def _source(colour: str, text: str) -> tuple[str, float]:
+    """One ``SOURCE[*WEIGHT]`` term of ``colour``'s blend."""
+    match = _SOURCE.match(text)
+    known = (STYLE_SOURCE, *TEXTURE_INPUTS)
+    if match is None or match[1] not in known:
+        raise ParamError(
+            f"region_textures: {text.strip()!r} (for {colour}) is no texture source; use {', '.join(known)}, "
+            f"optionally with a weight such as texture_1*0.5"
+        )
+    try:
+        weight = float(match[2]) if match[2] else 1.0
+    except ValueError:
+        weight = -1.0
+    if not weight >= 0 or weight == float("inf"):
+        raise ParamError(f"region_textures: the weight in {text.strip()!r} (for {colour}) must be a number >= 0")
+    return match[1], weight
 
 
 @dataclass
@@ -66,6 +117,16 @@ class DoodleParams:
             step=64,
         ),
     ] = 0
+    region_textures: Annotated[
+        str,
+        Param(
+            "Regions textured from other pictures: REGION=SOURCE, separated by ';'. REGION is the label colour "
+            "(#rrggbb); SOURCE is style (the style painting's region of that colour) or texture_1 .. texture_4 "
+            "(a whole texture picture); blend several with '+' and weights, e.g. "
+            "#3c8f4a=texture_1; #1f77b4=style*0.5+texture_2*0.5. The patch method takes patches from every source "
+            "of a blend (weights are for the Gram method)"
+        ),
+    ] = ""
     snap_distance: Annotated[
         float,
         Param(
@@ -75,3 +136,6 @@ class DoodleParams:
             max=442.0,
         ),
     ] = 96.0
+
+    def __post_init__(self) -> None:
+        region_sources(self.region_textures)

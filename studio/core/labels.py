@@ -85,8 +85,8 @@ def snap_to_palette(labels: np.ndarray, palette: np.ndarray, max_distance: float
 class RegionMatch:
     """A doodle's regions matched to a style label map's regions by colour.
 
-    ``colours`` (K, 3) are the doodle's region colours, every one of them also a
-    region of the style map; ``doodle`` and ``style`` are index maps (H, W) int64
+    ``colours`` (K, 3) are the doodle's region colours, each a region of the
+    style map or a colour textured from elsewhere; ``doodle`` and ``style`` are index maps (H, W) int64
     of the snapped maps: ``i`` where the region is ``colours[i]``, -1 on the
     style's regions the doodle does not use. ``snapped_doodle`` and
     ``snapped_style`` count the pixels snapping moved.
@@ -121,17 +121,25 @@ class RegionMatch:
 
 
 def match_regions(
-    doodle: np.ndarray, style: np.ndarray, max_distance: float, min_share: float = MIN_REGION_SHARE
+    doodle: np.ndarray,
+    style: np.ndarray,
+    max_distance: float,
+    min_share: float = MIN_REGION_SHARE,
+    elsewhere: np.ndarray | None = None,
 ) -> RegionMatch:
     """The doodle's regions matched to the style map's by colour, after snapping both to the style map's palette.
 
-    A doodle colour that is no region of the style map is a ValueError naming the colours.
+    ``elsewhere`` (E, 3) are colours the doodle may use although the style map lacks them (regions textured from
+    other pictures); the doodle is snapped to them too. Any other doodle colour that is no region of the style map
+    is a ValueError naming the colours.
     """
     palette = palette_of(style, min_share)
+    extra = np.zeros((0, 3), np.uint8) if elsewhere is None else np.asarray(elsewhere, np.uint8).reshape(-1, 3)
+    allowed = np.concatenate([palette, extra])
     style_snapped, style_moved = snap_to_palette(style, palette, max_distance)
-    doodle_snapped, doodle_moved = snap_to_palette(doodle, palette, max_distance)
+    doodle_snapped, doodle_moved = snap_to_palette(doodle, allowed, max_distance)
     doodle_colours, _ = region_colours(doodle_snapped)
-    palette_codes = _codes(palette[None])[0]
+    palette_codes = _codes(allowed[None])[0]
     doodle_codes = _codes(doodle_colours[None])[0]
     missing = doodle_colours[~np.isin(doodle_codes, palette_codes)]
     if len(missing):
@@ -140,10 +148,12 @@ def match_regions(
         verb = "is" if len(missing) == 1 else "are"
         raise ValueError(
             f"{named}{more} {verb} in the doodle but not in the style's label map; paint the doodle with the "
-            f"style map's colours ({', '.join(colour_hex(c) for c in palette)})"
+            f"style map's colours ({', '.join(colour_hex(c) for c in palette)}), or texture them from other pictures"
         )
     lookup = {int(code): index for index, code in enumerate(doodle_codes)}
-    unused = tuple(colour_hex(c) for c, code in zip(palette, palette_codes, strict=True) if int(code) not in lookup)
+    unused = tuple(
+        colour_hex(c) for c, code in zip(palette, palette_codes[: len(palette)], strict=True) if int(code) not in lookup
+    )
     return RegionMatch(
         colours=doodle_colours,
         doodle=_indices(doodle_snapped, lookup),

@@ -124,3 +124,30 @@ def test_only_the_chosen_methods_rows_show(window):
     doodle.set_values({"method": "patch"})
     assert doodle.label("patch_size").isVisibleTo(doodle) and doodle.label("semantic_weight").isVisibleTo(doodle)
     assert not doodle.label("style_layers").isVisibleTo(doodle)
+
+
+def test_a_region_takes_a_texture_picture_chosen_in_its_row(window, segmented, tmp_path, qtbot):
+    """The From column writes region_textures; the region's swatch shows the texture; the recipe keeps it."""
+    doodle = segmented.params_widget
+    yellow = np.full((48, 48, 3), (240, 220, 30), np.uint8)
+    yellow[::4, ::4] = 0  # a sparse texture: a swatch, shrunk, is still nearly yellow
+    path = tmp_path / "yellow.png"
+    Image.fromarray(yellow).save(path)
+    segmented.inputs_box.set_extra("texture_1", str(path))
+    colour = doodle.regions.item(1, 0).toolTip()
+    doodle.regions.cellWidget(1, 3).setCurrentText("Texture 1")
+    assert doodle.values()["region_textures"] == f"{colour}=texture_1"
+    swatch = doodle.regions.item(1, 2).icon().pixmap(8, 8).toImage()
+    shown = np.array([swatch.pixelColor(x, y).getRgb()[:3] for x in range(8) for y in range(8)])
+    assert (np.abs(shown.mean(axis=0) - (225, 206, 28)) < 25).all(), shown.mean(axis=0)  # not the style's texture
+    doodle.doodle_from_document()
+    doodle.set_values({"iterations": 3, "scales": 1})
+    window.live_preview.cancel()
+    segmented.run_button.click()
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
+    assert segmented.error_text() == ""
+    recipe = window.doc.layers[-1].recipe
+    assert recipe.params["region_textures"] == f"{colour}=texture_1"
+    assert recipe.input_files["texture_1"] == str(path)  # a re-render finds the texture
+    doodle.regions.cellWidget(1, 3).setCurrentText("Style painting")
+    assert doodle.values()["region_textures"] == ""

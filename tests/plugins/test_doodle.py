@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from studio_plugins.doodle import MANIFEST
-from studio_plugins.doodle.engine import nearest_patches, run
+from studio_plugins.doodle.engine import PatchLoss, nearest_patches, run
 from studio_plugins.doodle.params import DoodleParams
 from test_style_optimise import TAPS, real_vgg16_store, tiny_vgg
 from tiny_store import tiny_store
@@ -25,7 +25,7 @@ from studio.core.inputs import Inputs, label_colours
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStore
 from studio.core.nets.features import feature_extractor, image_to_tensor, masked_gram_matrix
-from studio.core.params import make_params
+from studio.core.params import ParamError, make_params
 from studio.core.plugin import discover_plugins
 from studio.core.run import build_inputs, inputs_from_document, run_plugin
 
@@ -69,26 +69,36 @@ def paint(models, values, doodle=SWAPPED, style_labels=STYLE_LABELS, interval=1e
     return drive(run(params, doodle_inputs(doodle, style_labels), ctx), ctx, on_frame)
 
 
-def region_gram_distances(models, image, doodle, layers=("relu1_1", "relu2_1", "relu3_1")):
+LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+
+
+def region_of(labels: np.ndarray, colour) -> torch.Tensor:
+    return torch.from_numpy((labels == colour).all(axis=2).astype(np.float32))[None, None]
+
+
+@torch.no_grad()
+def gram_distance(net, image, mask, picture, picture_mask) -> float:
+    """Relative Gram distance of ``image`` in ``mask`` to ``picture`` in ``picture_mask``, summed over layers."""
+
+    def grams(pixels, region):
+        features = net(image_to_tensor(pixels))
+        return [
+            masked_gram_matrix(f, torch.nn.functional.interpolate(region, f.shape[-2:], mode="area"))
+            for f in features.values()
+        ]
+
+    pairs = zip(grams(image, mask), grams(picture, picture_mask), strict=True)
+    return sum(float((ours - target).square().mean() / target.square().mean()) for ours, target in pairs)
+
+
+def region_gram_distances(models, image, doodle, layers=LAYERS):
     """distance[i][j]: relative Gram distance of the output's region i (of the doodle) to the style's region j."""
     net = feature_extractor(models, "vgg16", layers, "cpu")
-    masks = [torch.from_numpy((doodle == c).all(axis=2).astype(np.float32))[None, None] for c in (RED, BLUE)]
-    style_masks = [
-        torch.from_numpy((c == STYLE_LABELS).all(axis=2).astype(np.float32))[None, None] for c in (RED, BLUE)
-    ]
-    with torch.no_grad():
-        ours, theirs = net(image_to_tensor(image)), net(image_to_tensor(two_textures()))
-
-        def gram(features, mask):
-            return masked_gram_matrix(features, torch.nn.functional.interpolate(mask, features.shape[-2:], mode="area"))
-
-        distance = np.zeros((2, 2))
-        for i, mask in enumerate(masks):
-            for j, style_mask in enumerate(style_masks):
-                for name in layers:
-                    target = gram(theirs[name], style_mask)
-                    error = (gram(ours[name], mask) - target).square().mean() / target.square().mean()
-                    distance[i, j] += float(error)
+    distance = np.zeros((2, 2))
+    for i, colour in enumerate((RED, BLUE)):
+        for j, style_colour in enumerate((RED, BLUE)):
+            style_mask = region_of(STYLE_LABELS, style_colour)
+            distance[i, j] = gram_distance(net, image, region_of(doodle, colour), two_textures(), style_mask)
     return distance
 
 
@@ -129,6 +139,97 @@ def test_anti_aliased_label_maps_are_snapped_and_counted(store):
     }
     assert expected > 0
     assert len(final.info["regions"]) == 2
+
+
+def checks(size: int = SIZE) -> np.ndarray:
+    """A third texture: a coarse yellow and purple checkerboard."""
+    y, x = np.mgrid[0:size, 0:size]
+    return np.where((((x // 6) + (y // 6)) % 2 == 0)[..., None], (240, 220, 30), (90, 20, 120)).astype(np.uint8)
+
+
+GREEN = (0, 255, 0)
+THREE = SWAPPED.copy()
+THREE[SIZE // 2 :, SIZE // 2 :] = GREEN  # dots on top, stripes bottom left, a region textured elsewhere bottom right
+
+
+@pytest.mark.parametrize("method", ["gram", "patch"])
+def test_real_vgg16_a_region_takes_its_texture_from_its_own_picture(method):
+    """With the real vgg16 (the tiny random network's patch matching is too weak to tell the textures apart)."""
+    models = real_vgg16_store()
+    params = make_params(
+        DoodleParams, {"iterations": 60, "scales": 1, "method": method, "region_textures": "#00FF00 = texture_1"}
+    )
+    inputs = doodle_inputs(THREE)
+    inputs.extras["texture_1"] = checks()
+    ctx = RunContext(preview_interval_s=1e9, models=models, device="cpu")
+    final = drive(run(params, inputs, ctx), ctx)
+    net = feature_extractor(models, "vgg16", LAYERS, "cpu")
+    green = region_of(THREE, GREEN)
+    everywhere = torch.ones(1, 1, SIZE, SIZE)
+    to_checks = gram_distance(net, final.image, green, checks(), everywhere)
+    to_style = [gram_distance(net, final.image, green, two_textures(), region_of(STYLE_LABELS, c)) for c in (RED, BLUE)]
+    assert to_checks < min(to_style), (to_checks, to_style)
+    if method == "gram":  # sixty steps of the patch method from noise leave every region's colours too rough
+        stripes = region_of(THREE, RED)
+        own = gram_distance(net, final.image, stripes, two_textures(), region_of(STYLE_LABELS, RED))
+        assert own < gram_distance(net, final.image, stripes, checks(), everywhere)  # the checks stay out
+    assert final.info["region_sources"] == {"#00ff00": {"texture_1": 1.0}}
+
+
+def test_a_blend_of_sources_lands_between_them(store):
+    """Half the style's stripes, half the checks: the region's Gram matrices lie between those of the two."""
+    net = feature_extractor(store, "vgg16", LAYERS, "cpu")
+    stripes, everywhere = region_of(STYLE_LABELS, RED), torch.ones(1, 1, SIZE, SIZE)
+    distances = {}
+    for blend in ("style", "style*0.5+texture_1*0.5", "texture_1"):
+        params = make_params(DoodleParams, {"iterations": 40, "scales": 1, "region_textures": f"#ff0000={blend}"})
+        inputs = doodle_inputs()
+        inputs.extras["texture_1"] = checks()
+        ctx = RunContext(preview_interval_s=1e9, models=store, device="cpu")
+        image = drive(run(params, inputs, ctx), ctx).image
+        red = region_of(SWAPPED, RED)
+        distances[blend] = (
+            gram_distance(net, image, red, two_textures(), stripes),
+            gram_distance(net, image, red, checks(), everywhere),
+        )
+    pure_style, blended, pure_checks = distances.values()
+    assert pure_style[0] < blended[0] < pure_checks[0], distances
+    assert pure_checks[1] < blended[1] < pure_style[1], distances
+
+
+def test_a_texture_assigned_but_not_given_is_named(store):
+    with pytest.raises(ValueError, match=r"#00ff00 takes its texture from texture_2, which was not given.*--extra"):
+        paint(store, {"iterations": 2, "region_textures": "#00ff00=texture_2"}, doodle=THREE)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("green=texture_1", "write the region's colour as #rrggbb"),
+        ("#00ff00=texture_9", "'texture_9' .for #00ff00. is no texture source"),
+        ("#00ff00=texture_1*0", "add up to nothing"),
+        ("#00ff00=texture_1*nan", "must be a number >= 0"),
+    ],
+)
+def test_region_textures_mistakes_are_explained(text, message):
+    with pytest.raises(ParamError, match=message):
+        make_params(DoodleParams, {"region_textures": text})
+
+
+def test_the_patch_method_keeps_style_patches_within_its_budget():
+    torch.manual_seed(1)
+    features = {"a": torch.randn(1, 8, 40, 40)}
+    masks = torch.zeros(1, 2, 40, 40)
+    masks[:, 0, :, :20], masks[:, 1, :, 20:] = 1, 1
+    full = PatchLoss([(features, masks)], patch_size=3, semantic_weight=1.0)
+    assert full.layers["a"].kernels.shape == (38 * 38, 10, 3, 3)
+    budget = 10 * 9 * 400
+    bounded = PatchLoss([(features, masks)], patch_size=3, semantic_weight=1.0, budget=budget)
+    assert bounded.layers["a"].kernels.numel() <= budget
+    assert bounded.layers["a"].kernels.shape[0] > 200  # a coarser grid, not a handful of patches
+    masks[:, 1] = 0  # patches in no region are no candidates
+    right_unused = PatchLoss([(features, masks)], patch_size=3, semantic_weight=1.0)
+    assert right_unused.layers["a"].kernels.shape[0] == 38 * 20
 
 
 def test_doodle_labels_missing_from_the_style_map_are_refused_by_name(store):
@@ -183,7 +284,13 @@ def test_manifest_is_discovered_with_its_inputs():
     manifest = registry.get("doodle")
     assert manifest is MANIFEST
     required = {spec.name: spec.required for spec in manifest.inputs}
-    assert required == {"labels": True, "image": False, "style": True, "style_labels": True}
+    assert required == {
+        "labels": True,
+        "image": False,
+        "style": True,
+        "style_labels": True,
+        **{f"texture_{n}": False for n in range(1, 5)},
+    }
     assert "vgg16" in manifest.models
 
 
@@ -207,17 +314,21 @@ def test_inputs_from_files_take_the_doodle_size(tmp_path):
 def test_real_vgg16_gram_method_textures_each_region_from_its_own(tmp_path):
     models = real_vgg16_store()
     final = paint(models, {"iterations": 40})
-    distance = region_gram_distances(models, final.image, SWAPPED, layers=("relu1_1", "relu2_1", "relu3_1"))
+    distance = region_gram_distances(models, final.image, SWAPPED)
     assert distance[0, 0] < distance[0, 1] and distance[1, 1] < distance[1, 0], distance
 
 
 def test_studio_run_doodle_on_the_command_line(tmp_path):
+    """The third region of the doodle is textured from a picture given as texture_1."""
     real_vgg16_store()
     paths = write_pictures(tmp_path)
+    cv2.imwrite(str(paths["doodle"]), cv2.cvtColor(THREE, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "checks.png"), checks())
     out = tmp_path / "out.png"
     result = subprocess.run(
         [str(STUDIO), "run", "doodle", "--labels", str(paths["doodle"]), "--extra", f"style={paths['style']}",
-         "--extra", f"style_labels={paths['style_labels']}", "--set", "iterations=10", "--set", "scales=1",
+         "--extra", f"style_labels={paths['style_labels']}", "--extra", f"texture_1={tmp_path / 'checks.png'}",
+         "--set", "region_textures=#00ff00=texture_1", "--set", "iterations=10", "--set", "scales=1",
          "--device", "cpu", "-o", str(out)],
         check=False, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
