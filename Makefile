@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.studio-installed
 MODELS_STAMP := $(VENV)/.studio-models
 
-.PHONY: setup models run test lint system-deps
+.PHONY: setup models run test lint system-deps training-photos
 
 setup: $(STAMP)
 
@@ -39,3 +39,10 @@ system-deps:
 test: lint system-deps $(MODELS_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
+
+# The photographs the inpainting network trains on, from installable packages (Debian packages are downloaded, not
+# installed; see packaging/training_photos.py): train/, validation/, SOURCES.json and LICENSES.md in $(PHOTOS).
+PHOTOS ?= data/photos
+
+training-photos: $(STAMP)
+	$(BIN)/python packaging/training_photos.py $(PHOTOS)

@@ -212,6 +212,12 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="set a training parameter of a new run (repeatable); `--set help` lists them",
     )
+    train.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a TOML table of training parameters for a new run (a recorded configuration); --set overrides it",
+    )
     train.add_argument("--run-dir", type=Path, metavar="DIR", help="the run's folder (default: a new one per run)")
     train.add_argument(
         "--checkpoint-every", type=float, default=300.0, metavar="SECONDS", help="seconds between checkpoints"
@@ -221,6 +227,19 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--workers", type=int, default=1, help="Ray engine: training workers (default 1)")
     train.add_argument("--device", help="local engine: cpu, cuda or mps (default: the best available)")
     train.set_defaults(handler=_cmd_train)
+
+
+def _config_table(path: Path) -> dict[str, object]:
+    """The parameters in the TOML file ``path``; a :class:`~studio.core.params.ParamError` naming it otherwise."""
+    import tomllib
+
+    from studio.core.params import ParamError
+
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParamError(f"{path}: {exc}; give a TOML file of key = value lines") from exc
 
 
 def _cmd_train(options: argparse.Namespace) -> int:
@@ -266,8 +285,8 @@ def _cmd_train(options: argparse.Namespace) -> int:
         return 0
     try:
         if options.resume:
-            if options.assignments:
-                return _fail("--set cannot change a resumed run: its parameters are in its run.json", 2)
+            if options.assignments or options.config:
+                return _fail("--set and --config cannot change a resumed run: its parameters are in its run.json", 2)
             run_dir = options.run_dir or latest_run(manifest.id)
             if run_dir is None:
                 root = default_runs_root() / manifest.id
@@ -285,7 +304,9 @@ def _cmd_train(options: argparse.Namespace) -> int:
         else:
             if options.data is None or not options.data.is_dir():
                 return _fail("--data FOLDER is required: the folder of pictures to train on", 2)
-            params = make_params(manifest.train_params_class(), parse_assignments(options.assignments))
+            recorded = _config_table(options.config) if options.config else {}
+            values = recorded | parse_assignments(options.assignments)
+            params = make_params(manifest.train_params_class(), values)
             run = new_run(manifest, params, options.data, options.run_dir)
             print(f"training {manifest.title} in {run.run_dir}")
     except ParamError as exc:
@@ -399,7 +420,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     from studio.core.inputs import InputError
     from studio.core.jobs import RunContext
     from studio.core.outputs import OutputError, OutputFolder
-    from studio.core.params import ParamError, make_params, param_fields, parse_assignments
+    from studio.core.params import ParamError, make_params, mask_reach, param_fields, parse_assignments
     from studio.core.plugin import discover_plugins
     from studio.core.run import build_inputs, result_picture, run_plugin
 
@@ -462,7 +483,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         bar.refresh()
     try:
         if final.image is not None:
-            save_image(result_picture(final.image, inputs), options.output)
+            save_image(result_picture(final.image, inputs, mask_reach(params)), options.output)
             print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
         for output in final.outputs:
             outputs.write(output)

@@ -14,7 +14,7 @@ from studio.core.inputs import IMAGE, LABELS, MASK, InputError, Inputs, InputSpe
 from studio.core.jobs import Frame, RunContext, drive
 from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputError, OutputFolder, safe_name
-from studio.core.params import Param, check_roles, output_size
+from studio.core.params import Param, check_roles, mask_reach, output_size
 from studio.core.plugin import PluginManifest, PluginRegistry
 from studio.core.run import build_inputs, make_recipe, result_picture
 
@@ -178,6 +178,23 @@ def test_an_output_holds_an_image_or_data_and_data_only_as_a_file():
         Output("x")
     with pytest.raises(OutputError, match="its kind must be 'file'"):
         Output("x", kind="layer", data=b"1")
+
+
+def test_the_reach_role_lets_a_result_change_pixels_that_near_the_mask_and_no_farther():
+    @dataclass
+    class Feathered:
+        feather: Annotated[int, Param("pixels the fill blends into", role="reach")] = 2
+
+    picture = np.full((9, 9, 4), 255, np.uint8)
+    mask = np.zeros((9, 9), np.float32)
+    mask[4, 4] = 1.0
+    black = np.zeros((9, 9, 3), np.uint8)
+    result = result_picture(black, Inputs(9, 9, picture, mask), mask_reach(Feathered()))
+    changed = (result[..., 0] == 0).astype(int)
+    y, x = np.mgrid[0:9, 0:9]
+    assert np.array_equal(changed, ((y - 4) ** 2 + (x - 4) ** 2 <= 4).astype(int)), changed
+    assert mask_reach(Feathered(feather=0)) == 0 and mask_reach(Params()) == 0  # no reach parameter: none
+    assert (result_picture(black, Inputs(9, 9, picture, mask))[..., 0] == 0).sum() == 1
 
 
 def test_a_result_as_a_file_keeps_the_inputs_transparency_and_the_picture_outside_the_mask():

@@ -1,9 +1,9 @@
-"""Brush strokes, fills and the colour picker."""
+"""Brush strokes, fills, mask selections and the colour picker."""
 
 import numpy as np
 
 from studio.core.document import Document, Layer, LayerKind
-from studio.core.paint import Brush, Stroke, fill, pick_color
+from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask, select_mask
 
 
 def white_doc(width=64, height=48):
@@ -81,3 +81,48 @@ def test_fill_clear_and_picker():
     assert pick_color(doc, 99, 3) is None
     doc.history.undo()
     assert pick_color(doc, 0, 7) == (10, 20, 30)
+
+
+def test_a_rectangle_covers_the_pixels_whose_centres_are_inside_it_clipped_to_the_image():
+    mask = rectangle_mask((30.2, 20.0), (10.0, 5.4), 64, 48)  # corners in either order
+    expected = np.zeros((48, 64), bool)
+    expected[5:20, 10:30] = True
+    np.testing.assert_array_equal(mask, expected)
+    clipped = rectangle_mask((-10.0, 40.0), (8.0, 90.0), 64, 48)
+    assert clipped.shape == (48, 64) and clipped[40:, :8].all() and clipped.sum() == 8 * 8
+    assert not rectangle_mask((70.0, 0.0), (90.0, 48.0), 64, 48).any()
+    assert not rectangle_mask((5.0, 5.0), (5.0, 30.0), 64, 48).any(), "a rectangle with no width selects nothing"
+
+
+def test_a_polygon_fills_its_inside_with_the_even_odd_rule():
+    triangle = polygon_mask([(0.0, 0.0), (40.0, 0.0), (0.0, 40.0)], 64, 48)
+    ys, xs = np.mgrid[0:48, 0:64] + 0.5
+    np.testing.assert_array_equal(triangle, xs + ys < 40)
+    bow_tie = polygon_mask([(0, 0), (20, 20), (20, 0), (0, 20)], 64, 48)
+    assert bow_tie[10, 2] and bow_tie[10, 17] and not bow_tie[2, 10] and not bow_tie[17, 10]
+    assert not polygon_mask([(1.0, 1.0), (30.0, 30.0)], 64, 48).any(), "two points enclose nothing"
+
+
+def test_a_selection_adds_to_the_active_mask_or_subtracts_from_it_in_one_undo_step():
+    doc = white_doc()
+    mask = Layer("Holes", LayerKind.MASK, np.zeros((48, 64), np.uint8))
+    doc.insert_layer(mask)
+    mask.pixels[0, 0] = 100
+    doc.history.push(select_mask(doc, rectangle_mask((10, 10), (20, 20), 64, 48)))
+    assert (mask.pixels[10:20, 10:20] == 255).all() and mask.pixels.sum() == 100 * 255 + 100
+    doc.history.push(select_mask(doc, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
+    assert (mask.pixels[10:20, 10:15] == 255).all() and (mask.pixels[10:20, 15:] == 0).all()
+    assert select_mask(doc, rectangle_mask((30, 30), (40, 40), 64, 48), subtract=True) is None, "nothing to clear"
+    doc.history.undo()
+    doc.history.undo()
+    assert mask.pixels.sum() == 100 and len(doc.layers) == 2
+
+
+def test_a_selection_without_a_mask_creates_one_in_the_same_undo_step():
+    doc = white_doc()
+    assert select_mask(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True) is None
+    doc.history.push(select_mask(doc, rectangle_mask((0, 0), (8, 8), 64, 48)))
+    mask = doc.active_mask()
+    assert mask is not None and mask.name == "Mask" and mask.pixels.sum() == 64 * 255
+    doc.history.undo()
+    assert len(doc.layers) == 1 and not doc.history.can_undo

@@ -341,6 +341,22 @@ def test_studio_train_rejects_bad_requests_with_exit_code_2(tmp_path, pictures, 
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
+def test_studio_train_reads_a_recorded_configuration_that_set_overrides(tmp_path, pictures):
+    config = tmp_path / "training.toml"
+    config.write_text("steps = 0\ncrop = 16\n")
+    result = studio("train", "probe", "--data", pictures, "--config", config, env=probe_env(tmp_path))
+    assert result.returncode == 2 and "bad parameter for probe: steps" in result.stderr, result.stderr
+    run_dir = tmp_path / "run"
+    args = ["--data", pictures, "--config", config, "--set", "steps=2", "--run-dir", run_dir]
+    result = studio("train", "probe", *args, env=probe_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    params = json.loads((run_dir / "run.json").read_text())["params"]
+    assert params["steps"] == 2 and params["crop"] == 16
+    config.write_text("steps = [")
+    result = studio("train", "probe", "--data", pictures, "--config", config, env=probe_env(tmp_path))
+    assert result.returncode == 2 and f"{config}:" in result.stderr and "TOML" in result.stderr, result.stderr
+
+
 def test_studio_train_on_ray_trains_and_registers(tmp_path, pictures, store, monkeypatch, capsys):
     import ray
 

@@ -113,9 +113,7 @@ class Inputs:
         return {name: pixels_digest(array) for name, array in named.items() if array is not None}
 
 
-def resample(
-    array: np.ndarray, size: tuple[int, int], *, exact: bool = False, smooth: bool = False
-) -> np.ndarray:
+def resample(array: np.ndarray, size: tuple[int, int], *, exact: bool = False, smooth: bool = False) -> np.ndarray:
     """``array`` resized to ``size`` (width, height), or ``array`` itself at that size: area when shrinking,
     Lanczos when enlarging (float values may overshoot), linear with ``smooth`` (masks: no ringing, so zero stays
     zero away from an edge); nearest neighbour with ``exact`` (labels keep colours)."""

@@ -134,4 +134,3 @@ class OutputFolder:
         written = WrittenFile(output.filename, target, digest)
         self.written = [w for w in self.written if w.path != target] + [written]
         return written
-

@@ -1,14 +1,16 @@
-"""Brush strokes, fills and the colour picker, on layer pixels (no Qt)."""
+"""Brush strokes, fills, mask selections and the colour picker, on layer pixels (no Qt)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.document import Document, Layer, LayerKind, Region
-from studio.core.history import PixelEdit
+from studio.core.document import Document, Layer, LayerKind, Region, blank_pixels
+from studio.core.history import AddLayer, PixelEdit
+from studio.core.undo import Command, Group
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,62 @@ def fill(doc: Document, layer: Layer, brush: Brush, mask: np.ndarray | None = No
     after = apply_coverage(layer.kind, before, cover, brush)
     verb = "Clear" if brush.erase else "Fill"
     return PixelEdit(f"{verb} {layer.name}", layer.id, (0, 0, doc.width, doc.height), before, after)
+
+
+def polygon_mask(points: Sequence[tuple[float, float]], width: int, height: int) -> np.ndarray:
+    """The pixels (bool, ``height`` x ``width``) whose centres lie inside the polygon ``points`` (x, y in image
+    pixels), clipped to the image. Even-odd rule: where a lasso crosses itself, the doubly enclosed part is out."""
+    mask = np.zeros((height, width), bool)
+    corners = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(corners) < 3:
+        return mask
+    x0, y0 = corners[:, 0], corners[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    top = max(math.ceil(y0.min() - 0.5), 0)
+    bottom = min(math.ceil(y0.max() - 0.5), height)
+    for row in range(top, bottom):
+        y = row + 0.5
+        # Each edge counts at most once per row (half-open in y), so the crossings pair up into spans.
+        edges = (y0 <= y) != (y1 <= y)
+        xs = np.sort(x0[edges] + (y - y0[edges]) * (x1[edges] - x0[edges]) / (y1[edges] - y0[edges]))
+        columns = np.clip(np.ceil(xs - 0.5), 0, width).astype(np.intp)
+        for start, end in zip(columns[0::2], columns[1::2], strict=True):
+            mask[row, start:end] = True
+    return mask
+
+
+def rectangle_mask(corner: tuple[float, float], opposite: tuple[float, float], width: int, height: int) -> np.ndarray:
+    """The pixels (bool) whose centres lie inside the rectangle between two opposite corners, clipped to the image."""
+    (xa, ya), (xb, yb) = corner, opposite
+    return polygon_mask(((xa, ya), (xb, ya), (xb, yb), (xa, yb)), width, height)
+
+
+def select_mask(doc: Document, selected: np.ndarray, subtract: bool = False) -> Command[Document] | None:
+    """The undo step that sets ``selected`` pixels (bool, the document's size) of the document's mask to 255,
+    or with ``subtract`` to 0; None when it would change nothing.
+
+    The mask is :meth:`Document.active_mask`; without one, adding creates a mask layer named "Mask" in the same step.
+    """
+    rows, columns = np.flatnonzero(selected.any(axis=1)), np.flatnonzero(selected.any(axis=0))
+    if not len(rows):
+        return None
+    x0, y0, x1, y1 = int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
+    layer = doc.active_mask()
+    added: AddLayer | None = None
+    if layer is None:
+        if subtract:
+            return None
+        layer = Layer(
+            doc.unique_layer_name("Mask"), LayerKind.MASK, blank_pixels(LayerKind.MASK, doc.width, doc.height)
+        )
+        added = AddLayer("New mask", layer)
+    before = layer.pixels[y0:y1, x0:x1]
+    after = np.where(selected[y0:y1, x0:x1], np.uint8(0 if subtract else 255), before)
+    if np.array_equal(before, after):
+        return None
+    verb = "Subtract from" if subtract else "Add to"
+    edit = PixelEdit(f"{verb} {layer.name}", layer.id, (x0, y0, x1, y1), before.copy(), after)
+    return edit if added is None else Group(edit.text, [added, edit])
 
 
 def pick_color(doc: Document, x: int, y: int) -> tuple[int, int, int] | None:

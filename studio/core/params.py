@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
-Role = Literal["seed", "size"]
-ROLES: tuple[Role, ...] = ("seed", "size")
+Role = Literal["seed", "size", "reach"]
+ROLES: tuple[Role, ...] = ("seed", "size", "reach")
 
 
 class ParamError(ValueError):
@@ -48,7 +48,8 @@ class Param:
     role: Role | None = None
     """What the host may do with the parameter: ``seed`` (an int the panel can randomise and a
     recipe records), ``size`` (an int long side in pixels, 0 = the document's size, which a
-    re-render at another size replaces)."""
+    re-render at another size replaces), ``reach`` (an int: how many pixels beyond the mask the
+    result may change, such as a feather that blends a fill into its surroundings; 0 by default)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,12 @@ def check_roles(cls: type) -> None:
             raise TypeError(f"{cls.__name__}: more than one parameter has the role {role!r}")
         if marked and marked[0].kind is not int:
             raise TypeError(f"{cls.__name__}.{marked[0].name}: a {role} parameter must be an int")
+
+
+def mask_reach(params: Any) -> int:
+    """How many pixels beyond the mask a result of ``params`` may change (its ``reach`` parameter; 0 without)."""
+    field = role_field(type(params), "reach")
+    return max(0, int(getattr(params, field.name))) if field is not None else 0
 
 
 def output_size(width: int, height: int, params: Any) -> tuple[int, int]:

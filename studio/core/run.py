@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input, resample
 from studio.core.jobs import EngineError, Frame, RunContext, drive
-from studio.core.params import params_to_dict, role_field
+from studio.core.params import mask_reach, params_to_dict, role_field
 from studio.core.plugin import PluginManifest
 
 
@@ -101,9 +102,10 @@ def to_rgba(image: np.ndarray) -> np.ndarray:
     return np.concatenate([image, alpha], axis=2)
 
 
-def confine(pixels: np.ndarray, inputs: Inputs) -> np.ndarray:
+def confine(pixels: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndarray:
     """A result (RGBA uint8) held to its inputs: it is no more opaque than the input picture (transparency stays
-    transparency) and fully transparent where the mask is 0 (nothing changes outside the mask).
+    transparency) and fully transparent where the mask is 0 (nothing changes outside the mask), or farther than
+    ``reach`` pixels from it (see :func:`~studio.core.params.mask_reach`).
 
     The one rule every plugin's result follows, whatever the engine did with alpha and the mask; a result of another
     size than the inputs (a run or re-render at another size) is held to the inputs resampled to its size.
@@ -117,14 +119,22 @@ def confine(pixels: np.ndarray, inputs: Inputs) -> np.ndarray:
     if inputs.image is not None:
         alpha = np.minimum(alpha, inputs.image[..., 3])
     if inputs.mask is not None:
-        alpha = np.where(inputs.mask > 0, alpha, 0).astype(np.uint8)
+        alpha = np.where(grow(inputs.mask > 0, reach), alpha, 0).astype(np.uint8)
     return np.concatenate([pixels[..., :3], alpha[..., None]], axis=2)
 
 
-def result_picture(image: np.ndarray, inputs: Inputs) -> np.ndarray:
+def grow(region: np.ndarray, pixels: int) -> np.ndarray:
+    """The bool ``region`` (H, W) and every pixel within ``pixels`` (Euclidean) of it."""
+    if pixels <= 0 or not region.any():
+        return region
+    distance = cv2.distanceTransform(np.where(region, 0, 255).astype(np.uint8), cv2.DIST_L2, 5)
+    return distance <= pixels
+
+
+def result_picture(image: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndarray:
     """A result as a picture of its own (a file, the next step of a batch): held to its inputs by :func:`confine`
     and laid over the input picture, so outside the mask it is the input and transparency stays transparency."""
-    confined = confine(to_rgba(image), inputs)
+    confined = confine(to_rgba(image), inputs, reach)
     if inputs.image is None:
         return confined
     height, width = confined.shape[:2]
@@ -159,7 +169,7 @@ def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: I
             f"{doc.width}x{doc.height} document"
         )
     recipe = make_recipe(manifest, params, inputs, frame)
-    pixels = confine(pixels, inputs)
+    pixels = confine(pixels, inputs, mask_reach(params))
     return Layer(doc.unique_layer_name(manifest.title), LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
 
 

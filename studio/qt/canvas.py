@@ -1,4 +1,4 @@
-"""The canvas: shows the document, takes brush strokes, zooms and pans."""
+"""The canvas: shows the document, takes brush strokes and mask selections, zooms and pans."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QPolygonF,
     QResizeEvent,
     QTabletEvent,
     QWheelEvent,
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import QWidget
 
 from studio.core.document import Document, Layer, LayerKind, Region, is_opaque
 from studio.core.inputs import label_colours
-from studio.core.paint import Brush, Stroke, pick_color
+from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask, select_mask
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -44,6 +45,11 @@ class Tool(StrEnum):
     MASK = "mask"
     PICKER = "picker"
     FILL = "fill"
+    RECTANGLE_MASK = "rectangle_mask"
+    LASSO_MASK = "lasso_mask"
+
+
+SELECTION_TOOLS = (Tool.RECTANGLE_MASK, Tool.LASSO_MASK)
 
 
 @dataclass
@@ -106,6 +112,8 @@ class Canvas(QWidget):
         self._slice_timer.setInterval(0)
         self._slice_timer.timeout.connect(self._refresh_next_slice)
         self._stroke: Stroke | None = None
+        self._selection: list[QPointF] = []  # the rectangle's corners or the lasso's points, in image pixels
+        self._subtract = False
         self._pan_anchor: QPointF | None = None
         self._space_down = False
         self._cursor: QPointF | None = None
@@ -126,6 +134,7 @@ class Canvas(QWidget):
             self.doc.pixels_changed.disconnect(self._on_pixels_changed)
         self.doc = doc
         self._stroke = None
+        self._selection = []
         self._preview = None
         self._hold_preview = False
         self._stale_from = None
@@ -354,9 +363,11 @@ class Canvas(QWidget):
         if self.guides_painter is not None:
             self.guides_painter(painter, self)
         self._paint_brush_outline(painter)
+        self._paint_selection(painter)
 
     def _paint_brush_outline(self, painter: QPainter) -> None:
-        if self._cursor is None or self.tools.tool in (Tool.PICKER, Tool.FILL) or self._pan_anchor is not None:
+        no_brush = (Tool.PICKER, Tool.FILL, *SELECTION_TOOLS)
+        if self._cursor is None or self.tools.tool in no_brush or self._pan_anchor is not None:
             return
         radius = self.tools.size / 2 * self._scale()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -364,6 +375,39 @@ class Canvas(QWidget):
         for color, r in ((QColor(0, 0, 0, 160), radius + 0.5), (QColor(255, 255, 255, 200), radius - 0.5)):
             painter.setPen(QPen(color, 1))
             painter.drawEllipse(self._cursor, max(r, 1.0), max(r, 1.0))
+
+    def _selection_outline(self) -> QPolygonF:
+        """The selection being dragged, in widget coordinates (a rectangle as its four corners)."""
+        points = self._selection
+        if self.tools.tool is Tool.RECTANGLE_MASK and len(points) == 2:
+            a, b = points
+            points = [a, QPointF(b.x(), a.y()), b, QPointF(a.x(), b.y())]
+        return QPolygonF([self.image_to_widget(point) for point in points])
+
+    def _paint_selection(self, painter: QPainter) -> None:
+        if len(self._selection) < 2:
+            return
+        outline = self._selection_outline()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(255, 255, 255), 1))
+        painter.drawPolygon(outline)
+        painter.setPen(QPen(QColor(0, 0, 0), 1, Qt.PenStyle.DashLine))
+        painter.drawPolygon(outline)
+
+    def _update_selection(self, before: QRectF) -> None:
+        self.update(before.united(self._selection_outline().boundingRect()).toAlignedRect().adjusted(-2, -2, 2, 2))
+
+    def tools_changed(self) -> None:
+        """Show the cursor and outline of the tool just chosen."""
+        self._restore_cursor()
+        self.update()
+
+    def _restore_cursor(self) -> None:
+        if self.tools.tool in SELECTION_TOOLS:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.unsetCursor()
 
     # Input
 
@@ -384,31 +428,31 @@ class Canvas(QWidget):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = False
             self._pan_anchor = None
-            self.unsetCursor()
+            self._restore_cursor()
             return
         super().keyReleaseEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        self._press(event.position(), event.button(), 1.0)
+        self._press(event.position(), event.button(), 1.0, event.modifiers())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._move(event.position(), 1.0)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._release(event.button())
+        self._release(event.position(), event.button())
 
     def tabletEvent(self, event: QTabletEvent) -> None:
         kind = event.type()
         pressure = event.pressure()
         if kind == QTabletEvent.Type.TabletPress:
-            self._press(event.position(), event.button(), pressure)
+            self._press(event.position(), event.button(), pressure, event.modifiers())
         elif kind == QTabletEvent.Type.TabletMove:
             self._move(event.position(), pressure)
         elif kind == QTabletEvent.Type.TabletRelease:
-            self._release(event.button())
+            self._release(event.position(), event.button())
         event.accept()
 
-    def _press(self, pos: QPointF, button: Qt.MouseButton, pressure: float) -> None:
+    def _press(self, pos: QPointF, button: Qt.MouseButton, pressure: float, modifiers: Qt.KeyboardModifier) -> None:
         if self.doc is None:
             return
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
@@ -427,6 +471,11 @@ class Canvas(QWidget):
         if tool is Tool.FILL:
             self._fill()
             return
+        if tool in SELECTION_TOOLS:
+            if not self._mask_hidden():
+                self._selection = [point, point]
+                self._subtract = bool(modifiers & Qt.KeyboardModifier.AltModifier)
+            return
         layer = self._target_layer()
         if layer is None:
             return
@@ -437,8 +486,7 @@ class Canvas(QWidget):
         assert self.doc is not None
         active = self.doc.active_layer
         if self.tools.tool is Tool.MASK:
-            if active is not None and active.kind is LayerKind.MASK and not active.visible:
-                self.message.emit(f"Mask {active.name!r} is hidden: show it to paint on it.")
+            if self._mask_hidden():
                 return None
             mask = self.doc.active_mask()
             if mask is None:
@@ -453,6 +501,15 @@ class Canvas(QWidget):
             self.message.emit(f"Layer {layer.name!r} is hidden: show it to paint on it.")
             return None
         return layer
+
+    def _mask_hidden(self) -> bool:
+        """True, and why in a message, when the active layer is a hidden mask (the mask tools leave it alone)."""
+        assert self.doc is not None
+        active = self.doc.active_layer
+        if active is not None and active.kind is LayerKind.MASK and not active.visible:
+            self.message.emit(f"Mask {active.name!r} is hidden: show it to paint on it.")
+            return True
+        return False
 
     def _fill(self) -> None:
         from studio.core.paint import fill
@@ -475,7 +532,18 @@ class Canvas(QWidget):
             self.cursor_moved.emit(math.floor(point.x()), math.floor(point.y()))
             if self._stroke is not None:
                 self._stroke.add_point(point.x(), point.y(), pressure)
+            if self._selection:
+                self._extend_selection(point)
         self._update_outline(old_cursor)
+
+    def _extend_selection(self, point: QPointF) -> None:
+        """Move the rectangle's far corner to ``point``, or add it to the lasso when it moved a screen pixel."""
+        before = self._selection_outline().boundingRect()
+        if self.tools.tool is Tool.RECTANGLE_MASK:
+            self._selection[-1] = point
+        elif (point - self._selection[-1]).manhattanLength() * self._scale() >= 1:
+            self._selection.append(point)
+        self._update_selection(before)
 
     def _update_outline(self, old: QPointF | None) -> None:
         r = int(self.tools.size / 2 * self._scale()) + 4
@@ -483,19 +551,38 @@ class Canvas(QWidget):
             if point is not None:
                 self.update(QRect(int(point.x()) - r, int(point.y()) - r, 2 * r, 2 * r))
 
-    def _release(self, button: Qt.MouseButton) -> None:
+    def _release(self, pos: QPointF, button: Qt.MouseButton) -> None:
         if self._pan_anchor is not None:
             self._pan_anchor = None
             if self._space_down:
                 self.setCursor(Qt.CursorShape.OpenHandCursor)
             else:
-                self.unsetCursor()
+                self._restore_cursor()
+            return
+        if button == Qt.MouseButton.LeftButton and self._selection:
+            self._extend_selection(self.widget_to_image(pos))
+            self._finish_selection()
             return
         if button == Qt.MouseButton.LeftButton and self._stroke is not None and self.doc is not None:
             command = self._stroke.finish()
             self._stroke = None
             if command is not None:
                 self.doc.history.push(command, applied=True)
+
+    def _finish_selection(self) -> None:
+        """Fill the dragged shape into the document's mask (Alt held at the press: clear it) in one undo step."""
+        assert self.doc is not None
+        points = [(p.x(), p.y()) for p in self._selection]
+        size = (self.doc.width, self.doc.height)
+        if self.tools.tool is Tool.RECTANGLE_MASK:
+            selected = rectangle_mask(points[0], points[-1], *size)
+        else:
+            selected = polygon_mask(points, *size)
+        self._update_selection(QRectF())
+        self._selection = []
+        command = select_mask(self.doc, selected, self._subtract)
+        if command is not None:
+            self.doc.history.push(command)
 
     def leaveEvent(self, event: object) -> None:
         old = self._cursor

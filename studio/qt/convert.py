@@ -45,5 +45,3 @@ def qimage_to_numpy(image: QImage) -> np.ndarray:
     buffer = np.frombuffer(rgba.constBits(), np.uint8, count=rgba.sizeInBytes())
     rows = buffer.reshape(height, rgba.bytesPerLine())
     return rows[:, : width * 4].reshape(height, width, 4).copy()
-
-

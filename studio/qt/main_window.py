@@ -39,7 +39,7 @@ from studio.core.inputs import InputError, Inputs
 from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobState
 from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputFolder
-from studio.core.params import output_size
+from studio.core.params import mask_reach, output_size
 from studio.core.plugin import PluginLoadError, PluginManifest, PluginRegistry, discover_plugins
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from studio.core.run import confine, inputs_from_document, job_function, make_recipe, result_layer, to_rgba
@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.jobs = JobController(self.store, self.canvas.preview_image, self)
         self.tool_bar = ToolOptionsBar(self.tools)
-        self.tool_bar.changed.connect(self.canvas.update)
+        self.tool_bar.changed.connect(self.canvas.tools_changed)
         self.addToolBar(self.tool_bar)
         self.canvas.color_picked.connect(self.tool_bar.set_color)
         self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
@@ -697,7 +697,8 @@ class MainWindow(QMainWindow):
             below = Image.fromarray(plan.inputs.image, "RGBA").resize(plan.size, Image.Resampling.LANCZOS)
             doc.insert_layer(Layer("Source (resized)", LayerKind.RASTER, np.asarray(below).copy()))
         recipe = make_recipe(plan.manifest, plan.params, plan.inputs, frame)
-        result = Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(confine(pixels, plan.inputs)), recipe=recipe)
+        pixels = np.ascontiguousarray(confine(pixels, plan.inputs, mask_reach(plan.params)))
+        result = Layer(layer_name, LayerKind.RASTER, pixels, recipe=recipe)
         self._add_results(doc, f"{plan.manifest.title} at {width} × {height}", [result], frame.outputs, files)
         self._open_new_document(doc)
 

@@ -9,12 +9,15 @@ from superqt import QLabeledDoubleSlider
 
 from studio.qt.canvas import Tool, ToolSettings
 
-TOOL_SPECS: tuple[tuple[Tool, str, str], ...] = (
-    (Tool.BRUSH, "Brush", "B"),
-    (Tool.ERASER, "Eraser", "E"),
-    (Tool.MASK, "Mask brush", "M"),
-    (Tool.FILL, "Fill", "G"),
-    (Tool.PICKER, "Colour picker", "I"),
+SELECTION_TIP = "on release it fills the mask (a new one if there is none); hold Alt to subtract"
+TOOL_SPECS: tuple[tuple[Tool, str, str, str], ...] = (
+    (Tool.BRUSH, "Brush", "B", ""),
+    (Tool.ERASER, "Eraser", "E", ""),
+    (Tool.MASK, "Mask brush", "M", ""),
+    (Tool.RECTANGLE_MASK, "Rectangle mask", "R", f"drag a rectangle: {SELECTION_TIP}"),
+    (Tool.LASSO_MASK, "Lasso mask", "L", f"draw a closed shape freehand: {SELECTION_TIP}"),
+    (Tool.FILL, "Fill", "G", ""),
+    (Tool.PICKER, "Colour picker", "I", ""),
 )
 MAX_BRUSH = 1000
 
@@ -30,10 +33,10 @@ class ToolOptionsBar(QToolBar):
         self.tools = tools
         self.tool_actions: dict[Tool, QAction] = {}
         group = QActionGroup(self)
-        for tool, title, key in TOOL_SPECS:
+        for tool, title, key, tip in TOOL_SPECS:
             action = QAction(title, self, checkable=True)
             action.setShortcut(QKeySequence(key))
-            action.setToolTip(f"{title} ({key})")
+            action.setToolTip(f"{title} ({key})" + (f": {tip}" if tip else ""))
             action.triggered.connect(lambda _checked=False, t=tool: self.set_tool(t))
             group.addAction(action)
             self.addAction(action)

@@ -355,7 +355,7 @@ def _parse_step_params(
     for spec in manifest.inputs:
         if spec.required and spec.name != "image" and spec.name not in table:
             problems.add(
-                f"{manifest.title} needs its {spec.label.lower()}: add {spec.name} = \"FILE\" to this step",
+                f'{manifest.title} needs its {spec.label.lower()}: add {spec.name} = "FILE" to this step',
                 label,
                 **where,
             )
@@ -641,9 +641,7 @@ def item_count(inputs: int, sweeps: Sequence[Mapping[str, Sequence[Any]]]) -> in
     return inputs * math.prod(len(values) for step in sweeps for values in step.values())
 
 
-def _fill_input_files(
-    call: StepCall, folder: Path, fields: Mapping[str, Any], problems: _Problems
-) -> StepCall | None:
+def _fill_input_files(call: StepCall, folder: Path, fields: Mapping[str, Any], problems: _Problems) -> StepCall | None:
     """``call`` with the fields of its input file names filled in for one item; None (and a problem) when a
     file is missing."""
     inputs = {}

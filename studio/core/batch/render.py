@@ -18,7 +18,7 @@ from studio.core.export import ExportSettings, export_image
 from studio.core.image import load_image, to_uint8
 from studio.core.jobs import RunContext
 from studio.core.outputs import Output, OutputFolder
-from studio.core.params import make_params
+from studio.core.params import make_params, mask_reach
 from studio.core.plugin import PluginRegistry
 from studio.core.run import build_inputs, result_picture, run_plugin
 
@@ -62,7 +62,7 @@ def render_item(
             final = run_plugin(manifest, params, inputs, ctx, progress)
             if final.image is None:
                 raise ItemError(f"{manifest.title} finished without an image")
-            image = np.ascontiguousarray(result_picture(final.image, inputs))
+            image = np.ascontiguousarray(result_picture(final.image, inputs, mask_reach(params)))
         except Cancelled:
             raise
         except Exception as exc:

@@ -143,7 +143,14 @@ def load_numpy_pickle(path: str | os.PathLike[str], *, model_id: str = "") -> An
             path=file,
         ) from exc
     except (
-        pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError, OverflowError
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        MemoryError,
+        OverflowError,
     ) as exc:
         raise ModelError(
             f"{owner}{file} is not a readable numpy pickle ({type(exc).__name__}: {exc}). "

@@ -1,0 +1,174 @@
+"""The inpainting network Studio trains and ships, as a catalog entry, and its weights file format.
+
+The weights are float16 safetensors (buffers such as batch-norm statistics stay
+float32) whose metadata names the network's shape. Studio trains them itself
+(``studio train inpainting``, configuration in ``training.toml``) and ships them in
+``assets/``; until a release puts the file there the model is simply not
+installed. A release is one command on a finished run's model::
+
+    python -m studio_plugins.inpainting.models release WEIGHTS [--licenses data/photos/LICENSES.md]
+
+It copies the file into ``assets/`` and prints the sha256 and size to pin in
+:data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`: the store installs the file
+only when it matches them, like every model.
+
+Nothing here imports torch until a network is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from studio.core.atomic import atomic_write
+from studio.core.errors import describe_error
+from studio.core.models.spec import BundledFile, ModelSpec
+
+if TYPE_CHECKING:
+    from studio_plugins.inpainting.net import NetConfig, PConvUNet
+
+MODEL_ID = "pconv_inpaint"
+BUILDER = "studio_plugins.inpainting.models:build"
+ARCHITECTURE = "pconv_unet"  # the weights file's "architecture" metadata
+ASSETS = Path(__file__).with_name("assets")
+WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
+PHOTO_LICENSES = ASSETS / f"{MODEL_ID}-photos.md"  # every training photograph's source and license
+WEIGHTS_SHA256 = ""  # pinned by a release (see the module's docstring); empty matches no file
+WEIGHTS_SIZE_MB = 9.4  # the size a release prints; this estimate is 6 levels, width 32 in float16
+
+SPECS = (
+    ModelSpec(
+        id=MODEL_ID,
+        title="Partial-convolution inpainting (Studio)",
+        description=(
+            "Fills the holes painted over a picture: a U-Net of partial convolutions (Liu et al. 2018) that Studio "
+            "trained on photographs."
+        ),
+        builder=BUILDER,
+        sources=(BundledFile(str(WEIGHTS), WEIGHTS_SHA256),),
+        license=(
+            "MIT (Studio's weights). The training photographs keep their own licenses: CC-BY-SA, CC-BY, CC0 and "
+            "public domain (Debian gcompris-qt-data), BSD-3-Clause (opencv-doc, scikit-image, scikit-learn), GPL-2+ "
+            "and CC-BY-SA-4.0 (mate-backgrounds), BSD-2-Clause (enlightenment-data), GPL-2+, LGPL and CC-BY-SA "
+            "(plasma-workspace-wallpapers, lxqt-themes, hugin-data); each photograph's source, author and license "
+            f"is listed in {PHOTO_LICENSES.name} beside the weights"
+        ),
+        provenance=(
+            "Trained from scratch by Studio with `studio train inpainting` on about 330 photographs that Debian "
+            "packages and Python packages ship (data/photos, gathered by packaging/training_photos.py), with the "
+            "paper's loss on VGG16 features; the configuration is plugins/inpainting/training.toml"
+        ),
+        size_mb=WEIGHTS_SIZE_MB,
+    ),
+)
+
+
+def build() -> PConvUNet:
+    """An inpainting network that takes its shape (levels, width) from the weights loaded into it.
+
+    The store builds a network before it reads the weights, and every model trained
+    from this one shares this builder, so one builder serves every shape.
+    """
+    from studio_plugins.inpainting.net import PConvUNet
+
+    net = PConvUNet()
+    net.register_load_state_dict_pre_hook(_take_shape)
+    return net
+
+
+def _take_shape(net: PConvUNet, state: Mapping[str, Any], prefix: str, *_: object) -> None:
+    """Rebuild ``net``'s layers in the shape of ``state`` before it is loaded (a load_state_dict pre-hook)."""
+    from studio_plugins.inpainting.net import PConvUNet
+
+    config = config_of(state, prefix)
+    if config != net.config:
+        fresh = PConvUNet(config)
+        net.config, net.encoder, net.decoder = config, fresh.encoder, fresh.decoder
+
+
+def config_of(state: Mapping[str, Any], prefix: str = "") -> NetConfig:
+    """The shape of the :class:`PConvUNet` whose state dict (keys under ``prefix``) is ``state``."""
+    from studio_plugins.inpainting.net import NetConfig
+
+    first = state.get(f"{prefix}encoder.0.conv.conv.weight")
+    if first is None:
+        raise ValueError("these weights are not a partial-convolution U-Net's (they have no encoder.0 layer)")
+    layer = re.compile(rf"{re.escape(prefix)}encoder\.\d+\.conv\.conv\.weight")
+    return NetConfig(levels=sum(1 for name in state if layer.fullmatch(name)), width=int(first.shape[0]))
+
+
+def weights_bytes(net: PConvUNet, metadata: Mapping[str, str] | None = None) -> bytes:
+    """``net``'s weights as safetensors: parameters in float16, buffers as they are, the shape in the metadata."""
+    import safetensors.torch
+
+    parameters = {name for name, _ in net.named_parameters()}
+    tensors = {
+        name: (value.half() if name in parameters else value).detach().cpu().contiguous()
+        for name, value in net.state_dict().items()
+    }
+    shape = {"architecture": ARCHITECTURE, "levels": str(net.config.levels), "width": str(net.config.width)}
+    return safetensors.torch.save(tensors, metadata={**(metadata or {}), **shape})
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a release put in ``assets/``: the values to pin in :data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`."""
+
+    sha256: str
+    size_mb: float
+    config: NetConfig
+
+
+def write_release(weights: Path, licenses: Path | None = None) -> Release:
+    """Copy a trained model's weights file into ``assets/`` (and the photographs' license list, when given).
+
+    The file must be weights of this network as ``studio train inpainting`` emits them:
+    it is loaded into a fresh network first, and its metadata must match its shape.
+    """
+    import safetensors.torch
+
+    data = Path(weights).read_bytes()
+    state = safetensors.torch.load(data)
+    config = config_of(state)
+    with safetensors.safe_open(str(weights), "pt") as handle:
+        metadata = handle.metadata() or {}
+    named = (metadata.get("architecture"), metadata.get("levels"), metadata.get("width"))
+    if named != (ARCHITECTURE, str(config.levels), str(config.width)):
+        raise ValueError(f"{weights}: its metadata {metadata} does not describe the {config} its tensors have")
+    build().load_state_dict(state, strict=True)
+    ASSETS.mkdir(exist_ok=True)
+    with atomic_write(WEIGHTS) as handle:
+        handle.write(data)
+    if licenses is not None:
+        shutil.copyfile(licenses, PHOTO_LICENSES)
+    return Release(hashlib.sha256(data).hexdigest(), round(len(data) / 1e6, 1), config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m studio_plugins.inpainting.models release WEIGHTS [--licenses FILE]``."""
+    parser = argparse.ArgumentParser(prog="python -m studio_plugins.inpainting.models")
+    sub = parser.add_subparsers(dest="command", required=True)
+    release = sub.add_parser("release", help="copy a trained model into assets/ and print what to pin")
+    release.add_argument("weights", type=Path, help="the trained model's .safetensors file")
+    release.add_argument("--licenses", type=Path, help="the training photographs' LICENSES.md, shipped beside it")
+    options = parser.parse_args(argv)
+    try:
+        done = write_release(options.weights, options.licenses)
+    except (OSError, ValueError) as exc:
+        print(f"cannot release {options.weights}: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    print(f"copied {options.weights} ({done.config}) to {WEIGHTS}; pin it in {__file__}:")
+    print(f'WEIGHTS_SHA256 = "{done.sha256}"')
+    print(f"WEIGHTS_SIZE_MB = {done.size_mb}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Masks made with the rectangle and lasso tools on a zoomed, panned canvas, and the inpainting panel in the real
+main window: the chosen method's rows, the installed models, and a run filling a rectangle mask."""
+
+from dataclasses import replace
+from importlib.metadata import EntryPoint
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtTest import QTest
+from studio_plugins.inpainting.models import weights_bytes
+from studio_plugins.inpainting.net import NetConfig, PConvUNet
+
+from studio.core.autosave import Autosaver
+from studio.core.document import LayerKind
+from studio.core.models.store import ModelStore
+from studio.core.paint import polygon_mask
+from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
+from studio.qt.canvas import Tool
+from studio.qt.main_window import MainWindow
+
+PLUGINS = [EntryPoint("inpainting", "studio_plugins.inpainting:MANIFEST", ENTRY_POINT_GROUP)]
+JOB_TIMEOUT_MS = 60_000
+SIZE = (64, 48)
+NETWORK_ROWS = ("model", "feather", "working_size", "precision")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("outputs/folder", str(tmp_path / "outputs"))
+    store = ModelStore(tmp_path / "models")
+    window = MainWindow(discover_plugins(PLUGINS), settings, Autosaver(tmp_path / "autosave"), store)
+    qtbot.addWidget(window, before_close_func=discard_changes)
+    window.resize(1100, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def discard_changes(window):
+    window.cancel_job()
+    if window.doc is not None:
+        window.doc.history.set_clean()
+
+
+@pytest.fixture
+def picture(window, tmp_path, qtbot):
+    """A 64x48 picture of stripes open at 300%, panned off centre."""
+    width, height = SIZE
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[..., 0] = np.arange(width)[None, :] * 4
+    pixels[::4, :, 1] = 200
+    path = tmp_path / "stripes.png"
+    Image.fromarray(pixels).save(path)
+    assert window.open_path(path)
+    canvas = window.canvas
+    canvas.set_zoom(3.0)
+    centre = QPoint(canvas.width() // 2, canvas.height() // 2)
+    qtbot.mousePress(canvas, Qt.MouseButton.MiddleButton, pos=centre)
+    QTest.mouseMove(canvas, centre + QPoint(37, -23))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.MiddleButton, pos=centre + QPoint(37, -23))
+    assert canvas.zoom == 3.0
+    return window.doc
+
+
+def at(canvas, x, y) -> QPoint:
+    """The widget point showing image point (x, y), to the nearest widget pixel (a sixth of an image pixel)."""
+    return canvas.image_to_widget(QPointF(x, y)).toPoint()
+
+
+def drag(qtbot, canvas, points, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, modifier, points[0])
+    for point in points[1:]:
+        QTest.mouseMove(canvas, point)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, modifier, points[-1])
+
+
+def draw_rectangle(qtbot, canvas, x0, y0, x1, y1, modifier=Qt.KeyboardModifier.NoModifier):
+    """Drag the rectangle mask over the pixels x0..x1-1, y0..y1-1 (a quarter pixel in from their corners)."""
+    QTest.keyClick(canvas, Qt.Key.Key_R)
+    drag(qtbot, canvas, [at(canvas, x0 + 0.25, y0 + 0.25), at(canvas, x1 + 0.25, y1 + 0.25)], modifier)
+
+
+def test_a_dragged_rectangle_fills_exactly_its_pixels_into_a_new_mask(window, picture, qtbot):
+    draw_rectangle(qtbot, window.canvas, 10, 6, 30, 22)
+    assert window.tools.tool is Tool.RECTANGLE_MASK
+    mask = picture.active_mask()
+    assert mask is not None and mask.name == "Mask" and len(picture.layers) == 2
+    expected = np.zeros(SIZE[::-1], np.uint8)
+    expected[6:22, 10:30] = 255
+    np.testing.assert_array_equal(mask.pixels, expected)
+
+
+def test_a_lasso_fills_the_inside_of_its_shape(window, picture, qtbot):
+    canvas = window.canvas
+    QTest.keyClick(canvas, Qt.Key.Key_L)
+    assert window.tools.tool is Tool.LASSO_MASK
+    corners = [at(canvas, 8, 8), at(canvas, 50, 8), at(canvas, 8, 40)]
+    drag(qtbot, canvas, [*corners, corners[0]])
+    mask = picture.active_mask()
+    traced = [canvas.widget_to_image(QPointF(point)) for point in corners]
+    inside = polygon_mask([(p.x(), p.y()) for p in traced], *SIZE)
+    np.testing.assert_array_equal(mask.pixels, np.where(inside, 255, 0))
+    assert mask.pixels[15, 15] == 255 and mask.pixels[35, 35] == 0 and inside.sum() > 500
+
+
+def test_alt_subtracts_and_one_undo_takes_back_a_whole_selection(window, picture, qtbot):
+    canvas = window.canvas
+    draw_rectangle(qtbot, canvas, 10, 6, 30, 22)
+    mask = picture.active_mask()
+    draw_rectangle(qtbot, canvas, 20, 0, 40, 48, Qt.KeyboardModifier.AltModifier)
+    assert (mask.pixels[6:22, 10:20] == 255).all() and mask.pixels[:, 20:].max() == 0
+    draw_rectangle(qtbot, canvas, 0, 30, 5, 40, Qt.KeyboardModifier.ShiftModifier)
+    assert (mask.pixels[30:40, :5] == 255).all()
+    assert picture.history.texts()[-3:] == ["Add to Mask", "Subtract from Mask", "Add to Mask"]
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert mask.pixels[30:40, :5].max() == 0 and (mask.pixels[6:22, 10:20] == 255).all()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (mask.pixels[6:22, 10:30] == 255).all()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert picture.active_mask() is None and len(picture.layers) == 1, "the first selection took its new mask back"
+
+
+def test_the_panel_shows_the_chosen_methods_rows_and_the_installed_models(window):
+    assert "inpainting" in window.plugin_docks
+    panel = window.panels["inpainting"].params_widget
+    assert all(panel.label(name).isVisibleTo(panel) for name in NETWORK_ROWS)
+    assert not panel.label("radius").isVisibleTo(panel)
+    assert "Rectangle mask (R)" in panel.how_to.text() and "Lasso mask (L)" in panel.how_to.text()
+    assert panel.model_box.count() == 0, "nothing is installed"
+    assert "pconv_inpaint is not installed" in panel.model_hint.text() and panel.model_hint.isVisibleTo(panel)
+    panel.set_values({"method": "telea"})
+    assert not any(panel.label(name).isVisibleTo(panel) for name in NETWORK_ROWS)
+    assert panel.label("radius").isVisibleTo(panel) and not panel.model_hint.isVisibleTo(panel)
+
+    store = window.store
+    trained = replace(store.specs["pconv_inpaint"], id="pconv_inpaint-myrun", title="My run", base="pconv_inpaint")
+    store.register_trained(trained, weights_bytes(PConvUNet(NetConfig(levels=3, width=8))))
+    panel.set_values({"method": "network"})
+    assert [panel.model_box.itemText(i) for i in range(panel.model_box.count())] == ["pconv_inpaint-myrun"]
+    assert panel.values()["model"] == "pconv_inpaint", "listing the models chooses none"
+    panel.model_box.setCurrentIndex(0)
+    assert panel.params().model == "pconv_inpaint-myrun" and not panel.model_hint.isVisibleTo(panel)
+    panel.set_values({"model": "vgg16"})
+    assert "vgg16 is not an inpainting model" in panel.model_hint.text()
+
+
+def test_running_telea_on_a_rectangle_mask_changes_only_the_rectangle(window, picture, qtbot):
+    draw_rectangle(qtbot, window.canvas, 10, 6, 30, 22)
+    panel = window.panels["inpainting"]
+    panel.params_widget.set_values({"method": "telea"})
+    window.live_preview.cancel()
+    before = picture.composite()
+    panel.run_button.click()
+    assert window.job is not None
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
+    assert panel.error_text() == ""
+    result = picture.layers[-1]
+    assert result.kind is LayerKind.RASTER and result.recipe.plugin_id == "inpainting" and len(picture.layers) == 3
+    changed = np.any(picture.composite() != before, axis=2)
+    inside = np.zeros(SIZE[::-1], bool)
+    inside[6:22, 10:30] = True
+    assert changed[inside].mean() > 0.5 and not changed[~inside].any(), "the picture changed inside the rectangle only"
