@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,7 +50,6 @@ from studio.core.nets.features import (
     autocast,
     feature_extractor,
     image_to_tensor,
-    masked_gram_matrix,
     tensor_to_image,
     use_bfloat16,
 )
@@ -90,10 +90,34 @@ def _area(masks: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(masks, size=like.shape[-2:], mode="area")
 
 
+class _RegionGrams(torch.autograd.Function):
+    """Gram matrices (K, C, C) of features (C, N) inside each of K weighted regions (K, N), normalised by each
+    region's weight; the backward pass keeps only the features and the weights, not a masked copy per region."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, features: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        ctx.save_for_backward(features, weights)
+        totals = weights.sum(dim=1).clamp_min(1e-8)
+        return torch.stack([(features * w) @ features.T / t for w, t in zip(weights, totals, strict=True)])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        features, weights = ctx.saved_tensors
+        totals = weights.sum(dim=1).clamp_min(1e-8)
+        result = torch.zeros_like(features)
+        for g, w, t in zip(grad, weights, totals, strict=True):
+            result += ((g + g.T) @ features) * (w / t)
+        return result, None
+
+
 def _region_grams(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """The Gram matrix (K, C, C) of ``features`` (1, C, h, w) inside each region of ``masks`` (1, K, h, w)."""
-    count = masks.shape[1]
-    return masked_gram_matrix(features.float().expand(count, -1, -1, -1), masks.transpose(0, 1))
+    channels, regions = features.shape[1], masks.shape[1]
+    dtype = torch.promote_types(features.dtype, torch.float32)  # bfloat16 features are summed in float32
+    flat = features.to(dtype).permute(1, 0, 2, 3).reshape(channels, -1)
+    return _RegionGrams.apply(flat, masks.to(dtype).permute(1, 0, 2, 3).reshape(regions, -1))
 
 
 class GramLoss:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from studio_plugins.doodle import MANIFEST
-from studio_plugins.doodle.engine import PatchLoss, nearest_patches, run
+from studio_plugins.doodle.engine import PatchLoss, _region_grams, nearest_patches, run
 from studio_plugins.doodle.params import DoodleParams
 from test_style_optimise import TAPS, real_vgg16_store, tiny_vgg
 from tiny_store import tiny_store
@@ -335,3 +335,18 @@ def test_studio_run_doodle_on_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     written = cv2.imread(str(out))
     assert written is not None and written.shape[:2] == (SIZE, SIZE)
+
+
+def test_region_grams_match_masked_grams_in_value_and_gradient():
+    torch.manual_seed(2)
+    features = torch.randn(1, 5, 6, 7, dtype=torch.float64, requires_grad=True)
+    masks = torch.rand(1, 3, 6, 7, dtype=torch.float64)
+    masks[:, 2] = 0  # a region with no area: zeros, no NaN
+    ours = _region_grams(features, masks)
+    reference = masked_gram_matrix(features.expand(3, -1, -1, -1), masks.transpose(0, 1))
+    assert torch.allclose(ours, reference) and not ours[2].any()
+    weights = torch.randn(3, 5, 5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((ours * weights).sum(), features)
+    (expected,) = torch.autograd.grad((reference * weights).sum(), features)
+    assert torch.allclose(grad, expected)
+    assert torch.autograd.gradcheck(lambda f: _region_grams(f, masks), (features,))
