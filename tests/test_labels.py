@@ -8,10 +8,12 @@ from studio.core.inputs import label_colours
 from studio.core.labels import (
     colour_hex,
     from_indices,
+    match_by_likeness,
     match_regions,
     one_hot,
     palette_of,
     region_colours,
+    region_signatures,
     segment,
     snap_to_palette,
     to_indices,
@@ -135,3 +137,19 @@ def test_to_indices_snaps_anti_aliased_edges_and_counts_them():
     assert moved == expected > 0
     assert np.array_equal(from_indices(indices, palette), snapped)
     assert set(np.unique(indices)) == {0, 1}
+
+
+def test_segments_are_matched_to_the_style_region_they_resemble_in_colour_first_then_place():
+    sky, grass, sand = (90, 150, 230), (40, 160, 50), (220, 200, 140)
+    style = np.zeros((60, 60, 3), np.uint8)
+    style[:20], style[20:40], style[40:] = sky, sand, grass  # the painting: sky, a beach, grass below
+    style_regions = np.repeat(np.array([2, 0, 1]), 20)[:, None].repeat(60, axis=1)  # its map numbers them 2, 0, 1
+    photo = np.zeros((40, 80, 3), np.uint8)
+    photo[:, :40], photo[:, 40:] = grass, sky  # the photo: grass on the left, sky on the right
+    photo[30:] = (225, 195, 150)  # a sandy strip along the bottom
+    segments = np.zeros((40, 80), np.int64)
+    segments[:, 40:], segments[30:] = 1, 2  # reading order: grass 0, sky 1, sand 2
+    match = match_by_likeness(photo, segments, style, style_regions, 3)
+    assert list(match) == [1, 2, 0]  # grass -> the style's grass (1), sky -> sky (2), sand -> beach (0)
+    signatures = region_signatures(style, style_regions, 4)
+    assert np.isnan(signatures[3]).all() and np.allclose(signatures[2, 3:], (29.5 / 60, 9.5 / 60))

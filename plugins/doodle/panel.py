@@ -30,7 +30,7 @@ from studio_plugins.doodle.params import STYLE_SOURCE, TEXTURE_INPUTS, DoodlePar
 
 from studio.core.image import ImageError, save_image
 from studio.core.inputs import InputError, InputSpec, label_colours, read_input
-from studio.core.labels import colour_hex, palette_of, segment, to_indices
+from studio.core.labels import colour_hex, match_by_likeness, palette_of, segment, to_indices
 from studio.core.params import ParamError
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ParamsPanel
@@ -268,15 +268,23 @@ class DoodlePanel(ParamsPanel):
         return target
 
     def doodle_from_document(self) -> None:
-        """Segment the document's picture into as many regions as the style has, as a label layer."""
+        """Segment the document's picture into as many regions as the style has, each painted with the style region
+        it resembles most in colour and place (the photo's sky becomes the painting's sky), as a label layer."""
         doc = self.host.document
         if doc is None or self.region_indices is None:
             self.status.setText("Open a picture and segment the style first.")
             return
-        picture = doc.composite()
-        indices = self.region_indices[segment(picture, len(self.region_indices)) - 1]
-        self.host.add_label_layer("Doodle", indices)
-        self.status.setText(f"Added a doodle of {len(self.region_indices)} regions.")
+        picture = doc.composite()[..., :3]
+        count = len(self.region_indices)
+        segments = segment(picture, count).astype(np.int64) - 1
+        style, labels = self._read("style"), self._read("style_labels")
+        likeness = np.arange(count)
+        if style is not None and labels is not None:
+            labels = cv2.resize(labels, (style.shape[1], style.shape[0]), interpolation=cv2.INTER_NEAREST)
+            regions, _ = to_indices(labels, self.palette)
+            likeness = match_by_likeness(picture, segments, style[..., :3], regions.astype(np.int64), count)
+        self.host.add_label_layer("Doodle", self.region_indices[likeness[segments]])
+        self.status.setText(f"Added a doodle of {count} regions, each matched to the style region it resembles.")
 
     def ask_load_doodle(self) -> None:
         """Ask for a label map file, then load it as a doodle."""

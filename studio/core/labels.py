@@ -244,3 +244,41 @@ def segment(picture: np.ndarray, regions: int, position_weight: float = 0.5) -> 
     table = np.zeros(count, np.uint8)
     table[present] = order.astype(np.uint8) + 1
     return table[nearest].reshape(height, width)
+
+
+def region_signatures(picture: np.ndarray, indices: np.ndarray, count: int) -> np.ndarray:
+    """Each region's mean Lab colour and centroid (x, y as shares of the picture's size): (count, 5), NaN for a
+    region with no pixel; ``indices`` (H, W) numbers the regions 0..count-1 (other values are in none)."""
+    import cv2
+
+    height, width = indices.shape
+    lab = cv2.cvtColor(picture[..., :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    y, x = np.mgrid[0:height, 0:width]
+    values = np.concatenate([lab, (x / width).reshape(-1, 1), (y / height).reshape(-1, 1)], axis=1)
+    flat = indices.reshape(-1)
+    inside = (flat >= 0) & (flat < count)
+    sums = np.zeros((count, 5))
+    np.add.at(sums, flat[inside], values[inside])
+    sizes = np.bincount(flat[inside], minlength=count)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / sizes
+
+
+def match_by_likeness(
+    picture: np.ndarray, segments: np.ndarray, style: np.ndarray, style_regions: np.ndarray, count: int
+) -> np.ndarray:
+    """For each region 0..count-1 of ``segments`` (of ``picture``), the region of ``style_regions`` (of ``style``,
+    also numbered 0..count-1) it resembles most in colour and place, one to one (the Hungarian method on the
+    distance of mean Lab colours, lightness range = 1, plus the distance of centroids): a photo's sky becomes
+    the painting's sky. Regions absent from either map are matched last."""
+    from scipy.optimize import linear_sum_assignment
+
+    ours = region_signatures(picture, segments, count)
+    theirs = region_signatures(style, style_regions, count)
+    colour = np.linalg.norm(ours[:, None, :3] - theirs[None, :, :3], axis=2) / 100.0
+    place = np.linalg.norm(ours[:, None, 3:] - theirs[None, :, 3:], axis=2)
+    cost = np.nan_to_num(colour + place, nan=1e6)
+    rows, columns = linear_sum_assignment(cost)
+    match = np.zeros(count, np.int64)
+    match[rows] = columns
+    return match

@@ -15,7 +15,7 @@ from tiny_store import tiny_store
 from studio.core.autosave import Autosaver
 from studio.core.document import LayerKind
 from studio.core.inputs import label_colours
-from studio.core.labels import colour_hex
+from studio.core.labels import colour_hex, segment
 from studio.core.models.catalog import catalog
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.main_window import MainWindow
@@ -82,6 +82,7 @@ def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, se
     layer = doc.layers[-1]
     assert layer.kind is LayerKind.LABELS and len(doc.layers) == before + 1
     assert set(np.unique(layer.pixels)) == set(segmented.params_widget.region_indices)
+    assert np.array_equal(layer.pixels, segment(two_textures(48), 2))  # each region is the style region it resembles
     doc.history.undo()
     assert len(doc.layers) == before
 
