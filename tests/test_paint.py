@@ -3,7 +3,7 @@
 import numpy as np
 
 from studio.core.document import Document, Layer, LayerKind
-from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask, select_mask
+from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask, select_shape
 
 
 def white_doc(width=64, height=48):
@@ -108,11 +108,11 @@ def test_a_selection_adds_to_the_active_mask_or_subtracts_from_it_in_one_undo_st
     mask = Layer("Holes", LayerKind.MASK, np.zeros((48, 64), np.uint8))
     doc.insert_layer(mask)
     mask.pixels[0, 0] = 100
-    doc.history.push(select_mask(doc, rectangle_mask((10, 10), (20, 20), 64, 48)))
+    doc.history.push(select_shape(doc, rectangle_mask((10, 10), (20, 20), 64, 48)))
     assert (mask.pixels[10:20, 10:20] == 255).all() and mask.pixels.sum() == 100 * 255 + 100
-    doc.history.push(select_mask(doc, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
+    doc.history.push(select_shape(doc, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
     assert (mask.pixels[10:20, 10:15] == 255).all() and (mask.pixels[10:20, 15:] == 0).all()
-    assert select_mask(doc, rectangle_mask((30, 30), (40, 40), 64, 48), subtract=True) is None, "nothing to clear"
+    assert select_shape(doc, rectangle_mask((30, 30), (40, 40), 64, 48), subtract=True) is None, "nothing to clear"
     doc.history.undo()
     doc.history.undo()
     assert mask.pixels.sum() == 100 and len(doc.layers) == 2
@@ -120,9 +120,25 @@ def test_a_selection_adds_to_the_active_mask_or_subtracts_from_it_in_one_undo_st
 
 def test_a_selection_without_a_mask_creates_one_in_the_same_undo_step():
     doc = white_doc()
-    assert select_mask(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True) is None
-    doc.history.push(select_mask(doc, rectangle_mask((0, 0), (8, 8), 64, 48)))
+    assert select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True) is None
+    doc.history.push(select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48)))
     mask = doc.active_mask()
     assert mask is not None and mask.name == "Mask" and mask.pixels.sum() == 64 * 255
     doc.history.undo()
     assert len(doc.layers) == 1 and not doc.history.can_undo
+
+
+def test_a_shape_on_the_active_label_map_paints_the_current_label_with_hard_edges():
+    doc = white_doc()
+    doc.insert_layer(Layer("Holes", LayerKind.MASK, np.zeros((48, 64), np.uint8)))
+    labels = Layer("Doodle", LayerKind.LABELS, np.ones((48, 64), np.uint8))
+    doc.insert_layer(labels)
+    triangle = polygon_mask([(4.0, 4.0), (40.0, 4.0), (4.0, 40.0)], 64, 48)
+    doc.history.push(select_shape(doc, triangle, label=3))
+    assert set(np.unique(labels.pixels)) == {1, 3} and np.array_equal(labels.pixels == 3, triangle)
+    assert not doc.layers[1].pixels.any(), "the mask is untouched"
+    doc.history.push(select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True))
+    assert (labels.pixels[:8, :8] == 0).all()
+    doc.history.undo()
+    doc.history.undo()
+    assert (labels.pixels == 1).all()

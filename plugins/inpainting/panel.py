@@ -15,8 +15,8 @@ from studio.qt.params_panel import ERROR_COLOR, ParamsPanel
 NETWORK_ONLY = ("model", "feather", "working_size", "precision")
 OPENCV_ONLY = ("radius",)
 HOW_TO = (
-    "Mark the holes on a mask: paint them with the Mask brush (M), or drag the Rectangle mask (R) or the "
-    "Lasso mask (L); Alt takes away. Inputs names the mask a run fills."
+    "Mark the holes on a mask: paint them with the Mask brush (M), or drag the Rectangle (R) or the "
+    "Lasso (L); Alt takes away. Inputs names the mask a run fills."
 )
 
 

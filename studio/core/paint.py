@@ -180,9 +180,12 @@ def rectangle_mask(corner: tuple[float, float], opposite: tuple[float, float], w
     return polygon_mask(((xa, ya), (xb, ya), (xb, yb), (xa, yb)), width, height)
 
 
-def select_mask(doc: Document, selected: np.ndarray, subtract: bool = False) -> Command[Document] | None:
-    """The undo step that sets ``selected`` pixels (bool, the document's size) of the document's mask to 255,
-    or with ``subtract`` to 0; None when it would change nothing.
+def select_shape(
+    doc: Document, selected: np.ndarray, subtract: bool = False, label: int = 1
+) -> Command[Document] | None:
+    """The undo step that fills the ``selected`` pixels (bool, the document's size): with ``label`` when the active
+    layer is a label map, else into the document's mask (255); with ``subtract``, clears them to 0. None when it
+    would change nothing.
 
     The mask is :meth:`Document.active_mask`; without one, adding creates a mask layer named "Mask" in the same step.
     """
@@ -190,7 +193,9 @@ def select_mask(doc: Document, selected: np.ndarray, subtract: bool = False) -> 
     if not len(rows):
         return None
     x0, y0, x1, y1 = int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
-    layer = doc.active_mask()
+    active = doc.active_layer
+    labels = active is not None and active.kind is LayerKind.LABELS and active.visible
+    layer = active if labels else doc.active_mask()
     added: AddLayer | None = None
     if layer is None:
         if subtract:
@@ -199,11 +204,12 @@ def select_mask(doc: Document, selected: np.ndarray, subtract: bool = False) -> 
             doc.unique_layer_name("Mask"), LayerKind.MASK, blank_pixels(LayerKind.MASK, doc.width, doc.height)
         )
         added = AddLayer("New mask", layer)
+    value = 0 if subtract else (label if labels else 255)
     before = layer.pixels[y0:y1, x0:x1]
-    after = np.where(selected[y0:y1, x0:x1], np.uint8(0 if subtract else 255), before)
+    after = np.where(selected[y0:y1, x0:x1], np.uint8(value), before)
     if np.array_equal(before, after):
         return None
-    verb = "Subtract from" if subtract else "Add to"
+    verb = "Subtract from" if subtract else ("Fill" if labels else "Add to")
     edit = PixelEdit(f"{verb} {layer.name}", layer.id, (x0, y0, x1, y1), before.copy(), after)
     return edit if added is None else Group(edit.text, [added, edit])
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QWidget
 
 from studio.core.document import Document, Layer, LayerKind, Region, is_opaque
 from studio.core.inputs import label_colours
-from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask, select_mask
+from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask, select_shape
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -570,7 +570,8 @@ class Canvas(QWidget):
                 self.doc.history.push(command, applied=True)
 
     def _finish_selection(self) -> None:
-        """Fill the dragged shape into the document's mask (Alt held at the press: clear it) in one undo step."""
+        """Fill the dragged shape into the active label map with the current label, or into the document's mask
+        (Alt held at the press: clear it), in one undo step."""
         assert self.doc is not None
         points = [(p.x(), p.y()) for p in self._selection]
         size = (self.doc.width, self.doc.height)
@@ -580,7 +581,7 @@ class Canvas(QWidget):
             selected = polygon_mask(points, *size)
         self._update_selection(QRectF())
         self._selection = []
-        command = select_mask(self.doc, selected, self._subtract)
+        command = select_shape(self.doc, selected, self._subtract, self.tools.label)
         if command is not None:
             self.doc.history.push(command)
 

@@ -9,13 +9,16 @@ from superqt import QLabeledDoubleSlider
 
 from studio.qt.canvas import Tool, ToolSettings
 
-SELECTION_TIP = "on release it fills the mask (a new one if there is none); hold Alt to subtract"
+SELECTION_TIP = (
+    "on release it fills the active label map with the label, or else the mask (a new one if there is none); "
+    "hold Alt to clear"
+)
 TOOL_SPECS: tuple[tuple[Tool, str, str, str], ...] = (
     (Tool.BRUSH, "Brush", "B", ""),
     (Tool.ERASER, "Eraser", "E", ""),
     (Tool.MASK, "Mask brush", "M", ""),
-    (Tool.RECTANGLE_MASK, "Rectangle mask", "R", f"drag a rectangle: {SELECTION_TIP}"),
-    (Tool.LASSO_MASK, "Lasso mask", "L", f"draw a closed shape freehand: {SELECTION_TIP}"),
+    (Tool.RECTANGLE_MASK, "Rectangle", "R", f"drag a rectangle: {SELECTION_TIP}"),
+    (Tool.LASSO_MASK, "Lasso", "L", f"draw a closed shape freehand: {SELECTION_TIP}"),
     (Tool.FILL, "Fill", "G", ""),
     (Tool.PICKER, "Colour picker", "I", ""),
 )

