@@ -53,17 +53,18 @@ def holes(mask: np.ndarray | None) -> np.ndarray:
     return hole
 
 
-def crop_boxes(hole: np.ndarray, context: float) -> list[Box]:
+def crop_boxes(hole: np.ndarray, context: float, least: int = MIN_CONTEXT) -> tuple[list[Box], int]:
     """A box (x0, y0, x1, y1) around each separate hole with ``context`` times its size around it (at least
-    ``MIN_CONTEXT`` px), clamped to the picture; boxes that overlap are merged, so every hole lies in one box."""
+    ``least`` px), clamped to the picture, and the number of holes; boxes that overlap are merged, so every hole
+    lies in one box."""
     height, width = hole.shape
-    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(hole.view(np.uint8), connectivity=8)
     boxes = []
     for x, y, w, h, _area in stats[1:count]:
-        margin = max(MIN_CONTEXT, math.ceil(context * max(w, h)))
+        margin = max(least, math.ceil(context * max(w, h)))
         box = (max(0, x - margin), max(0, y - margin), min(width, x + w + margin), min(height, y + h + margin))
         boxes.append(tuple(int(v) for v in box))
-    return _merge(boxes)
+    return _merge(boxes), count - 1
 
 
 def _merge(boxes: list[Box]) -> list[Box]:
@@ -152,36 +153,34 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
     if inputs.image is None:
         raise InpaintError("inpainting needs a picture")
     hole = holes(inputs.mask)
-    boxes = crop_boxes(hole, params.context)
-    picture = inputs.image[..., :3].astype(np.float32) / 255.0
+    feather = params.feather if params.method == "network" else 0
+    boxes, count = crop_boxes(hole, params.context, MIN_CONTEXT + feather)
     filler = None
     if params.method == "network":
         net = ctx.models.load(params.model, ctx.device)
         filler = Filler(net, ctx.device, use_bfloat16(params.precision, ctx.device), params.working_size)
-    result = picture.copy()
+    result = inputs.image.copy()
     total = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
     done, coarse_to_fine = 0, 0
     for index, (x0, y0, x1, y1) in enumerate(boxes, 1):
         ctx.check_cancelled()
-        crop, crop_hole = picture[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+        crop8, crop_hole = np.ascontiguousarray(inputs.image[y0:y1, x0:x1, :3]), hole[y0:y1, x0:x1]
+        crop = crop8.astype(np.float32) / 255.0
         if filler is None:
-            crop8 = np.rint(crop * 255).astype(np.uint8)
             flag = OPENCV_FLAGS[params.method]
             filled = cv2.inpaint(crop8, crop_hole.astype(np.uint8), params.radius, flag).astype(np.float32) / 255.0
-            feather = 0
         else:
             filled, refined = filler.fill(crop, crop_hole)
             coarse_to_fine += refined
-            feather = params.feather
-        result[y0:y1, x0:x1] = feathered(crop, filled, crop_hole, feather)
+        result[y0:y1, x0:x1, :3] = np.rint(feathered(crop, filled, crop_hole, feather) * 255).astype(np.uint8)
         done += (x1 - x0) * (y1 - y0)
         if ctx.preview_due():
             message = f"filled {index} of {len(boxes)} crops"
-            yield ctx.frame(0.99 * done / total, _rgba(result, inputs.image), message=message)
+            yield ctx.frame(0.99 * done / total, result, message=message)
     info = {
         "method": params.method,
         "model": params.model if filler is not None else None,
-        "holes": int(cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)[0] - 1),
+        "holes": count,
         "hole_ratio": round(float(hole.mean()), 5),
         "crops": [list(box) for box in boxes],
         "coarse_to_fine": coarse_to_fine,
@@ -189,9 +188,4 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
         "seconds": time.perf_counter() - started,
     }
     message = f"filled {info['holes']} holes in {len(boxes)} crops ({params.method})"
-    yield ctx.frame(1.0, _rgba(result, inputs.image), final=True, message=message, info=info)
-
-
-def _rgba(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """``rgb`` (float 0..1) as RGBA uint8 with the alpha of ``like``."""
-    return np.concatenate([np.rint(rgb * 255).astype(np.uint8), like[..., 3:]], axis=2)
+    yield ctx.frame(1.0, result, final=True, message=message, info=info)

@@ -4,9 +4,11 @@ The weights are float16 safetensors (buffers such as batch-norm statistics stay
 float32) whose metadata names the network's shape. Studio trains them itself
 (``studio train inpainting``, configuration in ``training.toml``) and ships them in
 ``assets/``; until a release puts the file there the model is simply not
-installed. A release is one command on a finished run's model::
+installed. A release is one command on a finished run's model, or on the last
+checkpoint of a run that goes on::
 
     python -m studio_plugins.inpainting.models release WEIGHTS [--licenses data/photos/LICENSES.md]
+    python -m studio_plugins.inpainting.models release --checkpoint RUN_DIR [--licenses ...]
 
 It copies the file into ``assets/`` and prints the sha256 and size to pin in
 :data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`: the store installs the file
@@ -126,6 +128,20 @@ class Release:
     config: NetConfig
 
 
+def checkpoint_weights(run_dir: Path) -> bytes:
+    """The network of a training run's last checkpoint as a weights file (float16, its step and run in the
+    metadata); a ValueError when the run has no checkpoint yet."""
+    from studio.core.training import load_checkpoint
+
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint yet; wait for the first one (--checkpoint-every)")
+    state = {name.removeprefix("net."): value for name, value in checkpoint.tensors.items() if name.startswith("net.")}
+    net = build()
+    net.load_state_dict(state, strict=True)
+    return weights_bytes(net, {"base": "", "steps": str(checkpoint.step), "run": Path(run_dir).name})
+
+
 def write_release(weights: Path, licenses: Path | None = None) -> Release:
     """Copy a trained model's weights file into ``assets/`` (and the photographs' license list, when given).
 
@@ -156,10 +172,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m studio_plugins.inpainting.models")
     sub = parser.add_subparsers(dest="command", required=True)
     release = sub.add_parser("release", help="copy a trained model into assets/ and print what to pin")
-    release.add_argument("weights", type=Path, help="the trained model's .safetensors file")
+    source = release.add_mutually_exclusive_group(required=True)
+    source.add_argument("weights", type=Path, nargs="?", help="the trained model's .safetensors file")
+    source.add_argument("--checkpoint", type=Path, metavar="RUN_DIR", help="release a run's last checkpoint")
     release.add_argument("--licenses", type=Path, help="the training photographs' LICENSES.md, shipped beside it")
     options = parser.parse_args(argv)
     try:
+        if options.checkpoint is not None:
+            options.weights = options.checkpoint / "checkpoint-model.safetensors"
+            with atomic_write(options.weights) as handle:
+                handle.write(checkpoint_weights(options.checkpoint))
         done = write_release(options.weights, options.licenses)
     except (OSError, ValueError) as exc:
         print(f"cannot release {options.weights}: {describe_error(exc)}", file=sys.stderr)

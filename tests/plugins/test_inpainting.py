@@ -78,7 +78,8 @@ def test_holes_far_apart_are_filled_in_their_own_crops_at_their_own_place(store)
     centres = [(400, 300), (2600, 700), (700, 1995), (2200, 1400)]  # the third touches the bottom border
     for x, y in centres:
         cv2.circle(mask, (x, y), 12, 1.0, -1)
-    boxes = crop_boxes(mask > 0, 1.0)
+    boxes, count = crop_boxes(mask > 0, 1.0)
+    assert count == 4
     assert len(boxes) == 4
     assert all(x1 - x0 <= 25 * 3 + 2 and y1 - y0 <= 25 * 3 + 2 for x0, y0, x1, y1 in boxes)
     assert any(y1 == 2000 for _, _, _, y1 in boxes)
@@ -95,7 +96,8 @@ def test_touching_holes_share_one_crop_and_boxes_never_overlap():
     hole = np.zeros((200, 300), bool)
     hole[50:60, 50:60] = hole[50:60, 75:85] = True  # near: their context boxes overlap
     hole[150:155, 250:255] = True
-    boxes = crop_boxes(hole, 1.0)
+    boxes, count = crop_boxes(hole, 1.0)
+    assert count == 3
     assert len(boxes) == 2
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:

@@ -17,7 +17,15 @@ import safetensors.torch
 import torch
 from PIL import Image
 from studio_plugins.inpainting import models
-from studio_plugins.inpainting.models import MODEL_ID, SPECS, WEIGHTS, build, weights_bytes, write_release
+from studio_plugins.inpainting.models import (
+    MODEL_ID,
+    SPECS,
+    WEIGHTS,
+    build,
+    checkpoint_weights,
+    weights_bytes,
+    write_release,
+)
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 from studio_plugins.inpainting.photos import KEPT_CROPS, SCALES, load_photos
 from studio_plugins.inpainting.train import TrainParams, train, training_batch
@@ -181,6 +189,8 @@ def test_training_lowers_the_validation_loss_and_ends_with_a_float16_model_build
     with torch.no_grad():
         torch.testing.assert_close(net.eval()(image, valid), reference.eval()(image, valid), atol=2e-2, rtol=0)
     assert isinstance(store.load(trained.model_id), PConvUNet)
+    released = safetensors.torch.load(checkpoint_weights(run.run_dir))  # a release of the run's last checkpoint
+    assert released.keys() == tensors.keys() and all(torch.equal(released[k], tensors[k]) for k in tensors)
 
 
 def test_a_cancelled_run_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path, photos, store):

@@ -20,7 +20,7 @@ from studio.core.models.spec import IMAGENET
 from studio.core.nets.features import FeatureExtractor
 from studio.core.nets.vgg import vgg16_features
 
-__all__ = ["LAYERS", "LPIPS"]
+__all__ = ["CHANNELS", "LAYERS", "LPIPS"]
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 CHANNELS = (64, 128, 256, 512, 512)  # of LAYERS

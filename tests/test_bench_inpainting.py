@@ -1,0 +1,83 @@
+"""bench/inpainting.py's quality table and sheet, on generated photos with a tiny random network."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from studio_plugins.inpainting.masks import RATIO_BINS, validation_masks
+from studio_plugins.inpainting.net import NetConfig, PConvUNet
+from tiny_store import tiny_store
+
+from studio.core.nets.lpips import LPIPS
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SIDE = 64
+
+
+def tiny_pconv() -> PConvUNet:
+    return PConvUNet(NetConfig(levels=3, width=8))
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """bench/inpainting.py as a module (its folder on sys.path, as when it runs as a script)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_inpainting", BENCH / "inpainting.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def fills(bench, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store")
+    store = tiny_store(folder, "test_bench_inpainting:tiny_pconv", tiny_pconv, {}, model_id="pconv_inpaint")
+    methods = {name: bench.engine_fill(name, store, "pconv_inpaint", "cpu") for name in bench.METHODS}
+    return methods | {"identity": lambda rgb, hole: rgb}
+
+
+def photos() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [cv2.GaussianBlur(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8), (5, 5), s) for s in (1.0, 3.0)]
+
+
+def test_quality_has_every_bin_and_method_and_an_exact_fill_scores_perfectly(bench, fills, capsys):
+    torch.manual_seed(0)
+    masks = validation_masks((SIDE, SIDE), 1, 0)
+    results = bench.quality(photos(), masks, fills, LPIPS().eval(), "cpu")
+    labels = [bench.bin_label(b) for b in RATIO_BINS]
+    assert list(results) == [*bench.METHODS, "identity"]
+    assert all(list(bins) == labels for bins in results.values())
+    for label in labels:
+        exact = {"lpips": pytest.approx(0.0, abs=1e-6), "psnr": math.inf, "ssim": pytest.approx(1.0)}
+        assert results["identity"][label] == exact
+        for method in bench.METHODS:
+            scores = results[method][label]
+            assert scores["lpips"] > 0 and 5 < scores["psnr"] < math.inf and scores["ssim"] < 1, (method, scores)
+    smallest, largest = labels[0], labels[-1]
+    assert results["telea"][smallest]["psnr"] > results["telea"][largest]["psnr"]
+    assert set(bench.network_wins(results)) == set(labels)
+
+    bench.print_quality(results, {})
+    table = capsys.readouterr().out
+    assert all(label in table for label in labels) and all(name[:13] in table for name in results)
+
+
+def test_the_sheet_has_a_row_per_bin_from_10_percent_and_a_header(bench, fills, tmp_path):
+    path = tmp_path / "sheet.png"
+    masks = validation_masks((SIDE, SIDE), 1, 0)
+    bench.write_sheet(photos(), masks, fills["telea"], fills["network"], path)
+    sheet = cv2.imread(str(path))
+    assert sheet.shape == (28 + 2 * SIDE, 5 * SIDE, 3)
+    top = masks[RATIO_BINS[1]][0][: SIDE // 2]  # the upper half: the row's label is at the bottom
+    assert (sheet[28 : 28 + SIDE // 2, :SIDE][top] == 255).all()  # the hole shown in white
