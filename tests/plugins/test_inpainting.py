@@ -166,3 +166,26 @@ def test_studio_run_inpainting_with_a_mask_file(tmp_path):
     written = cv2.imread(str(out))
     assert np.array_equal(written[mask == 0], picture[mask == 0])
     assert not np.array_equal(written[mask > 0], picture[mask > 0])
+
+
+def test_a_batch_job_fills_each_photo_with_its_own_mask(tmp_path):
+    """Two photos, each with its own mask file named after it; only each photo's holes change."""
+    masks = {}
+    for seed, name in enumerate(("harbour", "market")):
+        picture = photo(96, 64, seed)[..., :3]
+        mask = np.zeros((64, 96), np.uint8)
+        cv2.circle(mask, (20 + 40 * seed, 30), 8, 255, -1)
+        cv2.imwrite(str(tmp_path / f"{name}.png"), picture)
+        cv2.imwrite(str(tmp_path / f"{name}-mask.png"), mask)
+        masks[name] = (picture, mask)
+    job = tmp_path / "fill.toml"
+    job.write_text(
+        'inputs = ["harbour.png", "market.png"]\noutput_dir = "out"\noutput = "{stem}-filled.png"\n'
+        '[[steps]]\nplugin = "inpainting"\nmethod = "telea"\nmask = "{stem}-mask.png"\n'
+    )
+    result = subprocess.run([STUDIO, "render", str(job)], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name, (picture, mask) in masks.items():
+        written = cv2.imread(str(tmp_path / "out" / f"{name}-filled.png"))
+        assert np.array_equal(written[mask == 0], picture[mask == 0])
+        assert not np.array_equal(written[mask > 0], picture[mask > 0])
