@@ -32,14 +32,7 @@ from studio.core.training import (
     train_plugin,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny network trains fastest so, and the two shared cores stay free."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox, QStyle, QStyleOptionViewItem
 
-from studio.core.autosave import Autosaver
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
@@ -25,28 +24,16 @@ SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
+def make_window(open_window):
     def make(entry_points=STYLE) -> MainWindow:
         store = ModelStore()
         if entry_points is STYLE:
             for model_id in ("magenta_arbitrary", "multistyle26"):
                 if store.status(model_id) is not ModelStatus.INSTALLED:
                     pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
-        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(discover_plugins(entry_points), settings, Autosaver(tmp_path / "autosave"), store)
-        qtbot.addWidget(window, before_close_func=discard_changes)
-        window.resize(1000, 700)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
+        return open_window(discover_plugins(entry_points), store, size=(1000, 700))
 
     return make
-
-
-def discard_changes(window: MainWindow) -> None:
-    window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
 
 
 def shot(window: MainWindow, name: str) -> None:

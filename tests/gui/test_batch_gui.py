@@ -5,34 +5,25 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings
 
-from studio.core.autosave import Autosaver
 from studio.core.batch import load_job
 from studio.core.document import Layer, LayerKind, Recipe
 from studio.core.history import AddLayer
 from studio.core.image import load_image
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext
-from studio.core.models.store import ModelStore
 from studio.core.params import make_params, params_to_dict
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.run import run_plugin
 from studio.qt.batch_dialog import BatchDialog
-from studio.qt.main_window import MainWindow
 
 REGISTRY = discover_plugins([EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP)])
 SLOW = {"rule": "flow_field", "flow_particles": 6000, "flow_steps": 400}  # about 0.5 s per 64 px item
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(REGISTRY, settings, Autosaver(tmp_path / "autosave"), ModelStore(tmp_path / "models"))
-    qtbot.addWidget(window, before_close_func=lambda w: w.doc.history.set_clean())
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+def window(open_window):
+    return open_window(REGISTRY)
 
 
 def with_recipe_layer(window, values):

@@ -7,18 +7,15 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings
 from test_doodle import two_textures
 from test_style_optimise import TAPS, tiny_vgg
 from tiny_store import tiny_store
 
-from studio.core.autosave import Autosaver
 from studio.core.document import LayerKind
 from studio.core.inputs import label_colours
 from studio.core.labels import colour_hex, segment
 from studio.core.models.catalog import catalog
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
-from studio.qt.main_window import MainWindow
 
 PLUGINS = [EntryPoint("doodle", "studio_plugins.doodle:MANIFEST", ENTRY_POINT_GROUP)]
 JOB_TIMEOUT_MS = 60_000
@@ -32,21 +29,8 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, store):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("outputs/folder", str(tmp_path / "outputs"))
-    window = MainWindow(discover_plugins(PLUGINS), settings, Autosaver(tmp_path / "autosave"), store)
-    qtbot.addWidget(window, before_close_func=discard_changes)
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def discard_changes(window):
-    window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
+def window(open_window, tmp_path, store):
+    return open_window(discover_plugins(PLUGINS), store, (1100, 800), {"outputs/folder": str(tmp_path / "outputs")})
 
 
 @pytest.fixture

@@ -7,18 +7,15 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from studio_plugins.inpainting.models import weights_bytes
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 
-from studio.core.autosave import Autosaver
 from studio.core.document import LayerKind
-from studio.core.models.store import ModelStore
 from studio.core.paint import polygon_mask
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.canvas import Tool
-from studio.qt.main_window import MainWindow
 
 PLUGINS = [EntryPoint("inpainting", "studio_plugins.inpainting:MANIFEST", ENTRY_POINT_GROUP)]
 JOB_TIMEOUT_MS = 60_000
@@ -27,22 +24,9 @@ NETWORK_ROWS = ("model", "feather", "working_size", "precision")
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("outputs/folder", str(tmp_path / "outputs"))
-    store = ModelStore(tmp_path / "models")
-    window = MainWindow(discover_plugins(PLUGINS), settings, Autosaver(tmp_path / "autosave"), store)
-    qtbot.addWidget(window, before_close_func=discard_changes)
-    window.resize(1100, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def discard_changes(window):
-    window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
+def window(open_window, tmp_path):
+    outputs = {"outputs/folder": str(tmp_path / "outputs")}
+    return open_window(discover_plugins(PLUGINS), size=(1100, 800), settings=outputs)
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from handmade import decompression_bomb_png
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from studio.core.autosave import Autosaver
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.jobs import JobState
 from studio.core.models.store import ModelStatus, ModelStore
@@ -20,7 +19,6 @@ from studio.core.params import make_params
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.project import save_project
 from studio.qt.canvas import Tool
-from studio.qt.main_window import MainWindow
 
 PLUGINS = [
     EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP),
@@ -29,28 +27,11 @@ PLUGINS = [
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
-    settings_path = tmp_path / "settings.ini"
-
+def make_window(open_window):
     def make(entry_points=PLUGINS, size=(1000, 760), store=None):
-        settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
-        store = store or ModelStore(tmp_path / "models")
-        window = MainWindow(discover_plugins(entry_points), settings, Autosaver(tmp_path / "autosave"), store)
-        qtbot.addWidget(window, before_close_func=discard_changes)
-        if size:
-            window.resize(*size)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
+        return open_window(discover_plugins(entry_points), store, size)
 
     return make
-
-
-def discard_changes(window):
-    """Closing at teardown must not stop at the unsaved-changes question."""
-    window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
 
 
 @pytest.fixture
@@ -353,8 +334,16 @@ def test_space_drag_pans_and_wheel_zooms_around_the_cursor(window, qtbot):
 
     pos = QPointF(anchor)
     under = canvas.widget_to_image(pos)
-    event = QWheelEvent(pos, canvas.mapToGlobal(pos), P(0, 0), P(0, 120), Qt.MouseButton.NoButton,
-                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        pos,
+        canvas.mapToGlobal(pos),
+        P(0, 0),
+        P(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     canvas.wheelEvent(event)
     assert canvas.zoom == pytest.approx(1.25)
     after = canvas.widget_to_image(pos)
@@ -368,10 +357,16 @@ def test_dropping_files_opens_the_first_and_imports_the_rest(window, tmp_path):
     first = write_image(tmp_path / "first.png", (50, 40), (10, 200, 10))
     second = write_image(tmp_path / "second.png", (30, 20), (200, 10, 10))
     data = QMimeData()
-    data.setUrls([QUrl.fromLocalFile(str(first)), QUrl.fromLocalFile(str(second)),
-                  QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    data.setUrls(
+        [
+            QUrl.fromLocalFile(str(first)),
+            QUrl.fromLocalFile(str(second)),
+            QUrl.fromLocalFile(str(tmp_path / "notes.txt")),
+        ]
+    )
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(event)
     doc = window.doc
     assert (doc.width, doc.height) == (50, 40)

@@ -7,19 +7,16 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from PySide6.QtCore import QRectF, QSettings, QTimer
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import QInputDialog, QMessageBox
-from test_main_window import discard_changes, write_image
+from test_main_window import write_image
 from test_printing import cmyk_profile
 
-from studio.core.autosave import Autosaver
 from studio.core.colour import srgb_profile_bytes
 from studio.core.export import ExportSettings
 from studio.core.image import load_image
-from studio.core.models.store import ModelStore
 from studio.core.plugin import discover_plugins
 from studio.core.print_size import PrintSpec
-from studio.qt.main_window import MainWindow
 from studio.qt.printing import actions, soft_proof
 from studio.qt.printing.export_dialog import ExportDialog
 from studio.qt.printing.size_dialogs import FitToPrintDialog, NewPrintDocumentDialog
@@ -30,13 +27,8 @@ TINY = PrintSpec(3, 2, ppi=20, bleed_in=0.1, wrap_in=0.5)  # trim 60 x 40, margi
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    main = MainWindow(discover_plugins([]), settings, Autosaver(tmp_path / "autosave"), ModelStore(tmp_path / "models"))
-    qtbot.addWidget(main, before_close_func=discard_changes)
-    main.resize(1000, 760)
-    main.show()
-    qtbot.waitExposed(main)
+def window(open_window, tmp_path):
+    main = open_window(discover_plugins([]), size=(1000, 760))
     main.print_actions.presets_file = tmp_path / "export-presets.json"
     return main
 

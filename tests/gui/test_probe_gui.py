@@ -9,15 +9,12 @@ import pytest
 from PIL import Image
 from probe_plugin.models import WEIGHTS_SHA256
 from probe_plugin.panel import ProbePanel
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from studio.core.autosave import Autosaver
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.inputs import label_colours
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
-from studio.qt.main_window import MainWindow
 
 PROBE = [EntryPoint("probe", "probe_plugin:MANIFEST", ENTRY_POINT_GROUP)]
 JOB_TIMEOUT_MS = 30000
@@ -25,14 +22,10 @@ RED, BLUE = (200, 0, 0), (0, 0, 200)
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("outputs/folder", str(tmp_path / "outputs"))
+def window(open_window, tmp_path):
     store = ModelStore(tmp_path / "models", {})
-    window = MainWindow(discover_plugins(PROBE), settings, Autosaver(tmp_path / "autosave"), store)
-    store.install("probe_net")
-    window.show()
-    qtbot.addWidget(window, before_close_func=lambda w: w.doc.history.set_clean())
+    window = open_window(discover_plugins(PROBE), store, settings={"outputs/folder": str(tmp_path / "outputs")})
+    store.install("probe_net")  # the window added the plugin's own models to the store's catalog
     return window
 
 

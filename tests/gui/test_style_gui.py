@@ -6,15 +6,12 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings
 from studio_plugins.style_transfer.contact_sheet import sheet_size
 from studio_plugins.style_transfer.panel import ContactSheetDialog
 
-from studio.core.autosave import Autosaver
 from studio.core.jobs import JobState
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
-from studio.qt.main_window import MainWindow
 from studio.qt.rerender import RerenderDialog
 
 PLUGINS = [EntryPoint("style_transfer", "studio_plugins.style_transfer:MANIFEST", ENTRY_POINT_GROUP)]
@@ -22,24 +19,12 @@ JOB_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(open_window):
     store = ModelStore()
     for model_id in ("magenta_arbitrary", "multistyle26"):
         if store.status(model_id) is not ModelStatus.INSTALLED:
             pytest.skip(f"{model_id} is not installed: run `studio models install {model_id}`")
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(discover_plugins(PLUGINS), settings, Autosaver(tmp_path / "autosave"), store)
-    qtbot.addWidget(window, before_close_func=discard_changes)
-    window.resize(1000, 700)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def discard_changes(window):
-    window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
+    return open_window(discover_plugins(PLUGINS), store, size=(1000, 700))
 
 
 @pytest.fixture

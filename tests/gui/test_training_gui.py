@@ -4,30 +4,21 @@ from the checkpoint, and use the trained model at once."""
 from importlib.metadata import EntryPoint
 
 import pytest
-import torch
 from probe_cli import training_pictures
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from studio.core.autosave import Autosaver
 from studio.core.jobs import JobEvent, JobState
 from studio.core.models.store import ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.training import open_run, saved_step
-from studio.qt.main_window import MainWindow
 
 PROBE = [EntryPoint("probe", "probe_plugin:MANIFEST", ENTRY_POINT_GROUP)]
 TRAIN_TIMEOUT_MS = 90000
 SMALL = {"batch": 2, "crop": 16, "sample_every": 50}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the tiny network trains fastest so, and the two shared cores stay free."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -43,14 +34,9 @@ def pictures(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, runs):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    store = ModelStore(tmp_path / "models", {})
-    window = MainWindow(discover_plugins(PROBE), settings, Autosaver(tmp_path / "autosave"), store)
-    qtbot.addWidget(window, before_close_func=lambda w: w.doc.history.set_clean())
-    window.show()
+def window(open_window, tmp_path, runs):
+    window = open_window(discover_plugins(PROBE), ModelStore(tmp_path / "models", {}))
     window.training_dock.raise_()
-    qtbot.waitExposed(window)
     return window
 
 

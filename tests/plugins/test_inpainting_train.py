@@ -70,13 +70,7 @@ class Inpainting:
 PLUGIN = Inpainting()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: tiny networks train fastest so, and the shared cores stay free."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
