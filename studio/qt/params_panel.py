@@ -435,6 +435,12 @@ def _mute(label: QLabel, source: QPalette) -> None:
     label.setPalette(palette)
 
 
+HOW_TO_PAINT = {
+    "mask": "paint one with the Mask brush, Rectangle or Lasso",
+    "labels": "add one (Layer › New Label Map) and paint it with the Brush, Fill, Rectangle or Lasso",
+}
+
+
 class InputsBox(QGroupBox):
     """What a run reads besides the parameters: the mask and label map in use, and the extra pictures to choose."""
 
@@ -445,6 +451,7 @@ class InputsBox(QGroupBox):
         form = QFormLayout(self)
         form.setContentsMargins(6, 6, 6, 6)
         self.uses: dict[str, QLabel] = {}
+        self._required = {spec.name for spec in manifest.inputs if spec.required}
         self._extras: dict[str, _PathEditor] = {}
         for spec in manifest.inputs:
             if spec.name == "image":
@@ -477,6 +484,8 @@ class InputsBox(QGroupBox):
             layer = None if doc is None else doc.active_mask() if name == "mask" else doc.active_labels()
             if layer is not None:
                 label.setText(f"“{layer.name}”")
+            elif name in self._required:
+                label.setText(f"none yet: {HOW_TO_PAINT[name]}")
             elif name == "mask":
                 label.setText("none: the whole picture")
             else:
