@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.studio-installed
 MODELS_STAMP := $(VENV)/.studio-models
 
-.PHONY: setup models run test lint system-deps training-photos
+.PHONY: setup models run test lint system-deps training-photos gan-data
 
 setup: $(STAMP)
 
@@ -46,3 +46,10 @@ PHOTOS ?= data/photos
 
 training-photos: $(STAMP)
 	$(BIN)/python packaging/training_photos.py $(PHOTOS)
+
+# The pictures the style-based GAN trains on, rendered by Studio's own Generative rules plugin (no outside data; see
+# plugins/gan_breeding/rules_data.py): train/, heldout/ and SOURCES.json in $(GAN_DATA).
+GAN_DATA ?= data/gan-rules
+
+gan-data: $(STAMP)
+	$(BIN)/python -m studio_plugins.gan_breeding.rules_data $(GAN_DATA)

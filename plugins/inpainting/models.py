@@ -19,19 +19,15 @@ Nothing here imports torch until a network is built.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.core.atomic import atomic_write
-from studio.core.errors import describe_error
 from studio.core.models.spec import BundledFile, ModelSpec
+from studio.core.training import Release, checkpoint_network, float16_weights, release_main, release_weights
 
 if TYPE_CHECKING:
     from studio_plugins.inpainting.net import NetConfig, PConvUNet
@@ -108,38 +104,17 @@ def config_of(state: Mapping[str, Any], prefix: str = "") -> NetConfig:
 
 def weights_bytes(net: PConvUNet, metadata: Mapping[str, str] | None = None) -> bytes:
     """``net``'s weights as safetensors: parameters in float16, buffers as they are, the shape in the metadata."""
-    import safetensors.torch
-
-    parameters = {name for name, _ in net.named_parameters()}
-    tensors = {
-        name: (value.half() if name in parameters else value).detach().cpu().contiguous()
-        for name, value in net.state_dict().items()
-    }
     shape = {"architecture": ARCHITECTURE, "levels": str(net.config.levels), "width": str(net.config.width)}
-    return safetensors.torch.save(tensors, metadata={**(metadata or {}), **shape})
-
-
-@dataclass(frozen=True)
-class Release:
-    """What a release put in ``assets/``: the values to pin in :data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`."""
-
-    sha256: str
-    size_mb: float
-    config: NetConfig
+    return float16_weights(net, {**(metadata or {}), **shape})
 
 
 def checkpoint_weights(run_dir: Path) -> bytes:
     """The network of a training run's last checkpoint as a weights file (float16, its step and run in the
     metadata); a ValueError when the run has no checkpoint yet."""
-    from studio.core.training import load_checkpoint
-
-    checkpoint = load_checkpoint(run_dir)
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint yet; wait for the first one (--checkpoint-every)")
-    state = {name.removeprefix("net."): value for name, value in checkpoint.tensors.items() if name.startswith("net.")}
+    state, step = checkpoint_network(run_dir, "net.")
     net = build()
     net.load_state_dict(state, strict=True)
-    return weights_bytes(net, {"base": "", "steps": str(checkpoint.step), "run": Path(run_dir).name})
+    return weights_bytes(net, {"base": "", "steps": str(step), "run": Path(run_dir).name})
 
 
 def write_release(weights: Path, licenses: Path | None = None) -> Release:
@@ -148,48 +123,34 @@ def write_release(weights: Path, licenses: Path | None = None) -> Release:
     The file must be weights of this network as ``studio train inpainting`` emits them:
     it is loaded into a fresh network first, and its metadata must match its shape.
     """
-    import safetensors.torch
-
-    data = Path(weights).read_bytes()
-    state = safetensors.torch.load(data)
-    config = config_of(state)
-    with safetensors.safe_open(str(weights), "pt") as handle:
-        metadata = handle.metadata() or {}
-    named = (metadata.get("architecture"), metadata.get("levels"), metadata.get("width"))
-    if named != (ARCHITECTURE, str(config.levels), str(config.width)):
-        raise ValueError(f"{weights}: its metadata {metadata} does not describe the {config} its tensors have")
-    build().load_state_dict(state, strict=True)
-    ASSETS.mkdir(exist_ok=True)
-    with atomic_write(WEIGHTS) as handle:
-        handle.write(data)
+    done = release_weights(weights, WEIGHTS, _checked_config)
     if licenses is not None:
         shutil.copyfile(licenses, PHOTO_LICENSES)
-    return Release(hashlib.sha256(data).hexdigest(), round(len(data) / 1e6, 1), config)
+    return done
+
+
+def _checked_config(state: dict[str, Any], metadata: dict[str, str]) -> NetConfig:
+    """The shape of the network whose weights are ``state``, once its ``metadata`` agrees and it loads."""
+    config = config_of(state)
+    named = (metadata.get("architecture"), metadata.get("levels"), metadata.get("width"))
+    if named != (ARCHITECTURE, str(config.levels), str(config.width)):
+        raise ValueError(f"its metadata {metadata} does not describe the {config} its tensors have")
+    build().load_state_dict(state, strict=True)
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m studio_plugins.inpainting.models release WEIGHTS [--licenses FILE]``."""
-    parser = argparse.ArgumentParser(prog="python -m studio_plugins.inpainting.models")
-    sub = parser.add_subparsers(dest="command", required=True)
-    release = sub.add_parser("release", help="copy a trained model into assets/ and print what to pin")
-    source = release.add_mutually_exclusive_group(required=True)
-    source.add_argument("weights", type=Path, nargs="?", help="the trained model's .safetensors file")
-    source.add_argument("--checkpoint", type=Path, metavar="RUN_DIR", help="release a run's last checkpoint")
-    release.add_argument("--licenses", type=Path, help="the training photographs' LICENSES.md, shipped beside it")
-    options = parser.parse_args(argv)
-    try:
-        if options.checkpoint is not None:
-            options.weights = options.checkpoint / "checkpoint-model.safetensors"
-            with atomic_write(options.weights) as handle:
-                handle.write(checkpoint_weights(options.checkpoint))
-        done = write_release(options.weights, options.licenses)
-    except (OSError, ValueError) as exc:
-        print(f"cannot release {options.weights}: {describe_error(exc)}", file=sys.stderr)
-        return 1
-    print(f"copied {options.weights} ({done.config}) to {WEIGHTS}; pin it in {__file__}:")
-    print(f'WEIGHTS_SHA256 = "{done.sha256}"')
-    print(f"WEIGHTS_SIZE_MB = {done.size_mb}")
-    return 0
+    """``python -m studio_plugins.inpainting.models release WEIGHTS | --checkpoint RUN_DIR [--licenses FILE]``."""
+    return release_main(
+        argv,
+        prog="python -m studio_plugins.inpainting.models",
+        pin_in=__file__,
+        release=lambda weights, options: write_release(weights, options.licenses),
+        checkpoint_weights=checkpoint_weights,
+        options=lambda command: command.add_argument(
+            "--licenses", type=Path, help="the training photographs' LICENSES.md, shipped beside it"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ A run lives in its own folder::
     samples/step-NNNNNN.png           sample previews
     ray/                              Ray Train's own records (``--engine ray``)
 
+A model worth shipping is released into its plugin's ``assets/`` by the plugin's
+release command (:func:`release_main`), from a finished run's weights or a run's
+last checkpoint.
+
 The same trainer runs on this machine (:func:`train_plugin`, or the GUI's lane,
 :class:`TrainingQueue`) or inside Ray Train (:func:`train_on_ray`). Nothing here
 imports torch, safetensors or ray until it is used.
@@ -25,14 +29,16 @@ imports torch, safetensors or ray until it is used.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -371,6 +377,106 @@ def load_optimizer_state(
     for param, values in rest["plain"].items():
         state.setdefault(int(param), {}).update(values)
     optimizer.load_state_dict({"state": state, "param_groups": rest["groups"]})
+
+
+# -- releasing a trained model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a release put in a plugin's ``assets/``: the file, its sha256 and size to pin in the plugin's model
+    spec, and the network's shape."""
+
+    path: Path
+    sha256: str
+    size_mb: float
+    config: Any
+
+
+def float16_weights(net: torch.nn.Module, metadata: Mapping[str, str]) -> bytes:
+    """``net``'s state dict as safetensors bytes, parameters in float16 and buffers as they are, with ``metadata``."""
+    import safetensors.torch
+
+    parameters = {name for name, _ in net.named_parameters()}
+    tensors = {
+        name: (value.half() if name in parameters else value).detach().cpu().contiguous()
+        for name, value in net.state_dict().items()
+    }
+    return safetensors.torch.save(tensors, metadata=dict(metadata))
+
+
+def checkpoint_network(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], int]:
+    """The tensors named ``<prefix>...`` in ``run_dir``'s last checkpoint, the prefix removed (a network's state
+    dict), and the checkpoint's step; a ValueError when the run has no checkpoint yet."""
+    checkpoint = load_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint yet; wait for the first one (--checkpoint-every)")
+    state = {name.removeprefix(prefix): value for name, value in checkpoint.tensors.items() if name.startswith(prefix)}
+    return state, checkpoint.step
+
+
+def release_weights(
+    weights: Path, target: Path, check: Callable[[dict[str, torch.Tensor], dict[str, str]], Any]
+) -> Release:
+    """Copy a trained model's weights file to ``target`` (in a plugin's ``assets/``).
+
+    ``check(tensors, metadata)`` returns the network's shape, or raises ValueError
+    when the file is not weights of the plugin's network.
+    """
+    import safetensors
+    import safetensors.torch
+
+    data = Path(weights).read_bytes()
+    with safetensors.safe_open(str(weights), "pt") as handle:
+        metadata = handle.metadata() or {}
+    config = check(safetensors.torch.load(data), metadata)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as handle:
+        handle.write(data)
+    return Release(target, hashlib.sha256(data).hexdigest(), round(len(data) / 1e6, 1), config)
+
+
+def release_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    pin_in: str,
+    release: Callable[[Path, argparse.Namespace], Release],
+    checkpoint_weights: Callable[[Path], bytes],
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """A plugin's release command, ``PROG release WEIGHTS`` or ``PROG release --checkpoint RUN_DIR``.
+
+    ``release(weights, options)`` copies a weights file into the plugin's assets;
+    a run's last checkpoint is first written as ``checkpoint-model.safetensors`` in
+    the run folder by ``checkpoint_weights(run_dir)``. Prints the sha256 and size to
+    pin in ``pin_in`` (the plugin's models module). ``options`` adds the plugin's
+    own options to the release command.
+    """
+    parser = argparse.ArgumentParser(prog=prog)
+    sub = parser.add_subparsers(dest="command", required=True)
+    command = sub.add_parser("release", help="copy a trained model into assets/ and print what to pin")
+    given = command.add_mutually_exclusive_group(required=True)
+    given.add_argument("weights", type=Path, nargs="?", help="the trained model's .safetensors file")
+    given.add_argument("--checkpoint", type=Path, metavar="RUN_DIR", help="release a run's last checkpoint")
+    if options is not None:
+        options(command)
+    parsed = parser.parse_args(argv)
+    source = parsed.weights or parsed.checkpoint
+    try:
+        if parsed.checkpoint is not None:
+            data = checkpoint_weights(parsed.checkpoint)
+            parsed.weights = parsed.checkpoint / "checkpoint-model.safetensors"
+            with atomic_write(parsed.weights) as handle:
+                handle.write(data)
+        done = release(parsed.weights, parsed)
+    except (OSError, ValueError) as exc:
+        print(f"cannot release {source}: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    print(f"copied {parsed.weights} ({done.config}) to {done.path}; pin it in {pin_in}:")
+    print(f'WEIGHTS_SHA256 = "{done.sha256}"')
+    print(f"WEIGHTS_SIZE_MB = {done.size_mb}")
+    return 0
 
 
 # -- runs -------------------------------------------------------------------------------------------------------
@@ -765,6 +871,7 @@ class TrainingQueue(JobQueue):
 __all__ = [
     "CHECKPOINT_INTERVAL_S",
     "Checkpoint",
+    "Release",
     "TrainContext",
     "Trainable",
     "TrainedModel",
@@ -773,7 +880,9 @@ __all__ = [
     "TrainingHandle",
     "TrainingQueue",
     "TrainingRun",
+    "checkpoint_network",
     "default_runs_root",
+    "float16_weights",
     "latest_run",
     "load_checkpoint",
     "load_optimizer_state",
@@ -781,6 +890,8 @@ __all__ = [
     "open_run",
     "optimizer_state",
     "register_trained_model",
+    "release_main",
+    "release_weights",
     "saved_step",
     "train_on_ray",
     "train_plugin",

@@ -1,0 +1,1 @@
+"""GAN breeding: children, crossbreeding, gene sliders, style mixing, latent walks and lineage, offline."""
