@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core.models.spec import BundledFile, ModelSpec
+from studio.core.nets.shape import shaped_by_weights
 from studio.core.training import Release, checkpoint_network, float16_weights, release_main, release_weights
 
 if TYPE_CHECKING:
@@ -72,20 +73,7 @@ def build() -> StyleGenerator:
     """
     from studio_plugins.gan_breeding.stylegan import StyleGenerator
 
-    net = StyleGenerator()
-    net.register_load_state_dict_pre_hook(_take_shape)
-    return net
-
-
-def _take_shape(net: StyleGenerator, state: Mapping[str, Any], prefix: str, *_: object) -> None:
-    """Rebuild ``net``'s layers in the shape of ``state`` before it is loaded (a load_state_dict pre-hook)."""
-    from studio_plugins.gan_breeding.stylegan import StyleGenerator
-
-    config = config_of(state, prefix)
-    if config != net.config:
-        fresh = StyleGenerator(config)
-        net.config, net.mapping_net, net.blocks = config, fresh.mapping_net, fresh.blocks
-        net.const, net.w_avg = fresh.const, fresh.w_avg
+    return shaped_by_weights(StyleGenerator(), config_of, ("mapping_net", "blocks", "const", "w_avg"))
 
 
 def config_of(state: Mapping[str, Any], prefix: str = "") -> GeneratorConfig:

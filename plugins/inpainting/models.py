@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core.models.spec import BundledFile, ModelSpec
+from studio.core.nets.shape import shaped_by_weights
 from studio.core.training import Release, checkpoint_network, float16_weights, release_main, release_weights
 
 if TYPE_CHECKING:
@@ -76,19 +77,7 @@ def build() -> PConvUNet:
     """
     from studio_plugins.inpainting.net import PConvUNet
 
-    net = PConvUNet()
-    net.register_load_state_dict_pre_hook(_take_shape)
-    return net
-
-
-def _take_shape(net: PConvUNet, state: Mapping[str, Any], prefix: str, *_: object) -> None:
-    """Rebuild ``net``'s layers in the shape of ``state`` before it is loaded (a load_state_dict pre-hook)."""
-    from studio_plugins.inpainting.net import PConvUNet
-
-    config = config_of(state, prefix)
-    if config != net.config:
-        fresh = PConvUNet(config)
-        net.config, net.encoder, net.decoder = config, fresh.encoder, fresh.decoder
+    return shaped_by_weights(PConvUNet(), config_of, ("encoder", "decoder"))
 
 
 def config_of(state: Mapping[str, Any], prefix: str = "") -> NetConfig:
