@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from studio.core.document import Document, Layer, LayerKind
+from studio.core.document import PLUGIN_DATA_ID, Document, Layer, LayerKind
 from studio.core.project import ProjectError, load_project, save_project
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,7 +62,7 @@ manifests = st.one_of(
     st.fixed_dictionaries(
         {"format": st.just("studio-project")},
         optional={
-            "version": st.just(1) | tricky | json_values,
+            "version": st.sampled_from([1, 2]) | tricky | json_values,
             "width": st.integers(1, 6) | tricky,
             "height": st.integers(1, 6) | tricky,
             "layers": st.lists(layer_entries, max_size=3) | json_values,
@@ -86,6 +86,15 @@ members = st.one_of(
     st.builds(png, st.integers(1, 6), st.integers(1, 6), st.sampled_from(["RGBA", "L", "RGB", "1"])),
     st.binary(max_size=64),
 )
+plugin_members = st.dictionaries(
+    st.sampled_from(["plugins/gan_breeding.json", "plugins/a.json", "plugins/Bad.json", "plugins/a.txt", "plugins/"]),
+    st.one_of(
+        json_values.map(lambda value: json.dumps(value).encode()),  # NaN and Infinity included
+        st.integers(0, 3000).map(lambda depth: b"[" * depth + b"]" * depth),
+        st.binary(max_size=64),
+    ),
+    max_size=2,
+)
 
 
 def assert_sane(doc):
@@ -100,6 +109,9 @@ def assert_sane(doc):
         else:
             assert layer.pixels.ndim == 2
     assert doc.active_id is None or any(layer.id == doc.active_id for layer in doc.layers)
+    for plugin_id, value in doc.plugin_data.items():
+        assert PLUGIN_DATA_ID.fullmatch(plugin_id)
+        json.dumps(value, allow_nan=False)
 
 
 def check_opens_or_refuses(data: bytes):
@@ -135,12 +147,14 @@ def test_random_bytes_raise_project_error(data):
     layer=st.none() | members,
     extra=st.dictionaries(st.sampled_from(["x.txt", "layers/a.png", "../evil", "document.json/"]), members, max_size=1),
     raw_manifest=st.none() | st.binary(max_size=64),
+    plugins=plugin_members,
 )
-def test_random_manifests_and_members_open_or_raise_project_error(manifest, layer, extra, raw_manifest):
+def test_random_manifests_and_members_open_or_raise_project_error(manifest, layer, extra, raw_manifest, plugins):
     files = {"document.json": raw_manifest if raw_manifest is not None else json.dumps(manifest).encode()}
     if layer is not None:
         files[LAYER_FILE] = layer
     files.update(extra)
+    files.update(plugins)
     check_opens_or_refuses(zipped(files))
 
 
@@ -148,6 +162,7 @@ def saved_project() -> bytes:
     doc = Document(3, 2, "fuzz")
     doc.layers.append(Layer("paint", LayerKind.RASTER, np.full((2, 3, 4), 200, np.uint8)))
     doc.layers.append(Layer("mask", LayerKind.MASK, np.zeros((2, 3), np.uint8)))
+    doc.set_plugin_data("gan_breeding", {"nodes": [{"ws": [[0.5, -1.25]], "parents": []}]})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "p.studio"
         save_project(doc, path)
@@ -155,6 +170,14 @@ def saved_project() -> bytes:
 
 
 SAVED = saved_project()
+
+
+@FAST
+@given(plugins=plugin_members)
+def test_a_saved_project_with_random_plugin_members_opens_or_raises_project_error(plugins):
+    with zipfile.ZipFile(io.BytesIO(SAVED)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    check_opens_or_refuses(zipped({**files, **plugins}))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

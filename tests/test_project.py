@@ -235,8 +235,16 @@ def test_print_settings_are_validated_and_kept(tmp_path):
 
 def test_a_project_as_the_first_studio_wrote_it_opens(tmp_path):
     # Format 1 as first released: no print spec or export settings, recipes without input files.
-    recipe = {"plugin_id": "generative", "params": {"rule": "mondrian"}, "seed": 4, "models": [],
-              "inputs": {}, "size": [2, 2], "studio_version": "0.1.0", "created": "2025-01-01T00:00:00+00:00"}
+    recipe = {
+        "plugin_id": "generative",
+        "params": {"rule": "mondrian"},
+        "seed": 4,
+        "models": [],
+        "inputs": {},
+        "size": [2, 2],
+        "studio_version": "0.1.0",
+        "created": "2025-01-01T00:00:00+00:00",
+    }
     manifest = {**HEAD, "studio_version": "0.1.0", "name": "old", "active": LAYER_ID,
                 "layers": [{**ENTRY, "opacity": 1, "recipe": recipe}]}  # fmt: skip
     doc = load_project(manifest_project(tmp_path, manifest, layers=[LAYER_ID]))
@@ -274,3 +282,124 @@ def test_a_layer_renamed_at_any_length_still_saves_a_project_that_reopens(tmp_pa
     save_project(doc, tmp_path / "long.studio")
     names = [layer.name for layer in load_project(tmp_path / "long.studio").layers]
     assert names == ["n" * MAX_LAYER_NAME, "m" * MAX_LAYER_NAME]
+
+
+# Plugin data: each plugin's JSON values as a member plugins/<id>.json, opaque to Studio.
+
+
+def lineage_like():
+    """Nested like the breeding plugin's lineage, with floats that only round-trip if written exactly."""
+    rng = np.random.default_rng(5)
+    styles = rng.standard_normal((3, 8)).astype(np.float32).tolist()
+    params = {"psi": 0.7, "tags": ["a", 1, True]}
+    node = {"id": LAYER_ID, "parents": [], "operation": "sample", "params": params, "ws": styles,
+            "truncation": 1 / 3, "noise_seed": 2**62, "favourite": False, "created": "2026-01-01"}  # fmt: skip
+    return {
+        "format": "studio-gan-lineage",
+        "version": 1,
+        "nodes": [node, {**node, "ws": [[5e-324, -1.7976931348623157e308]]}],
+    }
+
+
+def test_plugin_data_round_trips_exactly_and_marks_the_document_unsaved(tmp_path):
+    doc = sample_document()
+    doc.history.set_clean()
+    doc.set_plugin_data("gan_breeding", lineage_like())
+    doc.set_plugin_data("other", [1, "two", None])
+    assert not doc.history.is_clean
+    save_project(doc, tmp_path / "p.studio")
+    assert sorted(n for n in read_members(tmp_path / "p.studio") if n.startswith("plugins/")) == [
+        "plugins/gan_breeding.json",
+        "plugins/other.json",
+    ]
+    again = load_project(tmp_path / "p.studio")
+    assert again.plugin_data == {"gan_breeding": lineage_like(), "other": [1, "two", None]}
+    doc.set_plugin_data("other", None)
+    assert list(doc.plugin_data) == ["gan_breeding"]
+
+
+@pytest.mark.parametrize("bad", ["", "Gan", "1gan", "gan-breeding", "../x", "a" * 65, "gan\n"])
+def test_a_plugin_id_that_cannot_name_a_member_is_refused(bad):
+    doc = Document(2, 2)
+    with pytest.raises(ValueError, match="plugin id"):
+        doc.set_plugin_data(bad, {})
+    assert doc.plugin_data == {} and doc.history.is_clean
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), [float("inf")], {"set": {1}}, json.loads("[" * 65 + "]" * 65)],
+    ids=["nan", "inf", "set", "deep"],
+)
+def test_plugin_data_that_would_not_open_again_is_refused_when_set_and_never_saved(tmp_path, value):
+    path = tmp_path / "p.studio"
+    save_project(sample_document(), path)
+    original = path.read_bytes()
+    doc = sample_document()
+    with pytest.raises(ValueError, match="'gan_breeding'"):
+        doc.set_plugin_data("gan_breeding", value)
+    assert doc.plugin_data == {}
+    doc.plugin_data["gan_breeding"] = value  # changed in place behind set_plugin_data's back
+    with pytest.raises(ValueError, match="'gan_breeding'"):
+        save_project(doc, path)
+    assert path.read_bytes() == original
+
+
+def test_a_version_1_project_opens_without_plugin_data(tmp_path):
+    doc = load_project(manifest_project(tmp_path, {**HEAD, "layers": [ENTRY]}, layers=[LAYER_ID]))
+    assert doc.plugin_data == {} and len(doc.layers) == 1
+
+
+def test_a_project_of_a_newer_studio_still_says_so(tmp_path):
+    with pytest.raises(ProjectError, match="newer Studio"):
+        load_project(manifest_project(tmp_path, {**HEAD, "version": 3, "layers": []}))
+
+
+@pytest.mark.parametrize(
+    "member", ["plugins/Gan.json", "plugins/gan.txt", "plugins/../gan.json", "plugins/a/b.json", "plugins/", "gan.json",
+               "plugins/gan.json\n", "other/gan.json"]
+)  # fmt: skip
+def test_members_outside_plugins_or_misnamed_are_refused(tmp_path, member):
+    path = manifest_project(tmp_path, {**HEAD, "version": 2, "layers": []})
+    members = {**read_members(path), member: b"{}"}
+    rewrite(path, members)
+    with pytest.raises(ProjectError, match="unexpected member"):
+        load_project(path)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"nodes": [1, 2', "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b'{"x": NaN}', "NaN, not a finite number"),
+        (b"[-Infinity]", "Infinity, not a finite number"),
+        (b"[1e400]", "1e400, not a finite number"),
+        (b"[" * 65 + b"]" * 65, "nests deeper than 64"),
+        (b"[" * 100_000 + b"]" * 100_000, "nests deeper than 64"),  # RecursionError from json.loads
+    ],
+)
+def test_a_broken_plugin_member_is_a_project_error_naming_it(tmp_path, raw, message):
+    path = manifest_project(tmp_path, {**HEAD, "version": 2, "layers": []})
+    rewrite(path, {**read_members(path), "plugins/gan_breeding.json": raw})
+    with pytest.raises(ProjectError, match=message) as info:
+        load_project(path)
+    assert "hostile.studio" in str(info.value) and "plugins/gan_breeding.json" in str(info.value)
+    assert "backup" in str(info.value)
+
+
+def test_an_oversized_plugin_member_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from studio.core import project
+
+    path = manifest_project(tmp_path, {**HEAD, "version": 2, "layers": []})
+    rewrite(path, {**read_members(path), "plugins/gan_breeding.json": b"[" + b"0," * 600 + b"0]"})
+    monkeypatch.setattr(project, "MAX_PLUGIN_DATA_BYTES", 1000)
+    read = zipfile.ZipFile.read
+
+    def read_but_plugin_data(archive, name, pwd=None):
+        assert not str(name).startswith("plugins/"), "read an oversized member"
+        return read(archive, name, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", read_but_plugin_data)
+    with pytest.raises(ProjectError, match=r"'plugins/gan_breeding.json' is over 1000 bytes"):
+        load_project(path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -80,6 +82,43 @@ class Recipe:
 
 MAX_LAYER_NAME = 10_000
 """The longest layer name a document keeps (and a project file may hold), in characters."""
+
+PLUGIN_DATA_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+"""What a key of ``Document.plugin_data`` looks like (matched whole): it names a project member."""
+MAX_PLUGIN_DATA_BYTES = 64 * 1024 * 1024
+"""The largest member ``plugins/<id>.json`` Studio writes or reads, in bytes."""
+MAX_PLUGIN_DATA_DEPTH = 64
+"""How deep lists and objects may nest in a plugin's data."""
+
+
+def encode_plugin_data(plugin_id: str, value: Any) -> bytes:
+    """``value`` as the JSON of its project member ``plugins/<id>.json``; ValueError if it would not open again."""
+    if not PLUGIN_DATA_ID.fullmatch(plugin_id):
+        raise ValueError(f"cannot save the data of plugin {plugin_id!r}: that is not a plugin id")
+    try:
+        data = json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"cannot save the data of plugin {plugin_id!r}: it is not finite JSON values ({exc})"
+        ) from None
+    if len(data) > MAX_PLUGIN_DATA_BYTES or json_depth(value) > MAX_PLUGIN_DATA_DEPTH:
+        raise ValueError(
+            f"cannot save the data of plugin {plugin_id!r}: it is over {MAX_PLUGIN_DATA_BYTES} bytes as JSON "
+            f"or nests deeper than {MAX_PLUGIN_DATA_DEPTH}"
+        )
+    return data
+
+
+def json_depth(value: Any) -> int:
+    """How deep lists (tuples) and objects nest in ``value``, 0 for a scalar; stops past MAX_PLUGIN_DATA_DEPTH."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending and deepest <= MAX_PLUGIN_DATA_DEPTH:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def pixels_digest(pixels: np.ndarray) -> str:
@@ -161,6 +200,8 @@ class Document:
         """The print this document is made for (guides, fitting, export dpi); None for screen work."""
         self.export_settings: ExportSettings | None = None
         """How the document was last exported; offered again by the export dialog."""
+        self.plugin_data: dict[str, Any] = {}
+        """JSON values each plugin keeps in the project, keyed by plugin id; the plugin validates its own."""
         self.history: History[Document] = History(self)
 
     @classmethod
@@ -227,6 +268,21 @@ class Document:
         self.width, self.height = width, height
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
+
+    def set_plugin_data(self, plugin_id: str, value: Any) -> None:
+        """Keep ``value`` (JSON values) as plugin ``plugin_id``'s data, or drop its data when ``value`` is None;
+        the document becomes unsaved. ``ValueError`` for an id that does not match ``PLUGIN_DATA_ID`` or a value a
+        project could not hold (see :func:`encode_plugin_data`)."""
+        if not PLUGIN_DATA_ID.fullmatch(plugin_id):
+            raise ValueError(
+                f"a plugin id for project data is a lowercase letter then up to 63 of a-z, 0-9 or _, not {plugin_id!r}"
+            )
+        if value is None:
+            self.plugin_data.pop(plugin_id, None)
+        else:
+            encode_plugin_data(plugin_id, value)  # refused now, not when the project is saved
+            self.plugin_data[plugin_id] = value
+        self.history.mark_modified()
 
     def notify_pixels(self, region: Region | None = None) -> None:
         """Tell views that pixels in ``region`` changed."""

@@ -1,10 +1,12 @@
-"""Project files: one zip holding lossless PNG layers and a JSON description.
+"""Project files: one zip holding lossless PNG layers, a JSON description and each plugin's own data.
 
 Writing is atomic (a crash or a full disk never leaves a half-written
 project). Reading validates every member and refuses anything unexpected:
 unknown or escaping member names, sizes that do not match, oversized data.
 ``document.json`` is checked against a schema (pydantic) before anything is
 built from it: types, finite numbers, bounded counts, lengths and nesting.
+A plugin's member ``plugins/<id>.json`` (format version 2 on) is checked to be
+bounded, finite JSON and otherwise kept opaque: the plugin validates its content.
 """
 
 from __future__ import annotations
@@ -25,20 +27,33 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 
 from studio import __version__
 from studio.core.atomic import atomic_write
-from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe
+from studio.core.document import (
+    MAX_LAYER_NAME,
+    MAX_PLUGIN_DATA_BYTES,
+    MAX_PLUGIN_DATA_DEPTH,
+    PLUGIN_DATA_ID,
+    Document,
+    Layer,
+    LayerKind,
+    Recipe,
+    encode_plugin_data,
+    json_depth,
+)
 from studio.core.export import ExportSettings
 from studio.core.image import pillow_pixel_limit
 from studio.core.print_size import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
 FORMAT = "studio-project"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "document.json"
 MAX_PROJECT_PIXELS = 400_000_000
 MAX_LAYERS = 10_000
 MAX_RECIPE_DEPTH = 32
 MAX_RECIPE_VALUES = 10_000
+_RESTORE = "Open an autosave or a backup."
 _LAYER_MEMBER = re.compile(r"^layers/[0-9a-f]{32}\.png$")
+_PLUGIN_MEMBER = re.compile(rf"plugins/({PLUGIN_DATA_ID.pattern})\.json")
 _PIL_MODE = {LayerKind.RASTER: "RGBA", LayerKind.MASK: "L", LayerKind.LABELS: "L"}
 
 
@@ -129,7 +144,7 @@ class _ExportSettingsEntry(_Schema):
 
 
 class _Manifest(_Schema):
-    """document.json as every version Studio has written with format version 1."""
+    """document.json as every version Studio has written with format versions 1 and 2."""
 
     format: Literal["studio-project"]
     version: StrictInt
@@ -166,6 +181,10 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
         "export_settings": doc.export_settings.to_dict() if doc.export_settings else None,
         "layers": [],
     }
+    plugin_members = {
+        f"plugins/{plugin_id}.json": encode_plugin_data(plugin_id, value)
+        for plugin_id, value in doc.plugin_data.items()
+    }
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
         for layer in doc.layers:
             member = f"layers/{layer.id}.png"
@@ -183,6 +202,8 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
                     "recipe": layer.recipe.to_dict() if layer.recipe else None,
                 }
             )
+        for member, data in plugin_members.items():
+            archive.writestr(member, data, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(MANIFEST_NAME, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
 
 
@@ -205,7 +226,7 @@ def load_project(path: str | os.PathLike[str]) -> Document:
 def _read(archive: zipfile.ZipFile, path: Path) -> Document:
     infos = {info.filename: info for info in archive.infolist()}
     for name, info in infos.items():
-        if name != MANIFEST_NAME and not _LAYER_MEMBER.match(name):
+        if name != MANIFEST_NAME and not _LAYER_MEMBER.match(name) and not _PLUGIN_MEMBER.fullmatch(name):
             raise ProjectError(path, f"it contains an unexpected member {name!r}; it was not written by Studio.")
         if info.flag_bits & 0x1:
             raise ProjectError(path, f"its member {name!r} is encrypted; Studio never encrypts projects.")
@@ -225,7 +246,39 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
         doc.layers.append(_read_layer(archive, infos, entry, width, height, path))
     active = manifest.active
     doc.active_id = active if any(la.id == active for la in doc.layers) else (doc.layers[-1].id if doc.layers else None)
+    for name, info in infos.items():
+        if match := _PLUGIN_MEMBER.fullmatch(name):
+            doc.plugin_data[match[1]] = _read_plugin_data(archive, info, path)
     return doc
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, or ValueError for NaN, Infinity or one too large for a float."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"it holds {text}, not a finite number")
+    return number
+
+
+def _read_plugin_data(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Any:
+    """A plugin's member as JSON values: bounded in size and nesting, finite; a fault is a ProjectError naming it."""
+    name = info.filename
+    if info.file_size > MAX_PLUGIN_DATA_BYTES:
+        raise ProjectError(path, f"its plugin data {name!r} is over {MAX_PLUGIN_DATA_BYTES} bytes. {_RESTORE}")
+    try:
+        raw = archive.read(name)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ProjectError(path, f"its plugin data {name!r} is damaged ({exc}). {_RESTORE}") from None
+    too_deep = ProjectError(path, f"its plugin data {name!r} nests deeper than {MAX_PLUGIN_DATA_DEPTH}. {_RESTORE}")
+    try:
+        value = json.loads(raw, parse_float=_finite, parse_constant=_finite)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
+        raise ProjectError(path, f"its plugin data {name!r} is not valid JSON ({exc}). {_RESTORE}") from None
+    if json_depth(value) > MAX_PLUGIN_DATA_DEPTH:
+        raise too_deep
+    return value
 
 
 def _read_manifest(raw: bytes, path: Path) -> _Manifest:
