@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from studio.core.outputs import Output
+from studio.core.outputs import Output, looping_animations
 
-GIF_NAME = "dream.gif"
-WEBP_NAME = "dream.webp"
+ANIMATION_STEM = "dream"  # dream.gif and dream.webp
 
 
 def zoom_rotate(image: torch.Tensor, zoom: float, degrees: float) -> torch.Tensor:
@@ -61,14 +60,5 @@ class Animation:
         """``dream.gif`` and ``dream.webp`` made from the frames."""
         if not self.frames:
             raise ValueError("the animation has no frames")
-        duration = round(1000 / self.fps)
         pictures = [Image.open(io.BytesIO(frame)).convert("RGB") for frame in self.frames]
-        outputs = []
-        for name, options in (
-            (GIF_NAME, {"format": "GIF", "optimize": False}),
-            (WEBP_NAME, {"format": "WEBP", "quality": 90, "method": 4}),
-        ):
-            buffer = io.BytesIO()
-            pictures[0].save(buffer, save_all=True, append_images=pictures[1:], duration=duration, loop=0, **options)
-            outputs.append(Output(name, data=buffer.getvalue()))
-        return outputs
+        return looping_animations(pictures, self.fps, ANIMATION_STEM)

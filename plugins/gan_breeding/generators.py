@@ -53,7 +53,8 @@ from studio_plugins.gan_breeding.breeding import Space, truncate
 from studio.core.errors import describe_error
 from studio.core.models.download import sha256_file
 from studio.core.models.errors import ModelError
-from studio.core.models.store import WEIGHTS, ModelStore
+from studio.core.models.store import WEIGHTS
+from studio.core.models.usage import ModelSource
 
 if TYPE_CHECKING:
     import torch
@@ -164,8 +165,9 @@ class Generator:
 # -- generators in the store -------------------------------------------------------------------------------------
 
 
-def from_store(store: ModelStore, model_id: str, device: str = "cpu") -> Generator:
-    """The generator installed in ``store`` as ``model_id`` (DCGAN or style-based), verified, on ``device``."""
+def from_store(store: ModelSource, model_id: str, device: str = "cpu") -> Generator:
+    """The generator installed in ``store`` (a store, or a job's ``ctx.models``, which records the load) as
+    ``model_id`` (DCGAN or style-based), verified, on ``device``."""
     module = store.load(model_id, device)
     record = store.record(model_id)
     if record is None or WEIGHTS not in record.files:

@@ -12,13 +12,15 @@ outside that folder: an output's name is a relative path checked by
 from __future__ import annotations
 
 import hashlib
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import numpy as np
+from PIL import Image
 
 from studio.core.atomic import MAX_NAME_BYTES, atomic_write
 from studio.core.errors import ReadableError
@@ -134,3 +136,19 @@ class OutputFolder:
         written = WrittenFile(output.filename, target, digest)
         self.written = [w for w in self.written if w.path != target] + [written]
         return written
+
+
+def looping_animations(pictures: Sequence[Image.Image], fps: float, stem: str) -> list[Output]:
+    """``stem.gif`` and ``stem.webp``: ``pictures`` (RGB) as looping animations at ``fps`` frames a second."""
+    if not pictures:
+        raise ValueError("an animation needs at least one frame")
+    duration = round(1000 / fps)
+    outputs = []
+    for suffix, options in (
+        ("gif", {"format": "GIF", "optimize": False}),
+        ("webp", {"format": "WEBP", "quality": 90, "method": 4}),
+    ):
+        buffer = io.BytesIO()
+        pictures[0].save(buffer, save_all=True, append_images=list(pictures[1:]), duration=duration, loop=0, **options)
+        outputs.append(Output(f"{stem}.{suffix}", data=buffer.getvalue()))
+    return outputs

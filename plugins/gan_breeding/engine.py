@@ -1,0 +1,170 @@
+"""Engine of the GAN breeding plugin: a seed's picture, a grid of its children, or a walk to another seed.
+
+Every picture is rendered with the seed as its noise seed, so a style-based
+generator's noise stays put across children and walk frames. The generator's
+pictures are fitted to the canvas by :func:`fit`; outputs are named
+``children/child-NN.png``, ``walk/frame-NNN.png``, ``walk/walk.gif`` and
+``walk/walk.webp``. The final frame's ``info`` holds the recipe of its picture
+(:func:`~studio_plugins.gan_breeding.lineage.recipe_for`: generator hash, styles,
+truncation, noise seed), which :func:`~studio_plugins.gan_breeding.lineage.render_recipe`
+renders to the same pixels at the generator's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator as Frames
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from studio_plugins.gan_breeding.breeding import children, walk
+from studio_plugins.gan_breeding.generators import Generator, from_store
+from studio_plugins.gan_breeding.lineage import Node, Param, recipe_for
+from studio_plugins.gan_breeding.params import BreedParams
+
+from studio.core.inputs import Inputs, resample
+from studio.core.jobs import Frame, RunContext
+from studio.core.outputs import Output, looping_animations
+from studio.core.params import output_size
+
+RENDER_BATCH = 16
+"""Walk frames rendered at a time."""
+GAP_GREY = 40
+"""The colour of the lines between the cells of a children grid."""
+
+
+def run(params: BreedParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
+    """Make ``params.mode``'s picture from the seed's sample of ``params.generator``, fitted to the canvas (or the
+    ``size`` parameter's long side); children and walk frames are emitted as outputs on the way."""
+    ctx.check_cancelled()
+    size = output_size(inputs.width, inputs.height, params)
+    generator = from_store(ctx.models, params.generator, ctx.device)
+    rng = np.random.default_rng(params.seed)
+    parent = _node(generator, params, _sample(generator, rng), "sample", {"seed": params.seed})
+    info: dict[str, Any] = {
+        "seed": params.seed,
+        "generator": params.generator,
+        "mode": params.mode,
+        "recipe": recipe_for(parent),
+    }
+    if generator.notice:
+        info["notice"] = generator.notice
+    if params.mode == "children":
+        picture = yield from _children(generator, params, parent, rng, size, ctx, info)
+    elif params.mode == "walk":
+        picture = yield from _walk(generator, params, parent, size, ctx, info)
+    else:
+        picture = fit(_render(generator, params, parent.ws[None])[0], size)
+    ctx.check_cancelled()
+    yield ctx.frame(1.0, picture, final=True, message=generator.notice, info=info)
+
+
+def _children(
+    generator: Generator,
+    params: BreedParams,
+    parent: Node,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    ctx: RunContext,
+    info: dict[str, Any],
+) -> Frames[Frame, None, np.ndarray]:
+    """The grid of the parent (in the centre) and its children; each child emitted as ``children/child-NN.png``."""
+    count = params.children**2 - 1
+    bred = children(parent.ws, rng, count, params.mutation, space=generator.space, scale=generator.spread)
+    nodes = [
+        _node(generator, params, ws, "child", {"mutation": params.mutation, "index": index}, parent)
+        for index, ws in enumerate(bred, start=1)
+    ]
+    pictures = _render(generator, params, np.concatenate([parent.ws[None], bred]))
+    yield ctx.frame(0.5, fit(pictures[0], size), message=f"{count} children bred")
+    for index, picture in enumerate(pictures[1:], start=1):
+        ctx.check_cancelled()
+        ctx.emit(Output(f"children/child-{index:02d}.png", image=fit(picture, size)))
+    info["children"] = [recipe_for(node) for node in nodes]
+    centre = (params.children // 2) * (params.children + 1)  # the middle cell (for an even side, below right)
+    cells = [*pictures[1 : centre + 1], pictures[0], *pictures[centre + 1 :]]
+    return fit(contact_sheet(cells, params.children), size)
+
+
+def _walk(
+    generator: Generator,
+    params: BreedParams,
+    start: Node,
+    size: tuple[int, int],
+    ctx: RunContext,
+    info: dict[str, Any],
+) -> Frames[Frame, None, np.ndarray]:
+    """Frames from the seed's picture to walk_seed's, each emitted as ``walk/frame-NNN.png``, then the GIF and
+    WebP; returns the first frame."""
+    end_ws = _sample(generator, np.random.default_rng(params.walk_seed))
+    end = _node(generator, params, end_ws, "sample", {"seed": params.walk_seed})
+    path = walk(start.ws, end.ws, params.walk_steps, params.easing, space=generator.space)
+    frames: list[np.ndarray] = []
+    for first in range(0, len(path), RENDER_BATCH):
+        ctx.check_cancelled()
+        for picture in _render(generator, params, path[first : first + RENDER_BATCH]):
+            frames.append(picture)
+            fitted = fit(picture, size)
+            ctx.emit(Output(f"walk/frame-{len(frames):03d}.png", image=fitted))
+        if ctx.preview_due():
+            yield ctx.frame(0.9 * len(frames) / len(path), fitted, message=f"frame {len(frames)}/{len(path)}")
+    ctx.check_cancelled()
+    pictures = [Image.fromarray(fit(picture, size)[..., :3]) for picture in frames]
+    for output in looping_animations(pictures, params.fps, "walk/walk"):
+        ctx.emit(output)
+    info["walk_end"] = recipe_for(end)
+    return fit(frames[0], size)
+
+
+def _sample(generator: Generator, rng: np.random.Generator) -> np.ndarray:
+    """The untruncated styles (num_ws, w_dim) of the next latent ``rng`` draws."""
+    return generator.styles(generator.sample_latents(rng, 1))[0]
+
+
+def _render(generator: Generator, params: BreedParams, ws: np.ndarray) -> np.ndarray:
+    return generator.render(ws, params.seed, params.truncation)
+
+
+def _node(
+    generator: Generator,
+    params: BreedParams,
+    ws: np.ndarray,
+    operation: str,
+    values: Mapping[str, Param],
+    parent: Node | None = None,
+) -> Node:
+    return Node(
+        parents=(parent.id,) if parent is not None else (),
+        operation=operation,
+        params=values,
+        generator=generator.hash,
+        ws=ws,
+        truncation=params.truncation,
+        noise_seed=params.seed,
+    )
+
+
+def fit(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``picture`` (H, W, 3) uint8 scaled to fit ``size`` (width, height), Lanczos when enlarging, centred on a
+    transparent canvas: RGBA (height, width, 4)."""
+    width, height = size
+    scale = min(width / picture.shape[1], height / picture.shape[0])
+    inner = max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))
+    left, top = (width - inner[0]) // 2, (height - inner[1]) // 2
+    canvas = np.zeros((height, width, 4), np.uint8)
+    canvas[top : top + inner[1], left : left + inner[0], :3] = resample(picture, inner)
+    canvas[top : top + inner[1], left : left + inner[0], 3] = 255
+    return canvas
+
+
+def contact_sheet(pictures: Sequence[np.ndarray], side: int) -> np.ndarray:
+    """``side`` x ``side`` pictures of one size (H, W, 3), in reading order, with thin grey lines between them."""
+    height, width = pictures[0].shape[:2]
+    gap = max(1, width // 32)
+    sheet = np.full((side * (height + gap) + gap, side * (width + gap) + gap, 3), GAP_GREY, np.uint8)
+    for index, picture in enumerate(pictures):
+        row, column = divmod(index, side)
+        top, left = gap + row * (height + gap), gap + column * (width + gap)
+        sheet[top : top + height, left : left + width] = picture
+    return sheet

@@ -1,0 +1,158 @@
+"""The GAN breeding plugin headless: a seed's picture, a grid of children and a walk, from the engine, `studio run`
+and a batch job, with a tiny style-based generator trained "here" (registered in a temporary store)."""
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+from studio_plugins.gan_breeding.engine import run
+from studio_plugins.gan_breeding.generators import from_store
+from studio_plugins.gan_breeding.lineage import render_recipe
+from studio_plugins.gan_breeding.models import weights_bytes
+from studio_plugins.gan_breeding.params import BreedParams
+from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
+
+from studio.core.batch import load_job, run_job
+from studio.core.image import load_image
+from studio.core.inputs import Inputs
+from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
+from studio.core.plugin import discover_plugins
+
+STUDIO = Path(sys.executable).parent / "studio"
+TINY = "tiny_gan"
+SIDE = 16  # the tiny generator's pictures
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return discover_plugins()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, registry) -> Path:
+    """A user cache whose model store holds a tiny style-based generator trained from rules_gan64."""
+    cache = tmp_path_factory.mktemp("cache")
+    store = ModelStore(cache / "studio" / "models", registry.model_catalog())
+    config = GeneratorConfig(resolution=SIDE, z_dim=8, w_dim=8, mapping_layers=1, channels=8, fine_channels=4)
+    trained = dataclasses.replace(store.specs["rules_gan64"], id=TINY, title="Tiny", base="rules_gan64")
+    store.register_trained(trained, weights_bytes(StyleGenerator(config)))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def store(cache, registry) -> ModelStore:
+    return ModelStore(cache / "studio" / "models", registry.model_catalog())
+
+
+def breed(store: ModelStore, size: int = SIDE, **values):
+    """The final frame and the outputs by name of a run on a square canvas of ``size``."""
+    ctx = RunContext(device="cpu", models=store)
+    final = drive(run(BreedParams(generator=TINY, **values), Inputs(size, size), ctx), ctx)
+    return final, {output.name: output for output in final.outputs}
+
+
+def pixels(frame) -> np.ndarray:
+    return frame.image[..., :3].astype(np.int16)
+
+
+def test_the_manifest_is_discovered_with_its_models(registry):
+    manifest = registry.get("gan_breeding")
+    assert manifest.title == "GAN breeding" and manifest.inputs == () and manifest.panel is None
+    assert set(manifest.models) == {"dcgan_faces64", "rules_gan64"}
+    assert "research use only" in manifest.description
+    assert "rules_gan64" in registry.model_catalog()
+
+
+def test_a_seed_gives_the_same_pixels_and_another_seed_others(store):
+    first, outputs = breed(store, seed=3)
+    again, _ = breed(store, seed=3)
+    other, _ = breed(store, seed=4)
+    assert first.image.shape == (SIDE, SIDE, 4) and not outputs
+    assert np.array_equal(first.image, again.image)
+    assert np.abs(pixels(first) - pixels(other)).mean() > 1
+    assert first.info["models"][0]["id"] == TINY, "the load is recorded for the recipe"
+    generator = from_store(store, TINY)
+    assert np.array_equal(render_recipe(generator, first.info["recipe"]), first.image[..., :3])
+
+
+def test_the_picture_is_scaled_to_the_size_and_fits_a_canvas_that_is_not_square(store):
+    ctx = RunContext(device="cpu", models=store)
+    final = drive(run(BreedParams(generator=TINY, seed=3, size=64), Inputs(48, 24), ctx), ctx)
+    assert final.image.shape == (32, 64, 4)
+    assert (final.image[:, :16, 3] == 0).all() and (final.image[:, 16:48, 3] == 255).all()
+
+
+def test_children_make_a_grid_and_a_file_each_that_stray_further_with_more_mutation(store):
+    distances = []
+    for mutation in (0.1, 0.5, 1.0):
+        final, outputs = breed(store, seed=3, mode="children", children=3, mutation=mutation)
+        assert sorted(outputs) == [f"children/child-{index:02d}.png" for index in range(1, 9)]
+        assert final.image.shape == (SIDE, SIDE, 4) and len(final.info["children"]) == 8
+        parent = breed(store, seed=3)[0].image[..., :3].astype(np.int16)
+        kids = np.stack([output.image[..., :3] for output in outputs.values()]).astype(np.int16)
+        distances.append(np.abs(kids - parent).mean())
+    assert distances[0] < distances[1] < distances[2]
+
+    big, _ = breed(store, size=3 * 17 + 1, seed=3, mode="children", children=3)
+    cell = big.image[18:34, 18:34, :3]
+    assert np.array_equal(cell, breed(store, seed=3)[0].image[..., :3]), "the parent is the middle cell"
+
+
+def test_a_walk_goes_from_one_seed_to_the_other_and_makes_a_gif_and_webp(store):
+    final, outputs = breed(store, seed=3, mode="walk", walk_seed=5, walk_steps=20, easing="ease-in-out", fps=10)
+    frames = [outputs[f"walk/frame-{index:03d}.png"].image for index in range(1, 21)]
+    assert np.array_equal(frames[0], breed(store, seed=3)[0].image), "batched frames render as alone"
+    assert np.array_equal(frames[-1], breed(store, seed=5)[0].image)
+    assert np.array_equal(final.image, frames[0])
+    with Image.open(io.BytesIO(outputs["walk/walk.gif"].data)) as gif:  # equal frames merge, keeping their time
+        assert sum(frame.info["duration"] for frame in ImageSequence.Iterator(gif)) == 20 * 100
+    with Image.open(io.BytesIO(outputs["walk/walk.webp"].data)) as webp:
+        assert webp.size == (SIDE, SIDE) and webp.n_frames > 2
+
+
+def studio_run(*args, env=None) -> subprocess.CompletedProcess:
+    command = [STUDIO, "run", "gan_breeding", "--device", "cpu", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_studio_run_breeds_a_trained_generator(cache, tmp_path):
+    out = tmp_path / "kids.png"
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    result = studio_run("--set", f"generator={TINY}", "--set", "seed=3", "--set", "mode=children", "--size", "64x64",
+                        "-o", out, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert load_image(out).pixels.shape[:2] == (64, 64)
+    assert len(list((tmp_path / "kids" / "children").glob("child-*.png"))) == 8
+
+
+def test_the_installed_faces_breed_from_studio_run_with_their_notice(registry, tmp_path):
+    faces = ModelStore(specs=registry.model_catalog())
+    if faces.record("dcgan_faces64") is None:
+        pytest.skip("dcgan_faces64 is not installed: run `studio models install dcgan_faces64`")
+    out = tmp_path / "out.png"
+    result = studio_run("--set", "seed=3", "--size", "128x128", "-o", out)
+    assert result.returncode == 0, result.stderr
+    picture = load_image(out).pixels
+    assert picture.shape[:2] == (128, 128) and picture[..., :3].std() > 10
+    ctx = RunContext(device="cpu", models=faces)
+    final = drive(run(BreedParams(seed=3), Inputs(64, 64), ctx), ctx)
+    assert "research" in final.message and final.info["notice"] == final.message
+
+
+def test_a_batch_job_breeds_without_inputs(cache, registry, tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(
+        f'size = [32, 32]\noutput = "breed-{{step1.seed}}.png"\n[[steps]]\nplugin = "gan_breeding"\n'
+        f'generator = "{TINY}"\nseed = [1, 2]\n'
+    )
+    summary = run_job(load_job(job, registry), workers=1, registry=registry, models_root=cache / "studio" / "models")
+    assert sorted(summary.done) == [1, 2]
+    first, second = (load_image(tmp_path / f"breed-{seed}.png").pixels for seed in (1, 2))
+    assert first.shape[:2] == (32, 32) and not np.array_equal(first, second)
