@@ -52,4 +52,4 @@ training-photos: $(STAMP)
 GAN_DATA ?= data/gan-rules
 
 gan-data: $(STAMP)
-	$(BIN)/python -m studio_plugins.gan_breeding.rules_data $(GAN_DATA)
+	$(BIN)/python scripts/gan_data.py $(GAN_DATA)

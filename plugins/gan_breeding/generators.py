@@ -37,7 +37,6 @@ is opened.
 from __future__ import annotations
 
 import hashlib
-import pickletools
 import re
 import zipfile
 import zlib
@@ -53,6 +52,7 @@ from studio_plugins.gan_breeding.breeding import Space, truncate
 from studio.core.errors import describe_error
 from studio.core.models.download import sha256_file
 from studio.core.models.errors import ModelError
+from studio.core.models.safe_pickle import pickle_globals
 from studio.core.models.store import WEIGHTS
 from studio.core.models.usage import ModelSource
 
@@ -437,16 +437,13 @@ def _check_torchscript(path: Path) -> None:
 def _pickle_refusal(data: bytes) -> str:
     """What a TorchScript pickle names beyond its own classes, storages and ordered dicts ("" when nothing)."""
     try:
-        for opcode, argument, _ in pickletools.genops(data):
-            if opcode.name in ("STACK_GLOBAL", "INST", "OBJ", "EXT1", "EXT2", "EXT4"):
-                return f"a global by {opcode.name}"
-            if opcode.name == "GLOBAL":
-                module, name = str(argument).split(" ", 1)
-                torch_class = module == "__torch__" or module.startswith("__torch__.")
-                storage = module == "torch" and name.endswith("Storage")
-                pickled_helper = module == "torch.jit._pickle"
-                if not (torch_class or storage or pickled_helper or (module, name) in _ALLOWED_PICKLE_NAMES):
-                    return f"{module}.{name}"
-    except (ValueError, EOFError) as exc:
-        return f"nothing readable ({exc})"
+        names = pickle_globals(data)
+    except ValueError as exc:
+        return str(exc)
+    for module, name in names:
+        torch_class = module == "__torch__" or module.startswith("__torch__.")
+        storage = module == "torch" and name.endswith("Storage")
+        pickled_helper = module == "torch.jit._pickle"
+        if not (torch_class or storage or pickled_helper or (module, name) in _ALLOWED_PICKLE_NAMES):
+            return f"{module}.{name}"
     return ""

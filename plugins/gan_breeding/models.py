@@ -8,8 +8,8 @@ ships them in ``assets/``; until a release puts the file there the model is simp
 not installed. A release is one command on a finished run's model, or on the last
 checkpoint of a run that goes on::
 
-    python -m studio_plugins.gan_breeding.models release WEIGHTS
-    python -m studio_plugins.gan_breeding.models release --checkpoint RUN_DIR
+    scripts/release_model.py gan_breeding release WEIGHTS
+    scripts/release_model.py gan_breeding release --checkpoint RUN_DIR
 
 It copies the file into ``assets/`` and prints the sha256 and size to pin in
 :data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`: the store installs the file
@@ -21,7 +21,6 @@ Nothing here imports torch until a network is built.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -138,15 +137,11 @@ def _checked_config(state: dict[str, Any], metadata: dict[str, str]) -> Generato
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m studio_plugins.gan_breeding.models release WEIGHTS | --checkpoint RUN_DIR``."""
+    """``scripts/release_model.py gan_breeding release WEIGHTS | --checkpoint RUN_DIR``."""
     return release_main(
         argv,
-        prog="python -m studio_plugins.gan_breeding.models",
+        prog="scripts/release_model.py gan_breeding",
         pin_in=__file__,
         release=lambda weights, _options: write_release(weights),
         checkpoint_weights=checkpoint_weights,
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ reduced with area averaging. The folder::
     heldout/00000000.png ...    the held-out pictures
     SOURCES.json                each picture's rule, seed and parameters; the license
 
-Made by ``python -m studio_plugins.gan_breeding.rules_data OUT [--count N] [--size 64]``
+Made by ``scripts/gan_data.py OUT [--count N] [--size 64]``
 (``make gan-data``).
 """
 
@@ -125,7 +125,7 @@ def write_rules_data(
         if progress is not None:
             progress(done + 1, len(jobs))
     sources = {
-        "generated_by": "python -m studio_plugins.gan_breeding.rules_data",
+        "generated_by": "scripts/gan_data.py",
         "studio_version": __version__,
         "license": LICENSE,
         "size": size,
@@ -140,8 +140,8 @@ def write_rules_data(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m studio_plugins.gan_breeding.rules_data OUT [--count N] [--heldout M] [--size 64]``."""
-    parser = argparse.ArgumentParser(prog="python -m studio_plugins.gan_breeding.rules_data", description=__doc__,
+    """``scripts/gan_data.py OUT [--count N] [--heldout M] [--size 64]``."""
+    parser = argparse.ArgumentParser(prog="scripts/gan_data.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("out", type=Path, help="the folder to write (train/, heldout/, SOURCES.json)")
     parser.add_argument("--count", type=int, default=COUNT, help=f"training pictures (default {COUNT})")
@@ -164,7 +164,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"wrote {sources['count']} training and {sources['heldout']} held-out pictures to {options.out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

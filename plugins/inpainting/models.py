@@ -7,8 +7,8 @@ float32) whose metadata names the network's shape. Studio trains them itself
 installed. A release is one command on a finished run's model, or on the last
 checkpoint of a run that goes on::
 
-    python -m studio_plugins.inpainting.models release WEIGHTS [--licenses data/photos/LICENSES.md]
-    python -m studio_plugins.inpainting.models release --checkpoint RUN_DIR [--licenses ...]
+    scripts/release_model.py inpainting release WEIGHTS [--licenses data/photos/LICENSES.md]
+    scripts/release_model.py inpainting release --checkpoint RUN_DIR [--licenses ...]
 
 It copies the file into ``assets/`` and prints the sha256 and size to pin in
 :data:`WEIGHTS_SHA256` and :data:`WEIGHTS_SIZE_MB`: the store installs the file
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,10 +128,10 @@ def _checked_config(state: dict[str, Any], metadata: dict[str, str]) -> NetConfi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m studio_plugins.inpainting.models release WEIGHTS | --checkpoint RUN_DIR [--licenses FILE]``."""
+    """``scripts/release_model.py inpainting release WEIGHTS | --checkpoint RUN_DIR [--licenses FILE]``."""
     return release_main(
         argv,
-        prog="python -m studio_plugins.inpainting.models",
+        prog="scripts/release_model.py inpainting",
         pin_in=__file__,
         release=lambda weights, options: write_release(weights, options.licenses),
         checkpoint_weights=checkpoint_weights,
@@ -140,7 +139,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--licenses", type=Path, help="the training photographs' LICENSES.md, shipped beside it"
         ),
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import pickle  # used only for the numpy-only Unpickler subclass below, the one the project allows
+import pickletools  # reads a pickle's opcodes without running it (pickle_globals)
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,22 @@ def load_numpy_pickle(path: str | os.PathLike[str], *, model_id: str = "") -> An
             path=file,
         ) from None
     return value
+
+
+def pickle_globals(data: bytes) -> list[tuple[str, str]]:
+    """The (module, name) pairs the pickle ``data`` asks for, read from its opcodes without unpickling it.
+
+    ValueError when it is not a readable pickle, or names a global in a way that only running it would tell
+    (STACK_GLOBAL, INST, OBJ, extension codes): whoever asks refuses such a file.
+    """
+    found = []
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in ("STACK_GLOBAL", "INST", "OBJ", "EXT1", "EXT2", "EXT4"):
+                raise ValueError(f"a global by {opcode.name}")
+            if opcode.name == "GLOBAL":
+                module, name = str(argument).split(" ", 1)
+                found.append((module, name))
+    except EOFError as exc:
+        raise ValueError(f"nothing readable ({exc})") from exc
+    return found
