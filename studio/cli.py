@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from studio import __version__
 
@@ -38,11 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return gui_main(options.files)
 
 
-def gui_main(files: Sequence[Path] | None = None) -> int:
-    """Open the main window (entry point of ``studio-gui``)."""
+def gui_main(files: Sequence[Path] | None = None) -> NoReturn:
+    """Open the main window (entry point of ``studio-gui``) and end the process when it closes."""
     from studio.qt.app import run_app
 
-    return run_app([Path(f) for f in (files if files is not None else sys.argv[1:])])
+    code = run_app([Path(f) for f in (files if files is not None else sys.argv[1:])])
+    # The window saved what it keeps when it closed; tearing down torch's and Qt's modules and the worker threads
+    # one by one would only make quitting take seconds.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _command_parser() -> argparse.ArgumentParser:
@@ -108,6 +116,9 @@ def _add_models_parser(sub: argparse._SubParsersAction) -> None:
     import_ = msub.add_parser("import", help="install a model from a weights file you have")
     import_.add_argument("id", metavar="ID")
     import_.add_argument("file", type=Path, metavar="FILE")
+    import_.add_argument(
+        "--as", dest="as_id", metavar="NAME", help="install it as another ID under its own id NAME, to keep several"
+    )
     import_.set_defaults(handler=_cmd_models_import)
 
 
@@ -374,12 +385,19 @@ def _checkpoint_kept(run_dir: Path, plugin: str) -> str:
 
 
 def _print_param_help(params_class: type) -> None:
-    from studio.core.params import param_fields
+    from studio.core.params import condition_text, param_fields
 
     for field in param_fields(params_class):
         bounds = "" if field.meta.min is None else f" [{field.meta.min}..{field.meta.max}]"
         choices = f" one of {', '.join(map(str, field.choices))}" if field.choices else ""
-        print(f"{field.name}={field.default}{bounds}{choices}  {field.meta.help}")
+        when = f" ({condition_text(field)})" if condition_text(field) else ""
+        if field.meta.choices_by is None:
+            print(f"{field.name}={field.default}{bounds}{choices}  {field.meta.help}{when}")
+            continue
+        print(f"{field.name}={field.default}{bounds}  {field.meta.help}{when}")
+        controller, table = field.meta.choices_by
+        for value, groups in table.items():
+            print(f"    with {controller}={value}: {', '.join(str(c) for group in groups.values() for c in group)}")
 
 
 def _cmd_plugins(_options: argparse.Namespace) -> int:
@@ -420,7 +438,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
     from studio.core.inputs import InputError
     from studio.core.jobs import RunContext
     from studio.core.outputs import OutputError, OutputFolder
-    from studio.core.params import ParamError, make_params, mask_reach, param_fields, parse_assignments
+    from studio.core.params import ParamError, make_params, mask_reach, parse_assignments
     from studio.core.plugin import discover_plugins
     from studio.core.run import build_inputs, result_picture, run_plugin
 
@@ -431,10 +449,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
         return _fail(str(exc.args[0]), 2)
     params_class = manifest.params_class()
     if options.assignments == ["help"]:
-        for field in param_fields(params_class):
-            bounds = "" if field.meta.min is None else f" [{field.meta.min}..{field.meta.max}]"
-            choices = f" one of {', '.join(map(str, field.choices))}" if field.choices else ""
-            print(f"{field.name}={field.default}{bounds}{choices}  {field.meta.help}")
+        _print_param_help(params_class)
         return 0
     if options.output is None:
         return _fail("--output FILE is required", 2)
@@ -650,10 +665,10 @@ def _cmd_models_import(options: argparse.Namespace) -> int:
     if not options.file.is_file():
         return _fail(f"{options.file} is not a file", 2)
     try:
-        record = store.import_file(options.id, options.file)
+        record = store.import_file(options.id, options.file, options.as_id)
     except ModelError as exc:
         return _fail(str(exc))
-    print(f"{options.id}: imported from {options.file} ({record.source})")
+    print(f"{record.model_id}: imported from {options.file} ({record.source})")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Brush strokes, fills, mask selections and the colour picker."""
 
 import numpy as np
+import pytest
 
 from studio.core.document import Document, Layer, LayerKind
-from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask, select_shape
+from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask
+from studio.core.selection import fill_shape
 
 
 def white_doc(width=64, height=48):
@@ -103,29 +105,22 @@ def test_a_polygon_fills_its_inside_with_the_even_odd_rule():
     assert not polygon_mask([(1.0, 1.0), (30.0, 30.0)], 64, 48).any(), "two points enclose nothing"
 
 
-def test_a_selection_adds_to_the_active_mask_or_subtracts_from_it_in_one_undo_step():
+def test_a_shape_adds_to_a_mask_or_subtracts_from_it_in_one_undo_step():
     doc = white_doc()
     mask = Layer("Holes", LayerKind.MASK, np.zeros((48, 64), np.uint8))
     doc.insert_layer(mask)
     mask.pixels[0, 0] = 100
-    doc.history.push(select_shape(doc, rectangle_mask((10, 10), (20, 20), 64, 48)))
+    doc.history.push(fill_shape(mask, rectangle_mask((10, 10), (20, 20), 64, 48)))
     assert (mask.pixels[10:20, 10:20] == 255).all() and mask.pixels.sum() == 100 * 255 + 100
-    doc.history.push(select_shape(doc, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
+    doc.history.push(fill_shape(mask, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
     assert (mask.pixels[10:20, 10:15] == 255).all() and (mask.pixels[10:20, 15:] == 0).all()
-    assert select_shape(doc, rectangle_mask((30, 30), (40, 40), 64, 48), subtract=True) is None, "nothing to clear"
+    assert fill_shape(mask, rectangle_mask((30, 30), (40, 40), 64, 48), subtract=True) is None, "nothing to clear"
+    assert doc.history.texts()[-2:] == ["Add to Holes", "Subtract from Holes"]
     doc.history.undo()
     doc.history.undo()
     assert mask.pixels.sum() == 100 and len(doc.layers) == 2
-
-
-def test_a_selection_without_a_mask_creates_one_in_the_same_undo_step():
-    doc = white_doc()
-    assert select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True) is None
-    doc.history.push(select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48)))
-    mask = doc.active_mask()
-    assert mask is not None and mask.name == "Mask" and mask.pixels.sum() == 64 * 255
-    doc.history.undo()
-    assert len(doc.layers) == 1 and not doc.history.can_undo
+    with pytest.raises(ValueError, match="fills a mask or a label map"):
+        fill_shape(doc.layers[0], rectangle_mask((0, 0), (8, 8), 64, 48))
 
 
 def test_a_shape_on_the_active_label_map_paints_the_current_label_with_hard_edges():
@@ -134,10 +129,10 @@ def test_a_shape_on_the_active_label_map_paints_the_current_label_with_hard_edge
     labels = Layer("Doodle", LayerKind.LABELS, np.ones((48, 64), np.uint8))
     doc.insert_layer(labels)
     triangle = polygon_mask([(4.0, 4.0), (40.0, 4.0), (4.0, 40.0)], 64, 48)
-    doc.history.push(select_shape(doc, triangle, label=3))
+    doc.history.push(fill_shape(labels, triangle, label=3))
     assert set(np.unique(labels.pixels)) == {1, 3} and np.array_equal(labels.pixels == 3, triangle)
     assert not doc.layers[1].pixels.any(), "the mask is untouched"
-    doc.history.push(select_shape(doc, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True))
+    doc.history.push(fill_shape(labels, rectangle_mask((0, 0), (8, 8), 64, 48), subtract=True))
     assert (labels.pixels[:8, :8] == 0).all()
     doc.history.undo()
     doc.history.undo()

@@ -15,7 +15,7 @@ from studio.core.colour import soft_proof
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.export import ExportSettings
 from studio.core.print_size import PRESETS, PrintSpec, Rect, get_preset
-from studio.core.printing import Unsharp, fit_document, fit_to_print, upscale
+from studio.core.printing import Unsharp, fit_document, fit_to_print, picture_ppi, upscale
 from studio.core.project import ProjectError, load_project, save_project
 
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")  # Debian libgs-common (AGPL-3+)
@@ -306,3 +306,11 @@ def test_project_files_keep_the_print_spec_and_export_settings(tmp_path):
             archive.writestr(name, data)
     with pytest.raises(ProjectError, match=r"export settings are malformed.*format"):
         load_project(tmp_path / "c.studio")
+
+
+def test_picture_ppi_is_the_resolution_a_picture_keeps_once_fitted():
+    spec = PrintSpec(3, 2, ppi=300, bleed_in=0.1, wrap_in=0.5)  # trim 900 x 600, whole 1260 x 960
+    assert picture_ppi((900, 600), spec, "fill") == pytest.approx(300)  # the face exactly: not enlarged
+    assert picture_ppi((450, 150), spec, "fill") == pytest.approx(300 / 2)  # limited by its width
+    assert picture_ppi((450, 150), spec, "mirror") == pytest.approx(300 / 4)  # covers the face: its height
+    assert picture_ppi((630, 480), spec, "crop") == pytest.approx(300 / 2)  # covers the whole print

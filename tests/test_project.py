@@ -11,6 +11,7 @@ import pytest
 
 from studio.core import atomic
 from studio.core.autosave import Autosaver
+from studio.core.blend import BlendMode
 from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe
 from studio.core.project import ProjectError, load_project, save_project
 
@@ -22,6 +23,8 @@ def sample_document():
     doc.insert_layer(Layer("labels", LayerKind.LABELS, rng.integers(0, 5, (24, 32), dtype=np.uint8), visible=False))
     recipe = Recipe("generative", {"rule": "mondrian", "seed": 4}, seed=4, size=(32, 24))
     doc.insert_layer(Layer("made", LayerKind.RASTER, rng.integers(0, 256, (24, 32, 4), dtype=np.uint8), recipe=recipe))
+    doc.layers[0].locked = True
+    doc.layers[-1].blend_mode = BlendMode.SOFT_LIGHT
     return doc
 
 
@@ -33,12 +36,14 @@ def test_round_trip_keeps_every_layer_exactly(tmp_path):
     assert (loaded.width, loaded.height, loaded.name) == (32, 24, "sample")
     assert len(loaded.layers) == len(doc.layers)
     for before, after in zip(doc.layers, loaded.layers, strict=True):
-        assert (after.id, after.name, after.kind, after.visible, after.opacity) == (
+        assert (after.id, after.name, after.kind, after.visible, after.opacity, after.blend_mode, after.locked) == (
             before.id,
             before.name,
             before.kind,
             before.visible,
             before.opacity,
+            before.blend_mode,
+            before.locked,
         )
         np.testing.assert_array_equal(after.pixels, before.pixels)
         assert after.recipe == before.recipe
@@ -198,6 +203,8 @@ def test_hostile_manifest_text_raises_project_error_naming_the_field(tmp_path, r
         ({**ENTRY, "visible": "yes"}, r"layers\[0\]\.visible"),
         ({**ENTRY, "name": "n" * 20_000}, r"layers\[0\]\.name"),
         ({**ENTRY, "kind": "hologram"}, r"layers\[0\]\.kind"),
+        ({**ENTRY, "blend_mode": "dissolve"}, r"layers\[0\]\.blend_mode"),
+        ({**ENTRY, "locked": "yes"}, r"layers\[0\]\.locked"),
         ({**ENTRY, "recipe": {"plugin_id": "x", "params": {"deep": json.loads("[" * 40 + "]" * 40)}}},
          r"layers\[0\]\.recipe\.params"),
         ({**ENTRY, "recipe": {"plugin_id": "x", "params": {"many": list(range(20_000))}}},
@@ -348,11 +355,12 @@ def test_plugin_data_that_would_not_open_again_is_refused_when_set_and_never_sav
 def test_a_version_1_project_opens_without_plugin_data(tmp_path):
     doc = load_project(manifest_project(tmp_path, {**HEAD, "layers": [ENTRY]}, layers=[LAYER_ID]))
     assert doc.plugin_data == {} and len(doc.layers) == 1
+    assert (doc.layers[0].blend_mode, doc.layers[0].locked) == (BlendMode.NORMAL, False)
 
 
 def test_a_project_of_a_newer_studio_still_says_so(tmp_path):
     with pytest.raises(ProjectError, match="newer Studio"):
-        load_project(manifest_project(tmp_path, {**HEAD, "version": 3, "layers": []}))
+        load_project(manifest_project(tmp_path, {**HEAD, "version": 4, "layers": []}))
 
 
 @pytest.mark.parametrize(

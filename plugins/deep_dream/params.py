@@ -1,8 +1,8 @@
 """Parameters of the Deep Dream plugin, shared by its panel, ``studio run deep_dream`` and batch jobs.
 
-The layer choices are the taps of the catalog's networks, so the panel lists
-every layer by name; the engine checks that the chosen layer belongs to the
-chosen network.
+The layer choices are the taps of the chosen network (for ``network="auto"``,
+those of inception_v3, its first choice), grouped from early to deep; a layer of
+another network is refused.
 """
 
 from __future__ import annotations
@@ -29,7 +29,21 @@ Layer = Literal[("auto", *dict.fromkeys(name for names in NETWORK_LAYERS.values(
 Objective = Literal["layer", "channels", "guide"]
 Smoothing = Literal["laplacian", "gaussian", "none"]
 
-_LAYER_HELP = "; ".join(f"{net}: {', '.join(names)}" for net, names in NETWORK_LAYERS.items())
+MAX_FRAMES = 2000
+ANIMATION = {"frames": range(2, MAX_FRAMES + 1)}
+
+DEPTHS = ("Early: strokes, patterns", "Middle: textures, parts", "Deep: eyes, animals, buildings")
+
+
+def _by_depth(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``names`` (in network order) in three groups of about the same size, early to deep, after "auto"."""
+    cuts = [round(len(names) * i / len(DEPTHS)) for i in range(len(DEPTHS) + 1)]
+    return {"": ("auto",)} | {depth: names[cuts[i] : cuts[i + 1]] for i, depth in enumerate(DEPTHS)}
+
+
+LAYER_CHOICES = {network: _by_depth(names) for network, names in NETWORK_LAYERS.items()}
+LAYER_CHOICES["auto"] = LAYER_CHOICES[next(iter(NETWORK_LAYERS))]
+"""The layers the panel lists and a run accepts, by network: "auto", then the network's layers by depth."""
 
 
 @dataclass
@@ -43,8 +57,9 @@ class DreamParams:
     layer: Annotated[
         Layer,
         Param(
-            "Layer to amplify (early = strokes and patterns, deep = eyes, animals, buildings); auto = "
-            f"{', '.join(f'{n} {layer}' for n, layer in DEFAULT_LAYERS.items())}. Layers by network: {_LAYER_HELP}"
+            "Layer to amplify, one of the network's (early = strokes and patterns, deep = eyes, animals, buildings); "
+            f"auto = {', '.join(f'{n} {layer}' for n, layer in DEFAULT_LAYERS.items())}",
+            choices_by=("network", LAYER_CHOICES),
         ),
     ] = "auto"
     objective: Annotated[
@@ -57,12 +72,14 @@ class DreamParams:
     channels: Annotated[
         str,
         Param(
-            "objective 'channels': channel numbers of the layer, comma-separated (for example 12 or 3, 17, 40)",
+            "Channel numbers of the layer, comma-separated (for example 12 or 3, 17, 40)",
             widget="numbers",
+            applies_when={"objective": "channels"},
         ),
     ] = ""
     guide: Annotated[
-        str, Param("objective 'guide': the image whose features the dream moves towards", widget="file")
+        str,
+        Param("The image whose features the dream moves towards", widget="file", applies_when={"objective": "guide"}),
     ] = ""
     octaves: Annotated[int, Param("Scales dreamed at, coarse to fine (more = larger structures)", min=1, max=12)] = 4
     octave_scale: Annotated[float, Param("Size ratio between octaves", min=1.1, max=2.0, step=0.05)] = 1.4
@@ -83,10 +100,13 @@ class DreamParams:
         Smoothing,
         Param("How the gradient is smoothed: laplacian = equalised across scales (clean, sharp), gaussian = blurred"),
     ] = "laplacian"
-    blur_sigma: Annotated[float, Param("smoothing 'gaussian': blur radius in pixels", min=0.0, max=10.0, step=0.1)] = (
-        1.0
-    )
-    pyramid_levels: Annotated[int, Param("smoothing 'laplacian': levels of the pyramid", min=2, max=8)] = 4
+    blur_sigma: Annotated[
+        float,
+        Param("Blur radius in pixels", min=0.0, max=10.0, step=0.1, applies_when={"smoothing": "gaussian"}),
+    ] = 1.0
+    pyramid_levels: Annotated[
+        int, Param("Levels of the pyramid", min=2, max=8, applies_when={"smoothing": "laplacian"})
+    ] = 4
     tile_size: Annotated[
         int,
         Param(
@@ -116,14 +136,25 @@ class DreamParams:
         Param(
             "Zoom animation: frames to make, each dreamed from the last, zoomed and rotated; 1 = a still",
             min=1,
-            max=2000,
+            max=MAX_FRAMES,
         ),
     ] = 1
-    zoom: Annotated[float, Param("Zoom animation: enlargement per frame", min=1.0, max=1.5, step=0.005)] = 1.04
-    rotate: Annotated[float, Param("Zoom animation: rotation per frame in degrees", min=-45.0, max=45.0, step=0.1)] = (
-        0.0
-    )
+    zoom: Annotated[
+        float, Param("Zoom animation: enlargement per frame", min=1.0, max=1.5, step=0.005, applies_when=ANIMATION)
+    ] = 1.04
+    rotate: Annotated[
+        float,
+        Param("Zoom animation: rotation per frame in degrees", min=-45.0, max=45.0, step=0.1, applies_when=ANIMATION),
+    ] = 0.0
     frame_iterations: Annotated[
-        int, Param("Zoom animation: steps at full size for each frame after the first", min=1, max=500)
+        int,
+        Param(
+            "Zoom animation: steps at full size for each frame after the first",
+            min=1,
+            max=500,
+            applies_when=ANIMATION,
+        ),
     ] = 5
-    fps: Annotated[int, Param("Zoom animation: frames per second of the GIF and WebP", min=1, max=60)] = 12
+    fps: Annotated[
+        int, Param("Zoom animation: frames per second of the GIF and WebP", min=1, max=60, applies_when=ANIMATION)
+    ] = 12

@@ -32,11 +32,10 @@ from studio.core.image import ImageError, save_image
 from studio.core.inputs import InputError, InputSpec, label_colours, read_input
 from studio.core.labels import colour_hex, match_by_likeness, palette_of, segment, to_indices
 from studio.core.params import ParamError
+from studio.qt.file_dialogs import start_folder
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ParamsPanel
 
-GRAM_ONLY = ("style_layers",)
-PATCH_ONLY = ("patch_layers", "patch_size", "semantic_weight")
 THUMBNAIL = 200
 SWATCH = 40
 OVERLAY_OPACITY = 0.45
@@ -115,16 +114,8 @@ class DoodlePanel(ParamsPanel):
         column.addWidget(self.status)
         self.form.insertRow(0, box)
 
-        self.changed.connect(self.show_relevant_rows)
         self.editor("region_textures").editingFinished.connect(self.refresh)
-        host.extras_changed.connect(self.refresh)
-        self.show_relevant_rows()  # nothing is chosen in the Inputs box yet: refresh() waits for extras_changed
-
-    def show_relevant_rows(self) -> None:
-        """Show the rows of the chosen method only."""
-        hidden = GRAM_ONLY if self.values()["method"] == "patch" else PATCH_ONLY
-        for field in self.fields:
-            self.set_row_visible(field.name, field.name not in hidden)
+        host.extras_changed.connect(self.refresh)  # nothing is chosen in the Inputs box yet
 
     def _read(self, name: str) -> np.ndarray | None:
         """The extra input ``name`` chosen in the Inputs box, or None when none is chosen or it cannot be read."""
@@ -288,7 +279,9 @@ class DoodlePanel(ParamsPanel):
 
     def ask_load_doodle(self) -> None:
         """Ask for a label map file, then load it as a doodle."""
-        path, _ = QFileDialog.getOpenFileName(self, "Load doodle", "", "Images (*.png *.tif *.tiff *.bmp *.webp)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load doodle", start_folder(self), "Images (*.png *.tif *.tiff *.bmp *.webp)"
+        )
         if path:
             self.load_doodle(path)
 

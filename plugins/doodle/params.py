@@ -76,10 +76,18 @@ class DoodleParams:
     ] = "gram"
     network: Annotated[Network, Param("Network whose features describe the textures")] = "vgg16"
     style_layers: Annotated[
-        str, Param("Gram layers, comma-separated; empty = the network's default (VGG: relu1_1 .. relu5_1)")
+        str,
+        Param(
+            "Gram layers, comma-separated; empty = the network's default (VGG: relu1_1 .. relu5_1)",
+            applies_when={"method": "gram"},
+        ),
     ] = ""
     patch_layers: Annotated[
-        str, Param("Patch method: layers whose patches are matched; empty = VGG relu3_1, relu4_1 (or equivalent)")
+        str,
+        Param(
+            "Layers whose patches are matched; empty = VGG relu3_1, relu4_1 (or equivalent)",
+            applies_when={"method": "patch"},
+        ),
     ] = ""
     content_weight: Annotated[
         float, Param("Weight of the content picture's structure; 0 = the doodle alone", min=0.0, max=1e6)
@@ -87,13 +95,18 @@ class DoodleParams:
     style_weight: Annotated[float, Param("Weight of the style loss (relative error)", min=0.0, max=1e9)] = 30.0
     semantic_weight: Annotated[
         float,
-        Param("Patch method: how strictly regions are respected (weight of the label channels)", min=0.0, max=1e4),
+        Param(
+            "How strictly regions are respected (weight of the label channels)",
+            min=0.0,
+            max=1e4,
+            applies_when={"method": "patch"},
+        ),
     ] = 10.0
     tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 10.0
     iterations: Annotated[int, Param("L-BFGS steps over all scales", min=1, max=5000)] = 300
     scales: Annotated[int, Param("Coarse-to-fine scales; 0 = as many as fit above 64 px", min=0, max=12)] = 0
     scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 1.4
-    patch_size: Annotated[int, Param("Patch method: side of a feature patch", min=1, max=7)] = 3
+    patch_size: Annotated[int, Param("Side of a feature patch", min=1, max=7, applies_when={"method": "patch"})] = 3
     precision: Annotated[
         Precision,
         Param(

@@ -1,10 +1,18 @@
-"""Engine of the GAN breeding plugin: a seed's picture, a grid of its children, or a walk to another seed.
+"""Engine of the GAN breeding plugin: a seed's picture, a grid of its children, or a walk to other pictures.
+
+The picture is the seed's sample, or the one the ``styles`` parameter holds (a bred
+picture's styles, as the breeding panel puts them in a layer's recipe).
 
 Every picture is rendered with the seed as its noise seed, so a style-based
 generator's noise stays put across children and walk frames. The generator's
 pictures are fitted to the canvas by :func:`fit`; outputs are named
-``children/child-NN.png``, ``walk/frame-NNN.png``, ``walk/walk.gif`` and
-``walk/walk.webp``. The final frame's ``info`` holds the recipe of its picture
+``children/child-NN.png``, ``walk/frame-NNN.png``, ``walk/walk.gif``,
+``walk/walk.webp`` and ``walk/walk.mp4``, and the strip of a walk's frames at the
+generator's size, ``walk/strip.png``, is a document. A walk goes to walk_seed's
+sample, or to the styles of bred pictures (``walk_styles``), looping back with
+``walk_loop``, so the breeding panel's walks are this engine's, with a recipe.
+
+The final frame's ``info`` holds the recipe of its picture
 (:func:`~studio_plugins.gan_breeding.lineage.recipe_for`: generator hash, styles,
 truncation, noise seed), which :func:`~studio_plugins.gan_breeding.lineage.render_recipe`
 renders to the same pixels at the generator's size.
@@ -18,20 +26,23 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from studio_plugins.gan_breeding.breeding import children, walk
+from studio_plugins.gan_breeding.breeding import children, loop, walk
 from studio_plugins.gan_breeding.generators import Generator, from_store
 from studio_plugins.gan_breeding.lineage import Node, Param, recipe_for
 from studio_plugins.gan_breeding.params import BreedParams
 
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext
-from studio.core.outputs import Output, looping_animations
-from studio.core.params import output_size
+from studio.core.outputs import AnimationFormat, Output, looping_animations
+from studio.core.params import ParamError, numbers, output_size
 
 RENDER_BATCH = 16
 """Walk frames rendered at a time."""
 GAP_GREY = 40
 """The colour of the lines between the cells of a children grid."""
+WALK_FORMATS: tuple[AnimationFormat, ...] = ("gif", "webp", "mp4")
+STRIP_COLUMNS = 10
+"""Walk frames on a row of the strip (the DCGAN paper's interpolation figure)."""
 
 
 def run(params: BreedParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
@@ -41,7 +52,7 @@ def run(params: BreedParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     size = output_size(inputs.width, inputs.height, params)
     generator = from_store(ctx.models, params.generator, ctx.device)
     rng = np.random.default_rng(params.seed)
-    parent = _node(generator, params, _sample(generator, rng), "sample", {"seed": params.seed})
+    parent = _start(generator, params, rng)
     info: dict[str, Any] = {
         "seed": params.seed,
         "generator": params.generator,
@@ -95,11 +106,19 @@ def _walk(
     ctx: RunContext,
     info: dict[str, Any],
 ) -> Frames[Frame, None, np.ndarray]:
-    """Frames from the seed's picture to walk_seed's, each emitted as ``walk/frame-NNN.png``, then the GIF and
-    WebP; returns the first frame."""
-    end_ws = _sample(generator, np.random.default_rng(params.walk_seed))
-    end = _node(generator, params, end_ws, "sample", {"seed": params.walk_seed})
-    path = walk(start.ws, end.ws, params.walk_steps, params.easing, space=generator.space)
+    """Frames from the start to walk_seed's picture (or walk_styles'; with walk_loop, through them and back),
+    each emitted as ``walk/frame-NNN.png``, then the strip of the frames at the generator's size (a document) and
+    the GIF, WebP and MP4; returns the first frame."""
+    stops = _walk_stops(generator, params)
+    if params.walk_loop:
+        path = loop([start.ws, *(stop.ws for stop in stops)], params.walk_steps, params.easing, space=generator.space)
+    elif len(stops) == 1:
+        path = walk(start.ws, stops[0].ws, params.walk_steps, params.easing, space=generator.space)
+    else:
+        raise ParamError(
+            f"walk_styles: {len(stops)} pictures, but a walk that does not loop goes to one; turn walk_loop on or "
+            "give one picture's styles"
+        )
     frames: list[np.ndarray] = []
     for first in range(0, len(path), RENDER_BATCH):
         ctx.check_cancelled()
@@ -110,14 +129,57 @@ def _walk(
         if ctx.preview_due():
             yield ctx.frame(0.9 * len(frames) / len(path), fitted, message=f"frame {len(frames)}/{len(path)}")
     ctx.check_cancelled()
+    ctx.emit(Output("walk/strip.png", kind="document", image=contact_sheet(frames, min(len(frames), STRIP_COLUMNS))))
     pictures = [Image.fromarray(fit(picture, size)[..., :3]) for picture in frames]
-    for output in looping_animations(pictures, params.fps, "walk/walk"):
+    for output in looping_animations(pictures, params.fps, "walk/walk", WALK_FORMATS):
         ctx.emit(output)
-    info["walk_end"] = recipe_for(end)
+    info["walk_end"] = recipe_for(stops[-1])
     return fit(frames[0], size)
 
 
-def _sample(generator: Generator, rng: np.random.Generator) -> np.ndarray:
+def _walk_stops(generator: Generator, params: BreedParams) -> list[Node]:
+    """The pictures a walk goes to after its start: walk_styles' pictures, or else walk_seed's sample."""
+    if not params.walk_styles:
+        ws = seed_styles(generator, np.random.default_rng(params.walk_seed))
+        return [_node(generator, params, ws, "sample", {"seed": params.walk_seed})]
+    pictures = _pictures_from_text(params.walk_styles, generator, params.generator, "walk_styles")
+    return [_node(generator, params, ws, "styles", {}) for ws in pictures]
+
+
+def _start(generator: Generator, params: BreedParams, rng: np.random.Generator) -> Node:
+    """The picture to start from: the ``styles`` parameter's, or else the seed's sample."""
+    if not params.styles:
+        return _node(generator, params, seed_styles(generator, rng), "sample", {"seed": params.seed})
+    return _node(generator, params, styles_from_text(params.styles, generator, params.generator), "styles", {})
+
+
+def styles_to_text(ws: np.ndarray) -> str:
+    """Styles (num_ws, w_dim) as the ``styles`` parameter's numbers, each exactly its float32 value."""
+    return ",".join(repr(float(value)) for value in np.asarray(ws, np.float32).ravel())
+
+
+def styles_from_text(text: str, generator: Generator, name: str) -> np.ndarray:
+    """The styles (num_ws, w_dim) the ``styles`` parameter's ``text`` holds for ``generator`` (called ``name``)."""
+    pictures = _pictures_from_text(text, generator, name, "styles")
+    if len(pictures) != 1:
+        raise ParamError(f"styles: {len(pictures)} pictures' styles, but a picture starts from one; give one")
+    return pictures[0]
+
+
+def _pictures_from_text(text: str, generator: Generator, name: str, field: str) -> np.ndarray:
+    """The styles (count, num_ws, w_dim) of the pictures the parameter ``field``'s ``text`` holds, one after
+    another, for ``generator`` (called ``name``)."""
+    values = np.asarray(numbers(text, field), np.float32)
+    each = generator.num_ws * generator.w_dim
+    if values.size == 0 or values.size % each:
+        raise ParamError(
+            f"{field}: {values.size} numbers, but {name} takes {generator.num_ws} x {generator.w_dim} = {each} "
+            "for each picture; these styles were bred with another generator: choose that one"
+        )
+    return values.reshape(-1, generator.num_ws, generator.w_dim)
+
+
+def seed_styles(generator: Generator, rng: np.random.Generator) -> np.ndarray:
     """The untruncated styles (num_ws, w_dim) of the next latent ``rng`` draws."""
     return generator.styles(generator.sample_latents(rng, 1))[0]
 
@@ -158,13 +220,15 @@ def fit(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def contact_sheet(pictures: Sequence[np.ndarray], side: int) -> np.ndarray:
-    """``side`` x ``side`` pictures of one size (H, W, 3), in reading order, with thin grey lines between them."""
+def contact_sheet(pictures: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Pictures of one size (H, W, 3) in reading order on rows of ``columns``, with thin grey lines between them
+    (a last row that is not full is left grey where it has no pictures)."""
     height, width = pictures[0].shape[:2]
     gap = max(1, width // 32)
-    sheet = np.full((side * (height + gap) + gap, side * (width + gap) + gap, 3), GAP_GREY, np.uint8)
+    rows = -(-len(pictures) // columns)
+    sheet = np.full((rows * (height + gap) + gap, columns * (width + gap) + gap, 3), GAP_GREY, np.uint8)
     for index, picture in enumerate(pictures):
-        row, column = divmod(index, side)
+        row, column = divmod(index, columns)
         top, left = gap + row * (height + gap), gap + column * (width + gap)
         sheet[top : top + height, left : left + width] = picture
     return sheet

@@ -18,6 +18,11 @@ Three kinds:
   latents (N, latent_size) into styles (N, w_dim). Without a mapping the latents are the
   styles, so ``latent_size`` must equal ``w_dim``.
 
+  ``studio models import gan_generator model.onnx --as NAME`` keeps the file, its sidecar
+  and its mapping in the model store as they are (:func:`generator_files` checks them
+  first), hash-checked on every load like any model; the ``generator`` parameter then
+  names it NAME (``gan_generator`` without ``--as``).
+
 What an artist's file can run: an ONNX file runs in onnxruntime, which executes only
 ONNX operators. ``torch.jit.load`` never runs Python: the file's TorchScript code is
 compiled and run by TorchScript's interpreter, and its ``data.pkl`` is read by
@@ -48,6 +53,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from studio_plugins.gan_breeding.breeding import Space, truncate
+from studio_plugins.gan_breeding.models import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES
 
 from studio.core.errors import describe_error
 from studio.core.models.download import sha256_file
@@ -64,7 +70,6 @@ MAX_DIM = 4096
 MAX_SIDE = 4096
 MAX_SIDECAR_BYTES = 64 * 1024
 SPREAD_SAMPLES = 1024  # latents mapped to estimate the mean and spread of a generator's styles
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 LEVELS = ("coarse", "middle", "fine")
 
 Mapper = Callable[[np.ndarray], np.ndarray]
@@ -72,7 +77,17 @@ Mapper = Callable[[np.ndarray], np.ndarray]
 Synthesis = Callable[[np.ndarray, int | None], np.ndarray]
 """Styles (N, num_ws, w_dim) and a noise seed to images (N, 3, H, W) in 0..1."""
 
-__all__ = ["MAX_DIM", "MAX_WS", "Generator", "Sidecar", "from_store", "open_file", "read_sidecar"]
+__all__ = [
+    "MAX_DIM",
+    "MAX_WS",
+    "Generator",
+    "Sidecar",
+    "from_files",
+    "from_store",
+    "generator_files",
+    "open_file",
+    "read_sidecar",
+]
 
 
 class StyleNetwork(Protocol):
@@ -167,8 +182,14 @@ class Generator:
 
 def from_store(store: ModelSource, model_id: str, device: str = "cpu") -> Generator:
     """The generator installed in ``store`` (a store, or a job's ``ctx.models``, which records the load) as
-    ``model_id`` (DCGAN or style-based), verified, on ``device``."""
+    ``model_id`` (DCGAN, style-based or an artist's imported files), verified, on ``device``."""
     module = store.load(model_id, device)
+    if isinstance(module, Generator):  # an artist's files, opened by from_files
+        return module
+    if device == "cpu":  # channels-last convolutions breed faster on this CPU (bench/gan_breeding.py)
+        import torch
+
+        module.to(memory_format=torch.channels_last)
     record = store.record(model_id)
     if record is None or WEIGHTS not in record.files:
         raise ModelError(f"{model_id} is not installed as a torch network", model_id=model_id)
@@ -322,12 +343,40 @@ def open_file(path: str | Path, sidecar: str | Path | None = None, device: str =
             levels=_thirds(num_ws) if styles else None,
         )
     except Exception as exc:  # whatever a foreign network raises becomes the artist's message
+        problem = describe_error(exc).splitlines()[-1]  # TorchScript's error ends its interpreter's traceback
         raise ModelError(
-            f"{path} does not work as its sidecar {sidecar.name} describes it ({describe_error(exc)}); check "
+            f"{path} does not work as its sidecar {sidecar.name} describes it ({problem}); check "
             f"latent_size, num_ws, w_dim and mapping against the file's inputs, and that it returns images "
             f"(N, 3, H, W)",
             path=path,
         ) from exc
+
+
+def generator_files(path: str | Path) -> dict[str, Path]:
+    """The files an artist's generator at ``path`` is made of (the network, its sidecar beside it and its mapping)
+    by name, once they open together as a generator; for ``studio models import``."""
+    path = Path(path)
+    open_file(path)
+    sidecar = path.with_suffix(".json")
+    mapping = read_sidecar(sidecar).mapping
+    return {file.name: file for file in (path, sidecar, *([sidecar.parent / mapping] if mapping else []))}
+
+
+def from_files(files: Mapping[str, Path], device: str = "cpu") -> Generator:
+    """The generator of the files :func:`generator_files` named (as the model store keeps them, by name), on
+    ``device``."""
+    sidecar = next((path for name, path in files.items() if name.endswith(".json")), None)
+    if sidecar is None:
+        raise ModelError(f"the generator files {', '.join(files)} hold no JSON sidecar; import the generator again")
+    mapping = read_sidecar(sidecar).mapping
+    networks = [path for name, path in files.items() if path != sidecar and name != mapping]
+    if len(networks) != 1:
+        raise ModelError(
+            f"the generator files {', '.join(files)} are not one network, its sidecar and its mapping; give the "
+            "mapping another name than the network and import the generator again",
+            path=sidecar,
+        )
+    return open_file(networks[0], sidecar, device)
 
 
 def _thirds(num_ws: int) -> dict[str, slice] | None:
@@ -344,7 +393,7 @@ def _open_network(
     if not path.is_file():
         raise ModelError(f"the generator file {path} (named by {sidecar}) does not exist", path=path)
     suffix = path.suffix.lower()
-    if suffix == ".onnx":
+    if suffix == ONNX_SUFFIX:
         return _onnx(path, item_shape, sidecar)
     if suffix in TORCHSCRIPT_SUFFIXES:
         return _torchscript(path, device)

@@ -1,4 +1,5 @@
-"""The style-based generator Studio trains and ships, as a catalog entry, and its weights file format.
+"""The style-based generator Studio trains and ships, as a catalog entry, and its weights file format;
+and the catalog entry of a generator an artist brings (``gan_generator``, see ``generators.py``).
 
 The weights are the generator's moving average (what training keeps for use) as
 float16 safetensors, its mean style ``w_avg`` in float32, and its shape in the
@@ -26,7 +27,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.core.models.spec import BundledFile, ModelSpec
+from studio.core.models.spec import BundledFile, ModelSpec, UserFile
 from studio.core.nets.shape import shaped_by_weights
 from studio.core.training import Release, checkpoint_network, float16_weights, release_main, release_weights
 
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
 
 MODEL_ID = "rules_gan64"
+IMPORTED_ID = "gan_generator"  # a generator an artist brings (``studio models import gan_generator FILE``)
+ONNX_SUFFIX = ".onnx"
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+"""The endings of the generator files an artist brings: ONNX's, or TorchScript's."""
 BUILDER = "studio_plugins.gan_breeding.models:build"
 ARCHITECTURE = "style_generator"  # the weights file's "architecture" metadata
 CHECKPOINT_PREFIX = "G_ema."  # the shipped network's tensors in a training checkpoint
@@ -60,6 +65,28 @@ SPECS = (
             "plugins/gan_breeding/training.toml"
         ),
         size_mb=WEIGHTS_SIZE_MB,
+    ),
+    ModelSpec(
+        id=IMPORTED_ID,
+        title="Generator you bring: TorchScript or ONNX",
+        description=(
+            "Your own generator network, exported as TorchScript (torch.jit.save) or ONNX, with a JSON sidecar "
+            'beside it giving its latent size and output range, e.g. {"latent_size": 512, "output_range": [-1, 1]}'
+        ),
+        builder="studio_plugins.gan_breeding.generators:from_files",
+        sources=(
+            UserFile(
+                "generator.onnx",
+                "a TorchScript (.pt) or ONNX (.onnx) generator with its JSON sidecar beside it (same name, .json)",
+                companions="studio_plugins.gan_breeding.generators:generator_files",
+                suffixes=(ONNX_SUFFIX, *TORCHSCRIPT_SUFFIXES),
+            ),
+        ),
+        license="yours (the file you imported)",
+        provenance="Imported from your own file with `studio models import gan_generator FILE [--as NAME]`",
+        size_mb=0.0,
+        format="files",
+        default=False,
     ),
 )
 

@@ -27,6 +27,12 @@ LSystemPreset = Literal[
     "levy_c_curve",
 ]
 
+CUSTOM = {"palette": "custom"}
+LSYSTEM = {"rule": "lsystem"}
+MONDRIAN = {"rule": "mondrian"}
+RIDGELINES = {"rule": "ridgelines"}
+FLOW = {"rule": "flow_field"}
+
 
 @dataclass
 class GenerativeParams:
@@ -59,8 +65,8 @@ class GenerativeParams:
             "custom = the background and ink colours below, or a named palette"
         ),
     ] = "classic"
-    background: Annotated[str, Param("Background colour (palette 'custom')", widget="color")] = "#101014"
-    ink: Annotated[str, Param("Line colour (palette 'custom'); fills use tints of it", widget="color")] = "#f2efe6"
+    background: Annotated[str, Param("Background colour", widget="color", applies_when=CUSTOM)] = "#101014"
+    ink: Annotated[str, Param("Line colour; fills use tints of it", widget="color", applies_when=CUSTOM)] = "#f2efe6"
     line_width: Annotated[
         float,
         Param(
@@ -72,37 +78,93 @@ class GenerativeParams:
     ] = 0.0
     margin: Annotated[
         float,
-        Param("Empty border around L-systems and ridgelines, as a fraction of the short side", min=0.0, max=0.4),
+        Param(
+            "Empty border around the drawing, as a fraction of the short side",
+            min=0.0,
+            max=0.4,
+            applies_when={"rule": ("lsystem", "ridgelines")},
+        ),
     ] = 0.06
-    lsystem_preset: Annotated[LSystemPreset, Param("Which L-system: four plants, then six fractal curves")] = (
-        "fractal_plant"
-    )
+    lsystem_preset: Annotated[
+        LSystemPreset,
+        Param("Which L-system: four plants, then six fractal curves", label="Preset", applies_when=LSYSTEM),
+    ] = "fractal_plant"
     lsystem_iterations: Annotated[
         int,
         Param(
-            "L-system rewriting steps (more = finer detail, stops at 250,000 segments); 0 = the preset's own",
+            "Rewriting steps (more = finer detail, stops at 250,000 segments); 0 = the preset's own",
             min=0,
             max=16,
+            label="Iterations",
+            applies_when=LSYSTEM,
         ),
     ] = 0
     lsystem_angle: Annotated[
-        float, Param("L-system turning angle in degrees; 0 = the preset's own", min=0.0, max=180.0, step=0.5)
+        float,
+        Param(
+            "Turning angle in degrees; 0 = the preset's own",
+            min=0.0,
+            max=180.0,
+            step=0.5,
+            label="Angle",
+            applies_when=LSYSTEM,
+        ),
     ] = 0.0
     jitter: Annotated[
         float,
-        Param("Random variation of L-system angles and lengths for organic growth; 0 = exact geometry", min=0, max=1),
+        Param(
+            "Random variation of angles and lengths for organic growth; 0 = exact geometry",
+            min=0,
+            max=1,
+            applies_when=LSYSTEM,
+        ),
     ] = 0.3
-    mondrian_splits: Annotated[int, Param("Mondrian: how many times the canvas is split", min=1, max=200)] = 11
+    mondrian_splits: Annotated[
+        int, Param("How many times the canvas is split", min=1, max=200, label="Splits", applies_when=MONDRIAN)
+    ] = 11
     mondrian_fill: Annotated[
-        float, Param("Mondrian: fraction of rectangles painted in colour", min=0.0, max=1.0, step=0.05)
+        float,
+        Param(
+            "Fraction of rectangles painted in colour",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            label="Colour fill",
+            applies_when=MONDRIAN,
+        ),
     ] = 0.35
-    ridgelines_count: Annotated[int, Param("Ridgelines: number of stacked lines", min=2, max=400)] = 64
+    ridgelines_count: Annotated[
+        int, Param("Number of stacked lines", min=2, max=400, label="Lines", applies_when=RIDGELINES)
+    ] = 64
     ridge_height: Annotated[
-        float, Param("Ridgelines: height of the tallest peaks, in line spacings", min=0.0, max=40.0, step=0.5)
+        float,
+        Param(
+            "Height of the tallest peaks, in line spacings",
+            min=0.0,
+            max=40.0,
+            step=0.5,
+            label="Peak height",
+            applies_when=RIDGELINES,
+        ),
     ] = 9.0
-    flow_particles: Annotated[int, Param("Flow field: curves per square of the short side", min=1, max=20000)] = 1500
-    flow_steps: Annotated[int, Param("Flow field: length of each curve in steps", min=2, max=1000)] = 140
+    flow_particles: Annotated[
+        int, Param("Curves per square of the short side", min=1, max=20000, label="Curves", applies_when=FLOW)
+    ] = 1500
+    flow_steps: Annotated[
+        int, Param("Length of each curve in steps", min=2, max=1000, label="Curve length", applies_when=FLOW)
+    ] = 140
     flow_scale: Annotated[
-        float, Param("Flow field: swirls per short side (larger = tighter swirls)", min=0.1, max=20.0, step=0.1)
+        float,
+        Param(
+            "Swirls per short side (larger = tighter swirls)",
+            min=0.1,
+            max=20.0,
+            step=0.1,
+            label="Swirl scale",
+            applies_when=FLOW,
+        ),
     ] = 2.0
-    flow_opacity: Annotated[float, Param("Flow field: opacity of each curve", min=0.01, max=1.0, step=0.01)] = 0.45
+    flow_opacity: Annotated[
+        float,
+        Param("Opacity of each curve", min=0.01, max=1.0, step=0.01, label="Curve opacity", applies_when=FLOW),
+    ] = 0.45

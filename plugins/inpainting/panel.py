@@ -12,11 +12,9 @@ from studio_plugins.inpainting.params import InpaintParams
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import ERROR_COLOR, ParamsPanel
 
-NETWORK_ONLY = ("model", "feather", "working_size", "precision")
-OPENCV_ONLY = ("radius",)
 HOW_TO = (
-    "Mark the holes on a mask: paint them with the Mask brush (M), or drag the Rectangle (R) or the "
-    "Lasso (L); Alt takes away. Inputs names the mask a run fills."
+    "Mark the holes on a mask with the Mask brush (M), or select them with the Rectangle (R), Ellipse (J), "
+    "Lasso (L) or Magic wand (W); Alt takes away. Inputs names the mask (or the selection) a run fills."
 )
 
 
@@ -100,15 +98,8 @@ class InpaintPanel(ParamsPanel):
         return f"{model} is not installed: install it in Plugins › Models…, or {train}."
 
     def refresh(self) -> None:
-        """List the installed models, and show the rows that apply."""
+        """List the installed models, and under the model why it cannot fill, if it cannot."""
         self.model_box.set_choices(self.inpainting_models())
-        self.show_relevant_rows()
-
-    def show_relevant_rows(self) -> None:
-        """Show the rows of the chosen method only, and under the model why it cannot fill, if it cannot."""
-        hidden = OPENCV_ONLY if self.values()["method"] == "network" else NETWORK_ONLY
-        for field in self.fields:
-            self.set_row_visible(field.name, field.name not in hidden)
         hint = self.model_hint_text()
         self.model_hint.setText(hint)
         self.form.setRowVisible(self.model_hint, bool(hint))

@@ -10,6 +10,8 @@ from studio.core.params import Param
 Method = Literal["network", "telea", "navier_stokes"]
 Precision = Literal["auto", "float32", "bfloat16"]
 
+NETWORK = {"method": "network"}
+
 
 @dataclass
 class InpaintParams:
@@ -25,17 +27,19 @@ class InpaintParams:
     model: Annotated[
         str,
         Param(
-            "Network method: the model that fills, Studio's pconv_inpaint or one you trained or fine-tuned "
-            "(its id in the Models dialog)"
+            "The model that fills, Studio's pconv_inpaint or one you trained or fine-tuned "
+            "(its id in the Models dialog)",
+            applies_when=NETWORK,
         ),
     ] = "pconv_inpaint"
     feather: Annotated[
         int,
         Param(
-            "Network method: pixels around each hole over which the fill blends into the picture; 0 = a hard edge",
+            "Pixels around each hole over which the fill blends into the picture; 0 = a hard edge",
             min=0,
             max=64,
             role="reach",
+            applies_when=NETWORK,
         ),
     ] = 2
     context: Annotated[
@@ -45,17 +49,24 @@ class InpaintParams:
     working_size: Annotated[
         int,
         Param(
-            "Network method: the largest crop filled in one pass; a larger one is filled at this size, then its "
+            "The largest crop filled in one pass; a larger one is filled at this size, then its "
             "rim refined at full size (coarse to fine)",
             min=64,
             max=4096,
             step=64,
+            applies_when=NETWORK,
         ),
     ] = 512
     radius: Annotated[
-        int, Param("Telea and Navier-Stokes: the neighbourhood each pixel is filled from", min=1, max=64)
+        int,
+        Param(
+            "The neighbourhood each pixel is filled from",
+            min=1,
+            max=64,
+            applies_when={"method": ("telea", "navier_stokes")},
+        ),
     ] = 5
     precision: Annotated[
         Precision,
-        Param("Network method: auto = bfloat16 where the processor computes it in hardware, else float32"),
+        Param("auto = bfloat16 where the processor computes it in hardware, else float32", applies_when=NETWORK),
     ] = "auto"

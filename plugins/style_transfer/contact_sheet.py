@@ -20,7 +20,7 @@ from studio_plugins.style_transfer.params import StyleParams
 from studio.core.image import SUPPORTED_SUFFIXES
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext, drive
-from studio.core.nets.onnx_styles import PRESET_COUNT, PRESET_NAMES
+from studio.core.nets.onnx_styles import PRESET_COUNT, preset_label
 from studio.core.outputs import Output
 
 PAD = 8
@@ -41,7 +41,7 @@ def preset_styles(base: StyleParams) -> list[SheetStyle]:
     """The 26 presets, each with ``base``'s strength, colour preservation and processing size."""
     return [
         SheetStyle(
-            PRESET_NAMES[index],
+            preset_label(index),
             dataclasses.replace(base, mode="fast", fast_model="presets", presets=str(index), style_weights=""),
         )
         for index in range(PRESET_COUNT)

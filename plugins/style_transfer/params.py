@@ -16,6 +16,9 @@ Init = Literal["content", "noise", "style"]
 Precision = Literal["auto", "float32", "bfloat16"]
 FastModel = Literal["arbitrary", "presets"]
 
+OPTIMISE = {"mode": "optimise"}
+FAST = {"mode": "fast"}
+
 
 @dataclass
 class StyleParams:
@@ -27,7 +30,11 @@ class StyleParams:
     ] = "optimise"
     style: Annotated[
         str,
-        Param("Style image(s), comma-separated (optimise mode and fast 'arbitrary')", widget="files"),
+        Param(
+            "Style image(s), comma-separated",
+            widget="files",
+            applies_when=({"mode": "optimise"}, {"fast_model": "arbitrary"}),
+        ),
     ] = ""
     style_weights: Annotated[
         str,
@@ -50,59 +57,104 @@ class StyleParams:
         int, Param("Random seed: same seed and inputs give the same image", min=0, max=2**31 - 1, role="seed")
     ] = 0
     # Optimise mode
-    network: Annotated[Network, Param("Network whose features define content and style (optimise mode)")] = "vgg16"
+    network: Annotated[Network, Param("Network whose features define content and style", applies_when=OPTIMISE)] = (
+        "vgg16"
+    )
     content_layers: Annotated[
-        str, Param("Content layers, comma-separated; empty = the network's default (VGG: relu4_2)")
+        str,
+        Param("Content layers, comma-separated; empty = the network's default (VGG: relu4_2)", applies_when=OPTIMISE),
     ] = ""
     style_layers: Annotated[
-        str, Param("Style layers, comma-separated; empty = the network's default (VGG: relu1_1 .. relu5_1)")
+        str,
+        Param(
+            "Style layers, comma-separated; empty = the network's default (VGG: relu1_1 .. relu5_1)",
+            applies_when=OPTIMISE,
+        ),
     ] = ""
-    content_weight: Annotated[float, Param("Weight of the content loss", min=0.0, max=1e6)] = 1.0
+    content_weight: Annotated[float, Param("Weight of the content loss", min=0.0, max=1e6, applies_when=OPTIMISE)] = 1.0
     style_weight: Annotated[
         float,
         Param(
             "Weight of the style loss (both losses are relative errors: 30 = style counts 30 times more)",
             min=0.0,
             max=1e9,
+            applies_when=OPTIMISE,
         ),
     ] = 30.0
-    tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 10.0
-    optimizer: Annotated[Optimizer, Param("L-BFGS (fast convergence) or Adam (steady, less memory)")] = "lbfgs"
-    iterations: Annotated[int, Param("Optimisation steps over all scales", min=1, max=5000)] = 300
-    learning_rate: Annotated[float, Param("Adam step size (image values are 0..1)", min=1e-4, max=1.0)] = 0.02
-    init: Annotated[Init, Param("Start from the picture, from noise, or from the (first) style image")] = "content"
+    tv_weight: Annotated[
+        float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6, applies_when=OPTIMISE)
+    ] = 10.0
+    optimizer: Annotated[
+        Optimizer,
+        Param(
+            "L-BFGS (fast convergence) or Adam (steady, less memory); a scale larger than a tile is optimised with "
+            "Adam at its default step size",
+            applies_when=OPTIMISE,
+        ),
+    ] = "lbfgs"
+    iterations: Annotated[int, Param("Optimisation steps over all scales", min=1, max=5000, applies_when=OPTIMISE)] = (
+        300
+    )
+    learning_rate: Annotated[
+        float, Param("Adam step size (image values are 0..1)", min=1e-4, max=1.0, applies_when={"optimizer": "adam"})
+    ] = 0.02
+    init: Annotated[
+        Init, Param("Start from the picture, from noise, or from the (first) style image", applies_when=OPTIMISE)
+    ] = "content"
     style_scale: Annotated[
         float,
-        Param("Size at which styles are analysed, relative to the output (larger = bigger strokes)", min=0.1, max=4.0),
+        Param(
+            "Size at which styles are analysed, relative to the output (larger = bigger strokes)",
+            min=0.1,
+            max=4.0,
+            applies_when=OPTIMISE,
+        ),
     ] = 1.0
-    scales: Annotated[int, Param("Coarse-to-fine scales; 0 = as many as fit above 128 px", min=0, max=12)] = 0
-    scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 1.4
+    scales: Annotated[
+        int, Param("Coarse-to-fine scales; 0 = as many as fit above 128 px", min=0, max=12, applies_when=OPTIMISE)
+    ] = 0
+    scale_factor: Annotated[
+        float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05, applies_when=OPTIMISE)
+    ] = 1.4
     precision: Annotated[
         Precision,
         Param(
             "Arithmetic of the network's passes: auto = bfloat16 where the processor computes it in hardware "
-            "(about twice as fast; Gram matrices and losses are still summed in float32), else float32"
+            "(about twice as fast; Gram matrices and losses are still summed in float32), else float32",
+            applies_when=OPTIMISE,
         ),
     ] = "auto"
     tile_size: Annotated[
-        int, Param("Largest tile the network sees at once; 0 = automatic (by free memory)", min=0, max=8192, step=64)
+        int,
+        Param(
+            "Largest tile the network sees at once; 0 = automatic (by free memory)",
+            min=0,
+            max=8192,
+            step=64,
+            applies_when=OPTIMISE,
+        ),
     ] = 0
     # Fast mode
     fast_model: Annotated[
-        FastModel, Param("fast mode: arbitrary = any style image (Magenta), presets = the 26 preset styles")
+        FastModel,
+        Param("arbitrary = any style image (Magenta), presets = the 26 preset styles", applies_when=FAST),
     ] = "arbitrary"
-    presets: Annotated[str, Param("fast 'presets': preset numbers 0..25 to blend, comma-separated")] = "0"
+    presets: Annotated[
+        str, Param("Preset numbers 0..25 to blend, comma-separated", applies_when={"fast_model": "presets"})
+    ] = "0"
     strength: Annotated[
-        float, Param("Blend of the styled result with the picture (fast mode)", min=0.0, max=1.0, widget="slider")
+        float,
+        Param("Blend of the styled result with the picture", min=0.0, max=1.0, widget="slider", applies_when=FAST),
     ] = 1.0
     processing_size: Annotated[
         int,
         Param(
-            "fast mode: long side the network paints at (smaller = bigger strokes); 0 = the output size for presets, "
+            "Long side the network paints at (smaller = bigger strokes); 0 = the output size for presets, "
             "384 for arbitrary, whose network paints at 384 px (above that it paints in overlapping tiles)",
             min=0,
             max=8192,
             step=64,
+            applies_when=FAST,
         ),
     ] = 0
 

@@ -62,16 +62,6 @@ class Autosaver:
             handle.write(json.dumps(record).encode())
         return project
 
-    def keep(self, doc: Document) -> Path:
-        """Write ``doc`` as a project of its own under ``kept/`` (never discarded nor offered for recovery) and
-        return its path: how a document with unsaved changes stays recoverable when a job's result replaces it."""
-        folder = self.directory / "kept"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = _dt.datetime.now().strftime("%Y-%m-%d %H.%M.%S")
-        path = folder / f"{Path(doc.name).stem} (unsaved {stamp}){PROJECT_SUFFIX}"
-        save_project(doc, path)
-        return path
-
     def discard(self, doc: Document) -> None:
         """Forget ``doc``'s autosave (after a save or a clean close)."""
         for path in self._paths(doc):

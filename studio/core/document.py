@@ -8,15 +8,18 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 from psygnal import Signal
 
 from studio import __version__
+from studio.core.blend import BlendMode, over, with_opacity
+from studio.core.errors import ReadableError
 from studio.core.undo import History
 
 if TYPE_CHECKING:
@@ -142,6 +145,13 @@ def clamp_opacity(value: float) -> float:
     return min(max(opacity, 0.0), 1.0)
 
 
+class LayerLockedError(ReadableError):
+    """A locked layer was to be changed; the message names it and says how to unlock it."""
+
+    def __init__(self, name: str, action: str) -> None:
+        super().__init__(f"Layer {name!r} is locked: unlock it in the Layers panel to {action}.")
+
+
 def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
     """Empty pixels for a layer: transparent RGBA for raster, zeros otherwise."""
     shape = (height, width, 4) if kind is LayerKind.RASTER else (height, width)
@@ -152,7 +162,8 @@ def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
 class Layer:
     """One layer. Raster pixels are RGBA uint8 (H, W, 4); masks and label maps are uint8 (H, W).
 
-    A mask's 255 means fully selected; a label map holds a label index per pixel.
+    A mask's 255 means fully selected; a label map holds a label index per pixel. ``blend_mode`` says how a
+    raster layer mixes with the layers below; a ``locked`` layer refuses edits (:meth:`ensure_unlocked`).
     """
 
     name: str
@@ -162,9 +173,12 @@ class Layer:
     opacity: float = 1.0
     recipe: Recipe | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    blend_mode: BlendMode = BlendMode.NORMAL
+    locked: bool = False
 
     def __post_init__(self) -> None:
         self.name = self.name[:MAX_LAYER_NAME]
+        self.blend_mode = BlendMode(self.blend_mode)
         expected_ndim = 3 if self.kind is LayerKind.RASTER else 2
         if self.pixels.dtype != np.uint8 or self.pixels.ndim != expected_ndim:
             raise ValueError(f"{self.kind} layer needs uint8 pixels with {expected_ndim} dimensions")
@@ -176,16 +190,23 @@ class Layer:
     def size(self) -> tuple[int, int]:
         return self.pixels.shape[1], self.pixels.shape[0]
 
+    def ensure_unlocked(self, action: str) -> None:
+        """Raise :class:`LayerLockedError` (saying the layer is locked, so the artist cannot ``action``) if locked."""
+        if self.locked:
+            raise LayerLockedError(self.name, action)
+
 
 class Document:
     """An ordered stack of layers (bottom first) with an undo history.
 
     ``pixels_changed(region)`` fires when layer pixels change (``None`` = all),
-    ``layers_changed()`` when the stack or a layer's properties change.
+    ``layers_changed()`` when the stack or a layer's properties change,
+    ``selection_changed()`` when the selection changes.
     """
 
     pixels_changed = Signal(object)
     layers_changed = Signal()
+    selection_changed = Signal()
 
     def __init__(self, width: int, height: int, name: str = "Untitled") -> None:
         if width <= 0 or height <= 0:
@@ -200,8 +221,12 @@ class Document:
         """The print this document is made for (guides, fitting, export dpi); None for screen work."""
         self.export_settings: ExportSettings | None = None
         """How the document was last exported; offered again by the export dialog."""
+        self.file_path: Path | None = None
+        """The picture or project this document was opened from or last saved as; None for a new one."""
         self.plugin_data: dict[str, Any] = {}
         """JSON values each plugin keeps in the project, keyed by plugin id; the plugin validates its own."""
+        self.selection: np.ndarray | None = None
+        """The selected pixels, uint8 (H, W), 255 = selected; None when nothing is selected. Not saved."""
         self.history: History[Document] = History(self)
 
     @classmethod
@@ -237,15 +262,38 @@ class Document:
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
 
+    def replace_layers(
+        self, layer_ids: Collection[str], layers: Sequence[tuple[Layer, int]]
+    ) -> list[tuple[Layer, int]]:
+        """Remove the layers ``layer_ids``, then insert each ``(layer, index)`` in order, as one change; the last
+        inserted layer becomes active. Returns the removed layers with their indices, which passed back (with the
+        inserted layers' ids) undo this."""
+        for layer, _index in layers:
+            if layer.size != (self.width, self.height):
+                raise ValueError(f"layer {layer.name!r} is {layer.size}, the document is {(self.width, self.height)}")
+        removed = [(layer, i) for i, layer in enumerate(self.layers) if layer.id in layer_ids]
+        self.layers = [layer for layer in self.layers if layer.id not in layer_ids]
+        for layer, index in layers:
+            self.layers.insert(index, layer)
+        if layers:
+            self.active_id = layers[-1][0].id
+        elif self.active_id in layer_ids:
+            self.active_id = self.layers[-1].id if self.layers else None
+        self.layers_changed.emit()
+        self.pixels_changed.emit(None)
+        return removed
+
     def set_layer_properties(self, layer_id: str, **properties: Any) -> None:
         layer = self.layer(layer_id)
         for key in properties:
-            if key not in ("name", "visible", "opacity"):
+            if key not in ("name", "visible", "opacity", "blend_mode", "locked"):
                 raise AttributeError(f"layer property {key!r} cannot be set")
         if "opacity" in properties:
             properties["opacity"] = clamp_opacity(properties["opacity"])
         if "name" in properties:
             properties["name"] = str(properties["name"])[:MAX_LAYER_NAME]
+        if "blend_mode" in properties:
+            properties["blend_mode"] = BlendMode(properties["blend_mode"])
         for key, value in properties.items():
             setattr(layer, key, value)
         self.layers_changed.emit()
@@ -265,9 +313,22 @@ class Document:
                 )
         for layer in self.layers:
             layer.pixels = pixels[layer.id]
+        if (width, height) != (self.width, self.height):
+            self.selection = None  # its owner (a ResizeCanvas) sets the new one
         self.width, self.height = width, height
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
+
+    def set_selection(self, selection: np.ndarray | None) -> None:
+        """Select ``selection`` (uint8, the document's size; all zeros selects nothing), or nothing with None."""
+        if selection is not None:
+            if selection.dtype != np.uint8 or selection.shape != (self.height, self.width):
+                shape = (self.height, self.width)
+                raise ValueError(f"a selection must be uint8 of shape {shape}, not {selection.dtype} {selection.shape}")
+            if not selection.any():
+                selection = None
+        self.selection = selection
+        self.selection_changed.emit()
 
     def set_plugin_data(self, plugin_id: str, value: Any) -> None:
         """Keep ``value`` (JSON values) as plugin ``plugin_id``'s data, or drop its data when ``value`` is None;
@@ -311,6 +372,16 @@ class Document:
         """The label map a job uses: the active layer if it is a visible label map, else the topmost visible one."""
         return self._active_of(LayerKind.LABELS)
 
+    def job_mask(self) -> tuple[str, np.ndarray] | None:
+        """Where a job works, named and as uint8 pixels (255 = work here): the mask in use (:meth:`active_mask`),
+        else the selection, else None (everywhere)."""
+        mask = self.active_mask()
+        if mask is not None:
+            return f"“{mask.name}”", mask.pixels
+        if self.selection is not None:
+            return "the selection", self.selection
+        return None
+
     def _active_of(self, kind: LayerKind) -> Layer | None:
         active = self.active_layer
         if active is not None and active.kind is kind and active.visible:
@@ -318,26 +389,29 @@ class Document:
         return next((la for la in reversed(self.layers) if la.kind is kind and la.visible), None)
 
     def composite(self, region: Region | None = None) -> np.ndarray:
-        """The visible raster layers blended (source-over, with opacity) as RGBA uint8."""
+        """The visible raster layers laid over each other, bottom first, each with its opacity and blend mode
+        (:func:`studio.core.blend.over`), as RGBA uint8: what the canvas shows, exports write and plugins read."""
         x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
         patches = [
-            (la.pixels[y0:y1, x0:x1], la.opacity)
+            (la.pixels[y0:y1, x0:x1], la.opacity, la.blend_mode)
             for la in self.layers
             if la.kind is LayerKind.RASTER and la.visible and la.opacity > 0
         ]
         if not patches:
             return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
-        # Layers under a fully opaque one cannot show: start from the topmost such layer.
+        # Layers under a fully opaque normal one cannot show: start from the topmost such layer. Over nothing
+        # every blend mode gives the layer itself.
         base = next(
-            (i for i in range(len(patches) - 1, -1, -1) if patches[i][1] >= 1.0 and is_opaque(patches[i][0])), 0
+            (
+                i
+                for i in range(len(patches) - 1, -1, -1)
+                if patches[i][1] >= 1.0 and patches[i][2] is BlendMode.NORMAL and is_opaque(patches[i][0])
+            ),
+            0,
         )
-        out = _with_opacity(*patches[base])
-        for patch, opacity in patches[base + 1 :]:
-            out = np.asarray(
-                Image.alpha_composite(
-                    Image.fromarray(out, "RGBA"), Image.fromarray(_with_opacity(patch, opacity), "RGBA")
-                )
-            )
+        out = with_opacity(*patches[base][:2])
+        for patch, opacity, mode in patches[base + 1 :]:
+            out = over(out, patch, mode, opacity)
         return out.copy() if out is patches[base][0] else out
 
     def unique_layer_name(self, base: str) -> str:
@@ -348,12 +422,3 @@ class Document:
         while f"{base} {n}" in names:
             n += 1
         return f"{base} {n}"
-
-
-def _with_opacity(patch: np.ndarray, opacity: float) -> np.ndarray:
-    """``patch`` with its alpha scaled by ``opacity`` (the same array when opacity is 1)."""
-    if opacity >= 1.0:
-        return patch
-    scaled = patch.copy()
-    scaled[..., 3] = (patch[..., 3].astype(np.uint16) * round(opacity * 255) + 127) // 255
-    return scaled

@@ -1,4 +1,4 @@
-"""The document's undoable commands: strokes, layer edits, plugin results, canvas resizes.
+"""The document's undoable commands: strokes, layer edits, plugin results, canvas resizes, selections.
 
 Each command is pushed on ``doc.history`` (a :class:`studio.core.undo.History`), which runs it.
 """
@@ -83,8 +83,25 @@ class MoveLayer:
 
 
 @dataclass
+class ReplaceLayers:
+    """Layers replaced by one new layer at ``index`` (counted once they are gone): a merge down or a flatten."""
+
+    text: str
+    layer_ids: list[str]
+    layer: Layer
+    index: int
+    _removed: list[tuple[Layer, int]] = field(default_factory=list)
+
+    def redo(self, doc: Document) -> None:
+        self._removed = doc.replace_layers(self.layer_ids, [(self.layer, self.index)])
+
+    def undo(self, doc: Document) -> None:
+        doc.replace_layers([self.layer.id], self._removed)
+
+
+@dataclass
 class SetLayerProperties:
-    """Name, visibility or opacity of a layer. Consecutive opacity edits (a slider drag) merge."""
+    """Name, opacity or blend mode of a layer. Consecutive opacity edits (a slider drag) merge."""
 
     text: str
     layer_id: str
@@ -113,22 +130,43 @@ class SetLayerProperties:
 
 @dataclass
 class ResizeCanvas:
-    """The canvas got a new size (fitted to a print): every layer's pixels and the print spec changed."""
+    """The canvas got a new size or shape (fitted to a print, resized, cropped, turned): every layer's pixels, the
+    print spec and the selection changed."""
 
     text: str
     width: int
     height: int
     pixels: dict[str, np.ndarray]
     print_spec: PrintSpec | None = None
-    _before: tuple[int, int, dict[str, np.ndarray], PrintSpec | None] | None = None
+    selection: np.ndarray | None = None
+    _before: tuple[int, int, dict[str, np.ndarray], PrintSpec | None, np.ndarray | None] | None = None
 
     def redo(self, doc: Document) -> None:
-        self._before = (doc.width, doc.height, {la.id: la.pixels for la in doc.layers}, doc.print_spec)
+        before = {la.id: la.pixels for la in doc.layers}
+        self._before = (doc.width, doc.height, before, doc.print_spec, doc.selection)
         doc.print_spec = self.print_spec
         doc.resize_canvas(self.width, self.height, self.pixels)
+        doc.set_selection(self.selection)
 
     def undo(self, doc: Document) -> None:
         assert self._before is not None
-        width, height, pixels, spec = self._before
+        width, height, pixels, spec, selection = self._before
         doc.print_spec = spec
         doc.resize_canvas(width, height, pixels)
+        doc.set_selection(selection)
+
+
+@dataclass
+class SetSelection:
+    """The selection changed (a shape or the magic wand, Select All, Deselect, Invert); None selects nothing."""
+
+    text: str
+    selection: np.ndarray | None
+    _before: np.ndarray | None = None
+
+    def redo(self, doc: Document) -> None:
+        self._before = doc.selection
+        doc.set_selection(self.selection)
+
+    def undo(self, doc: Document) -> None:
+        doc.set_selection(self._before)

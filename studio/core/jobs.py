@@ -395,12 +395,13 @@ class JobQueue:
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop the threads after the jobs already queued."""
+        """Stop the threads after the jobs already queued, waiting at most ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
         self._incoming.put(None)
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _dispatch(self) -> None:
         while (handle := self._incoming.get()) is not None:

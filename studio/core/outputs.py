@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -138,17 +139,56 @@ class OutputFolder:
         return written
 
 
-def looping_animations(pictures: Sequence[Image.Image], fps: float, stem: str) -> list[Output]:
-    """``stem.gif`` and ``stem.webp``: ``pictures`` (RGB) as looping animations at ``fps`` frames a second."""
+AnimationFormat = Literal["gif", "webp", "mp4"]
+MP4_FOURCC = "mp4v"  # MPEG-4 Part 2: the codec OpenCV's wheels can always write (H.264 needs an outside encoder)
+
+
+def looping_animations(
+    pictures: Sequence[Image.Image], fps: float, stem: str, formats: Sequence[AnimationFormat] = ("gif", "webp")
+) -> list[Output]:
+    """``stem.gif``, ``stem.webp`` and (when asked) ``stem.mp4``: ``pictures`` (RGB, one size) as animations at
+    ``fps`` frames a second; the GIF and WebP loop."""
     if not pictures:
         raise ValueError("an animation needs at least one frame")
     duration = round(1000 / fps)
+    options: dict[str, dict[str, object]] = {
+        "gif": {"format": "GIF", "optimize": False},
+        "webp": {"format": "WEBP", "quality": 90, "method": 4},
+    }
     outputs = []
-    for suffix, options in (
-        ("gif", {"format": "GIF", "optimize": False}),
-        ("webp", {"format": "WEBP", "quality": 90, "method": 4}),
-    ):
-        buffer = io.BytesIO()
-        pictures[0].save(buffer, save_all=True, append_images=list(pictures[1:]), duration=duration, loop=0, **options)
-        outputs.append(Output(f"{stem}.{suffix}", data=buffer.getvalue()))
+    for suffix in formats:
+        if suffix == "mp4":
+            data = _mp4(pictures, fps)
+        else:
+            buffer = io.BytesIO()
+            pictures[0].save(
+                buffer, save_all=True, append_images=list(pictures[1:]), duration=duration, loop=0, **options[suffix]
+            )
+            data = buffer.getvalue()
+        outputs.append(Output(f"{stem}.{suffix}", data=data))
     return outputs
+
+
+def _mp4(pictures: Sequence[Image.Image], fps: float) -> bytes:
+    """The bytes of an MP4 video of ``pictures`` at ``fps``, encoded by OpenCV into a temporary file; an odd
+    side loses its last pixel (the codec needs even sides)."""
+    import cv2
+
+    width, height = (side - side % 2 for side in pictures[0].size)
+    if min(width, height) < 2:
+        raise OutputError(f"an MP4 video needs frames of at least 2 x 2 pixels, not {pictures[0].size}")
+    with tempfile.TemporaryDirectory(prefix="studio-mp4-") as folder:
+        path = Path(folder) / "video.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*MP4_FOURCC), float(fps), (width, height))
+        try:
+            if not writer.isOpened():
+                raise OutputError(
+                    f"this OpenCV cannot write MP4 video ({MP4_FOURCC}); reinstall opencv-python-headless or use "
+                    "the GIF or WebP"
+                )
+            for picture in pictures:
+                rgb = np.asarray(picture.convert("RGB"))[:height, :width]
+                writer.write(np.ascontiguousarray(rgb[..., ::-1]))
+        finally:
+            writer.release()
+        return path.read_bytes()

@@ -1,4 +1,4 @@
-"""Brush strokes, fills, mask selections and the colour picker, on layer pixels (no Qt)."""
+"""Brush strokes, fills, the pixels inside a rectangle or polygon, and the colour picker, on layer pixels (no Qt)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.document import Document, Layer, LayerKind, Region, blank_pixels
-from studio.core.history import AddLayer, PixelEdit
-from studio.core.undo import Command, Group
+from studio.core.document import Document, Layer, LayerKind, Region
+from studio.core.history import PixelEdit
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,8 @@ class Stroke:
     """One brush stroke on one layer, from press to release.
 
     Dabs within a stroke do not build up: coverage is the maximum over dabs,
-    then applied once to the pixels the layer had before the stroke.
+    then applied once to the pixels the layer had before the stroke. With a
+    selection, the stroke changes only the selected pixels.
     """
 
     def __init__(self, doc: Document, layer: Layer, brush: Brush) -> None:
@@ -57,6 +57,7 @@ class Stroke:
         self.brush = brush
         self._before = layer.pixels.copy()
         self._coverage = np.zeros(layer.pixels.shape[:2], np.float32)
+        self._within = None if doc.selection is None else doc.selection.astype(np.float32) / 255.0
         self._bounds: Region | None = None
         self._last: tuple[float, float, float] | None = None
 
@@ -115,6 +116,8 @@ class Stroke:
     def _apply(self, region: Region) -> None:
         x0, y0, x1, y1 = region
         cover = self._coverage[y0:y1, x0:x1] * self.brush.opacity
+        if self._within is not None:
+            cover = cover * self._within[y0:y1, x0:x1]
         before = self._before[y0:y1, x0:x1]
         self.layer.pixels[y0:y1, x0:x1] = apply_coverage(self.layer.kind, before, cover, self.brush)
 
@@ -144,7 +147,10 @@ def apply_coverage(kind: LayerKind, before: np.ndarray, cover: np.ndarray, brush
 
 
 def fill(doc: Document, layer: Layer, brush: Brush, mask: np.ndarray | None = None) -> PixelEdit:
-    """Fill ``layer`` (inside ``mask``, 0..1, if given) with the brush colour/label; erase clears."""
+    """Fill ``layer`` inside ``mask`` (0..1), else inside the document's selection, else all of it, with the brush
+    colour/label; erase clears."""
+    if mask is None and doc.selection is not None:
+        mask = doc.selection.astype(np.float32) / 255.0
     cover = np.ones(layer.pixels.shape[:2], np.float32) * brush.opacity if mask is None else mask * brush.opacity
     before = layer.pixels.copy()
     after = apply_coverage(layer.kind, before, cover, brush)
@@ -178,40 +184,6 @@ def rectangle_mask(corner: tuple[float, float], opposite: tuple[float, float], w
     """The pixels (bool) whose centres lie inside the rectangle between two opposite corners, clipped to the image."""
     (xa, ya), (xb, yb) = corner, opposite
     return polygon_mask(((xa, ya), (xb, ya), (xb, yb), (xa, yb)), width, height)
-
-
-def select_shape(
-    doc: Document, selected: np.ndarray, subtract: bool = False, label: int = 1
-) -> Command[Document] | None:
-    """The undo step that fills the ``selected`` pixels (bool, the document's size): with ``label`` when the active
-    layer is a label map, else into the document's mask (255); with ``subtract``, clears them to 0. None when it
-    would change nothing.
-
-    The mask is :meth:`Document.active_mask`; without one, adding creates a mask layer named "Mask" in the same step.
-    """
-    rows, columns = np.flatnonzero(selected.any(axis=1)), np.flatnonzero(selected.any(axis=0))
-    if not len(rows):
-        return None
-    x0, y0, x1, y1 = int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
-    active = doc.active_layer
-    labels = active is not None and active.kind is LayerKind.LABELS and active.visible
-    layer = active if labels else doc.active_mask()
-    added: AddLayer | None = None
-    if layer is None:
-        if subtract:
-            return None
-        layer = Layer(
-            doc.unique_layer_name("Mask"), LayerKind.MASK, blank_pixels(LayerKind.MASK, doc.width, doc.height)
-        )
-        added = AddLayer("New mask", layer)
-    value = 0 if subtract else (label if labels else 255)
-    before = layer.pixels[y0:y1, x0:x1]
-    after = np.where(selected[y0:y1, x0:x1], np.uint8(value), before)
-    if np.array_equal(before, after):
-        return None
-    verb = "Subtract from" if subtract else ("Fill" if labels else "Add to")
-    edit = PixelEdit(f"{verb} {layer.name}", layer.id, (x0, y0, x1, y1), before.copy(), after)
-    return edit if added is None else Group(edit.text, [added, edit])
 
 
 def pick_color(doc: Document, x: int, y: int) -> tuple[int, int, int] | None:

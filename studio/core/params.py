@@ -19,11 +19,16 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MIN_SIGNIFICANT = 2
+"""A float keeps at least this many significant digits, however few decimals its field shows."""
+
+Condition = Mapping[str, Any]
+"""``{field name: allowed value, or a tuple or range of allowed values}``; see :attr:`Param.applies_when`."""
 
 Role = Literal["seed", "size", "reach"]
 ROLES: tuple[Role, ...] = ("seed", "size", "reach")
@@ -50,6 +55,16 @@ class Param:
     recipe records), ``size`` (an int long side in pixels, 0 = the document's size, which a
     re-render at another size replaces), ``reach`` (an int: how many pixels beyond the mask the
     result may change, such as a feather that blends a fill into its surroundings; 0 by default)."""
+    applies_when: Condition | tuple[Condition, ...] = dataclasses.field(default=(), hash=False)
+    """When the parameter matters: ``{"mode": "optimise"}`` (a field's name and its allowed value, or a tuple or
+    range of them; every entry must hold), or a tuple of such mappings (any of them). A parameter controlled
+    by one that does not apply does not apply either. See :func:`applicable`."""
+    choices_by: tuple[str, Mapping[Any, Mapping[str, tuple[Any, ...]]]] | None = dataclasses.field(
+        default=None, hash=False
+    )
+    """Choices that depend on an earlier field: ``("network", {"vgg16": {"Early": (...), "Deep": (...)}})``
+    gives, for each value of ``network``, the choices in named groups (a group named "" has no heading).
+    See :func:`choice_groups`."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,23 @@ def param_fields(cls: type) -> list[ParamField]:
         else:
             raise TypeError(f"parameter {f.name!r} of {cls.__name__} needs a default")
         result.append(ParamField(f.name, kind, default, meta, choices))
+    _check_dependencies(cls, result)
     return result
+
+
+def _check_dependencies(cls: type, fields: list[ParamField]) -> None:
+    """Raise TypeError when a condition names a parameter ``cls`` lacks, or choices depend on a later one."""
+    names = [f.name for f in fields]
+    for index, field in enumerate(fields):
+        named = {key for condition in _conditions(field.meta) for key in condition}
+        unknown = sorted(named - set(names) | ({field.name} & named))
+        if field.meta.choices_by is not None and field.meta.choices_by[0] not in names[:index]:
+            unknown.append(field.meta.choices_by[0])
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}.{field.name}: depends on {unknown[0]!r}; name another of its parameters "
+                f"(for choices_by, one declared before it)"
+            )
 
 
 def role_field(cls: type, role: Role) -> ParamField | None:
@@ -168,6 +199,8 @@ def coerce(field: ParamField, value: Any) -> Any:
         raise ParamError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
     if kind is float and not math.isfinite(converted):
         raise ParamError(f"{name}: {value!r} is not a finite number; {_range_hint(field)}")
+    if kind is float:
+        converted = rounded(field, converted)
     if field.choices and converted not in field.choices:
         raise ParamError(_choice_message(name, value, list(field.choices)))
     if field.meta.widget == "color" and not _COLOR.match(converted):
@@ -179,6 +212,36 @@ def coerce(field: ParamField, value: Any) -> Any:
         if (low is not None and converted < low) or (high is not None and converted > high):
             raise ParamError(f"{name}: {converted} is out of range; {_range_hint(field)}")
     return converted
+
+
+def float_step(field: ParamField) -> float:
+    """The step of a float parameter: its declared ``step``, else about a hundredth of its range."""
+    meta = field.meta
+    if meta.step:
+        return float(meta.step)
+    if meta.min is not None and meta.max is not None and meta.max > meta.min:
+        return 10.0 ** math.floor(math.log10((meta.max - meta.min) / 100))
+    return 0.1 if abs(field.default) < 10 else 1.0
+
+
+def float_decimals(field: ParamField) -> int:
+    """Decimals a float parameter shows: enough for its step, bounds and default exactly, 2 to 6."""
+    needed = 0
+    for value in (float_step(field), field.meta.min, field.meta.max, field.default):
+        if value is not None:
+            needed = max(needed, len(f"{float(value):.6f}".rstrip("0").partition(".")[2]))
+    return min(max(needed, 2), 6)
+
+
+def rounded(field: ParamField, value: float) -> float:
+    """``value`` rounded to the decimals ``field`` shows, keeping at least two significant digits.
+
+    Every front end rounds the same way (in :func:`coerce`), so a slider's 0.81875 runs, and is recorded, as 0.82.
+    """
+    if value == 0 or not math.isfinite(value):
+        return value
+    significant = MIN_SIGNIFICANT - 1 - math.floor(math.log10(abs(value)))
+    return round(value, max(float_decimals(field), significant))
 
 
 def _range_hint(field: ParamField) -> str:
@@ -220,7 +283,94 @@ def make_params(cls: type, values: Mapping[str, Any] | None = None) -> Any:
     if unknown:
         raise ParamError(f"unknown parameter {unknown[0]!r}; known parameters: {', '.join(fields)}")
     kwargs = {name: coerce(f, values[name]) if name in values else f.default for name, f in fields.items()}
+    live = applicable(cls, kwargs)
+    kwargs = {name: value if name in live else fields[name].default for name, value in kwargs.items()}
+    check_choices(cls, kwargs)
     return cls(**kwargs)
+
+
+def _conditions(meta: Param) -> tuple[Condition, ...]:
+    when = meta.applies_when
+    return (when,) if isinstance(when, Mapping) else tuple(when)
+
+
+def _allowed(spec: Any) -> tuple[Any, ...] | range:
+    if isinstance(spec, range):
+        return spec
+    return tuple(_plain(v) for v in spec) if isinstance(spec, (tuple, list, set, frozenset)) else (_plain(spec),)
+
+
+def applicable(cls: type, values: Mapping[str, Any] | None = None) -> set[str]:
+    """The names of the parameters of ``cls`` that matter with ``values`` (defaults for those missing).
+
+    The one rule behind the panel's shown rows, the parameters a recipe lists, ``--set help`` and
+    :func:`make_params`, which sets the parameters that do not apply to their defaults.
+    """
+    fields = {f.name: f for f in param_fields(cls)}
+    current = {name: _plain(values[name] if values and name in values else f.default) for name, f in fields.items()}
+    memo: dict[str, bool] = {}
+
+    def applies(name: str) -> bool:
+        if name not in memo:
+            memo[name] = False  # a condition that leads back to its own parameter does not hold
+            conditions = _conditions(fields[name].meta)
+            memo[name] = not conditions or any(
+                all(applies(key) and current[key] in _allowed(spec) for key, spec in condition.items())
+                for condition in conditions
+            )
+        return memo[name]
+
+    return {name for name in fields if applies(name)}
+
+
+def condition_text(field: ParamField) -> str:
+    """When ``field`` applies, in words ("only when mode is optimise"); "" when it always does."""
+
+    def allowed(spec: Any) -> str:
+        values = _allowed(spec)
+        if isinstance(values, range):
+            return f"{values.start} to {values.stop - 1}"
+        return " or ".join(map(str, values))
+
+    alternatives = [
+        " and ".join(f"{key} is {allowed(spec)}" for key, spec in condition.items())
+        for condition in _conditions(field.meta)
+    ]
+    return f"only when {', or '.join(alternatives)}" if alternatives else ""
+
+
+def choice_groups(field: ParamField, values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """The choices of ``field`` when the other parameters are ``values``, by group heading ("" = no heading)."""
+    if field.meta.choices_by is None:
+        return {"": field.choices}
+    controller, table = field.meta.choices_by
+    return dict(table.get(_plain(values[controller]), {"": field.choices}))
+
+
+def check_choices(cls: type, values: Mapping[str, Any], only: Collection[str] | None = None) -> None:
+    """Raise :class:`ParamError` when an applicable parameter's value is not a choice with the others' ``values``.
+
+    ``values`` holds every parameter of ``cls``; ``only`` limits the check to those names. The message lists
+    the valid choices.
+    """
+    live = applicable(cls, values)
+    for field in param_fields(cls):
+        if field.meta.choices_by is None or field.name not in live or (only is not None and field.name not in only):
+            continue
+        valid = [_plain(c) for group in choice_groups(field, values).values() for c in group]
+        if _plain(values[field.name]) not in valid:
+            controller = field.meta.choices_by[0]
+            raise ParamError(
+                f"{field.name}: {_plain(values[field.name])!r} does not go with {controller}="
+                f"{_plain(values[controller])}; choose one of {', '.join(map(str, valid))}"
+            )
+
+
+def recipe_params(params: Any) -> dict[str, Any]:
+    """The JSON-ready values of the parameters that applied to ``params`` (those :func:`applicable` names)."""
+    values = params_to_dict(params)
+    live = applicable(type(params), values)
+    return {name: value for name, value in values.items() if name in live}
 
 
 def params_to_dict(params: Any) -> dict[str, Any]:

@@ -16,11 +16,28 @@ from studio.core.document import Document, LayerKind
 from studio.core.history import ResizeCanvas
 from studio.core.print_size import PrintSpec
 
-__all__ = ["FIT_MODES", "Unsharp", "fit_document", "fit_to_print", "upscale"]
+__all__ = ["FIT_MODES", "MIN_PRINT_PPI", "Unsharp", "fit_document", "fit_to_print", "picture_ppi", "upscale"]
 
 FitMode = Literal["crop", "fill", "mirror"]
 
 FIT_MODES: tuple[str, ...] = ("crop", "fill", "mirror")
+
+MIN_PRINT_PPI = 150
+"""Below this resolution a print looks soft, or shows its pixels, when seen from close by."""
+
+
+def picture_ppi(size: tuple[int, int], spec: PrintSpec, mode: FitMode = "crop") -> float:
+    """The resolution a picture of ``size`` (width, height) pixels keeps once fitted to ``spec`` with ``mode``
+    (see :func:`fit_to_print`): the spec's ppi divided by how much the fit enlarges it."""
+    width, height = size
+    trim = spec.trim_rect
+    if mode == "crop":
+        scale = max(spec.pixel_size[0] / width, spec.pixel_size[1] / height)
+    elif mode == "mirror":
+        scale = max(trim.width / width, trim.height / height)
+    else:
+        scale = min(trim.width / width, trim.height / height)
+    return spec.ppi / scale
 
 
 # --------------------------------------------------------------------------- resampling

@@ -7,6 +7,8 @@ unknown or escaping member names, sizes that do not match, oversized data.
 built from it: types, finite numbers, bounded counts, lengths and nesting.
 A plugin's member ``plugins/<id>.json`` (format version 2 on) is checked to be
 bounded, finite JSON and otherwise kept opaque: the plugin validates its content.
+Format version 3 adds each layer's blend mode and lock; older projects open with
+normal, unlocked layers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, St
 
 from studio import __version__
 from studio.core.atomic import atomic_write
+from studio.core.blend import BlendMode
 from studio.core.document import (
     MAX_LAYER_NAME,
     MAX_PLUGIN_DATA_BYTES,
@@ -45,7 +48,7 @@ from studio.core.print_size import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
 FORMAT = "studio-project"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "document.json"
 MAX_PROJECT_PIXELS = 400_000_000
 MAX_LAYERS = 10_000
@@ -115,6 +118,8 @@ class _LayerEntry(_Schema):
     opacity: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
     file: _Short
     recipe: _RecipeEntry | None = None
+    blend_mode: BlendMode = BlendMode.NORMAL
+    locked: StrictBool = False
 
 
 class _PrintSpecEntry(_Schema):
@@ -144,7 +149,7 @@ class _ExportSettingsEntry(_Schema):
 
 
 class _Manifest(_Schema):
-    """document.json as every version Studio has written with format versions 1 and 2."""
+    """document.json as every version Studio has written with format versions 1 to 3."""
 
     format: Literal["studio-project"]
     version: StrictInt
@@ -200,6 +205,8 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
                     "opacity": layer.opacity,
                     "file": member,
                     "recipe": layer.recipe.to_dict() if layer.recipe else None,
+                    "blend_mode": layer.blend_mode.value,
+                    "locked": layer.locked,
                 }
             )
         for member, data in plugin_members.items():
@@ -350,4 +357,14 @@ def _read_layer(
         raise ProjectError(path, message) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ProjectError(path, f"layer {name!r} is damaged ({exc}).") from None
-    return Layer(name, kind, np.array(pixels), entry.visible, entry.opacity, recipe, id=layer_id)
+    return Layer(
+        name,
+        kind,
+        np.array(pixels),
+        entry.visible,
+        entry.opacity,
+        recipe,
+        id=layer_id,
+        blend_mode=entry.blend_mode,
+        locked=entry.locked,
+    )

@@ -19,7 +19,7 @@ from PIL import Image
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input, resample
 from studio.core.jobs import EngineError, Frame, RunContext, drive
-from studio.core.params import mask_reach, params_to_dict, role_field
+from studio.core.params import mask_reach, recipe_params, role_field
 from studio.core.plugin import PluginManifest
 
 
@@ -81,14 +81,16 @@ def build_inputs(
 def inputs_from_document(
     doc: Document, manifest: PluginManifest, extras: Mapping[str, str | Path] | None = None
 ) -> Inputs:
-    """The inputs a job of ``manifest`` reads from ``doc``: its visible picture, its mask and label map in use,
-    and the ``extras`` the artist chose (files by input name)."""
+    """The inputs a job of ``manifest`` reads from ``doc``: its visible picture, its mask in use (else its
+    selection), its label map in use, and the ``extras`` the artist chose (files by input name)."""
     provided: dict[str, Any] = dict(extras or {})
     if manifest.reads("image"):
         provided["image"] = doc.composite()
-    for name, layer in (("mask", doc.active_mask()), ("labels", doc.active_labels())):
-        if manifest.reads(name) and layer is not None:
-            provided[name] = layer.pixels
+    mask, labels = doc.job_mask(), doc.active_labels()
+    if manifest.reads("mask") and mask is not None:
+        provided["mask"] = mask[1]
+    if manifest.reads("labels") and labels is not None:
+        provided["labels"] = labels.pixels
     return build_inputs(manifest, provided, (doc.width, doc.height))
 
 
@@ -143,13 +145,12 @@ def result_picture(image: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndar
 
 
 def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Recipe:
-    """The recipe of a finished job: plugin, parameters, seed, the models it loaded and its inputs."""
-    values = params_to_dict(params)
+    """The recipe of a finished job: plugin, the parameters that applied, seed, the models it loaded and its inputs."""
     seed_field = role_field(type(params), "seed")
-    seed = frame.info.get("seed", values.get(seed_field.name) if seed_field is not None else None)
+    seed = frame.info.get("seed", getattr(params, seed_field.name) if seed_field is not None else None)
     return Recipe(
         plugin_id=manifest.id,
-        params=values,
+        params=recipe_params(params),
         seed=int(seed) if seed is not None else None,
         models=[dict(m) for m in frame.info.get("models", [])],
         inputs=inputs.digests(),

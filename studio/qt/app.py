@@ -46,7 +46,7 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def offer_recovery(window: MainWindow, autosaver: Autosaver) -> None:
-    """Offer to reopen what a crashed session left behind."""
+    """Offer to reopen what a crashed session left behind, each recovered document in a tab of its own."""
     for recovery in autosaver.recoverable():
         answer = QMessageBox.question(
             window,
@@ -67,7 +67,6 @@ def offer_recovery(window: MainWindow, autosaver: Autosaver) -> None:
         doc.history.mark_modified()
         window.set_document(doc, None)
         autosaver.remove(recovery)
-        return
 
 
 def install_crash_handler(window: MainWindow) -> None:
@@ -75,13 +74,15 @@ def install_crash_handler(window: MainWindow) -> None:
 
     def handler(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         log.error("unhandled exception", exc_info=(kind, value, tb))
-        if window.doc is not None:
+        for opened in window.open_documents:
             try:
-                window.autosaver.save(window.doc, window.project_path)
+                window.autosaver.save(opened.doc, opened.project_path)
             except OSError:
                 log.exception("crash autosave failed")
         text = "".join(traceback.format_exception_only(kind, value)).strip()
-        window.show_error("Unexpected error", f"{text}\n\nYour document was autosaved and will be offered on restart.")
+        window.show_error(
+            "Unexpected error", f"{text}\n\nYour documents were autosaved and will be offered on restart."
+        )
 
     sys.excepthook = handler
 

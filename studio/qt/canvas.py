@@ -1,4 +1,4 @@
-"""The canvas: shows the document, takes brush strokes and mask selections, zooms and pans."""
+"""The canvas: shows the document and its selection, takes brush strokes and selections, zooms and pans."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, QSize, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -23,13 +23,15 @@ from PySide6.QtGui import (
     QPolygonF,
     QResizeEvent,
     QTabletEvent,
+    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
 
-from studio.core.document import Document, Layer, LayerKind, Region, is_opaque
+from studio.core.document import Document, Layer, LayerKind, LayerLockedError, Region, is_opaque
 from studio.core.inputs import label_colours
-from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask, select_shape
+from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask
+from studio.core.selection import Combine, ellipse_mask, fill_shape, magic_wand, outline, select
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -37,6 +39,9 @@ MASK_COLOR = np.array([230, 40, 60], np.float32)
 MASK_OPACITY = 0.45
 REFRESH_SLICE_PIXELS = 1 << 20
 LABEL_OPACITY = 0.5
+ANTS_INTERVAL_MS = 150
+MAX_MARCHING_SEGMENTS = 20_000
+ELLIPSE_POINTS = 64
 
 
 class Tool(StrEnum):
@@ -46,10 +51,13 @@ class Tool(StrEnum):
     PICKER = "picker"
     FILL = "fill"
     RECTANGLE_MASK = "rectangle_mask"
+    ELLIPSE_MASK = "ellipse_mask"
     LASSO_MASK = "lasso_mask"
+    MAGIC_WAND = "magic_wand"
 
 
-SELECTION_TOOLS = (Tool.RECTANGLE_MASK, Tool.LASSO_MASK)
+SELECTION_TOOLS = (Tool.RECTANGLE_MASK, Tool.ELLIPSE_MASK, Tool.LASSO_MASK, Tool.MAGIC_WAND)
+CORNER_TOOLS = (Tool.RECTANGLE_MASK, Tool.ELLIPSE_MASK)
 
 
 @dataclass
@@ -62,6 +70,7 @@ class ToolSettings:
     opacity: float = 1.0
     color: tuple[int, int, int] = (20, 20, 20)
     label: int = 1
+    tolerance: int = 32
 
     def brush(self, erase: bool = False) -> Brush:
         return Brush(self.size, self.hardness, self.opacity, self.color, erase=erase, label=self.label)
@@ -77,6 +86,15 @@ def _checker_brush(cell: int = 8) -> QBrush:
     return QBrush(pixmap)
 
 
+@dataclass(frozen=True)
+class ViewState:
+    """How a document was shown: its zoom, its pan, and whether it was fitted to the view."""
+
+    zoom: float
+    offset: QPointF
+    fit: bool
+
+
 class Canvas(QWidget):
     """Displays a :class:`Document` and edits it with the tools in :class:`ToolSettings`.
 
@@ -89,6 +107,8 @@ class Canvas(QWidget):
     color_picked = Signal(tuple)
     message = Signal(str)
     mask_needed = Signal()
+    view_changed = Signal()
+    """The zoom, the pan or the view's size changed."""
 
     def __init__(self, tools: ToolSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +134,12 @@ class Canvas(QWidget):
         self._stroke: Stroke | None = None
         self._selection: list[QPointF] = []  # the rectangle's corners or the lasso's points, in image pixels
         self._subtract = False
+        self._add = False
+        self._ants: list[QLineF] = []  # the document selection's outline, in image pixels
+        self._ants_phase = 0
+        self._ants_timer = QTimer(self)
+        self._ants_timer.setInterval(ANTS_INTERVAL_MS)
+        self._ants_timer.timeout.connect(self._march)
         self._pan_anchor: QPointF | None = None
         self._space_down = False
         self._cursor: QPointF | None = None
@@ -130,8 +156,10 @@ class Canvas(QWidget):
     # Document
 
     def set_document(self, doc: Document | None) -> None:
-        if self.doc is not None:
+        if self.doc is not None and self.doc is not doc:
             self.doc.pixels_changed.disconnect(self._on_pixels_changed)
+            self.doc.selection_changed.disconnect(self._on_selection_changed)
+        connect = doc is not None and doc is not self.doc
         self.doc = doc
         self._stroke = None
         self._selection = []
@@ -142,14 +170,16 @@ class Canvas(QWidget):
         self._reduced_image = ReducedCopy()
         self._reduced_overlay = ReducedCopy()
         if doc is not None:
-            doc.pixels_changed.connect(self._on_pixels_changed)
+            if connect:
+                doc.pixels_changed.connect(self._on_pixels_changed)
+                doc.selection_changed.connect(self._on_selection_changed)
             self._image = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
             self._overlay = QImage(doc.width, doc.height, QImage.Format.Format_RGBA8888_Premultiplied)
             self._overlay.fill(0)
             self._overlay_clear = True
             self._refresh(None)
             self.fit()
-        self.update()
+        self._on_selection_changed()
 
     def set_preview(self, image: QImage | None) -> None:
         """Show a job's preview on top of the document.
@@ -189,6 +219,21 @@ class Canvas(QWidget):
     @property
     def has_preview(self) -> bool:
         return self._preview is not None
+
+    def _on_selection_changed(self) -> None:
+        """Trace the document's selection along pixel edges for the marching ants (still when very ragged)."""
+        selection = None if self.doc is None else self.doc.selection
+        edges = np.zeros((0, 4), np.float32) if selection is None else outline(selection)
+        self._ants = [QLineF(*segment) for segment in edges.tolist()]
+        if 0 < len(self._ants) <= MAX_MARCHING_SEGMENTS:
+            self._ants_timer.start()
+        else:
+            self._ants_timer.stop()
+        self.update()
+
+    def _march(self) -> None:
+        self._ants_phase = (self._ants_phase + 1) % 8
+        self.update()
 
     def _on_pixels_changed(self, region: Region | None) -> None:
         doc = self.doc
@@ -292,7 +337,7 @@ class Canvas(QWidget):
         self._offset = anchor - fixed * self._scale()
         self._fit_mode = False
         self.zoom_changed.emit(zoom)
-        self.update()
+        self._view_moved()
 
     def zoom_in(self) -> None:
         self.set_zoom(self._zoom * 1.25)
@@ -303,8 +348,8 @@ class Canvas(QWidget):
     def actual_pixels(self) -> None:
         """100%: one image pixel per screen pixel, centred."""
         self._zoom = 1.0
-        self._center()
         self._fit_mode = False
+        self._center()
         self.zoom_changed.emit(self._zoom)
 
     def fit(self) -> None:
@@ -316,8 +361,8 @@ class Canvas(QWidget):
         dpr = self.devicePixelRatioF()
         self._zoom = min(avail_w / self.doc.width, avail_h / self.doc.height) * dpr
         self._zoom = min(max(self._zoom, MIN_ZOOM), MAX_ZOOM)
+        self._fit_mode = True  # before centring: scrollbars hidden on the way resize the view, which fits again
         self._center()
-        self._fit_mode = True
         self.zoom_changed.emit(self._zoom)
 
     def _center(self) -> None:
@@ -325,12 +370,64 @@ class Canvas(QWidget):
             return
         s = self._scale()
         self._offset = QPointF((self.width() - self.doc.width * s) / 2, (self.height() - self.doc.height * s) / 2)
+        self._view_moved()
+
+    def picture_size(self) -> QSizeF:
+        """The document's size on screen at the current zoom, in widget pixels."""
+        if self.doc is None:
+            return QSizeF()
+        return QSizeF(self.doc.width, self.doc.height) * self._scale()
+
+    def scroll_position(self) -> QPointF:
+        """Where the view's top-left corner is, in widget pixels from the picture's top-left corner."""
+        return -self._offset
+
+    def scroll_to(self, position: QPointF) -> None:
+        """Pan so that the view's top-left corner is ``position`` (see :meth:`scroll_position`)."""
+        self._offset = -position
+        self._fit_mode = False
+        self._view_moved()
+
+    def center_on(self, point: QPointF) -> None:
+        """Pan so that the image point ``point`` is in the middle of the view."""
+        self.scroll_to(point * self._scale() - QPointF(self.width() / 2, self.height() / 2))
+
+    def visible_image_rect(self) -> QRectF:
+        """The part of the document the view shows, in image pixels."""
+        if self.doc is None:
+            return QRectF()
+        shown = QRectF(self.widget_to_image(QPointF(0, 0)), self.widget_to_image(QPointF(self.width(), self.height())))
+        return shown.intersected(QRectF(0, 0, self.doc.width, self.doc.height))
+
+    def view_state(self) -> ViewState:
+        """The zoom and pan, to show the document the same way again with :meth:`restore_view`."""
+        return ViewState(self._zoom, QPointF(self._offset), self._fit_mode)
+
+    def restore_view(self, state: ViewState) -> None:
+        if state.fit:
+            self.fit()
+            return
+        self._zoom, self._offset, self._fit_mode = state.zoom, QPointF(state.offset), False
+        self.zoom_changed.emit(self._zoom)
+        self._view_moved()
+
+    def thumbnail(self, size: QSize) -> QImage:
+        """The document's picture shrunk to fit ``size`` (masks, selections and previews left out)."""
+        if self.doc is None or self._image.isNull():
+            return QImage()
+        mode = Qt.TransformationMode.SmoothTransformation
+        return self._image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode)
+
+    def _view_moved(self) -> None:
+        self.view_changed.emit()
         self.update()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self._fit_mode:
             self.fit()
+        else:
+            self.view_changed.emit()
 
     # Painting
 
@@ -363,7 +460,26 @@ class Canvas(QWidget):
         if self.guides_painter is not None:
             self.guides_painter(painter, self)
         self._paint_brush_outline(painter)
+        self._paint_ants(painter)
         self._paint_selection(painter)
+
+    def _paint_ants(self, painter: QPainter) -> None:
+        """The document's selection as a black and white dashed outline that moves."""
+        if not self._ants or self._preview is not None:
+            return
+        painter.save()
+        s = self._scale()
+        painter.setTransform(QTransform(s, 0, 0, s, self._offset.x(), self._offset.y()))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        white = QPen(QColor(255, 255, 255), 0)
+        black = QPen(QColor(0, 0, 0), 0)
+        black.setDashPattern([4, 4])
+        black.setDashOffset(self._ants_phase)
+        for pen in (white, black):
+            painter.setPen(pen)
+            painter.drawLines(self._ants)
+        painter.restore()
 
     def _paint_brush_outline(self, painter: QPainter) -> None:
         no_brush = (Tool.PICKER, Tool.FILL, *SELECTION_TOOLS)
@@ -382,6 +498,10 @@ class Canvas(QWidget):
         if self.tools.tool is Tool.RECTANGLE_MASK and len(points) == 2:
             a, b = points
             points = [a, QPointF(b.x(), a.y()), b, QPointF(a.x(), b.y())]
+        elif self.tools.tool is Tool.ELLIPSE_MASK and len(points) == 2:
+            centre, radii = (points[0] + points[1]) / 2, (points[1] - points[0]) / 2
+            turns = (2 * math.pi * i / ELLIPSE_POINTS for i in range(ELLIPSE_POINTS))
+            points = [centre + QPointF(radii.x() * math.cos(t), radii.y() * math.sin(t)) for t in turns]
         return QPolygonF([self.image_to_widget(point) for point in points])
 
     def _paint_selection(self, painter: QPainter) -> None:
@@ -472,9 +592,15 @@ class Canvas(QWidget):
             self._fill()
             return
         if tool in SELECTION_TOOLS:
-            if not self._mask_hidden():
+            if self._mask_hidden():
+                return
+            self._subtract = bool(modifiers & Qt.KeyboardModifier.AltModifier)
+            self._add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+            if tool is Tool.MAGIC_WAND:
+                x, y = math.floor(point.x()), math.floor(point.y())
+                self._select(magic_wand(self.doc.composite(), x, y, self.tools.tolerance))
+            else:
                 self._selection = [point, point]
-                self._subtract = bool(modifiers & Qt.KeyboardModifier.AltModifier)
             return
         layer = self._target_layer()
         if layer is None:
@@ -492,7 +618,7 @@ class Canvas(QWidget):
             if mask is None:
                 self.mask_needed.emit()
                 mask = self.doc.active_mask()
-            return mask
+            return mask if mask is None or self._unlocked(mask) else None
         layer = active
         if layer is None:
             self.message.emit("There is no layer to paint on: add one in the Layers panel.")
@@ -500,7 +626,16 @@ class Canvas(QWidget):
         if not layer.visible:
             self.message.emit(f"Layer {layer.name!r} is hidden: show it to paint on it.")
             return None
-        return layer
+        return layer if self._unlocked(layer) else None
+
+    def _unlocked(self, layer: Layer) -> bool:
+        """True when ``layer`` may be painted on, else False and why in a message (it is locked)."""
+        try:
+            layer.ensure_unlocked("erase it" if self.tools.tool is Tool.ERASER else "paint on it")
+        except LayerLockedError as exc:
+            self.message.emit(str(exc))
+            return False
+        return True
 
     def _mask_hidden(self) -> bool:
         """True, and why in a message, when the active layer is a hidden mask (the mask tools leave it alone)."""
@@ -525,7 +660,7 @@ class Canvas(QWidget):
             self._offset += pos - self._pan_anchor
             self._pan_anchor = pos
             self._fit_mode = False
-            self.update()
+            self._view_moved()
             return
         if self.doc is not None:
             point = self.widget_to_image(pos)
@@ -539,7 +674,7 @@ class Canvas(QWidget):
     def _extend_selection(self, point: QPointF) -> None:
         """Move the rectangle's far corner to ``point``, or add it to the lasso when it moved a screen pixel."""
         before = self._selection_outline().boundingRect()
-        if self.tools.tool is Tool.RECTANGLE_MASK:
+        if self.tools.tool in CORNER_TOOLS:
             self._selection[-1] = point
         elif (point - self._selection[-1]).manhattanLength() * self._scale() >= 1:
             self._selection.append(point)
@@ -570,18 +705,31 @@ class Canvas(QWidget):
                 self.doc.history.push(command, applied=True)
 
     def _finish_selection(self) -> None:
-        """Fill the dragged shape into the active label map with the current label, or into the document's mask
-        (Alt held at the press: clear it), in one undo step."""
         assert self.doc is not None
         points = [(p.x(), p.y()) for p in self._selection]
         size = (self.doc.width, self.doc.height)
         if self.tools.tool is Tool.RECTANGLE_MASK:
             selected = rectangle_mask(points[0], points[-1], *size)
+        elif self.tools.tool is Tool.ELLIPSE_MASK:
+            selected = ellipse_mask(points[0], points[-1], *size)
         else:
             selected = polygon_mask(points, *size)
         self._update_selection(QRectF())
         self._selection = []
-        command = select_shape(self.doc, selected, self._subtract, self.tools.label)
+        self._select(selected)
+
+    def _select(self, selected: np.ndarray) -> None:
+        """Fill ``selected`` into the active mask, or the active label map with the current label (Alt held: clear
+        them); on a picture layer, make it the selection (Shift: add to it, Alt: take it away). One undo step."""
+        assert self.doc is not None
+        active = self.doc.active_layer
+        if active is not None and active.kind is not LayerKind.RASTER and active.visible:
+            if not self._unlocked(active):
+                return
+            command = fill_shape(active, selected, self._subtract, self.tools.label)
+        else:
+            how = Combine.SUBTRACT if self._subtract else Combine.ADD if self._add else Combine.REPLACE
+            command = select(self.doc, selected, how)
         if command is not None:
             self.doc.history.push(command)
 

@@ -23,6 +23,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -40,9 +41,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe, blank_pixels
-from studio.core.history import AddLayer, MoveLayer, RemoveLayer, SetLayerProperties
+from studio.core.blend import BLEND_MODE_TITLES, BlendMode
+from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, LayerLockedError, Recipe, blank_pixels
+from studio.core.history import AddLayer, MoveLayer, RemoveLayer, ReplaceLayers, SetLayerProperties
 from studio.core.inputs import label_colours
+from studio.core.layer_ops import MergeError, flatten, merge_down
 from studio.qt.convert import numpy_to_qimage
 
 THUMB_SIZE = 40
@@ -124,6 +127,10 @@ def recipe_text(recipe: Recipe, max_params: int = 24) -> str:
 def _layer_tooltip(layer: Layer) -> str:
     state = "visible" if layer.visible else "hidden"
     text = f"{layer.name}\n{KIND_LABELS[layer.kind]}, {state}, opacity {round(layer.opacity * 100)} %"
+    if layer.kind is LayerKind.RASTER:
+        text += f", {BLEND_MODE_TITLES[layer.blend_mode].lower()}"
+    if layer.locked:
+        text += ", locked"
     if layer.recipe is not None:
         text += "\n\n" + recipe_text(layer.recipe)
     return text
@@ -148,7 +155,7 @@ def _set_enabled(widget: QWidget, enabled: bool) -> None:
 
 
 class _LayerDelegate(QStyledItemDelegate):
-    """Draws the kind badge and recipe marker; renames go straight to a callback as a history command.
+    """Draws the kind badge, recipe marker and lock; renames go straight to a callback as a history command.
 
     ``layer_at(row)`` gives the layer a row shows (``None`` for none).
     """
@@ -171,11 +178,13 @@ class _LayerDelegate(QStyledItemDelegate):
         layer = self._layer_at(index.row())
         badge = KIND_LABELS[layer.kind] if layer is not None else ""
         has_recipe = layer is not None and layer.recipe is not None
+        locked = layer is not None and layer.locked
         metrics = opt.fontMetrics
         text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, opt, widget)
         badge_width = metrics.horizontalAdvance(badge)
         badge_rect = QRect(text_rect.right() - 4 - badge_width, text_rect.top(), badge_width + 1, text_rect.height())
-        left = badge_rect.left() - (12 if has_recipe else 0)
+        marker_left = badge_rect.left() - (12 if has_recipe else 0)
+        left = marker_left - (16 if locked else 0)
         room = left - text_rect.left() - 12  # the style pads the text; keep clear of the badge
         opt.text = metrics.elidedText(opt.text, Qt.TextElideMode.ElideRight, max(room, 0))
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
@@ -185,11 +194,13 @@ class _LayerDelegate(QStyledItemDelegate):
         painter.save()
         painter.setPen(opt.palette.color(role))
         painter.drawText(badge_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), badge)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if locked:
+            _draw_padlock(painter, left + 2, badge_rect.center().y())
         if has_recipe:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(QColor(255, 255, 255, 160) if selected else Qt.PenStyle.NoPen)
             painter.setBrush(QColor(RECIPE_MARKER_COLOR))
-            painter.drawEllipse(left + 2, badge_rect.center().y() - 3, 7, 7)
+            painter.drawEllipse(marker_left + 2, badge_rect.center().y() - 3, 7, 7)
         painter.restore()
 
     def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: QModelIndex) -> QWidget:
@@ -214,18 +225,31 @@ class _LayerDelegate(QStyledItemDelegate):
             self._rename(str(editor.property("layer_id")), editor.text())
 
 
-class LayersPanel(QWidget):
-    """The document's layers, top-most first, with opacity and layer buttons.
+def _draw_padlock(painter: QPainter, left: int, centre_y: int) -> None:
+    """A small padlock in the pen's colour, 9 px wide, centred on ``centre_y``: the mark of a locked layer."""
+    colour = painter.pen().color()
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawArc(QRect(left + 2, centre_y - 6, 5, 7), 0, 180 * 16)
+    painter.drawLine(left + 2, centre_y - 3, left + 2, centre_y - 1)
+    painter.drawLine(left + 7, centre_y - 3, left + 7, centre_y - 1)
+    painter.fillRect(QRect(left, centre_y - 1, 10, 7), colour)
 
-    Every change goes through ``doc.history`` so it can be undone. Selecting a
-    row makes that layer active (``doc.active_id``); ``active_changed(layer_id)``
+
+class LayersPanel(QWidget):
+    """The document's layers, top-most first, with opacity, blend mode, lock and layer buttons.
+
+    Every change but showing, hiding, locking and unlocking a layer goes through
+    ``doc.history`` so it can be undone; those four only mark the document unsaved.
+    Selecting a row makes that layer active (``doc.active_id``); ``active_changed(layer_id)``
     fires whenever the shown active layer changes ("" when there is none);
     ``rerender_requested(layer_id)`` when the context menu's "Re-render at Another
-    Size…" is chosen on a layer with a recipe.
+    Size…" is chosen on a layer with a recipe; ``message(text)`` when an action is
+    refused (a locked layer), for the status bar.
     """
 
     active_changed = Signal(str)
     rerender_requested = Signal(str)
+    message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -266,6 +290,24 @@ class LayersPanel(QWidget):
         opacity_row.addWidget(self.opacity_slider, 1)
         opacity_row.addWidget(self.opacity_value)
 
+        self.blend_combo = QComboBox()
+        for mode, title in BLEND_MODE_TITLES.items():
+            self.blend_combo.addItem(title, mode.value)
+        self.blend_combo.setToolTip("How the selected image layer mixes with the layers below it")
+        self.blend_combo.currentIndexChanged.connect(self._on_blend_changed)
+        self.lock_button = QToolButton()
+        self.lock_button.setText("Lock")
+        self.lock_button.setCheckable(True)
+        self.lock_button.setToolTip("Lock the selected layer: no painting, erasing, merging or deleting")
+        self.lock_button.toggled.connect(self._on_lock_toggled)
+        blend_row = QHBoxLayout()
+        blend_row.setContentsMargins(0, 0, 0, 0)
+        blend_label = QLabel("Blend")
+        blend_label.setMinimumWidth(QLabel("Opacity").sizeHint().width())
+        blend_row.addWidget(blend_label)
+        blend_row.addWidget(self.blend_combo, 1)
+        blend_row.addWidget(self.lock_button)
+
         def button(text: str, tip: str, slot: Callable[[], object]) -> QToolButton:
             b = QToolButton()
             b.setText(text)
@@ -284,6 +326,10 @@ class LayersPanel(QWidget):
         self.delete_button = button("Delete", "Delete the selected layer", self.delete_layer)
         self.up_button = button("Up", "Move the selected layer up", lambda: self.move_layer(1))
         self.down_button = button("Down", "Move the selected layer down", lambda: self.move_layer(-1))
+        self.merge_button = button(
+            "Merge down", "Merge the selected layer into the one below, with its blend mode", self.merge_down
+        )
+        self.flatten_button = button("Flatten", "Merge every image layer into one", self.flatten)
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(2)
@@ -291,12 +337,15 @@ class LayersPanel(QWidget):
             grid.addWidget(b, 0, column * 4, 1, 4)
         for column, b in enumerate((self.duplicate_button, self.delete_button, self.up_button, self.down_button)):
             grid.addWidget(b, 1, column * 3, 1, 3)
+        for column, b in enumerate((self.merge_button, self.flatten_button)):
+            grid.addWidget(b, 2, column * 6, 1, 6)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.list, 1)
         layout.addLayout(opacity_row)
+        layout.addLayout(blend_row)
         layout.addLayout(grid)
 
         self._thumb_timer = QTimer(self)
@@ -396,7 +445,7 @@ class LayersPanel(QWidget):
         return layer
 
     def duplicate_layer(self) -> Layer | None:
-        """Add a copy of the active layer (pixels, visibility, opacity, recipe) above it."""
+        """Add a copy of the active layer (pixels, visibility, opacity, blend mode, recipe; unlocked) above it."""
         doc = self.doc
         source = doc.active_layer if doc is not None else None
         if doc is None or source is None:
@@ -408,14 +457,25 @@ class LayersPanel(QWidget):
             visible=source.visible,
             opacity=source.opacity,
             recipe=copy.deepcopy(source.recipe),
+            blend_mode=source.blend_mode,
         )
         doc.history.push(AddLayer("Duplicate layer", layer, self._above_active()))
         return layer
 
     def delete_layer(self) -> None:
-        """Delete the active layer."""
+        """Delete the active layer, unless it is locked (then ``message`` says so)."""
+        layer = self.doc.active_layer if self.doc is not None else None
+        if self.doc is not None and layer is not None and self._unlocked(layer, "delete it"):
+            self.doc.history.push(RemoveLayer("Delete layer", layer.id))
+
+    def merge_down(self) -> None:
+        """Merge the active layer into the image layer below it, in one undo step (``message`` says why not)."""
         if self.doc is not None and self.doc.active_id is not None:
-            self.doc.history.push(RemoveLayer("Delete layer", self.doc.active_id))
+            self._push_merge(lambda doc: merge_down(doc, doc.active_id or ""))
+
+    def flatten(self) -> None:
+        """Merge every visible image layer into one, dropping hidden ones, in one undo step."""
+        self._push_merge(flatten)
 
     def move_layer(self, offset: int) -> None:
         """Move the active layer ``offset`` places up (positive) or down (negative) the stack."""
@@ -435,11 +495,27 @@ class LayersPanel(QWidget):
         if self.doc is not None and layer is not None and name and name != layer.name:
             self.doc.history.push(SetLayerProperties("Rename layer", layer_id, {"name": name}))
 
+    def start_rename(self) -> None:
+        """Open the name editor on the active layer's row."""
+        item = self.list.currentItem()
+        if item is not None:
+            self.list.scrollToItem(item)
+            self.list.editItem(item)
+
     def set_layer_visible(self, layer_id: str, visible: bool) -> None:
+        """Show or hide a layer: not an undo step, but the document becomes unsaved (projects keep it)."""
+        self._set_unrecorded(layer_id, visible=visible)
+
+    def set_layer_locked(self, layer_id: str, locked: bool) -> None:
+        """Lock or unlock a layer: not an undo step, but the document becomes unsaved (projects keep it)."""
+        self._set_unrecorded(layer_id, locked=locked)
+
+    def set_blend_mode(self, layer_id: str, mode: BlendMode) -> None:
+        """Set an image layer's blend mode, as an undo step."""
         layer = self._layer(layer_id)
-        if self.doc is not None and layer is not None and layer.visible != visible:
-            text = "Show layer" if visible else "Hide layer"
-            self.doc.history.push(SetLayerProperties(text, layer_id, {"visible": visible}))
+        if self.doc is not None and layer is not None and layer.kind is LayerKind.RASTER and layer.blend_mode != mode:
+            text = f"Blend mode {BLEND_MODE_TITLES[mode].lower()}"
+            self.doc.history.push(SetLayerProperties(text, layer_id, {"blend_mode": mode}))
 
     def set_layer_opacity(self, layer_id: str, opacity: float) -> None:
         """Set opacity (0..1); consecutive calls merge into one undo step."""
@@ -448,10 +524,30 @@ class LayersPanel(QWidget):
             self.doc.history.push(SetLayerProperties("Layer opacity", layer_id, {"opacity": opacity}))
 
     def context_menu(self, pos: QPoint) -> QMenu:
-        """The menu for the row at ``pos`` (list coordinates): re-render a layer that has a recipe."""
+        """The menu for the row at ``pos`` (list coordinates, which it selects): rename, duplicate, merge down,
+        flatten, lock, and re-render a layer that has a recipe."""
         menu = QMenu(self.list)
-        shown = self.layer_at(self.list.indexAt(pos).row())
+        row = self.list.indexAt(pos).row()
+        shown = self.layer_at(row)
         layer = self._layer(shown.id) if shown is not None else None
+        if layer is not None:
+            self.list.setCurrentRow(row)
+        for text, slot, enabled in (
+            ("Rename…", self.start_rename, layer is not None),
+            ("Duplicate", self.duplicate_layer, layer is not None),
+            ("Merge Down", self.merge_down, layer is not None),
+            ("Flatten Image", self.flatten, self.doc is not None),
+        ):
+            item = menu.addAction(text)
+            item.setEnabled(enabled)
+            item.triggered.connect(lambda _checked=False, slot=slot: slot())
+        lock = menu.addAction("Locked")
+        lock.setCheckable(True)
+        lock.setChecked(layer is not None and layer.locked)
+        lock.setEnabled(layer is not None)
+        if layer is not None:
+            lock.toggled.connect(lambda locked, layer_id=layer.id: self.set_layer_locked(layer_id, locked))
+        menu.addSeparator()
         action = menu.addAction("Re-render at Another Size…")
         action.setEnabled(layer is not None and layer.recipe is not None)
         if layer is not None:
@@ -467,6 +563,30 @@ class LayersPanel(QWidget):
             return self.doc.layer(layer_id)
         except KeyError:
             return None
+
+    def _unlocked(self, layer: Layer, action: str) -> bool:
+        """True when ``layer`` is unlocked, else ``message`` says it is locked so the artist cannot ``action``."""
+        try:
+            layer.ensure_unlocked(action)
+        except LayerLockedError as exc:
+            self.message.emit(str(exc))
+            return False
+        return True
+
+    def _push_merge(self, make: Callable[[Document], ReplaceLayers]) -> None:
+        if self.doc is None:
+            return
+        try:
+            self.doc.history.push(make(self.doc))
+        except (LayerLockedError, MergeError) as exc:
+            self.message.emit(str(exc))
+
+    def _set_unrecorded(self, layer_id: str, **properties: bool) -> None:
+        layer = self._layer(layer_id)
+        if self.doc is None or layer is None or all(getattr(layer, k) == v for k, v in properties.items()):
+            return
+        self.doc.set_layer_properties(layer_id, **properties)
+        self.doc.history.mark_modified()
 
     def _above_active(self) -> int | None:
         doc = self.doc
@@ -488,7 +608,8 @@ class LayersPanel(QWidget):
         if item.text() != layer.name:
             item.setText(layer.name)
         check = Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
-        if item.checkState() != check:
+        # A new row reads as unchecked yet has no check box until one is set.
+        if item.data(Qt.ItemDataRole.CheckStateRole) is None or item.checkState() != check:
             item.setCheckState(check)
         tooltip = _layer_tooltip(layer)
         if item.toolTip() != tooltip:
@@ -509,6 +630,20 @@ class LayersPanel(QWidget):
         if self.opacity_value.text() != f"{self.opacity_slider.value()} %":
             self.opacity_value.setText(f"{self.opacity_slider.value()} %")
         _set_enabled(self.opacity_slider, layer is not None)
+        mode = layer.blend_mode if layer is not None else BlendMode.NORMAL
+        if self.blend_combo.currentData() != mode.value:
+            self.blend_combo.blockSignals(True)
+            self.blend_combo.setCurrentIndex(self.blend_combo.findData(mode.value))
+            self.blend_combo.blockSignals(False)
+        _set_enabled(self.blend_combo, layer is not None and layer.kind is LayerKind.RASTER)
+        locked = layer is not None and layer.locked
+        if self.lock_button.isChecked() != locked:
+            self.lock_button.blockSignals(True)
+            self.lock_button.setChecked(locked)
+            self.lock_button.blockSignals(False)
+        _set_enabled(self.lock_button, layer is not None)
+        _set_enabled(self.merge_button, layer is not None and index > 0)
+        _set_enabled(self.flatten_button, count > 0)
         for b in (self.new_layer_button, self.new_mask_button, self.new_labels_button):
             _set_enabled(b, doc is not None)
         _set_enabled(self.duplicate_button, layer is not None)
@@ -542,6 +677,14 @@ class LayersPanel(QWidget):
         if self._syncing or layer is None:
             return
         self.set_layer_visible(layer.id, item.checkState() == Qt.CheckState.Checked)
+
+    def _on_blend_changed(self, index: int) -> None:
+        if self.doc is not None and self.doc.active_id is not None and index >= 0:
+            self.set_blend_mode(self.doc.active_id, BlendMode(self.blend_combo.itemData(index)))
+
+    def _on_lock_toggled(self, locked: bool) -> None:
+        if self.doc is not None and self.doc.active_id is not None:
+            self.set_layer_locked(self.doc.active_id, locked)
 
     def _on_opacity_changed(self, value: int) -> None:
         self.opacity_value.setText(f"{value} %")

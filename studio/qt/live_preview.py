@@ -85,8 +85,9 @@ class LivePreview(QObject):
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.start)
         self.showing = False
-        self.in_use: tuple[str | None, str | None] = (None, None)
-        """The ids of the mask and label map the latest preview was rendered with."""
+        self.in_use: tuple[str | None, str | None, int | None] = (None, None, None)
+        """The ids of the mask and label map the latest preview was rendered with, and of the selection when it
+        stood for the mask."""
 
     def schedule(self, manifest: PluginManifest) -> None:
         """Re-render ``manifest``'s preview once its panel has not changed for DEBOUNCE_MS."""
@@ -127,7 +128,8 @@ class LivePreview(QObject):
 
     def document_edited(self) -> None:
         """The document changed: a preview re-renders if the mask or label map in use changed (one was hidden or
-        shown), else it is taken off the canvas, as it no longer matches the document."""
+        shown, or the selection standing for the mask changed), else it is taken off the canvas, as it no longer
+        matches the document."""
         if self.manifest is not None and self._live() and self._in_use() != self.in_use:
             self.schedule(self.manifest)
         else:
@@ -136,12 +138,14 @@ class LivePreview(QObject):
     def _live(self) -> bool:
         return self.showing or self.handle is not None or self.timer.isActive()
 
-    def _in_use(self) -> tuple[str | None, str | None]:
+    def _in_use(self) -> tuple[str | None, str | None, int | None]:
         doc = self.host.doc
         if doc is None:
-            return (None, None)
+            return (None, None, None)
         mask, labels = doc.active_mask(), doc.active_labels()
-        return (mask.id if mask is not None else None, labels.id if labels is not None else None)
+        # A new selection is a new array (commands never change one in place), so its identity tells a change.
+        selection = id(doc.selection) if mask is None and doc.selection is not None else None
+        return (mask.id if mask is not None else None, labels.id if labels is not None else None, selection)
 
     def cancel(self) -> None:
         """Cancel the preview still rendering, keeping the picture on the canvas."""

@@ -12,18 +12,15 @@ from typing import Any
 import numpy as np
 import platformdirs
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSpinBox,
+    QStackedWidget,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -31,7 +28,8 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
 from studio.core.blank import blank_document
-from studio.core.document import Document, Layer, LayerKind, blank_pixels
+from studio.core.blend import BLEND_MODE_TITLES, BlendMode
+from studio.core.document import Document, Layer, LayerKind, LayerLockedError, blank_pixels
 from studio.core.errors import describe_error
 from studio.core.history import AddLayer
 from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
@@ -41,28 +39,33 @@ from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputFolder
 from studio.core.params import mask_reach, output_size
 from studio.core.plugin import PluginLoadError, PluginManifest, PluginRegistry, discover_plugins
+from studio.core.print_size import get_preset
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from studio.core.run import confine, inputs_from_document, job_function, make_recipe, result_layer, to_rgba
 from studio.core.undo import Group
 from studio.qt.batch_dialog import BatchDialog
-from studio.qt.canvas import Canvas, ToolSettings
+from studio.qt.canvas import Canvas, ToolSettings, ViewState
 from studio.qt.docks import HistoryPanel, LayersPanel
+from studio.qt.garbage import collect_on_gui_thread
+from studio.qt.image_menu import ImageActions
 from studio.qt.job_bar import JobBar
 from studio.qt.job_controller import JobController
 from studio.qt.live_preview import LivePreview
 from studio.qt.models_dialog import MissingModelsBanner, ModelsDialog
+from studio.qt.navigator import Navigator, ScrolledCanvas
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import PluginPanel
 from studio.qt.printing.actions import PrintActions
 from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
 from studio.qt.training_panel import TrainingPanel
+from studio.qt.welcome import SAMPLE_PICTURE, NewDocument, NewDocumentDialog, WelcomeView
 
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
 MAX_RECENT = 10
-DEFAULT_SIZE = (1024, 1024)
+QUIT_GRACE_S = 0.2  # how long quitting lets each lane of running jobs stop
 
 
 ResultHandler = Callable[[Frame, OutputFolder], None]
@@ -98,31 +101,18 @@ def image_filter() -> str:
     )
 
 
-class NewDocumentDialog(QDialog):
-    """Asks for the size and background of a new document."""
+@dataclass
+class OpenDocument:
+    """A document open in a tab: where it is saved, and how it was shown when the artist left its tab."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("New document")
-        form = QFormLayout(self)
-        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
-        for spin, value in ((self.width_spin, DEFAULT_SIZE[0]), (self.height_spin, DEFAULT_SIZE[1])):
-            spin.setRange(1, 30000)
-            spin.setSuffix(" px")
-            spin.setValue(value)
-        self.background = QComboBox()
-        self.background.addItems(["White", "Black", "Transparent"])
-        form.addRow("Width", self.width_spin)
-        form.addRow("Height", self.height_spin)
-        form.addRow("Background", self.background)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+    doc: Document
+    project_path: Path | None
+    view: ViewState | None = None
 
 
 class MainWindow(QMainWindow):
-    """Studio's main window. One document is open at a time."""
+    """Studio's main window. Each open document has a tab; ``doc`` and ``project_path`` are the current tab's
+    (None while the welcome view shows)."""
 
     def __init__(
         self,
@@ -132,16 +122,17 @@ class MainWindow(QMainWindow):
         store: ModelStore | None = None,
     ) -> None:
         super().__init__()
+        collect_on_gui_thread()
         self.setObjectName("studio-main-window")
         self.settings = settings or QSettings("Studio", "Studio")
         self.autosaver = autosaver or Autosaver()
         self.registry = registry or discover_plugins()
-        self.doc: Document | None = None
-        self.project_path: Path | None = None
+        self.open_documents: list[OpenDocument] = []
+        self.current: OpenDocument | None = None
         self.last_error = ""
         # The store knows the plugins' own models; a plugin naming an unknown model goes to the load errors.
         self.store = store if store is not None else ModelStore()
-        self.store.specs = self.registry.model_catalog(self.store.specs)
+        self.store.extend_catalog(self.registry.model_catalog(self.store.specs))
         self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
         self.live_preview = LivePreview(self, self)
@@ -153,7 +144,28 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(RESOURCES / "studio.png")))
         self.setAcceptDrops(True)
         self.canvas = Canvas(self.tools)
-        self.setCentralWidget(self.canvas)
+        self.tab_bar = QTabBar()
+        self.tab_bar.setDocumentMode(True)
+        self.tab_bar.setTabsClosable(True)
+        self.tab_bar.setExpanding(False)
+        self.tab_bar.currentChanged.connect(lambda index: self._show_tab(self.open_documents[index]))
+        self.tab_bar.tabCloseRequested.connect(lambda index: self.close_document(self.open_documents[index].doc))
+        self.scrolled_canvas = ScrolledCanvas(self.canvas)
+        documents = QWidget()
+        column = QVBoxLayout(documents)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.tab_bar)
+        column.addWidget(self.scrolled_canvas, 1)
+        self.welcome = WelcomeView()
+        self.welcome.new_requested.connect(self.new_document)
+        self.welcome.open_requested.connect(self.open_dialog)
+        self.welcome.recent_requested.connect(self.open_path)
+        self.welcome.sample_requested.connect(self.open_sample)
+        self.central = QStackedWidget()
+        self.central.addWidget(self.welcome)
+        self.central.addWidget(documents)
+        self.setCentralWidget(self.central)
         self.jobs = JobController(self.store, self.canvas.preview_image, self)
         self.tool_bar = ToolOptionsBar(self.tools)
         self.tool_bar.changed.connect(self.canvas.tools_changed)
@@ -164,16 +176,19 @@ class MainWindow(QMainWindow):
 
         self.layers_panel = LayersPanel()
         self.layers_panel.rerender_requested.connect(self.rerender_dialog)
+        self.layers_panel.message.connect(self.show_message)
         self.layers_panel.active_changed.connect(self._show_document_inputs)
         self.layers_panel.active_changed.connect(lambda _layer_id: self.live_preview.refresh())
         self.history_panel = HistoryPanel()
-        self.layers_dock = self._dock("Layers", "layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.history_dock = self._dock("History", "history", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.navigator = Navigator(self.canvas)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.navigator_dock = self._dock("Navigator", "navigator", self.navigator, right)
+        self.layers_dock = self._dock("Layers", "layers", self.layers_panel, right)
+        self.history_dock = self._dock("History", "history", self.history_panel, right)
         self.plugin_docks: dict[str, QDockWidget] = {}
         self._build_plugin_docks()
         plugins = self.registry.plugins.values()
         self.training_panel = TrainingPanel(plugins, self.store, self._model_added, self.show_message)
-        right = Qt.DockWidgetArea.RightDockWidgetArea
         self.training_dock = self._dock("Training", "training", self.training_panel, right)
         self.tabifyDockWidget(self.history_dock, self.training_dock)
         self.history_dock.raise_()
@@ -197,7 +212,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self._restore_layout()
-        self.set_document(blank_document(*DEFAULT_SIZE), None)
+        self._show_welcome()
         if self.registry.errors:
             names = ", ".join(e.name for e in self.registry.errors)
             self.statusBar().showMessage(f"Plugins that failed to load: {names} (Help › Plugins)", 15000)
@@ -260,6 +275,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&New…", self.new_document_dialog, QKeySequence.StandardKey.New)
         self._action(file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file.addMenu("Open &Recent")
+        self._action(file, "Open &Sample Picture", self.open_sample)
         self._action(file, "Import as &Layer…", self.import_layer_dialog, "Ctrl+Shift+I")
         file.addSeparator()
         self._action(file, "&Save Project", self.save_action, QKeySequence.StandardKey.Save)
@@ -270,6 +286,7 @@ class MainWindow(QMainWindow):
             file, "Outputs &Folder…", self.outputs_folder_dialog, tip="Where jobs write their files (frames, GIFs)"
         )
         file.addSeparator()
+        self._action(file, "&Close", self.close_current, QKeySequence.StandardKey.Close, "Close the current document")
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self._rebuild_recent_menu()
 
@@ -290,8 +307,10 @@ class MainWindow(QMainWindow):
         self._action(view, "Zoom &Out", self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
         self._action(view, "&Fit in Window", self.canvas.fit, "Ctrl+0")
         self._action(view, "&Actual Pixels (100%)", self.canvas.actual_pixels, "Ctrl+1")
+        self._action(view, "&Next Document", lambda: self._cycle_tabs(1), QKeySequence.StandardKey.NextChild)
+        self._action(view, "&Previous Document", lambda: self._cycle_tabs(-1), QKeySequence.StandardKey.PreviousChild)
         view.addSeparator()
-        for dock in (self.layers_dock, self.history_dock, self.training_dock):
+        for dock in (self.navigator_dock, self.layers_dock, self.history_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
         view.addAction(self.tool_bar.toggleViewAction())
 
@@ -300,6 +319,26 @@ class MainWindow(QMainWindow):
         self._action(layer, "New &Mask", self.add_mask_layer)
         self._action(layer, "New &Label Map", lambda: self.add_layer(LayerKind.LABELS))
         layer.addSeparator()
+        self._action(layer, "Re&name Layer…", self.layers_panel.start_rename, "F2")
+        self._action(layer, "&Duplicate Layer", self.layers_panel.duplicate_layer, "Ctrl+J")
+        self._action(
+            layer, "Merge &Down", self.layers_panel.merge_down, tip="Merge the selected layer into the one below"
+        )
+        self._action(layer, "&Flatten Image", self.layers_panel.flatten, tip="Merge every image layer into one")
+        self.blend_menu = layer.addMenu("&Blend Mode")
+        blend_group = QActionGroup(self)
+        for mode, title in BLEND_MODE_TITLES.items():
+            action = self._action(self.blend_menu, title, lambda mode=mode: self._set_blend_mode(mode))
+            action.setCheckable(True)
+            action.setData(mode.value)
+            blend_group.addAction(action)
+        self.lock_action = QAction("Loc&k Layer", self)
+        self.lock_action.setCheckable(True)
+        self.lock_action.setStatusTip("A locked layer cannot be painted, erased, merged or deleted")
+        self.lock_action.triggered.connect(self._toggle_locked)
+        layer.addAction(self.lock_action)
+        layer.aboutToShow.connect(self._update_layer_menu)
+        layer.addSeparator()
         self._action(
             layer,
             "Re-render at Another &Size…",
@@ -307,8 +346,11 @@ class MainWindow(QMainWindow):
             tip="Run the selected layer's recipe again at another size, for example at print size",
         )
 
+        image = bar.addMenu("&Image")
         self.print_actions = PrintActions(self, self)
-        self.print_actions.add_to_menus(file=file, image=bar.addMenu("&Image"), view=view)
+        self.print_actions.add_to_menus(file=file, image=image, view=view)
+        self.image_actions = ImageActions(self, self)
+        self.image_actions.add_to_menus(edit=edit, image=image, select=bar.addMenu("&Select"))
 
         plugins = bar.addMenu("&Plugins")
         self._action(plugins, "&Models…", self.show_models, tip="Install and check the networks plugins use")
@@ -322,32 +364,126 @@ class MainWindow(QMainWindow):
 
     # Documents
 
+    @property
+    def doc(self) -> Document | None:
+        """The current tab's document (None while the welcome view shows)."""
+        return self.current.doc if self.current is not None else None
+
+    @property
+    def project_path(self) -> Path | None:
+        """Where the current tab's document is saved as a project, if it is."""
+        return self.current.project_path if self.current is not None else None
+
+    @project_path.setter
+    def project_path(self, path: Path | None) -> None:
+        if self.current is not None:
+            self.current.project_path = path
+
     def set_document(self, doc: Document, project_path: Path | None) -> None:
-        """Show ``doc``; a running job for the previous document is cancelled."""
-        if self.job is not None:
-            self.cancel_job()
+        """Show ``doc`` in its tab: a new tab unless it is open already. A running job keeps going on its own
+        document."""
+        opened = self._open_document_of(doc)
+        if opened is None:
+            opened = OpenDocument(doc, project_path)
+            self.open_documents.append(opened)
+            doc.history.changed.connect(self._update_tab_titles)
+            self.tab_bar.blockSignals(True)
+            self.tab_bar.addTab(doc.name)
+            self.tab_bar.blockSignals(False)
+        opened.project_path = project_path
+        self._show_tab(opened)
+
+    def _open_document_of(self, doc: Document) -> OpenDocument | None:
+        return next((opened for opened in self.open_documents if opened.doc is doc), None)
+
+    def _show_tab(self, opened: OpenDocument) -> None:
+        """Make ``opened`` the current document: the canvas, docks and panels follow it, with its zoom and pan."""
+        if opened is self.current:
+            return
         self.live_preview.stop()
-        if self.doc is not None:
-            self.doc.history.changed.disconnect(self._update_title)
-            self.doc.history.changed.disconnect(self.live_preview.document_edited)
-            self.doc.layers_changed.disconnect(self._show_size)
-            self.doc.layers_changed.disconnect(self._show_document_inputs)
-            self.autosaver.discard(self.doc)
-        self.doc = doc
-        self.project_path = project_path
-        doc.history.changed.connect(self._update_title)
-        doc.history.changed.connect(self.live_preview.document_edited)
-        doc.layers_changed.connect(self._show_size)
-        doc.layers_changed.connect(self._show_document_inputs)
+        if self.current is not None:
+            self.current.view = self.canvas.view_state()
+        self.current = opened
+        self.tab_bar.blockSignals(True)
+        self.tab_bar.setCurrentIndex(self.open_documents.index(opened))
+        self.tab_bar.blockSignals(False)
+        self.central.setCurrentIndex(1)
+        self._follow(opened.doc)
+        if opened.view is not None:
+            self.canvas.restore_view(opened.view)
+        if self.job is not None and self.job.doc is not opened.doc:
+            self.statusBar().showMessage(f"{self.job.manifest.title} is still running on {self.job.doc.name}", 5000)
+
+    def _follow(self, doc: Document | None) -> None:
+        """Connect the window to ``doc`` (disconnecting it from the canvas's document first); None for none."""
+        shown = self.canvas.doc
+        if shown is not None:
+            shown.history.changed.disconnect(self._update_title)
+            shown.history.changed.disconnect(self.live_preview.document_edited)
+            shown.layers_changed.disconnect(self._show_size)
+            shown.layers_changed.disconnect(self._show_document_inputs)
+            shown.selection_changed.disconnect(self._show_document_inputs)
+        if doc is not None:
+            doc.history.changed.connect(self._update_title)
+            doc.history.changed.connect(self.live_preview.document_edited)
+            doc.layers_changed.connect(self._show_size)
+            doc.layers_changed.connect(self._show_document_inputs)
+            doc.selection_changed.connect(self._show_document_inputs)
         self.canvas.set_document(doc)
+        self.navigator.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
         self._show_size()
         self._show_document_inputs()
-        for host in self.hosts.values():
-            host.document_changed.emit(doc)
+        if doc is not None:
+            for host in self.hosts.values():
+                host.document_changed.emit(doc)
         self.print_actions.document_changed(doc)
         self._update_title()
+
+    def close_document(self, doc: Document) -> bool:
+        """Close ``doc``'s tab, first asking to save unsaved changes; a job running on it is cancelled. False
+        when the artist cancelled. Closing the last tab shows the welcome view."""
+        opened = self._open_document_of(doc)
+        if opened is None:
+            return True
+        if not doc.history.is_clean:
+            self._show_tab(opened)
+            if not self.confirm_discard():
+                return False
+        if self.job is not None and self.job.doc is doc:
+            self.cancel_job()
+        index = self.open_documents.index(opened)
+        if opened is self.current:
+            remaining = self.open_documents[:index] + self.open_documents[index + 1 :]
+            if remaining:
+                self._show_tab(remaining[min(index, len(remaining) - 1)])
+            else:
+                self._show_welcome()
+        self.open_documents.remove(opened)
+        self.tab_bar.blockSignals(True)
+        self.tab_bar.removeTab(index)
+        self.tab_bar.blockSignals(False)
+        doc.history.changed.disconnect(self._update_tab_titles)
+        self.autosaver.discard(doc)
+        return True
+
+    def close_current(self) -> bool:
+        """File › Close: close the current document (see :meth:`close_document`)."""
+        return self.doc is None or self.close_document(self.doc)
+
+    def _cycle_tabs(self, step: int) -> None:
+        if self.current is not None:
+            index = self.open_documents.index(self.current) + step
+            self._show_tab(self.open_documents[index % len(self.open_documents)])
+
+    def _show_welcome(self) -> None:
+        """No document: the welcome view instead of the canvas."""
+        self.live_preview.stop()
+        self.current = None
+        self._follow(None)
+        self.welcome.set_recent(self.recent_files())
+        self.central.setCurrentIndex(0)
 
     def _show_document_inputs(self, *_: object) -> None:
         """Every panel shows the mask and label map a run would use now."""
@@ -355,19 +491,30 @@ class MainWindow(QMainWindow):
             panel.inputs_box.show_document(self.doc)
 
     def _show_size(self) -> None:
-        if self.doc is not None:
-            self.size_label.setText(f"{self.doc.width} × {self.doc.height}")
+        self.size_label.setText(f"{self.doc.width} × {self.doc.height}" if self.doc is not None else "")
+        if self.doc is None:
+            self.zoom_label.clear()
+            self.cursor_label.clear()
 
     def _update_title(self) -> None:
+        self._update_tab_titles()
+        self.undo_action.setEnabled(self.doc is not None and self.doc.history.can_undo)
+        self.redo_action.setEnabled(self.doc is not None and self.doc.history.can_redo)
         if self.doc is None:
+            self.setWindowTitle("Studio")
             return
         dirty = "" if self.doc.history.is_clean else "*"
         self.setWindowTitle(f"{self.doc.name}{dirty} — Studio")
-        self.undo_action.setEnabled(self.doc.history.can_undo)
-        self.redo_action.setEnabled(self.doc.history.can_redo)
+
+    def _update_tab_titles(self) -> None:
+        """Each tab shows its document's name, with * while it has unsaved changes."""
+        for index, opened in enumerate(self.open_documents):
+            doc = opened.doc
+            self.tab_bar.setTabText(index, f"{doc.name}{'' if doc.history.is_clean else '*'}")
+            self.tab_bar.setTabToolTip(index, str(doc.file_path or doc.name))
 
     def confirm_discard(self) -> bool:
-        """True when the open document may be replaced (saved, clean, or the user agrees)."""
+        """True when the current document's unsaved changes may be lost (saved, clean, or the user agrees)."""
         if self.doc is None or self.doc.history.is_clean:
             return True
         answer = QMessageBox.question(
@@ -381,8 +528,13 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Discard
 
     def open_path(self, path: Path) -> bool:
-        """Open an image or a project; a failure shows why and keeps the current document."""
+        """Open an image or a project in a new tab (or switch to its tab when it is open already); a failure shows
+        why."""
         path = Path(path)
+        opened = next((o for o in self.open_documents if o.doc.file_path in (path, path.resolve())), None)
+        if opened is not None:
+            self._show_tab(opened)
+            return True
         try:
             if path.suffix.lower() == PROJECT_SUFFIX:
                 doc = load_project(path)
@@ -395,6 +547,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open", str(exc))
             return False
         doc.name = path.name if project else path.stem
+        doc.file_path = path
         self.set_document(doc, project)
         self._add_recent(path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
@@ -429,6 +582,7 @@ class MainWindow(QMainWindow):
             return False
         self.project_path = path
         self.doc.name = path.name
+        self.doc.file_path = path
         self.doc.history.set_clean()
         self.autosaver.discard(self.doc)
         self._add_recent(path)
@@ -448,9 +602,12 @@ class MainWindow(QMainWindow):
         return True
 
     def autosave(self) -> None:
-        if self.doc is not None and not self.doc.history.is_clean:
+        """Autosave every open document with unsaved changes."""
+        for opened in self.open_documents:
+            if opened.doc.history.is_clean:
+                continue
             try:
-                self.autosaver.save(self.doc, self.project_path)
+                self.autosaver.save(opened.doc, opened.project_path)
             except OSError as exc:
                 log.warning("autosave failed: %s", exc)
                 self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
@@ -459,13 +616,29 @@ class MainWindow(QMainWindow):
 
     def new_document_dialog(self) -> None:
         dialog = NewDocumentDialog(self)
-        if dialog.exec() and self.confirm_discard():
-            doc = blank_document(dialog.width_spin.value(), dialog.height_spin.value(), dialog.background.currentText())
-            self.set_document(doc, None)
+        if dialog.exec():
+            self.new_document(dialog.form.choice())
+
+    def new_document(self, choice: NewDocument) -> Document:
+        """A blank document in a new tab: of a print preset's size, with its print settings, or of the size asked."""
+        if choice.print_preset is not None:
+            return self.print_actions.new_document(get_preset(choice.print_preset), choice.background)
+        doc = blank_document(choice.width, choice.height, choice.background)
+        self.set_document(doc, None)
+        return doc
+
+    def open_sample(self) -> None:
+        """The sample picture shipped with Studio, as a new unsaved document."""
+        try:
+            pixels = to_uint8(load_image(SAMPLE_PICTURE).pixels)
+        except ImageError as exc:  # an installation missing its resources
+            self.show_error("Cannot open the sample picture", f"{exc}\n\nReinstall Studio to get it back.")
+            return
+        self.set_document(Document.from_pixels(pixels, "Sample – Chelsea the cat"), None)
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open", self.last_dir(), image_filter())
-        if path and self.confirm_discard():
+        if path:
             self.open_path(Path(path))
 
     def import_layer_dialog(self) -> None:
@@ -488,7 +661,10 @@ class MainWindow(QMainWindow):
         self.print_actions.export_dialog()
 
     def last_dir(self) -> str:
-        """The folder file dialogs start in: the most recent file's, else the home folder."""
+        """The folder file dialogs start in (see :func:`~studio.qt.file_dialogs.start_folder`): the open
+        document's, else the most recent file's, else the home folder."""
+        if self.doc is not None and self.doc.file_path is not None:
+            return str(self.doc.file_path.parent)
         recent = self.recent_files()
         return str(recent[0].parent) if recent else str(Path.home())
 
@@ -509,8 +685,9 @@ class MainWindow(QMainWindow):
         for path in self.recent_files():
             action = self.recent_menu.addAction(path.name)
             action.setStatusTip(str(path))
-            action.triggered.connect(lambda _checked=False, p=path: self.confirm_discard() and self.open_path(p))
+            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
+        self.welcome.set_recent(self.recent_files())
 
     # Layers and editing
 
@@ -529,8 +706,32 @@ class MainWindow(QMainWindow):
         from studio.core.paint import fill
 
         layer = self.doc.active_layer if self.doc else None
-        if self.doc is not None and layer is not None:
-            self.doc.history.push(fill(self.doc, layer, self.tools.brush(erase=erase)))
+        if self.doc is None or layer is None:
+            return
+        try:
+            layer.ensure_unlocked("clear it" if erase else "fill it")
+        except LayerLockedError as exc:
+            self.show_message(str(exc))
+            return
+        self.doc.history.push(fill(self.doc, layer, self.tools.brush(erase=erase)))
+
+    def _update_layer_menu(self) -> None:
+        """The Layer menu's blend mode and lock show the selected layer's."""
+        layer = self.doc.active_layer if self.doc is not None else None
+        self.blend_menu.setEnabled(layer is not None and layer.kind is LayerKind.RASTER)
+        for action in self.blend_menu.actions():
+            action.setChecked(layer is not None and action.data() == layer.blend_mode.value)
+        self.lock_action.setEnabled(layer is not None)
+        self.lock_action.setChecked(layer is not None and layer.locked)
+
+    def _set_blend_mode(self, mode: BlendMode) -> None:
+        if self.doc is not None and self.doc.active_id is not None:
+            self.layers_panel.set_blend_mode(self.doc.active_id, mode)
+
+    def _toggle_locked(self) -> None:
+        layer = self.doc.active_layer if self.doc is not None else None
+        if layer is not None:
+            self.layers_panel.set_layer_locked(layer.id, not layer.locked)
 
     def undo(self) -> None:
         if self.doc is not None:
@@ -748,23 +949,9 @@ class MainWindow(QMainWindow):
         self._open_new_document(doc)
 
     def _open_new_document(self, doc: Document) -> None:
-        """Show a document a job made (unsaved) without a question that could lose it.
-
-        A current document with unsaved changes is first kept as a project of its own (see
-        :meth:`Autosaver.keep`), listed under File › Open Recent; the status bar says where.
-        """
-        note = f"{doc.name}: {doc.width} × {doc.height}, not saved yet"
-        if self.doc is not None and not self.doc.history.is_clean:
-            try:
-                kept = self.autosaver.keep(self.doc)
-            except OSError as exc:
-                log.warning("could not keep %s: %s", self.doc.name, exc)
-                self.show_error("Cannot keep your changes", f"{doc.name} was not opened: {exc}")
-                return
-            self._add_recent(kept)
-            note += f". Your unsaved changes to {self.doc.name} are kept in {kept} (File › Open Recent)"
+        """Show a document a job made (unsaved) in a new tab; the other documents stay open as they are."""
         self.set_document(doc, None)
-        self.statusBar().showMessage(note, 30000)
+        self.statusBar().showMessage(f"{doc.name}: {doc.width} × {doc.height}, not saved yet", 30000)
 
     def cancel_job(self) -> None:
         """Cancel the running job (and any live preview) at once; its late frames are ignored."""
@@ -783,7 +970,7 @@ class MainWindow(QMainWindow):
         self.job_bar.stop()
 
     def _on_preview(self, job_id: int, image: QImage) -> None:
-        if self.job is not None and job_id == self.job.handle.job_id:
+        if self.job is not None and job_id == self.job.handle.job_id and self.job.doc is self.doc:
             self.canvas.set_preview(image)
 
     def _on_job_event(self, event: JobEvent) -> None:
@@ -795,8 +982,8 @@ class MainWindow(QMainWindow):
             return
         self._end_job()
         if event.state is JobState.FINISHED and event.frame is not None:
-            if job.doc is not self.doc:
-                return
+            if job.on_result is not None and (opened := self._open_document_of(job.doc)) is not None:
+                self._show_tab(opened)  # a panel's own result handler works on the window's current document
             try:
                 self._apply_result(job, event.frame)
             except Exception as exc:  # a malformed result is reported, never half-applied
@@ -825,12 +1012,14 @@ class MainWindow(QMainWindow):
             }
             self._models_dialog = ModelsDialog(self.store, self.jobs, used_by, self)
             self._models_dialog.installed.connect(self._refresh_banners)
+            self._models_dialog.removed.connect(self._refresh_banners)
         return self._models_dialog
 
     def show_batch_dialog(self) -> BatchDialog:
-        """Open a Batch Render dialog for the active layer's recipe."""
-        layer = self.doc.active_layer if self.doc is not None else None
-        dialog = BatchDialog(self.registry, self.jobs, layer.recipe if layer is not None else None, self)
+        """Open a Batch Render dialog offering the layers' recipes, the active layer's first."""
+        layers = self.doc.layers if self.doc is not None else []
+        active = self.doc.active_layer if self.doc is not None else None
+        dialog = BatchDialog(self.registry, self.jobs, layers, active, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
@@ -878,7 +1067,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if self._droppable(u.toLocalFile())]
-        if paths and self.confirm_discard():
+        if paths:
             event.acceptProposedAction()
             self.open_path(paths[0])
             for extra in paths[1:]:
@@ -904,16 +1093,22 @@ class MainWindow(QMainWindow):
         if self.print_actions.close_after_export():  # an export is being written: close once it is complete
             event.ignore()
             return
-        if not self.confirm_discard():
-            event.ignore()
-            return
+        for opened in list(self.open_documents):
+            if not opened.doc.history.is_clean:
+                self._show_tab(opened)
+                if not self.confirm_discard():
+                    event.ignore()
+                    return
         if self.job is not None:
             self.cancel_job()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
-        if self.doc is not None:
-            self.autosaver.discard(self.doc)
-        self.jobs.shutdown(timeout=2.0)
-        self.training_panel.shutdown(timeout=2.0)  # a running training is cancelled; its checkpoint stays
+        for opened in self.open_documents:
+            self.autosaver.discard(opened.doc)
+        self.hide()
+        # Jobs are told to stop and given a moment, never waited for: no job changes a document after this, files
+        # are written atomically, and a cancelled training resumes from its last checkpoint.
+        self.jobs.shutdown(timeout=QUIT_GRACE_S)
+        self.training_panel.shutdown(timeout=QUIT_GRACE_S)
         event.accept()

@@ -53,6 +53,8 @@ class HostWindow(Protocol):
 
     def show_message(self, text: str) -> None: ...
 
+    def install_model(self, model_id: str) -> None: ...
+
 
 class PanelHost(QObject):
     """The host of one plugin's panel. ``document_changed(doc)`` fires when the window shows another document,
@@ -137,3 +139,7 @@ class PanelHost(QObject):
     def message(self, text: str) -> None:
         """Show a short message in the window's status bar."""
         self._window.show_message(text)
+
+    def install_model(self, model_id: str) -> None:
+        """Open the Models dialog and start installing ``model_id`` (as a missing-model banner's button does)."""
+        self._window.install_model(model_id)

@@ -12,7 +12,7 @@ from typing import Any
 os.environ.setdefault("QT_API", "pyside6")  # superqt goes through qtpy
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -36,8 +36,22 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
 from studio.core.document import Document
-from studio.core.params import Param, ParamError, ParamField, coerce, make_params, param_fields, split_list
+from studio.core.params import (
+    Param,
+    ParamError,
+    ParamField,
+    applicable,
+    check_choices,
+    choice_groups,
+    coerce,
+    float_decimals,
+    float_step,
+    make_params,
+    param_fields,
+    split_list,
+)
 from studio.core.plugin import PluginManifest
+from studio.qt.file_dialogs import PICTURES_FILTER, start_folder
 from studio.qt.panel_host import PanelHost
 
 INT_MIN = -(2**31)
@@ -158,31 +172,11 @@ class _SeedEditor(_IntEditor):
         self.spin.setValue(random.randint(low, high))
 
 
-def _decimals(*values: float | None) -> int:
-    """Decimals needed to show ``values`` exactly, clamped to 2..6."""
-    needed = 0
-    for value in values:
-        if value is None:
-            continue
-        text = f"{float(value):.6f}".rstrip("0")
-        needed = max(needed, len(text.partition(".")[2]))
-    return min(max(needed, 2), 6)
-
-
-def _float_step(field: ParamField) -> float:
-    meta = field.meta
-    if meta.step:
-        return float(meta.step)
-    if meta.min is not None and meta.max is not None and meta.max > meta.min:
-        return 10.0 ** math.floor(math.log10((meta.max - meta.min) / 100))
-    return 0.1 if abs(field.default) < 10 else 1.0
-
-
 class _FloatEditor(_Editor):
     def __init__(self, field: ParamField) -> None:
         meta = field.meta
-        step = _float_step(field)
-        decimals = _decimals(step, meta.min, meta.max, field.default)
+        step = float_step(field)
+        decimals = float_decimals(field)
         if meta.widget == "slider":
             low = meta.min if meta.min is not None else min(0.0, field.default)
             high = meta.max if meta.max is not None else max(1.0, field.default)
@@ -225,25 +219,73 @@ class _BoolEditor(_Editor):
 
 
 def _choice_text(choice: Any) -> str:
+    """A choice as the panel lists it: ``fractal plant``, but names with digits (``Mixed_5b``, ``vgg16``) as written."""
     value = choice.value if isinstance(choice, enum.Enum) else choice
-    return str(value).replace("_", " ") if isinstance(value, str) else str(value)
+    if isinstance(value, str) and not any(c.isdigit() for c in value):
+        return value.replace("_", " ")
+    return str(value)
+
+
+_HEADING = object()
+"""The item of a group heading in a choice list (not a choice)."""
 
 
 class _ChoiceEditor(_Editor):
     def __init__(self, field: ParamField) -> None:
         combo = QComboBox()
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        for choice in field.choices:
-            combo.addItem(_choice_text(choice))
         super().__init__(field, combo)
         self.combo = combo
+        self._items: list[Any] = []  # per combo row: its choice, or _HEADING
+        self.set_groups({"": field.choices})
+        combo.currentIndexChanged.connect(self._skip_heading)
+
+    def _skip_heading(self, index: int) -> None:
+        """Arrow keys and the wheel stop on a heading's row: move on to the choice under it."""
+        if 0 <= index < len(self._items) and self._items[index] is _HEADING:
+            self.combo.setCurrentIndex(index + 1)
+
+    def set_groups(self, groups: Mapping[str, tuple[Any, ...]]) -> None:
+        """List the choices of ``groups`` under their headings; the current choice stays if it is still listed,
+        else the default (or the first) is chosen. Emits no change signal."""
+        groups = {heading: choices for heading, choices in groups.items() if choices}
+        items = [item for heading, choices in groups.items() for item in ((_HEADING,) if heading else ()) + choices]
+        if items == self._items:
+            return
+        current = self.get() if self._items else self.field.default
+        model = self.combo.model()
+        assert isinstance(model, QStandardItemModel)
+        self.combo.blockSignals(True)
+        try:
+            self.combo.clear()
+            for heading, choices in groups.items():
+                if heading:
+                    title = QStandardItem(heading)
+                    title.setFlags(Qt.ItemFlag.ItemIsEnabled)  # readable, but not selectable
+                    font = title.font()
+                    font.setBold(True)
+                    title.setFont(font)
+                    model.appendRow(title)
+                for choice in choices:
+                    self.combo.addItem(_choice_text(choice))
+            self._items = items
+            chosen = next((c for c in (current, self.field.default) if c in items), None)
+            first = next(i for i, item in enumerate(items) if item is not _HEADING)
+            self.combo.setCurrentIndex(items.index(chosen) if chosen is not None else first)
+        finally:
+            self.combo.blockSignals(False)
+
+    def choices(self) -> list[Any]:
+        """The choices listed now (headings left out)."""
+        return [item for item in self._items if item is not _HEADING]
 
     def get(self) -> Any:
         index = self.combo.currentIndex()
-        return self.field.choices[index] if index >= 0 else self.field.default
+        item = self._items[index] if 0 <= index < len(self._items) else _HEADING
+        return self.field.default if item is _HEADING else item
 
     def set(self, value: Any) -> None:
-        self.combo.setCurrentIndex(self.field.choices.index(value))
+        self.combo.setCurrentIndex(self._items.index(value))
 
     def connect(self, callback: Callable[[], None]) -> None:
         self.combo.currentIndexChanged.connect(lambda _i: callback())
@@ -297,8 +339,8 @@ class _PathEditor(_TextEditor):
 
     def choose(self) -> None:
         current = split_list(self.line.text())
-        start = os.path.dirname(current[0]) if current else ""
-        pictures = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
+        start = start_folder(self.row, os.path.dirname(current[0]) if current else "")
+        pictures = PICTURES_FILTER
         if self.field.meta.widget == "files":
             paths, _ = QFileDialog.getOpenFileNames(self.row, self.field.label, start, pictures)
         else:
@@ -329,8 +371,9 @@ def _make_editor(field: ParamField) -> _Editor:
 class ParamsPanel(QWidget):
     """A form with one editor per parameter of ``params_class`` (see :mod:`studio.core.params`).
 
-    ``changed`` fires once per user edit, and once per :meth:`set_values`/:meth:`reset`
-    call that changed anything.
+    A row shows while its parameter applies (:func:`~studio.core.params.applicable`), and a choice that
+    depends on another parameter lists what goes with that one's value. ``changed`` fires once per user
+    edit, and once per :meth:`set_values`/:meth:`reset` call that changed anything.
     """
 
     changed = Signal()
@@ -363,6 +406,7 @@ class ParamsPanel(QWidget):
             self._editors[field.name] = editor
             self._labels[field.name] = label
         self.form = form
+        self._sync()
 
     # Access to the widgets (for the main window and tests).
 
@@ -375,8 +419,19 @@ class ParamsPanel(QWidget):
         return self._labels[name]
 
     def set_row_visible(self, name: str, visible: bool) -> None:
-        """Show or hide the row of parameter ``name`` (a custom panel hides the rows that do not apply)."""
+        """Show or hide the row of parameter ``name``."""
         self.form.setRowVisible(self._labels[name], visible)
+
+    def row_shown(self, name: str) -> bool:
+        """Whether the row of parameter ``name`` is shown (it is while the parameter applies)."""
+        return self.form.isRowVisible(self._labels[name])
+
+    def choices(self, name: str) -> list[Any]:
+        """The choices listed for parameter ``name`` now (they may depend on another parameter)."""
+        editor = self._editors[name]
+        if not isinstance(editor, _ChoiceEditor):
+            raise KeyError(f"{name} is not a choice")
+        return editor.choices()
 
     def randomize_seed(self) -> None:
         """Pick a random seed, as the "Random" button does; ``KeyError`` without a seed parameter."""
@@ -404,10 +459,13 @@ class ParamsPanel(QWidget):
         if unknown:
             raise ParamError(f"unknown parameter {unknown[0]!r}; known parameters: {', '.join(self._editors)}")
         checked = {name: coerce(self._editors[name].field, value) for name, value in values.items()}
+        check_choices(self.params_class, self.values() | checked, only=checked)
         self._bulk, self._dirty = True, False
         try:
-            for name, value in checked.items():
-                self._editors[name].set(value)
+            for field in self.fields:  # in order: a parameter's choices follow the earlier one they depend on
+                if field.name in checked:
+                    self._editors[field.name].set(checked[field.name])
+                    self._sync()
         finally:
             self._bulk = False
         if self._dirty:
@@ -426,7 +484,18 @@ class ParamsPanel(QWidget):
         if self._bulk:
             self._dirty = True
         else:
+            self._sync()
             self.changed.emit()
+
+    def _sync(self) -> None:
+        """List the choices that go with the other values, and show the rows of the parameters that apply."""
+        for editor in self._editors.values():
+            if isinstance(editor, _ChoiceEditor) and editor.field.meta.choices_by is not None:
+                editor.set_groups(choice_groups(editor.field, self.values()))
+        live = applicable(self.params_class, self.values())
+        for field in self.fields:
+            if field.meta.applies_when:  # the other rows are the panel's to show or hide
+                self.set_row_visible(field.name, field.name in live)
 
 
 def _mute(label: QLabel, source: QPalette) -> None:
@@ -436,7 +505,7 @@ def _mute(label: QLabel, source: QPalette) -> None:
 
 
 HOW_TO_PAINT = {
-    "mask": "paint one with the Mask brush, Rectangle or Lasso",
+    "mask": "paint one with the Mask brush, or select with the Rectangle, Ellipse, Lasso or Magic wand",
     "labels": "add one (Layer › New Label Map) and paint it with the Brush, Fill, Rectangle or Lasso",
 }
 
@@ -479,11 +548,17 @@ class InputsBox(QGroupBox):
         self._extras[name].set(path)
 
     def show_document(self, doc: Document | None) -> None:
-        """Show which mask and label map a run on ``doc`` would use (the visible one in use, or none)."""
+        """Show which mask (or the selection) and label map a run on ``doc`` would use (the visible one in use, or
+        none)."""
         for name, label in self.uses.items():
-            layer = None if doc is None else doc.active_mask() if name == "mask" else doc.active_labels()
-            if layer is not None:
-                label.setText(f"“{layer.name}”")
+            if doc is None:
+                used = None
+            elif name == "mask":
+                used = None if (mask := doc.job_mask()) is None else mask[0]
+            else:
+                used = None if (labels := doc.active_labels()) is None else f"“{labels.name}”"
+            if used is not None:
+                label.setText(used)
             elif name in self._required:
                 label.setText(f"none yet: {HOW_TO_PAINT[name]}")
             elif name == "mask":

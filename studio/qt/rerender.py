@@ -110,11 +110,12 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
 
 
 def _recipe_layer(doc: Document, kind: LayerKind, name: str, digest: str) -> np.ndarray | None:
-    """The pixels of the mask or label-map layer whose input digest is ``digest``, or None."""
-    for candidate in doc.layers:
-        if candidate.kind is kind and pixels_digest(as_kind(candidate.pixels, name)) == digest:
-            return candidate.pixels
-    return None
+    """The pixels of the mask or label-map layer whose input digest is ``digest`` (for a mask, or the selection a run
+    used in its place), or None."""
+    candidates = [la.pixels for la in doc.layers if la.kind is kind]
+    if kind is LayerKind.MASK and doc.selection is not None:
+        candidates.append(doc.selection)
+    return next((pixels for pixels in candidates if pixels_digest(as_kind(pixels, name)) == digest), None)
 
 
 class RerenderDialog(QDialog):

@@ -10,15 +10,17 @@ from superqt import QLabeledDoubleSlider
 from studio.qt.canvas import Tool, ToolSettings
 
 SELECTION_TIP = (
-    "on release it fills the active label map with the label, or else the mask (a new one if there is none); "
-    "hold Alt to clear"
+    "on a picture layer it becomes the selection (hold Shift to add, Alt to take away); "
+    "on a mask or label map it fills the mask or the label (hold Alt to clear)"
 )
 TOOL_SPECS: tuple[tuple[Tool, str, str, str], ...] = (
     (Tool.BRUSH, "Brush", "B", ""),
     (Tool.ERASER, "Eraser", "E", ""),
     (Tool.MASK, "Mask brush", "M", ""),
     (Tool.RECTANGLE_MASK, "Rectangle", "R", f"drag a rectangle: {SELECTION_TIP}"),
+    (Tool.ELLIPSE_MASK, "Ellipse", "J", f"drag an ellipse: {SELECTION_TIP}"),
     (Tool.LASSO_MASK, "Lasso", "L", f"draw a closed shape freehand: {SELECTION_TIP}"),
+    (Tool.MAGIC_WAND, "Magic wand", "W", f"click a colour to take the touching pixels like it: {SELECTION_TIP}"),
     (Tool.FILL, "Fill", "G", ""),
     (Tool.PICKER, "Colour picker", "I", ""),
 )
@@ -64,6 +66,11 @@ class ToolOptionsBar(QToolBar):
         self.label_spin.setToolTip("Label index painted on a label map")
         self.label_spin.valueChanged.connect(self._on_label)
         self.addWidget(self.label_spin)
+        self.tolerance_spin = QSpinBox()
+        self.tolerance_spin.setRange(0, 255)
+        self.tolerance_spin.setToolTip("How far a colour may be from the clicked one for the magic wand to take it")
+        self.tolerance_spin.valueChanged.connect(self._on_tolerance)
+        self.wand_only = [self.addWidget(QLabel(" Tolerance ")), self.addWidget(self.tolerance_spin)]
         self.sync()
 
     def _slider(self, title: str, tip: str, slot: object) -> QLabeledDoubleSlider:
@@ -86,10 +93,13 @@ class ToolOptionsBar(QToolBar):
             (self.hardness, t.hardness),
             (self.opacity, t.opacity),
             (self.label_spin, t.label),
+            (self.tolerance_spin, t.tolerance),
         ):
             widget.blockSignals(True)
             widget.setValue(value)
             widget.blockSignals(False)
+        for action in self.wand_only:
+            action.setVisible(t.tool is Tool.MAGIC_WAND)
         swatch = QPixmap(18, 18)
         swatch.fill(QColor(*t.color))
         self.color_button.setIcon(QIcon(swatch))
@@ -132,4 +142,8 @@ class ToolOptionsBar(QToolBar):
 
     def _on_label(self, value: int) -> None:
         self.tools.label = value
+        self.changed.emit()
+
+    def _on_tolerance(self, value: int) -> None:
+        self.tools.tolerance = value
         self.changed.emit()

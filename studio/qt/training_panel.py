@@ -50,6 +50,7 @@ from studio.core.training import (
     saved_step,
 )
 from studio.qt.convert import numpy_to_qimage
+from studio.qt.file_dialogs import start_folder
 from studio.qt.job_bar import JobEventBridge, format_seconds
 from studio.qt.params_panel import ParamsPanel
 
@@ -206,7 +207,9 @@ class TrainingPanel(QWidget):
 
     def choose_data(self) -> None:
         """Ask for the folder of pictures."""
-        folder = QFileDialog.getExistingDirectory(self, "Pictures to train on", self.data_edit.text())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Pictures to train on", start_folder(self, self.data_edit.text())
+        )
         if folder:
             self.data_edit.setText(folder)
 

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction
 
 from studio.core.autosave import Autosaver
 from studio.core.models.store import ModelStore
@@ -15,8 +16,8 @@ from studio.qt.main_window import MainWindow
 def discard_changes(window: MainWindow) -> None:
     """Closing at teardown must not stop at the unsaved-changes question."""
     window.cancel_job()
-    if window.doc is not None:
-        window.doc.history.set_clean()
+    for opened in window.open_documents:
+        opened.doc.history.set_clean()
 
 
 @pytest.fixture
@@ -45,3 +46,14 @@ def open_window(qtbot, tmp_path):
         return window
 
     return open_
+
+
+@pytest.fixture
+def menu_action():
+    """``menu_action(window, "Image", "Crop to Selection")``: that entry of the window's menu bar (``&`` ignored)."""
+
+    def find(window: MainWindow, menu: str, entry: str) -> QAction:
+        bar = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == menu)
+        return next(a for a in bar.actions() if a.text().replace("&", "") == entry)
+
+    return find

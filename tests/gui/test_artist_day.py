@@ -1,6 +1,8 @@
 """Issue 18, an artist's day: hidden layers after reopening, results that open as documents, transparency,
 live preview following the mask in use, and hints instead of errors in an incomplete form."""
 
+import threading
+import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.project import save_project
 from studio.qt.main_window import MainWindow
+from studio.qt.welcome import NewDocument
 
 STYLE = [EntryPoint("style_transfer", "studio_plugins.style_transfer:MANIFEST", ENTRY_POINT_GROUP)]
 GENERATIVE = [EntryPoint("generative", "studio_plugins.generative:MANIFEST", ENTRY_POINT_GROUP)]
@@ -107,12 +110,9 @@ def test_a_run_at_another_size_keeps_the_unsaved_document(make_window, qtbot, tm
     fail_on_question(monkeypatch)
     run_and_wait(qtbot, window, panel)
     assert window.doc is not source and (window.doc.width, window.doc.height) == (180, 120)
-    kept = window.recent_files()[0]
-    assert kept.parent == tmp_path / "autosave" / "kept" and kept.exists()
-    assert str(kept) in window.statusBar().currentMessage()
     shot(window, "2-result-opened-source-kept")
-    assert window.open_path(kept)
-    assert [layer.kind for layer in window.doc.layers] == [layer.kind for layer in source.layers]
+    assert [opened.doc for opened in window.open_documents] == [source, window.doc], "the source stays in its tab"
+    assert not source.history.is_clean and [layer.name for layer in source.layers] == ["cat.png", "Layer"]
 
 
 def test_rerender_and_contact_sheet_results_open_without_a_question(make_window, qtbot, tmp_path, monkeypatch):
@@ -123,11 +123,10 @@ def test_rerender_and_contact_sheet_results_open_without_a_question(make_window,
     window.rerender_layer(window.doc.layers[-1].id, 150)  # the document is unsaved: it has a new layer
     qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
     assert (window.doc.width, window.doc.height) == (150, 100)
-    assert "kept in" in window.statusBar().currentMessage()
     picture = np.zeros((30, 40, 4), np.uint8)
     window._open_picture(picture, "sheet", "Contact sheet")  # the re-render is unsaved too
     assert window.doc.name == "sheet"
-    assert len(list((tmp_path / "autosave" / "kept").iterdir())) == 2
+    assert [o.doc.name for o in window.open_documents] == ["cat", "cat 150×100", "sheet"], "each in its own tab"
 
 
 # 3. Transparency and the mask hold for every plugin
@@ -155,8 +154,8 @@ def test_style_transfer_keeps_transparency_and_changes_nothing_outside_the_mask(
 
 def test_generative_reads_no_picture_so_its_result_is_whole(make_window, qtbot):
     window = make_window(GENERATIVE)
-    doc = window.doc
-    doc.layers[0].pixels[...] = 0  # a transparent document: the rule holds transparency of an input picture only
+    # A transparent document: the rule holds transparency of an input picture only.
+    doc = window.new_document(NewDocument(96, 64, "Transparent"))
     panel = window.panels["generative"]
     panel.run_button.click()
     qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
@@ -179,20 +178,20 @@ def test_live_preview_refreshes_when_the_mask_in_use_changes(make_window, qtbot,
     panel.params_widget.editor("strength").setValue(0.9)
     qtbot.waitUntil(lambda: window.live_preview.running, timeout=JOB_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.live_preview.running and window.canvas.has_preview, timeout=JOB_TIMEOUT_MS)
-    assert window.live_preview.in_use == (mask.id, None)
+    assert window.live_preview.in_use == (mask.id, None, None)
     other = Layer("Whole", LayerKind.MASK, np.full((60, 90), 255, np.uint8))
     doc.insert_layer(other, 1)  # below the first mask: selecting it makes it the mask in use
     window.layers_panel.list.setCurrentRow(window.layers_panel.row_of(other.id))
     assert window.live_preview.timer.isActive(), "the preview re-renders for the new mask"
-    qtbot.waitUntil(lambda: window.live_preview.in_use == (other.id, None), timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.live_preview.in_use == (other.id, None, None), timeout=JOB_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.live_preview.running and window.canvas.has_preview, timeout=JOB_TIMEOUT_MS)
     window.layers_panel.list.setCurrentRow(window.layers_panel.row_of(picture.id))  # the topmost mask again
     assert window.live_preview.timer.isActive()
-    qtbot.waitUntil(lambda: window.live_preview.in_use == (mask.id, None), timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.live_preview.in_use == (mask.id, None, None), timeout=JOB_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.live_preview.running and window.canvas.has_preview, timeout=JOB_TIMEOUT_MS)
     window.layers_panel.set_layer_visible(mask.id, False)  # hiding it: the other mask is used
     assert window.live_preview.timer.isActive() and window.canvas.has_preview
-    qtbot.waitUntil(lambda: window.live_preview.in_use == (other.id, None), timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.live_preview.in_use == (other.id, None, None), timeout=JOB_TIMEOUT_MS)
     shot(window, "4-live-preview-after-mask-change")
 
 
@@ -215,3 +214,25 @@ def test_fast_mode_without_a_style_is_a_hint(make_window, qtbot, tmp_path, caplo
     shot(window, "5-fast-mode-hint")
     panel.params_widget.set_values({"style": str(cat(tmp_path))})
     assert panel.hint_text() == ""
+
+
+# 18. Quitting is quick
+
+
+def test_quitting_does_not_wait_for_a_job_stuck_in_a_long_step(make_window, qtbot):
+    window = make_window(GENERATIVE)
+    stuck, release = threading.Event(), threading.Event()
+
+    def long_step(_progress: object, _cancelled: object) -> None:
+        stuck.set()
+        release.wait(30)  # one step of an engine that does not look at its cancel flag for a long while
+
+    window.jobs.run_task("A long step", long_step, lambda *_: None)
+    assert stuck.wait(10)
+    try:
+        started = time.monotonic()
+        assert window.close()
+        assert time.monotonic() - started < 1.0
+        assert not window.isVisible()
+    finally:
+        release.set()

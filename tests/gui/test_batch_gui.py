@@ -1,4 +1,5 @@
-"""File › Batch Render…: the active layer's recipe over a folder of images, on a thread, with cancel and resume."""
+"""File › Batch Render…: a chosen layer's recipe over queued pictures and folders, on a thread, with cancel and
+resume."""
 
 from importlib.metadata import EntryPoint
 
@@ -7,6 +8,7 @@ import pytest
 from PIL import Image
 
 from studio.core.batch import load_job
+from studio.core.blank import blank_document
 from studio.core.document import Layer, LayerKind, Recipe
 from studio.core.history import AddLayer
 from studio.core.image import load_image
@@ -23,15 +25,18 @@ SLOW = {"rule": "flow_field", "flow_particles": 6000, "flow_steps": 400}  # abou
 
 @pytest.fixture
 def window(open_window):
-    return open_window(REGISTRY)
+    """The window with a blank document to hold recipe layers (Studio starts on the welcome view)."""
+    window = open_window(REGISTRY)
+    window.set_document(blank_document(64, 64), None)
+    return window
 
 
-def with_recipe_layer(window, values):
+def with_recipe_layer(window, values, name="Generative rules"):
     manifest = REGISTRY.get("generative")
     params = make_params(manifest.params_class(), values)
     pixels = np.zeros((window.doc.height, window.doc.width, 4), np.uint8)
-    layer = Layer("Generative rules", LayerKind.RASTER, pixels, recipe=Recipe("generative", params_to_dict(params)))
-    window.doc.history.push(AddLayer("Generative rules", layer))
+    layer = Layer(name, LayerKind.RASTER, pixels, recipe=Recipe("generative", params_to_dict(params)))
+    window.doc.history.push(AddLayer(name, layer))
     return params
 
 
@@ -46,7 +51,7 @@ def open_dialog(window, tmp_path, source):
     action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Batch Render…")
     action.trigger()
     dialog = window.findChildren(BatchDialog)[-1]
-    dialog.input_edit.setText(str(source))
+    dialog.add_inputs([source])
     dialog.output_edit.setText(str(tmp_path / "out"))
     dialog.template_edit.setText("{stem}-{step1.seed}")
     dialog.format_combo.setCurrentText("PNG, 8 bit")
@@ -98,5 +103,54 @@ def test_cancel_keeps_finished_items_and_the_next_run_resumes(qtbot, window, tmp
 
 def test_without_a_recipe_the_dialog_says_what_to_do(window, tmp_path):
     dialog = window.show_batch_dialog()
-    assert "no recipe" in dialog.recipe_label.text() and not dialog.start_button.isEnabled()
+    assert "No layer has a recipe" in dialog.recipe_label.text() and not dialog.start_button.isEnabled()
+    dialog.close()
+
+
+def test_pictures_and_folders_are_queued_and_the_chosen_layers_recipe_renders(qtbot, window, tmp_path):
+    chosen = with_recipe_layer(window, {"rule": "mondrian", "seed": 5}, name="Mondrian")
+    with_recipe_layer(window, {"rule": "mondrian", "seed": 9}, name="Other")  # the active layer
+    folder = photos(tmp_path / "photos", [(48, 32), (32, 40)])
+    single = photos(tmp_path / "single", [(40, 40), (20, 20)]) / "photo1.png"
+    (tmp_path / "notes.txt").write_text("not a picture")
+    dialog = open_dialog(window, tmp_path, folder)
+    dialog.template_edit.setText("{stem}-{input_index}-{step1.seed}")
+    dialog.add_inputs([single, folder, tmp_path / "notes.txt"])
+    assert [p.name for p in dialog.queued()] == ["photos", "photo1.png"]  # the folder once; no text file
+    assert "notes.txt is not a picture" in dialog.log.toPlainText()
+
+    assert dialog.recipe_combo.currentText() == "“Other”"  # the active layer's recipe first, named
+    assert "“Other”" in dialog.recipe_label.text()
+    dialog.recipe_combo.setCurrentIndex(dialog.recipe_combo.findText("“Mondrian”"))
+    assert "Generative rules" in dialog.recipe_label.text() and "“Mondrian”" in dialog.recipe_label.text()
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.summary is not None, timeout=60_000)
+    assert sorted(dialog.summary.done) == [1, 2, 3] and not dialog.summary.failed, dialog.log.toPlainText()
+    assert dialog.current_label.text() == "Finished"
+    assert dialog.current.value() == dialog.current.maximum()  # the current-item bar ends full
+
+    manifest = REGISTRY.get("generative")
+    for name, size in (("photo0-1-5.png", (48, 32)), ("photo1-2-5.png", (32, 40)), ("photo1-3-5.png", (20, 20))):
+        expected = run_plugin(manifest, chosen, Inputs(*size), RunContext(device="cpu")).image
+        assert np.array_equal(load_image(tmp_path / "out" / name).pixels, expected), name
+    dialog.queue.setCurrentRow(0)
+    dialog.remove_selected()
+    assert [p.name for p in dialog.queued()] == ["photo1.png"]
+    dialog.close()
+
+
+def test_cancelling_shows_at_once_and_stays_until_the_batch_stops(qtbot, window, tmp_path):
+    with_recipe_layer(window, SLOW)
+    dialog = open_dialog(window, tmp_path, photos(tmp_path / "photos", [(64, 64)] * 6))
+    seen: list[str] = []
+    dialog.bridge.event.connect(lambda _event: seen.append(dialog.current_label.text()))  # after the dialog's slot
+    dialog.start()
+    qtbot.waitUntil(lambda: any(text.startswith("Item") for text in seen), timeout=60_000)
+    dialog.cancel()
+    assert dialog.cancel_button.text() == "Cancelling…" and not dialog.cancel_button.isEnabled()
+    assert dialog.current_label.text().startswith("Cancelling")
+    seen.clear()
+    qtbot.waitUntil(lambda: dialog.summary is not None, timeout=60_000)
+    assert seen and all(text.startswith("Cancelling") for text in seen)
+    assert dialog.current_label.text() == "Cancelled" and dialog.cancel_button.text() == "Cancel"
     dialog.close()

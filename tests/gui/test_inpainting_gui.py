@@ -1,5 +1,8 @@
-"""Masks made with the rectangle and lasso tools on a zoomed, panned canvas, and the inpainting panel in the real
-main window: the chosen method's rows, the installed models, and a run filling a rectangle mask."""
+"""Selections and masks made with the rectangle and lasso tools on a zoomed, panned canvas, and the inpainting panel
+in the real main window: the chosen method's rows, the installed models, and a run filling a rectangle selection.
+
+On a picture layer the tools select (the document's selection, which a run uses when there is no mask); on a mask
+layer they fill the mask, Alt clearing it."""
 
 from dataclasses import replace
 from importlib.metadata import EntryPoint
@@ -13,6 +16,7 @@ from studio_plugins.inpainting.models import weights_bytes
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 
 from studio.core.document import LayerKind
+from studio.core.models.store import ModelStore
 from studio.core.paint import polygon_mask
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.canvas import Tool
@@ -62,18 +66,22 @@ def drag(qtbot, canvas, points, modifier=Qt.KeyboardModifier.NoModifier):
 
 
 def draw_rectangle(qtbot, canvas, x0, y0, x1, y1, modifier=Qt.KeyboardModifier.NoModifier):
-    """Drag the rectangle mask over the pixels x0..x1-1, y0..y1-1 (a quarter pixel in from their corners)."""
+    """Drag the rectangle tool over the pixels x0..x1-1, y0..y1-1 (a quarter pixel in from their corners)."""
     QTest.keyClick(canvas, Qt.Key.Key_R)
     drag(qtbot, canvas, [at(canvas, x0 + 0.25, y0 + 0.25), at(canvas, x1 + 0.25, y1 + 0.25)], modifier)
 
 
-def test_a_dragged_rectangle_fills_exactly_its_pixels_into_a_new_mask(window, picture, qtbot):
+def test_a_dragged_rectangle_selects_exactly_its_pixels_and_becomes_a_mask(window, picture, qtbot, menu_action):
     draw_rectangle(qtbot, window.canvas, 10, 6, 30, 22)
     assert window.tools.tool is Tool.RECTANGLE_MASK
-    mask = picture.active_mask()
-    assert mask is not None and mask.name == "Mask" and len(picture.layers) == 2
+    assert picture.active_mask() is None and len(picture.layers) == 1
     expected = np.zeros(SIZE[::-1], np.uint8)
     expected[6:22, 10:30] = 255
+    np.testing.assert_array_equal(picture.selection, expected)
+    assert window.panels["inpainting"].inputs_box.uses["mask"].text() == "the selection"
+    menu_action(window, "Select", "Selection to Mask").trigger()
+    mask = picture.active_mask()
+    assert mask is not None and mask.name == "Mask" and len(picture.layers) == 2
     np.testing.assert_array_equal(mask.pixels, expected)
 
 
@@ -83,17 +91,18 @@ def test_a_lasso_fills_the_inside_of_its_shape(window, picture, qtbot):
     assert window.tools.tool is Tool.LASSO_MASK
     corners = [at(canvas, 8, 8), at(canvas, 50, 8), at(canvas, 8, 40)]
     drag(qtbot, canvas, [*corners, corners[0]])
-    mask = picture.active_mask()
+    selection = picture.selection
     traced = [canvas.widget_to_image(QPointF(point)) for point in corners]
     inside = polygon_mask([(p.x(), p.y()) for p in traced], *SIZE)
-    np.testing.assert_array_equal(mask.pixels, np.where(inside, 255, 0))
-    assert mask.pixels[15, 15] == 255 and mask.pixels[35, 35] == 0 and inside.sum() > 500
+    np.testing.assert_array_equal(selection, np.where(inside, 255, 0))
+    assert selection[15, 15] == 255 and selection[35, 35] == 0 and inside.sum() > 500
 
 
-def test_alt_subtracts_and_one_undo_takes_back_a_whole_selection(window, picture, qtbot):
+def test_on_a_mask_alt_subtracts_and_one_undo_takes_back_a_whole_shape(window, picture, qtbot):
     canvas = window.canvas
-    draw_rectangle(qtbot, canvas, 10, 6, 30, 22)
+    window.add_mask_layer()
     mask = picture.active_mask()
+    draw_rectangle(qtbot, canvas, 10, 6, 30, 22)
     draw_rectangle(qtbot, canvas, 20, 0, 40, 48, Qt.KeyboardModifier.AltModifier)
     assert (mask.pixels[6:22, 10:20] == 255).all() and mask.pixels[:, 20:].max() == 0
     draw_rectangle(qtbot, canvas, 0, 30, 5, 40, Qt.KeyboardModifier.ShiftModifier)
@@ -104,7 +113,7 @@ def test_alt_subtracts_and_one_undo_takes_back_a_whole_selection(window, picture
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert (mask.pixels[6:22, 10:30] == 255).all()
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert picture.active_mask() is None and len(picture.layers) == 1, "the first selection took its new mask back"
+    assert mask.pixels.max() == 0 and picture.selection is None, "the shapes went into the mask only"
 
 
 def test_the_panel_shows_the_chosen_methods_rows_and_the_installed_models(window):
@@ -131,7 +140,7 @@ def test_the_panel_shows_the_chosen_methods_rows_and_the_installed_models(window
     assert "vgg16 is not an inpainting model" in panel.model_hint.text()
 
 
-def test_running_telea_on_a_rectangle_mask_changes_only_the_rectangle(window, picture, qtbot):
+def test_running_telea_on_a_rectangle_selection_changes_only_the_rectangle(window, picture, qtbot):
     draw_rectangle(qtbot, window.canvas, 10, 6, 30, 22)
     panel = window.panels["inpainting"]
     panel.params_widget.set_values({"method": "telea"})
@@ -142,8 +151,19 @@ def test_running_telea_on_a_rectangle_mask_changes_only_the_rectangle(window, pi
     qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
     assert panel.error_text() == ""
     result = picture.layers[-1]
-    assert result.kind is LayerKind.RASTER and result.recipe.plugin_id == "inpainting" and len(picture.layers) == 3
+    assert result.kind is LayerKind.RASTER and result.recipe.plugin_id == "inpainting" and len(picture.layers) == 2
     changed = np.any(picture.composite() != before, axis=2)
     inside = np.zeros(SIZE[::-1], bool)
     inside[6:22, 10:30] = True
     assert changed[inside].mean() > 0.5 and not changed[~inside].any(), "the picture changed inside the rectangle only"
+
+
+def test_a_network_trained_on_a_plugins_own_model_is_listed_after_a_restart(open_window, tmp_path):
+    first = open_window(discover_plugins(PLUGINS))
+    trained = replace(first.store.specs["pconv_inpaint"], id="pconv_inpaint-myrun", base="pconv_inpaint")
+    first.store.register_trained(trained, weights_bytes(PConvUNet(NetConfig(levels=3, width=8))))
+
+    again = open_window(discover_plugins(PLUGINS), store=ModelStore(tmp_path / "models"))  # Studio started again
+    assert "pconv_inpaint-myrun" in again.store.specs
+    panel = again.panels["inpainting"].params_widget
+    assert [panel.model_box.itemText(i) for i in range(panel.model_box.count())] == ["pconv_inpaint-myrun"]

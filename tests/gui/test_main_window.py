@@ -1,6 +1,8 @@
 """The real main window, driven headless: open, paint, undo, run plugins, cancel, save, export."""
 
+import gc
 import sys
+import threading
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -36,7 +38,11 @@ def make_window(open_window):
 
 @pytest.fixture
 def window(make_window):
-    return make_window()
+    """The window with a document: Studio starts on the welcome view (issue 18 item 10), so these tests paint on
+    the blank 1024 px white document its Create button makes."""
+    window = make_window()
+    window.welcome.create_button.click()
+    return window
 
 
 def write_image(path: Path, size=(120, 80), color=(40, 90, 160)) -> Path:
@@ -436,3 +442,25 @@ def test_a_failed_install_is_shown_in_the_dialog(make_window, qtbot, tmp_path):
     row = dialog.row_of("tiny")
     assert "127.0.0.1:9" in dialog.table.item(row, 1).toolTip()
     assert store.status("tiny") is not ModelStatus.INSTALLED
+
+
+def test_garbage_cycles_are_collected_on_the_gui_thread_only(window, qtbot):
+    """A collection in a worker thread could hand PySide6 Qt objects that Qt has deleted already (a crash)."""
+    assert not gc.isenabled(), "no collection where a worker happens to allocate"
+    collected_in, kept = [], []
+
+    class Cycle:
+        def __del__(self) -> None:
+            collected_in.append(threading.current_thread())
+
+    def make_garbage() -> None:
+        cycle = Cycle()
+        cycle.me = cycle
+        del cycle
+        kept.append([[] for _ in range(gc.get_threshold()[0] + 1)])  # past the threshold: no collection here
+
+    worker = threading.Thread(target=make_garbage)
+    worker.start()
+    worker.join()
+    assert collected_in == []
+    qtbot.waitUntil(lambda: collected_in == [threading.main_thread()], timeout=5000)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QColorDialog,
     QFileDialog,
@@ -451,7 +452,7 @@ def test_selecting_a_row_sets_the_active_layer(qtbot, layers, doc):
     assert doc.active_id == background.id
 
 
-def test_visibility_checkbox_pushes_a_command(qtbot, layers, doc):
+def test_visibility_checkbox_is_not_an_undo_step(qtbot, layers, doc):
     layer = doc.layers[0]
     item = layers.list.item(0)
     view = layers.list
@@ -462,13 +463,11 @@ def test_visibility_checkbox_pushes_a_command(qtbot, layers, doc):
     check = view.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator, option, view)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=check.center())
     assert layer.visible is False
-    assert doc.history.texts() == ["Hide layer"]
+    assert doc.history.texts() == [] and not doc.history.is_clean
     assert item.checkState() == Qt.CheckState.Unchecked
-    doc.history.undo()
+    item.setCheckState(Qt.CheckState.Checked)  # the model path the checkbox takes
     assert layer.visible is True
-    assert item.checkState() == Qt.CheckState.Checked
-    item.setCheckState(Qt.CheckState.Unchecked)  # the model path the checkbox takes
-    assert layer.visible is False
+    assert doc.history.texts() == []
 
 
 def test_opacity_slider_merges_into_one_undo_step(layers, doc):
@@ -728,3 +727,98 @@ def test_float_slider_and_int_choices(qtbot):
     assert panel.params() == More(mix=pytest.approx(0.75), scale=4)
     panel.editor("mix").setValue(3.0)
     assert panel.values()["mix"] == pytest.approx(1.0)
+
+
+# Issue 18, items 7 and 9: only the controls that apply, in the real window
+
+
+def plugins_window(open_window, *names: str):
+    from importlib.metadata import EntryPoint
+
+    from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
+
+    entry_points = [EntryPoint(n, f"studio_plugins.{n}:MANIFEST", ENTRY_POINT_GROUP) for n in names]
+    window = open_window(discover_plugins(entry_points), size=(1000, 760))
+    window.set_document(Document.from_pixels(np.full((48, 64, 4), 255, np.uint8)), None)
+    return window
+
+
+def shown(form, *names: str) -> list[bool]:
+    return [form.row_shown(name) for name in names]
+
+
+def test_switching_the_mode_shows_only_the_rows_that_apply(open_window):
+    window = plugins_window(open_window, "style_transfer")
+    form = window.panels["style_transfer"].params_widget
+    assert shown(form, "network", "optimizer", "learning_rate", "strength", "fast_model") == [1, 1, 0, 0, 0]
+    form.editor("optimizer").setCurrentText("adam")
+    assert form.row_shown("learning_rate"), "Adam's learning rate shows with Adam"
+    form.editor("mode").setCurrentText("fast")
+    assert shown(form, "network", "optimizer", "learning_rate", "strength", "fast_model") == [0, 0, 0, 1, 1]
+    assert form.row_shown("style") and not form.row_shown("presets")
+    form.editor("fast_model").setCurrentText("presets")
+    assert not form.row_shown("style") and form.row_shown("presets")
+    form.editor("mode").setCurrentText("optimise")
+    assert form.row_shown("learning_rate") and form.row_shown("style") and not form.row_shown("presets")
+
+
+def test_a_slider_runs_and_records_the_value_it_shows(open_window):
+    window = plugins_window(open_window, "style_transfer")
+    form = window.panels["style_transfer"].params_widget
+    form.set_values({"mode": "fast"})
+    form.editor("strength").setValue(0.81875)  # where a drag can leave the slider
+    assert form.params().strength == 0.82
+
+
+def test_generative_rules_show_the_rules_own_settings(open_window):
+    window = plugins_window(open_window, "generative")
+    form = window.panels["generative"].params_widget
+    flow = ("flow_particles", "flow_opacity")
+    mondrian = ("mondrian_splits", "mondrian_fill")
+    assert shown(form, *flow, *mondrian, "margin", "background", "ink") == [1, 1, 0, 0, 0, 0, 0]
+    form.editor("rule").setCurrentText("mondrian")
+    assert shown(form, *flow, *mondrian, "margin", "lsystem_preset") == [0, 0, 1, 1, 0, 0]
+    form.editor("rule").setCurrentText("lsystem")
+    assert shown(form, *mondrian, "margin", "lsystem_preset", "jitter") == [0, 0, 1, 1, 1]
+    form.editor("palette").setCurrentText("custom")
+    assert form.row_shown("background") and form.row_shown("ink")
+
+
+def test_a_recipe_lists_only_the_parameters_that_applied_and_rerenders_the_same(open_window, qtbot):
+    window = plugins_window(open_window, "generative")
+    panel = window.panels["generative"]
+    panel.params_widget.set_values({"flow_particles": 99})  # then the artist switches to another rule
+    panel.params_widget.set_values({"rule": "mondrian", "mondrian_splits": 7, "mondrian_fill": 0.6})
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
+    made = window.doc.layers[-1]
+    params = made.recipe.params
+    assert params["rule"] == "mondrian" and params["mondrian_splits"] == 7 and params["mondrian_fill"] == 0.6
+    assert not {"flow_particles", "flow_opacity", "lsystem_preset", "margin", "background", "ink"} & set(params)
+    window.rerender_layer(made.id, 64)
+    qtbot.waitUntil(lambda: window.job is None, timeout=30_000)
+    again = window.doc.layers[-1]
+    assert again is not made and np.array_equal(again.pixels, made.pixels)
+
+
+def test_deep_dream_lists_the_chosen_networks_layers_grouped_with_the_readmes_names(open_window):
+    window = plugins_window(open_window, "deep_dream")
+    form = window.panels["deep_dream"].params_widget
+    combo = form.editor("layer")
+    form.editor("network").setCurrentText("vgg16")
+    assert form.choices("layer")[0] == "auto" and set(form.choices("layer")) - {"auto"} == {
+        f"relu{block}_{n}" for block in (1, 2) for n in (1, 2)
+    } | {f"relu{block}_{n}" for block in (3, 4, 5) for n in (1, 2, 3)}
+    texts = [combo.itemText(i).strip() for i in range(combo.count())]
+    assert "relu4_2" in texts and texts[1].startswith("Early"), texts
+    assert not combo.model().item(1).isSelectable(), "a group heading is not a choice"
+    QTest.keyClick(combo, Qt.Key.Key_Down)  # from auto, past the first heading
+    assert combo.currentText() == "relu1_1" and form.params().layer == "relu1_1"
+    combo.setCurrentIndex(texts.index("relu4_2"))
+    assert form.params().layer == "relu4_2"
+    form.editor("network").setCurrentText("inception_v3")
+    texts = [combo.itemText(i).strip() for i in range(combo.count())]
+    assert "Mixed_5b" in texts and "relu4_2" not in texts and len(texts) == 13 + 3
+    assert form.params().layer == "auto", "a layer of the other network falls back to auto"
+    with pytest.raises(ParamError, match=r"relu4_2.*choose one of auto, Conv2d_4a_3x3, Mixed_5b"):
+        form.set_values({"layer": "relu4_2"})

@@ -8,7 +8,8 @@ import pytest
 import tifffile
 from PIL import Image
 from PySide6.QtCore import QRectF, QTimer
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 from test_main_window import write_image
 from test_printing import cmyk_profile
 
@@ -17,7 +18,7 @@ from studio.core.export import ExportSettings
 from studio.core.image import load_image
 from studio.core.plugin import discover_plugins
 from studio.core.print_size import PrintSpec
-from studio.qt.printing import actions, soft_proof
+from studio.qt.printing import actions, guides, soft_proof
 from studio.qt.printing.export_dialog import ExportDialog
 from studio.qt.printing.size_dialogs import FitToPrintDialog, NewPrintDocumentDialog
 
@@ -284,6 +285,7 @@ def test_export_from_the_window_stores_settings_and_asks_before_overwriting(wind
 
 
 def test_export_failure_is_shown_and_leaves_nothing(window, tmp_path, monkeypatch, qtbot):
+    window.print_actions.new_document(TINY)  # Studio starts with no document (the welcome view)
     errors = []
     monkeypatch.setattr(window, "show_error", lambda title, text: errors.append(text))
     assert window.print_actions.export(tmp_path / "missing" / "a.png", ExportSettings("png")) is None
@@ -375,3 +377,146 @@ def test_closing_the_window_waits_for_a_running_export(window, tmp_path, qtbot, 
     release.set()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
     assert load_image(out).pixels.shape == (48, 64, 4)
+
+
+def test_guide_labels_are_kept_off_the_guide_lines(window):
+    spec = PrintSpec(8, 6, ppi=20, bleed_in=0.25, wrap_in=0.75)  # lines a few pixels apart at fit zoom
+    window.resize(1000, 800)  # room above the fitted print for the legend, below the document tabs
+    window.print_actions.new_document(spec)
+    window.canvas.fit()
+    action = window.print_actions.guides_action
+    with_guides = grab(window)
+    action.setChecked(False)
+    without = grab(window)
+    action.setChecked(True)
+    colours = {(c.red(), c.green(), c.blue()) for c, _style in guides.GUIDE_STYLES.values()}
+    near_lines = set()  # within 3 px of a guide line
+    for rect in (spec.bleed_rect, spec.wrap_rect, spec.trim_rect, spec.safe_rect):
+        box = window.canvas.image_to_widget_rect(QRectF(rect.x0, rect.y0, rect.width, rect.height)).toRect()
+        for x in range(box.left() - 3, box.right() + 4):
+            near_lines |= {(x, y0 + d) for y0 in (box.top(), box.bottom()) for d in range(-3, 4)}
+        for y in range(box.top() - 3, box.bottom() + 4):
+            near_lines |= {(x0 + d, y) for x0 in (box.left(), box.right()) for d in range(-3, 4)}
+    stray = []
+    for x, y in sorted(near_lines):
+        pixel, under = colour_at(with_guides, x, y), colour_at(without, x, y)
+        shaded = np.round(np.array(under) * 195 / 255)  # under the shade of the margin
+        if pixel != under and pixel not in colours and np.abs(np.subtract(pixel, shaded)).max() > 2:
+            stray.append((x, y, pixel))
+    assert not stray, f"label text over the guide lines at {stray[:5]}"
+    legend = guides.legend_rect(window.canvas)
+    assert legend is not None and legend.bottom() < window.canvas.image_to_widget_rect(QRectF(0, 0, 1, 1)).top()
+
+
+def test_a_reopened_print_project_shows_its_guides(open_window, window, tmp_path):
+    window.print_actions.new_document(TINY)
+    path = tmp_path / "print.studio"
+    assert window.save_project_to(path)
+    fresh = open_window(discover_plugins([]), size=(1000, 760))  # Studio started anew
+    assert not fresh.print_actions.guides_action.isChecked()
+    assert fresh.open_path(path)
+    assert fresh.print_actions.guides_action.isChecked() and fresh.canvas.guides_painter is not None
+    fresh.canvas.fit()
+    trim = TINY.trim_rect
+    box = fresh.canvas.image_to_widget_rect(QRectF(trim.x0, trim.y0, trim.width, trim.height))
+    assert (0, 200, 255) in [colour_at(grab(fresh), box.left() + dx, box.center().y()) for dx in (-1, 0, 1, 2)]
+
+    fresh.print_actions.guides_action.setChecked(False)  # hidden on this document: they stay hidden on it
+    fresh.open_path(write_image(tmp_path / "photo.png", (20, 10), (9, 9, 9)))
+    assert not fresh.print_actions.guides_action.isChecked()  # a picture with no print size shows none
+    fresh.open_path(path)
+    assert not fresh.print_actions.guides_action.isChecked()  # still open: its tab, as the artist left it
+    assert fresh.close_document(fresh.doc)
+    fresh.open_path(path)
+    assert fresh.print_actions.guides_action.isChecked()  # reopened: a new document, guides shown again
+
+
+def run_modal(qtbot, trigger, inspect):
+    """Trigger a menu action that opens a modal dialog; ``inspect(dialog)`` runs while it is open, then it closes."""
+    seen = []
+
+    def look():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(20, look)
+            return
+        seen.append(dialog)
+        try:
+            inspect(dialog)
+        finally:
+            dialog.reject()
+
+    QTimer.singleShot(0, look)
+    trigger()
+    assert seen, "the dialog did not open"
+
+
+def test_a_print_below_150_ppi_is_warned_about(window, qtbot, tmp_path):
+    def new_document(dialog):
+        editor = dialog.editor
+        assert not editor.warning_label.isVisible()  # 300 ppi
+        editor.ppi.setCurrentText("100")
+        assert editor.warning_label.isVisible() and "100 ppi" in editor.warning_label.text()
+        assert "150 ppi" in editor.warning_label.text()
+        editor.ppi.setCurrentText("150")
+        assert not editor.warning_label.isVisible()
+
+    run_modal(qtbot, menu_action(window, "New from &Print Preset…").trigger, new_document)
+
+    window.open_path(write_image(tmp_path / "photo.png", (600, 400), (200, 30, 30)))
+
+    def fit(dialog):
+        editor = dialog.editor
+        editor.preset.setCurrentIndex(editor.preset.findData("canvas_12x12"))
+        editor.ppi.setCurrentText("300")  # 3600 px of face from 400 px: 33 ppi
+        text = editor.warning_label.text()
+        assert editor.warning_label.isVisible() and "600 × 400 px" in text and "150 ppi" in text
+        dialog.mode.setCurrentIndex(dialog.mode.findData("fill"))
+        assert "600 × 400 px" in editor.warning_label.text()
+        editor.unit.setCurrentText("in")
+        editor.width_spin.setValue(3)
+        editor.height_spin.setValue(2)
+        editor.wrap_spin.setValue(0)
+        editor.bleed_spin.setValue(0)
+        editor.ppi.setCurrentText("200")  # 600 x 400 px fill 3 x 2 in at exactly 200 ppi
+        assert not editor.warning_label.isVisible()
+
+    run_modal(qtbot, menu_action(window, "&Fit to Print Preset…").trigger, fit)
+
+
+def menu_action(window, text):
+    return next(action for action in window.findChildren(QAction) if action.text() == text)
+
+
+def test_file_dialogs_start_in_the_documents_folder(open_window, window, qtbot, tmp_path, monkeypatch):
+    from studio.qt.batch_dialog import BatchDialog
+
+    (tmp_path / "art").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    window.open_path(write_image(tmp_path / "art" / "photo.png", (40, 30)))
+    other = open_window(discover_plugins([]))  # a second window opens a file later: the most recent one
+    other.open_path(write_image(tmp_path / "elsewhere" / "other.png", (20, 20)))
+    started = []
+    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(lambda *a, _n=name, **k: record_call(started, _n, a)))
+
+    menu_action(window, "&Open…").trigger()
+    menu_action(window, "Save Project &As…").trigger()
+    menu_action(window, "&Batch Render…").trigger()
+    batch = window.findChildren(BatchDialog)[-1]
+    for button in (batch.add_files_button, batch.add_folder_button, batch.output_browse):
+        button.click()
+    batch.close()
+
+    def export(dialog):
+        assert Path(dialog.path_edit.text()).parent == tmp_path / "art"
+        dialog.icc_other.click()
+
+    run_modal(qtbot, menu_action(window, "&Export Image…").trigger, export)
+    folders = [path if path.suffix == "" else path.parent for path in started]
+    assert len(folders) == 6 and set(folders) == {tmp_path / "art"}, started
+
+
+def record_call(started, name, args):
+    started.append(Path(args[2]))
+    return ([], "") if name == "getOpenFileNames" else "" if name == "getExistingDirectory" else ("", "")

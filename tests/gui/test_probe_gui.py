@@ -63,7 +63,9 @@ def test_the_panel_shows_the_inputs_in_use_and_a_hidden_mask_is_not_used(window,
     assert box.isVisibleTo(window) and box.extras() == {}
     doc.layers[1].visible = False
     doc.layers_changed.emit()
-    assert box.uses["mask"].text() == "none yet: paint one with the Mask brush, Rectangle or Lasso"
+    assert box.uses["mask"].text() == (
+        "none yet: paint one with the Mask brush, or select with the Rectangle, Ellipse, Lasso or Magic wand"
+    )
     run = window.run_plugin(window.registry.get("probe"), window.panels["probe"].params())
     assert run is None and "needs mask" in window.panels["probe"].error_text()
 

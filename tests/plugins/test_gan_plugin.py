@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
-from studio_plugins.gan_breeding.engine import run
+from studio_plugins.gan_breeding.engine import run, styles_to_text
 from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.lineage import render_recipe
 from studio_plugins.gan_breeding.models import weights_bytes
@@ -23,6 +23,7 @@ from studio.core.image import load_image
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStore
+from studio.core.params import ParamError
 from studio.core.plugin import discover_plugins
 
 STUDIO = Path(sys.executable).parent / "studio"
@@ -64,8 +65,9 @@ def pixels(frame) -> np.ndarray:
 
 def test_the_manifest_is_discovered_with_its_models(registry):
     manifest = registry.get("gan_breeding")
-    assert manifest.title == "GAN breeding" and manifest.inputs == () and manifest.panel is None
-    assert set(manifest.models) == {"dcgan_faces64", "rules_gan64"}
+    assert manifest.title == "GAN breeding" and manifest.inputs == ()
+    assert manifest.panel == "studio_plugins.gan_breeding.panel:BreedPanel"
+    assert set(manifest.models) == {"dcgan_faces64", "rules_gan64", "gan_generator"}
     assert "research use only" in manifest.description
     assert "rules_gan64" in registry.model_catalog()
 
@@ -80,6 +82,17 @@ def test_a_seed_gives_the_same_pixels_and_another_seed_others(store):
     assert first.info["models"][0]["id"] == TINY, "the load is recorded for the recipe"
     generator = from_store(store, TINY)
     assert np.array_equal(render_recipe(generator, first.info["recipe"]), first.image[..., :3])
+
+
+def test_the_styles_parameter_renders_a_bred_picture_exactly_and_refuses_styles_of_another_shape(store):
+    recipe = breed(store, seed=5)[0].info["recipe"]
+    styles = np.asarray(recipe["ws"], np.float32) * np.float32(1.1)
+    final, _ = breed(store, seed=3, styles=styles_to_text(styles))
+    expected = render_recipe(from_store(store, TINY), recipe | {"ws": styles.tolist(), "noise_seed": 3})
+    assert np.array_equal(final.image[..., :3], expected), "the styles round-trip exactly, the seed is the noise"
+    assert np.array_equal(np.asarray(final.info["recipe"]["ws"], np.float32), styles)
+    with pytest.raises(ParamError, match=r"styles: 3 numbers, but tiny_gan takes .* choose that one"):
+        breed(store, seed=3, styles="1, 2, 3")
 
 
 def test_the_picture_is_scaled_to_the_size_and_fits_a_canvas_that_is_not_square(store):
@@ -115,6 +128,55 @@ def test_a_walk_goes_from_one_seed_to_the_other_and_makes_a_gif_and_webp(store):
         assert sum(frame.info["duration"] for frame in ImageSequence.Iterator(gif)) == 20 * 100
     with Image.open(io.BytesIO(outputs["walk/walk.webp"].data)) as webp:
         assert webp.size == (SIDE, SIDE) and webp.n_frames > 2
+
+
+def test_a_walk_is_also_an_mp4_with_its_frames_at_its_frame_rate(store, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    _, outputs = breed(store, size=63, seed=3, mode="walk", walk_seed=5, walk_steps=12, fps=8)
+    video = tmp_path / "walk.mp4"
+    video.write_bytes(outputs["walk/walk.mp4"].data)
+    capture = cv2.VideoCapture(str(video))
+    try:
+        assert capture.isOpened()
+        assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 12 and capture.get(cv2.CAP_PROP_FPS) == 8
+        read, first = capture.read()
+    finally:
+        capture.release()
+    assert read and first.shape == (62, 62, 3), "an odd side loses its last pixel"
+    expected = outputs["walk/frame-001.png"].image[:62, :62, :3].astype(np.int16)
+    last = outputs["walk/frame-012.png"].image[:62, :62, :3].astype(np.int16)
+    error = np.abs(first[..., ::-1].astype(np.int16) - expected).mean()
+    assert error < 8 and error < np.abs(last - expected).mean() / 2, "the first frame is the walk's first"
+
+
+def test_a_walk_to_bred_styles_and_a_loop_through_them_make_a_strip_and_return_to_the_start(store):
+    recipes = [breed(store, seed=seed)[0].info["recipe"] for seed in (5, 6)]
+    styles = [np.asarray(recipe["ws"], np.float32) for recipe in recipes]
+    final, outputs = breed(store, seed=3, mode="walk", walk_styles=styles_to_text(styles[0]), walk_steps=4)
+    assert np.array_equal(
+        outputs["walk/frame-004.png"].image, breed(store, seed=3, styles=styles_to_text(styles[0]))[0].image
+    )
+    strip = outputs["walk/strip.png"]
+    assert strip.kind == "document" and strip.image.shape == (SIDE + 2, 4 * (SIDE + 1) + 1, 3)
+    assert np.array_equal(strip.image[1 : SIDE + 1, 1 : SIDE + 1], final.image[..., :3]), (
+        "the strip starts at the start"
+    )
+    np.testing.assert_array_equal(final.info["walk_end"]["ws"], styles[0])
+
+    _, looped = breed(
+        store, seed=3, mode="walk", walk_styles=styles_to_text(np.stack(styles)), walk_loop=True, walk_steps=3
+    )
+    frames = [looped[f"walk/frame-{index:03d}.png"].image for index in range(1, 10)]
+    assert "walk/frame-010.png" not in looped and looped["walk/strip.png"].image.shape[1] == 9 * (SIDE + 1) + 1
+    stops = [breed(store, seed=3, styles=text)[0].image for text in ("", *map(styles_to_text, styles))]
+    for index, stop in zip((0, 3, 6), stops, strict=True):
+        assert np.array_equal(frames[index], stop), "each picture is a frame, the start first"
+    start = stops[0][..., :3].astype(np.int16)
+    assert np.abs(frames[-1][..., :3] - start).mean() < np.abs(frames[6][..., :3] - start).mean(), "back to the start"
+    with pytest.raises(ParamError, match="walk_styles: 2 pictures, but a walk that does not loop goes to one"):
+        breed(store, seed=3, mode="walk", walk_styles=styles_to_text(np.stack(styles)))
+    with pytest.raises(ParamError, match=r"walk_styles: 3 numbers, but tiny_gan takes .* for each picture"):
+        breed(store, seed=3, mode="walk", walk_styles="1, 2, 3")
 
 
 def studio_run(*args, env=None) -> subprocess.CompletedProcess:

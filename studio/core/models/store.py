@@ -3,8 +3,9 @@
 Layout under the root (``<user cache>/studio/models`` by default)::
 
     <id>/model.safetensors   converted weights (format "torch")
-    <id>/<name>              the source files as they are (format "onnx")
-    <id>/record.json         written last: a model is installed iff its record exists
+    <id>/<name>              the source files as they are (formats "onnx" and "files")
+    <id>/record.json         written last: a model is installed iff its record exists; the record of a
+                             file imported under its own id names the catalog model it is another of
     .trained/<id>.safetensors  a model trained here (``studio train``), the source of its install
     .trained/<id>.json         its entry (base model, title, provenance, sha256), written last
     .tmp-<id>-XXXX/          one install in progress; removed on success, failure or cancel
@@ -22,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -53,6 +55,7 @@ RECORD = "record.json"
 WEIGHTS = "model.safetensors"
 TRAINED = ".trained"
 STALE_AFTER_S = 24 * 3600  # where process ids cannot be checked, a leftover install folder this old is removed
+_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # the id of a file imported under its own id
 RACY_S = 2.0  # a file modified this close to its hashing is hashed again (see ModelStore.status)
 
 __all__ = ["InstallRecord", "ModelStatus", "ModelStore", "default_root"]
@@ -79,6 +82,7 @@ class InstallRecord:
     converter: str | None = None
     studio_version: str = __version__
     installed_at: str = ""
+    base: str | None = None  # for a file imported under its own id, the catalog model it is another of
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -101,6 +105,7 @@ class InstallRecord:
                 converter=None if data.get("converter") is None else str(data["converter"]),
                 studio_version=str(data.get("studio_version", "")),
                 installed_at=str(data.get("installed_at", "")),
+                base=None if data.get("base") is None else str(data["base"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"missing or malformed field ({type(exc).__name__}: {exc})") from None
@@ -133,10 +138,17 @@ class ModelStore:
         self.root = Path(root) if root is not None else default_root()
         self.specs: dict[str, ModelSpec] = dict(specs) if specs is not None else catalog()
         self.specs |= self._trained_specs()
+        self.specs |= self._imported_specs()
         self.lru_size = lru_size
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._hashed: dict[Path, tuple[tuple[int, int, int, int], str, float]] = {}
+
+    def extend_catalog(self, specs: Mapping[str, ModelSpec]) -> None:
+        """Know ``specs`` too (the models plugins bring), and the models trained or imported here on top of them."""
+        self.specs |= specs
+        self.specs |= self._trained_specs()
+        self.specs |= self._imported_specs()
 
     # -- queries -----------------------------------------------------------------------------------------------
 
@@ -256,12 +268,26 @@ class ModelStore:
                     failures.append(f"{label}: {describe_error(exc).removeprefix(f'{model_id}: ')}")
         raise ModelError(_nothing_worked(spec, failures), model_id=model_id)
 
-    def import_file(self, model_id: str, path: str | os.PathLike[str]) -> InstallRecord:
+    def import_file(self, model_id: str, path: str | os.PathLike[str], as_id: str | None = None) -> InstallRecord:
         """Install ``model_id`` from a file the user has, with the converter of the spec's UserFile source.
 
         The converter receives the file under the UserFile's name (the key); the path
-        keeps the name of the given file, so messages name the user's file.
+        keeps the name of the given file, so messages name the user's file. A UserFile
+        with ``companions`` brings the files that belong with the given one too, under
+        their own names, checked by its ``companions`` function first. With ``as_id``
+        the file is installed as another model of ``model_id``'s kind under its own id
+        (its record names ``model_id``, so every store on this root knows it), and several
+        such files live side by side.
         """
+        if as_id is not None and as_id != model_id:
+            spec = self._another_of(self.spec(model_id), as_id)
+            known = self.specs.get(as_id)
+            self.specs[as_id] = spec
+            try:
+                return self.import_file(as_id, path)
+            finally:
+                if known is None and self.record(as_id) is None:
+                    del self.specs[as_id]
         spec = self.spec(model_id)
         user = next((s for s in spec.sources if isinstance(s, UserFile)), None)
         if user is None:
@@ -276,19 +302,26 @@ class ModelStore:
                 model_id=model_id,
                 path=given,
             )
+        if user.companions is None:
+            suffix = given.suffix.lower() or Path(user.filename).suffix
+            sources = {user.filename: (given, given.stem + suffix)}  # messages of the converter name the user's file
+        else:
+            sources = {name: (file, name) for name, file in _companions(model_id, user.companions, given).items()}
         with self._workspace(model_id) as work:
             inbox = work / "in"
             inbox.mkdir()
-            suffix = given.suffix.lower() or Path(user.filename).suffix
-            copied = inbox / (given.stem + suffix)  # messages of the converter name the user's file
+            fetched = {}
+            for key, (source, name) in sources.items():
+                fetched[key] = inbox / name
+                try:
+                    shutil.copyfile(source, fetched[key])
+                except OSError as exc:
+                    raise ModelError(
+                        f"{model_id}: cannot read {source}: {exc.strerror or exc}", model_id=model_id, path=source
+                    ) from exc
             try:
-                shutil.copyfile(given, copied)
-            except OSError as exc:
-                raise ModelError(
-                    f"{model_id}: cannot read {given}: {exc.strerror or exc}", model_id=model_id, path=given
-                ) from exc
-            try:
-                return self._commit(spec, user.converter, {user.filename: copied}, f"import {given.name}", work, None)
+                label = f"import {given.name}"
+                return self._commit(spec, user.converter, fetched, label, work, None, base=spec.base)
             except ModelError:
                 raise
             except Exception as exc:
@@ -345,11 +378,49 @@ class ModelStore:
             except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("ignoring the trained model %s: %s", path, describe_error(exc))
                 continue
-            if spec.id != path.stem or spec.id in self.specs:
+            if spec.id != path.stem or self.specs.get(spec.id, spec) != spec:
                 log.warning("ignoring the trained model %s: its id %r is taken or not its file's", path, spec.id)
                 continue
             found[spec.id] = spec
         return found
+
+    def _imported_specs(self) -> dict[str, ModelSpec]:
+        """The specs of the files imported on this root under their own id (``import_file(..., as_id=...)``)."""
+        found: dict[str, ModelSpec] = {}
+        for path in sorted(self.root.glob(f"*/{RECORD}")):
+            model_id = path.parent.name
+            if model_id in self.specs:
+                continue
+            try:
+                record = InstallRecord.from_json(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                log.warning("ignoring the install record %s: %s", path, describe_error(exc))
+                continue
+            base = self.specs.get(record.base or "")
+            if base is not None and base.base is None and record.model_id == model_id:
+                found[model_id] = _another_spec(base, model_id)
+        return found
+
+    def _another_of(self, base: ModelSpec, model_id: str) -> ModelSpec:
+        """The spec of a file imported as another model of ``base``'s kind under the id ``model_id``."""
+        if base.base is not None:
+            raise ModelError(
+                f"{base.id} is itself another {base.base}: import the file as another {base.base}", model_id=base.id
+            )
+        if not any(isinstance(source, UserFile) for source in base.sources):
+            raise ModelError(f"{base.id} cannot be imported from a file", model_id=base.id)
+        if not _ID.fullmatch(model_id):
+            raise ModelError(
+                f"{model_id!r} cannot be a model id: use letters, digits, _ . - (at most 64, not first . or -)",
+                model_id=model_id,
+            )
+        known = self.specs.get(model_id)
+        if known is not None and known.base != base.id:
+            raise ModelError(
+                f"{model_id} is already the id of another model ({known.title}); choose another name",
+                model_id=model_id,
+            )
+        return _another_spec(base, model_id)
 
     # -- verify, remove --------------------------------------------------------------------------------------
 
@@ -383,8 +454,8 @@ class ModelStore:
     def load(self, model_id: str, device: str = "cpu") -> Any:
         """The ready-to-use network: a torch module in eval mode on ``device`` with frozen weights.
 
-        For format "onnx" it is whatever the spec's builder makes of the cached
-        files. The cached files are verified on every load from disk; the last
+        For formats "onnx" and "files" it is whatever the spec's builder makes of the cached
+        files (given ``device`` too for "files"). The cached files are verified on every load from disk; the last
         ``lru_size`` loaded (id, device) pairs are kept and returned as they are.
         """
         key = (model_id, device)
@@ -409,14 +480,15 @@ class ModelStore:
 
     def _load_verified(self, spec: ModelSpec, record: InstallRecord, device: str) -> Any:
         folder = self.cached_path(spec.id)
-        if spec.format == "onnx":
+        if spec.format != "torch":
             self._check_files(spec.id, record, reuse=False)
             builder = _import(spec.id, "the network builder", spec.builder)
             try:
-                return builder({name: folder / name for name in record.files})
+                files = {name: folder / name for name in record.files}
+                return builder(files, device) if spec.format == "files" else builder(files)
             except Exception as exc:
                 raise ModelError(
-                    f"{spec.id}: cannot open the cached ONNX files in {folder} ({describe_error(exc)}); "
+                    f"{spec.id}: cannot open the cached files in {folder} ({describe_error(exc)}); "
                     f"{reinstall_hint(spec.id)}",
                     model_id=spec.id,
                     path=folder,
@@ -474,6 +546,7 @@ class ModelStore:
         label: str,
         work: Path,
         progress: Progress | None,
+        base: str | None = None,
     ) -> InstallRecord:
         """Convert the fetched files, write them into the cache, and write the record last."""
         inputs = {name: sha256_file(path) for name, path in fetched.items()}
@@ -481,11 +554,11 @@ class ModelStore:
         out.mkdir()
         if progress is not None:
             progress(0.9, f"Converting {spec.id}")
-        if spec.format == "onnx":
+        if spec.format != "torch":
             if converter is not None:
                 raise ModelError(
-                    f"{spec.id}: the catalog gives ONNX model {spec.id} a converter ({converter}); ONNX files are "
-                    "cached as they are. This is a bug in the catalog: report it",
+                    f"{spec.id}: the catalog gives {spec.id} a converter ({converter}), but its {spec.format} files "
+                    "are cached as they are. This is a bug in the catalog: report it",
                     model_id=spec.id,
                 )
             files = {}
@@ -506,6 +579,7 @@ class ModelStore:
             converter=converter,
             studio_version=__version__,
             installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            base=base,
         )
         target = self.cached_path(spec.id)
         with self._lock:
@@ -616,6 +690,29 @@ def _import(model_id: str, what: str, target: str) -> Any:
             "this Studio installation is incomplete: reinstall Studio",
             model_id=model_id,
         ) from exc
+
+
+def _companions(model_id: str, function: str, given: Path) -> dict[str, Path]:
+    """The files that make one model with the user's file ``given``, by a UserFile's ``companions`` function."""
+    companions = _import(model_id, "the importer", function)
+    try:
+        found = companions(given)
+    except ModelError as exc:
+        message = exc.message if exc.message.startswith(f"{model_id}:") else f"{model_id}: {exc.message}"
+        raise ModelError(message, model_id=model_id, path=exc.path) from exc
+    except Exception as exc:
+        raise ModelError(
+            f"{model_id}: {given} could not be imported ({load_failure(exc)})", model_id=model_id, path=given
+        ) from exc
+    try:
+        return {_plain_name(str(name)): Path(path) for name, path in dict(found).items()}
+    except ValueError as exc:
+        raise ModelError(f"{model_id}: {given} cannot be imported: {exc}", model_id=model_id, path=given) from None
+
+
+def _another_spec(base: ModelSpec, model_id: str) -> ModelSpec:
+    """The spec of a file imported as another model of ``base``'s kind under the id ``model_id``."""
+    return dataclasses.replace(base, id=model_id, default=False, base=base.id)
 
 
 def _trained_spec(base: ModelSpec, entry: Mapping[str, Any], folder: Path) -> ModelSpec:

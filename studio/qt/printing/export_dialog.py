@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from studio.core.colour import INTENTS
 from studio.core.export import FORMATS, ExportSettings, ExportSettingsError, export_path, load_presets, save_preset
 from studio.core.image import ImageError
+from studio.qt.file_dialogs import start_folder
 from studio.qt.printing.widgets import ProfileChooser, dialog_buttons
 
 
@@ -218,7 +219,7 @@ class ExportDialog(QDialog):
         self.summary.setText(settings.describe())
 
     def _browse_icc(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "RGB ICC profile", "", "ICC profiles (*.icc *.icm)")
+        path, _ = QFileDialog.getOpenFileName(self, "RGB ICC profile", start_folder(self), "ICC profiles (*.icc *.icm)")
         if path:
             if self.icc.findData(path) < 0:
                 self.icc.addItem(Path(path).name, path)
@@ -227,7 +228,7 @@ class ExportDialog(QDialog):
     def _browse_path(self) -> None:
         fmt = self.format.currentData()
         patterns = " ".join(f"*{s}" for s in FORMATS[fmt])
-        start = self.path_edit.text() or str(Path.home())
+        start = start_folder(self, self.path_edit.text())
         path, _ = QFileDialog.getSaveFileName(
             self, "Export to", start, f"{fmt.upper()} ({patterns})", options=QFileDialog.Option.DontConfirmOverwrite
         )

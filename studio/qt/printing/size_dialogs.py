@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.print_size import PPI_CHOICES, PRESET_TITLES, PRESETS, UNITS, PrintSpec
-from studio.core.printing import FIT_MODES
+from studio.core.printing import FIT_MODES, MIN_PRINT_PPI, FitMode, picture_ppi
 from studio.qt.printing.widgets import dialog_buttons
 
 CUSTOM = "custom"
@@ -32,10 +32,16 @@ FIT_TITLES = {
 
 
 class PrintSpecEditor(QWidget):
-    """Preset, physical size in in/cm/mm, ppi, bleed and wrap, with the pixel size shown live."""
+    """Preset, physical size in in/cm/mm, ppi, bleed and wrap, with the pixel size shown live, and a warning when
+    the print would be soft: its resolution, or that of the picture fitted to it (:attr:`picture_size`), is
+    under :data:`~studio.core.printing.MIN_PRINT_PPI`."""
 
     def __init__(self, spec: PrintSpec | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.picture_size: tuple[int, int] | None = None
+        """The pixel size of the picture that will be fitted to the print (None for a new document)."""
+        self.fit_mode: FitMode = "crop"
+        """How that picture will be fitted."""
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.preset = QComboBox()
@@ -54,6 +60,11 @@ class PrintSpecEditor(QWidget):
         self.ppi.addItems([str(v) for v in PPI_CHOICES])
         self.pixel_label = QLabel()
         self.pixel_label.setObjectName("pixel-size")
+        self.warning_label = QLabel()
+        self.warning_label.setObjectName("resolution-warning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b9770e;")
+        self.warning_label.hide()
         size_row = QHBoxLayout()
         size_row.addWidget(self.width_spin)
         size_row.addWidget(QLabel("×"))
@@ -65,13 +76,14 @@ class PrintSpecEditor(QWidget):
         form.addRow("Bleed (each side)", self.bleed_spin)
         form.addRow("Gallery wrap depth", self.wrap_spin)
         form.addRow("Pixel size", self.pixel_label)
+        form.addRow(self.warning_label)
         self._unit = "in"
         self._loading = False
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         self.unit.currentTextChanged.connect(self._unit_changed)
         for spin in (self.width_spin, self.height_spin, self.bleed_spin, self.wrap_spin):
             spin.valueChanged.connect(self._edited)
-        self.ppi.currentTextChanged.connect(lambda _text: self._update_label())
+        self.ppi.currentTextChanged.connect(lambda _text: self.refresh())
         self.set_spec(spec or PRESETS["poster_18x24"])
 
     def set_spec(self, spec: PrintSpec) -> None:
@@ -95,7 +107,7 @@ class PrintSpecEditor(QWidget):
         self.ppi.setCurrentText(str(spec.ppi))
         self._loading = False
         self._safe_in = spec.safe_in
-        self._update_label()
+        self.refresh()
 
     def spec(self) -> PrintSpec:
         """The spec shown; ValueError (with a message for the user) when it is not valid."""
@@ -146,7 +158,7 @@ class PrintSpecEditor(QWidget):
             spin.setSuffix(f" {unit}")
             spin.setValue(value)
         self._loading = False
-        self._update_label()
+        self.refresh()
 
     def _edited(self) -> None:
         if self._loading:
@@ -156,20 +168,45 @@ class PrintSpecEditor(QWidget):
             self._loading = True
             self.preset.setCurrentIndex(self.preset.findData(CUSTOM))
             self._loading = False
-        self._update_label()
+        self.refresh()
 
-    def _update_label(self) -> None:
+    def refresh(self) -> None:
+        """Show the pixel size and the resolution warning anew (also after :attr:`picture_size` or
+        :attr:`fit_mode` changed)."""
         if self._loading:
             return
         try:
             spec = self.spec()
         except ValueError as exc:
             self.pixel_label.setText(f"<span style='color:#c33'>{exc}</span>")
+            self.warning_label.hide()
             return
         w, h = spec.pixel_size
         tw, th = spec.trim_size
         megapixels = w * h / 1e6
         self.pixel_label.setText(f"<b>{w} × {h} px</b> ({megapixels:.1f} Mpx; trim {tw} × {th} px)")
+        warning = self.resolution_warning(spec)
+        self.warning_label.setText(warning)
+        self.warning_label.setVisible(bool(warning))
+
+    def resolution_warning(self, spec: PrintSpec) -> str:
+        """Why ``spec`` would print soft ("" when it would not)."""
+        if spec.ppi < MIN_PRINT_PPI:
+            return (
+                f"⚠ {spec.ppi} ppi is too coarse for a print: it looks soft or shows its pixels below "
+                f"{MIN_PRINT_PPI} ppi. Choose {MIN_PRINT_PPI} ppi or more."
+            )
+        if self.picture_size is None:
+            return ""
+        ppi = picture_ppi(self.picture_size, spec, self.fit_mode)
+        if ppi >= MIN_PRINT_PPI:
+            return ""
+        width, height = self.picture_size
+        return (
+            f"⚠ The picture ({width} × {height} px) has only {ppi:.0f} ppi at this size and is enlarged "
+            f"{spec.ppi / ppi:.1f}×, so the print looks soft (it needs {MIN_PRINT_PPI} ppi or more). Choose a "
+            "smaller print, or re-render its generated layers at print size after fitting."
+        )
 
 
 class NewPrintDocumentDialog(QDialog):
@@ -198,13 +235,23 @@ class NewPrintDocumentDialog(QDialog):
 
 
 class FitToPrintDialog(QDialog):
-    """Image › Fit to Print Preset: the spec, and crop / extend with a colour / mirrored wrap."""
+    """Image › Fit to Print Preset: the spec, and crop / extend with a colour / mirrored wrap.
 
-    def __init__(self, parent: QWidget | None = None, spec: PrintSpec | None = None) -> None:
+    ``picture_size`` is the document's pixel size, for the warning when the print would enlarge it too much.
+    """
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        spec: PrintSpec | None = None,
+        picture_size: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fit to print preset")
         layout = QVBoxLayout(self)
         self.editor = PrintSpecEditor(spec or PRESETS["canvas_12x12"])
+        self.editor.picture_size = picture_size
+        self.editor.refresh()
         layout.addWidget(self.editor)
         form = QFormLayout()
         self.mode = QComboBox()
@@ -217,9 +264,14 @@ class FitToPrintDialog(QDialog):
         form.addRow("Fit", self.mode)
         form.addRow("Fill colour", self.fill_button)
         layout.addLayout(form)
-        self.mode.currentIndexChanged.connect(lambda _i: self.fill_button.setEnabled(self.mode.currentData() == "fill"))
+        self.mode.currentIndexChanged.connect(self._mode_chosen)
         self.fill_button.setEnabled(False)
         layout.addWidget(dialog_buttons(self, "Fit"))
+
+    def _mode_chosen(self) -> None:
+        self.fill_button.setEnabled(self.mode.currentData() == "fill")
+        self.editor.fit_mode = self.mode.currentData()
+        self.editor.refresh()
 
     def fill(self) -> tuple[int, int, int, int]:
         c = self.fill_colour

@@ -8,6 +8,7 @@ from PIL import ImageCms
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from studio.core.colour import find_profiles, profile_description
+from studio.qt.file_dialogs import start_folder
 
 
 def dialog_buttons(dialog: QDialog, ok_text: str = "OK") -> QDialogButtonBox:
@@ -56,7 +57,7 @@ class ProfileChooser(QWidget):
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, f"{self.colour_space} ICC profile", "", "ICC profiles (*.icc *.icm)"
+            self, f"{self.colour_space} ICC profile", start_folder(self), "ICC profiles (*.icc *.icm)"
         )
         if path:
             self.set_path(path)
