@@ -354,8 +354,7 @@ class StylePanel(ParamsPanel):
         self.form.removeWidget(line)
         line.hide()  # it still holds the value; the picker edits it
         self.preset_picker = PresetPicker(host)
-        caption = QLabel("click to choose, several to blend")
-        caption.setWordWrap(True)
+        caption = QLabel("one, or several to blend")  # one line: the form's minimum height misses a wrapped one
         self.form.setWidget(row, QFormLayout.ItemRole.FieldRole, caption)
         self.form.insertRow(row + 1, self.preset_picker)  # the grid spans the form's width
         self.label("presets").setBuddy(self.preset_picker.grid)

@@ -108,6 +108,8 @@ class Canvas(QWidget):
     message = Signal(str)
     mask_needed = Signal()
     view_changed = Signal()
+    picture_changed = Signal()
+    """Some of the document's composited picture was redrawn (the region, or a slice of a large document)."""
     """The zoom, the pan or the view's size changed."""
 
     def __init__(self, tools: ToolSettings, parent: QWidget | None = None) -> None:
@@ -282,6 +284,7 @@ class Canvas(QWidget):
             return
         _view(self._image)[y0:y1, x0:x1] = premultiply(doc.composite((x0, y0, x1, y1)))
         self._reduced_image.update(self._image, (x0, y0, x1, y1))
+        self.picture_changed.emit()
         has_overlays = any(la.kind is not LayerKind.RASTER and la.visible for la in doc.layers)
         if has_overlays or not self._overlay_clear:
             _view(self._overlay)[y0:y1, x0:x1] = self._overlay_patch((x0, y0, x1, y1))

@@ -70,21 +70,15 @@ class Navigator(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
         canvas.view_changed.connect(self.update)
+        canvas.picture_changed.connect(self._timer.start)
 
     def sizeHint(self) -> QSize:
         return QSize(220, 160)
 
     def set_document(self, doc: Document | None) -> None:
-        """Show ``doc`` (None for none), following its changes."""
-        if self.doc is not None:
-            self.doc.pixels_changed.disconnect(self._changed)
+        """Show ``doc`` (None for none); its changes arrive as the canvas redraws them."""
         self.doc = doc
-        if doc is not None:
-            doc.pixels_changed.connect(self._changed)
         self.refresh()
-
-    def _changed(self, _region: object) -> None:
-        self._timer.start()
 
     def refresh(self) -> None:
         """Redraw the picture from the canvas (after a change, or when the navigator is resized)."""

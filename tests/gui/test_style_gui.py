@@ -285,6 +285,9 @@ def test_picking_two_presets_with_weights_writes_the_presets_parameters(open_win
     click_preset(qtbot, picker, 3)
     assert (form.values()["presets"], form.values()["style_weights"]) == ("3, 12", "")
     assert picker.spin(3).isVisible() and picker.spin(12).isVisible()
+    qtbot.wait(500)  # past the live preview's debounce and the layout's passes
+    assert picker.height() >= picker.minimumSizeHint().height(), "the form makes room for the weights"
+    assert picker.blend_title.geometry().top() > picker.grid.geometry().bottom(), "they sit below the grid"
     picker.spin(12).setValue(2.5)
     params = form.params()
     assert (params.presets, params.style_weights) == ("3, 12", "1, 2.5")

@@ -10,7 +10,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
+from studio.core.blend import BlendMode
 from studio.core.document import Document, Layer, LayerKind
+from studio.core.history import AddLayer
 from studio.core.models.store import ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.qt.main_window import MainWindow
@@ -229,3 +231,24 @@ def test_the_navigator_frames_the_view_and_dragging_it_pans(window, qtbot):
     assert centre.x() == pytest.approx(120, abs=2) and centre.y() == pytest.approx(82.5, abs=2)
     assert navigator.view_rect().center().x() == pytest.approx(target.x(), abs=1.5), "the frame follows the view"
     shot(window, "tabs-navigator")
+
+
+def test_the_navigator_shows_a_large_documents_changes_once_the_canvas_has_redrawn_them(window, qtbot):
+    doc = Document(1000, 6000, "large")  # redrawn in six slices across event-loop turns, top to bottom
+    grey, white = np.full((6000, 1000, 4), 128, np.uint8), np.full((6000, 1000, 4), 255, np.uint8)
+    grey[..., 3] = 255
+    doc.history.push(AddLayer("Grey", Layer("Grey", LayerKind.RASTER, grey)))
+    doc.history.push(AddLayer("White", Layer("White", LayerKind.RASTER, white)))
+    window.set_document(doc, None)
+    window.navigator_dock.raise_()
+    navigator = window.navigator
+
+    def shown() -> int:
+        """The red near the bottom of the navigator's picture, the last slice the canvas redraws."""
+        picture = navigator.picture_rect()
+        at = picture.center().x(), picture.top() + 0.95 * picture.height()
+        return navigator.grab().toImage().pixelColor(int(at[0]), int(at[1])).red()
+
+    qtbot.waitUntil(lambda: shown() == 255)
+    window.layers_panel.set_blend_mode(doc.layers[-1].id, BlendMode.MULTIPLY)  # white multiplied over grey
+    qtbot.waitUntil(lambda: shown() == 128)
