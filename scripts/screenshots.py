@@ -47,7 +47,7 @@ def wait_for_job(window: MainWindow) -> None:
 
 
 def save(widget: QWidget, path: Path) -> None:
-    settle()
+    settle(1.0)  # the canvas redraws a large document in slices, and the Navigator follows it
     widget.grab().save(str(path))
     print(f"wrote {path}")
 

@@ -16,9 +16,11 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, Q
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QStackedWidget,
     QTabBar,
     QVBoxLayout,
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
 MAX_RECENT = 10
+FIRST_PANEL_WIDTH = 340  # the plugin panels' width at first start, in pixels
 QUIT_GRACE_S = 0.2  # how long quitting lets each lane of running jobs stop
 
 
@@ -162,8 +165,12 @@ class MainWindow(QMainWindow):
         self.welcome.open_requested.connect(self.open_dialog)
         self.welcome.recent_requested.connect(self.open_path)
         self.welcome.sample_requested.connect(self.open_sample)
+        welcome_area = QScrollArea()  # on a small screen the welcome view scrolls rather than widening the window
+        welcome_area.setWidgetResizable(True)
+        welcome_area.setFrameShape(QFrame.Shape.NoFrame)
+        welcome_area.setWidget(self.welcome)
         self.central = QStackedWidget()
-        self.central.addWidget(self.welcome)
+        self.central.addWidget(welcome_area)
         self.central.addWidget(documents)
         self.setCentralWidget(self.central)
         self.jobs = JobController(self.store, self.canvas.preview_image, self)
@@ -1088,6 +1095,9 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # first start: the canvas gets the room a panel's longest description line would take
+            docks = list(self.plugin_docks.values())
+            self.resizeDocks(docks, [FIRST_PANEL_WIDTH] * len(docks), Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.print_actions.close_after_export():  # an export is being written: close once it is complete

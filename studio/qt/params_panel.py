@@ -616,6 +616,9 @@ class PluginPanel(QWidget):
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll_area.setWidget(content)
+        # As wide as the form needs: narrower, its fields would be cut off with no scroll bar to reach them.
+        scroll_bar = self.scroll_area.verticalScrollBar().sizeHint().width()
+        self.scroll_area.setMinimumWidth(content.minimumSizeHint().width() + scroll_bar)
 
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Set every parameter back to its default")

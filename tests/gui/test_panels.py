@@ -12,7 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
     QColorDialog,
+    QComboBox,
     QFileDialog,
     QLineEdit,
     QStyle,
@@ -24,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.document import Document, Layer, LayerKind, Recipe
 from studio.core.history import AddLayer
 from studio.core.params import Param, ParamError
-from studio.core.plugin import PluginManifest
+from studio.core.plugin import PluginManifest, discover_plugins
 from studio.qt import docks
 from studio.qt.convert import numpy_to_qimage, qimage_to_numpy
 from studio.qt.docks import HistoryPanel, LayersPanel, layer_thumbnail
@@ -822,3 +825,17 @@ def test_deep_dream_lists_the_chosen_networks_layers_grouped_with_the_readmes_na
     assert form.params().layer == "auto", "a layer of the other network falls back to auto"
     with pytest.raises(ParamError, match=r"relu4_2.*choose one of auto, Conv2d_4a_3x3, Mixed_5b"):
         form.set_values({"layer": "relu4_2"})
+
+
+def test_every_plugin_panel_shows_its_fields_whole_in_a_small_window(open_window, qtbot):
+    window = open_window(discover_plugins(), size=(1000, 700))
+    for plugin_id, dock in window.plugin_docks.items():
+        dock.raise_()
+        qtbot.wait(50)
+        viewport = window.panels[plugin_id].scroll_area.viewport()
+        kinds = (QAbstractButton, QAbstractSpinBox, QComboBox)
+        fields = [w for w in viewport.findChildren(QWidget) if w.isVisible() and isinstance(w, kinds)]
+        assert fields, plugin_id
+        for field in fields:
+            right = field.mapTo(viewport, field.rect().topRight()).x()
+            assert right < viewport.width(), f"{plugin_id}: {type(field).__name__} {field.toolTip()[:40]!r} is cut off"

@@ -186,7 +186,7 @@ def test_every_document_of_a_crashed_session_recovers_in_its_own_tab(window, mon
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     offer_recovery(window, window.autosaver)
     assert sorted(o.doc.name for o in window.open_documents) == ["lost one", "lost two"]
-    assert window.tab_bar.count() == 2 and window.central.currentWidget() is not window.welcome
+    assert window.tab_bar.count() == 2 and window.central.currentIndex() == 1
 
 
 def test_scrollbars_show_when_zoomed_in_and_moving_them_pans(window):

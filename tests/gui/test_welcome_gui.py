@@ -36,7 +36,7 @@ def write_png(path: Path, size: tuple[int, int] = (30, 20)) -> Path:
 
 
 def showing_welcome(window: MainWindow) -> bool:
-    return window.central.currentWidget() is window.welcome and window.welcome.isVisible()
+    return window.central.currentIndex() == 0 and window.welcome.isVisible()
 
 
 def test_studio_starts_on_the_welcome_view_with_no_document(window):
@@ -133,3 +133,11 @@ def test_closing_the_last_tab_shows_the_welcome_view_again(window, tmp_path):
     recent = window.welcome.recent
     assert recent.isVisible() and recent.item(0).data(Qt.ItemDataRole.UserRole) == (tmp_path / "one.png").resolve()
     shot(window, "welcome-with-recent")
+
+
+def test_the_window_with_every_plugin_fits_a_small_laptop_screen(open_window):
+    window = open_window(discover_plugins(), size=(1000, 700))
+    assert showing_welcome(window)
+    minimum = window.minimumSizeHint()
+    assert minimum.width() <= 1000 and minimum.height() <= 700, "the welcome view scrolls instead"
+    assert window.width() == 1000
