@@ -213,16 +213,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke check")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--save-baseline", action="store_true")
-    options = parser.parse_args()
+    options = baseline.parse(parser, QUICK)
     if options.child:
         values = dict(item.split("=", 1) for item in options.set)
         print(json.dumps(child(options.child[0], int(options.child[1]), options.iterations, options.device, values)))
         return 0
     if options.quick:
-        if options.save_baseline:
-            parser.error("--quick figures are not a baseline")
-        parser.set_defaults(**QUICK)  # what the command line names still wins
-        options = parser.parse_args()
         options.set.insert(0, f"tile_size={QUICK_TILE}")
     torch.set_grad_enabled(True)
     renders: dict[str, dict[str, float]] = {}

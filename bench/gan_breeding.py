@@ -140,12 +140,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--quick", action="store_true", help="a smoke check (see above)")
     parser.add_argument("--save-baseline", action="store_true")
-    options = parser.parse_args()
-    if options.quick:
-        if options.save_baseline:
-            parser.error("--quick figures are not a baseline")
-        parser.set_defaults(**QUICK)
-        options = parser.parse_args()
+    options = baseline.parse(parser, QUICK)
     if options.threads:
         torch.set_num_threads(options.threads)
     previous = baseline.load("gan_breeding")

@@ -359,12 +359,7 @@ def main() -> int:
     parser.add_argument("--sheet", type=Path, nargs="?", const=SHEET, help=f"write a sheet of fills ({SHEET})")
     parser.add_argument("--quick", action="store_true", help="a smoke check (see above)")
     parser.add_argument("--save-baseline", action="store_true")
-    options = parser.parse_args()
-    if options.quick:
-        if options.save_baseline:
-            parser.error("--quick figures are not a baseline")
-        parser.set_defaults(**QUICK)  # what the command line names still wins
-        options = parser.parse_args()
+    options = baseline.parse(parser, QUICK)
     if options.train_steps == 1:
         parser.error("--train-steps: the first step is a warm-up, so give 2 or more (or 0)")
     store = ModelStore(specs=discover_plugins().model_catalog())

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from bench_script import bench_script
 from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.models import MODEL_ID, weights_bytes
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
@@ -19,20 +17,11 @@ from studio.core.plugin import discover_plugins
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    """bench/gan_breeding.py as a module (its folder on sys.path, as when it runs as a script)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_gan_breeding", BENCH / "gan_breeding.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with bench_script("gan_breeding") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from bench_script import bench_script
 from studio_plugins.inpainting.masks import RATIO_BINS, validation_masks
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 from tiny_store import tiny_store
 
 from studio.core.nets.lpips import LPIPS
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
 SIDE = 64
 
 
@@ -27,15 +24,8 @@ def tiny_pconv() -> PConvUNet:
 
 @pytest.fixture(scope="module")
 def bench():
-    """bench/inpainting.py as a module (its folder on sys.path, as when it runs as a script)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_inpainting", BENCH / "inpainting.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with bench_script("inpainting") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture(scope="module")

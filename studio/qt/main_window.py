@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import platformdirs
+from psygnal import SignalInstance
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QImage, QKeySequence
 from PySide6.QtWidgets import (
@@ -421,21 +422,25 @@ class MainWindow(QMainWindow):
         if self.job is not None and self.job.doc is not opened.doc:
             self.statusBar().showMessage(f"{self.job.manifest.title} is still running on {self.job.doc.name}", 5000)
 
+    def _links(self, doc: Document) -> list[tuple[SignalInstance, Callable[..., None]]]:
+        """The signals of ``doc`` the window follows while it is the current document, with their slots."""
+        return [
+            (doc.history.changed, self._update_title),
+            (doc.history.changed, self.live_preview.document_edited),
+            (doc.layers_changed, self._show_size),
+            (doc.layers_changed, self._show_document_inputs),
+            (doc.selection_changed, self._show_document_inputs),
+        ]
+
     def _follow(self, doc: Document | None) -> None:
         """Connect the window to ``doc`` (disconnecting it from the canvas's document first); None for none."""
         shown = self.canvas.doc
         if shown is not None:
-            shown.history.changed.disconnect(self._update_title)
-            shown.history.changed.disconnect(self.live_preview.document_edited)
-            shown.layers_changed.disconnect(self._show_size)
-            shown.layers_changed.disconnect(self._show_document_inputs)
-            shown.selection_changed.disconnect(self._show_document_inputs)
+            for signal, slot in self._links(shown):
+                signal.disconnect(slot)
         if doc is not None:
-            doc.history.changed.connect(self._update_title)
-            doc.history.changed.connect(self.live_preview.document_edited)
-            doc.layers_changed.connect(self._show_size)
-            doc.layers_changed.connect(self._show_document_inputs)
-            doc.selection_changed.connect(self._show_document_inputs)
+            for signal, slot in self._links(doc):
+                signal.connect(slot)
         self.canvas.set_document(doc)
         self.navigator.set_document(doc)
         self.layers_panel.set_document(doc)
