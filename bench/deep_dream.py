@@ -8,7 +8,11 @@ input picture and the dream); "dream MB" is that peak minus the RSS just
 before the dream: what the dream itself needs above the loaded model and
 its input (the result array it returns is included). Both sides use the
 same network, layer, octaves, iterations, step, jitter and Laplacian
-smoothing; the plugin runs with its default tile size.
+smoothing; the plugin runs with its default tile size and precision ("auto":
+bfloat16 where the processor computes it in hardware), and once more in
+float32. Quality: the mean absolute pixel difference between the two plugin
+results, and each result's objective (the mean squared activation of the
+layer, measured in float32), which the dream makes larger.
 
     .venv/bin/python bench/deep_dream.py [--size 1024] [--repeat 1] [--memory-sizes 1024,2048,4096]
                                          [--memory-iterations 1] [--save-baseline]
@@ -25,10 +29,13 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import baseline
+import numpy as np
 
 NETWORK = "inception_v3"
 LAYER = "Mixed_5b"
@@ -67,7 +74,7 @@ def picture(size: int) -> Any:
     return np.asarray(Image.fromarray(data.astronaut()).convert("RGBA").resize((size, size), Image.Resampling.BICUBIC))
 
 
-def run_plugin(size: int, iterations: int) -> Any:
+def run_plugin(size: int, iterations: int, precision: str = "auto") -> Any:
     from studio_plugins.deep_dream.engine import run
     from studio_plugins.deep_dream.params import DreamParams
 
@@ -78,13 +85,20 @@ def run_plugin(size: int, iterations: int) -> Any:
 
     params = make_params(
         DreamParams,
-        {"network": NETWORK, "layer": LAYER, "octaves": OCTAVES, "iterations": iterations, "step_size": STEP},
+        {
+            "network": NETWORK,
+            "layer": LAYER,
+            "octaves": OCTAVES,
+            "iterations": iterations,
+            "step_size": STEP,
+            "precision": precision,
+        },
     )
     models = ModelStore()
     models.load(NETWORK, "cpu")
     image = picture(size)
     ctx = RunContext(models=models, device="cpu", preview_interval_s=1e9)
-    return lambda: drive(run(params, Inputs(size, size, image), ctx), ctx)
+    return lambda: drive(run(params, Inputs(size, size, image), ctx), ctx).image[..., :3]
 
 
 def run_classic(size: int, iterations: int) -> Any:
@@ -120,31 +134,49 @@ def run_classic(size: int, iterations: int) -> Any:
     return dream
 
 
-def child(mode: str, size: int, iterations: int) -> None:
+def child(mode: str, size: int, iterations: int, result: str) -> None:
+    """One timed dream; ``mode`` is classic, plugin or plugin-float32; the picture goes to ``result`` (.npy)."""
+    import numpy as np
     import torch
 
     torch.set_num_threads(2)
-    prepare = run_plugin if mode == "plugin" else run_classic
-    dream = prepare(size, iterations)
+    dream = run_classic(size, iterations) if mode == "classic" else run_plugin(size, iterations, PRECISION[mode])
     before = rss_mb()
     reset_peak_rss()
     start = time.perf_counter()
-    dream()
+    image = dream()
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb(), "dream_mb": peak_rss_mb() - before}))
+    np.save(result, image)
 
 
-def measure(mode: str, size: int, iterations: int, repeat: int) -> dict[str, float]:
+PRECISION = {"plugin": "auto", "plugin-float32": "float32"}
+
+
+def measure(mode: str, size: int, iterations: int, repeat: int, result: Path) -> dict[str, float]:
+    """Medians of ``repeat`` fresh-process runs; the last run's picture is left in ``result``."""
     runs = []
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, str(size), str(iterations)],
+            [sys.executable, __file__, "--child", mode, str(size), str(iterations), str(result)],
             check=True,
             capture_output=True,
             text=True,
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def objective(images: list[Any]) -> list[float]:
+    """The dream's objective of each (H, W, 3) uint8 picture: the mean squared activation of the layer, in float32."""
+    import torch
+
+    from studio.core.models.store import ModelStore
+    from studio.core.nets.features import feature_extractor, image_to_tensor
+
+    extractor = feature_extractor(ModelStore(), NETWORK, [LAYER], "cpu")
+    with torch.no_grad():
+        return [float(extractor(image_to_tensor(image))[LAYER].pow(2).mean()) for image in images]
 
 
 def main() -> None:
@@ -155,30 +187,44 @@ def main() -> None:
     parser.add_argument("--memory-iterations", type=int, default=1)
     parser.add_argument("--skip-comparison", action="store_true")
     parser.add_argument("--save-baseline", action="store_true")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "SIZE", "ITERATIONS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("MODE", "SIZE", "ITERATIONS", "RESULT"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        child(options.child[0], int(options.child[1]), int(options.child[2]))
+        child(options.child[0], int(options.child[1]), int(options.child[2]), options.child[3])
         return
     previous = baseline.load("deep_dream")
     results: dict[str, dict[str, float]] = {}
     rows = []
-    if not options.skip_comparison:
-        for mode in ("classic", "plugin"):
-            key = f"{mode} {options.size}px {OCTAVES}x{ITERATIONS}"
-            results[key] = measure(mode, options.size, ITERATIONS, options.repeat)
+    with tempfile.TemporaryDirectory() as folder:
+        pictures: dict[str, Any] = {}
+        if not options.skip_comparison:
+            for mode in ("classic", "plugin", "plugin-float32"):
+                key = f"{mode} {options.size}px {OCTAVES}x{ITERATIONS}"
+                results[key] = measure(mode, options.size, ITERATIONS, options.repeat, Path(folder, f"{mode}.npy"))
+                pictures[key] = np.load(Path(folder, f"{mode}.npy"))
+                rows.append(key)
+            for key, value in zip(pictures, objective(list(pictures.values())), strict=True):
+                results[key]["objective"] = value
+        for size in (int(s) for s in options.memory_sizes.split(",") if s):
+            key = f"plugin {size}px {OCTAVES}x{options.memory_iterations} (memory)"
+            result = Path(folder, "memory.npy")
+            results[key] = measure("plugin", size, options.memory_iterations, options.repeat, result)
             rows.append(key)
-    for size in (int(s) for s in options.memory_sizes.split(",") if s):
-        key = f"plugin {size}px {OCTAVES}x{options.memory_iterations} (memory)"
-        results[key] = measure("plugin", size, options.memory_iterations, options.repeat)
-        rows.append(key)
     print(f"{NETWORK} {LAYER}, CPU, medians of {options.repeat} run(s), one child process per run")
-    print(f"{'run':<36} {'seconds':>8} {'peak MB':>8} {'dream MB':>9} {'baseline peak MB':>17}")
+    print(f"{'run':<36} {'seconds':>8} {'peak MB':>8} {'dream MB':>9} {'objective':>10} {'baseline peak MB':>17}")
     for key in rows:
         r = results[key]
         old = previous.get(key, {}).get("peak_mb")
         old_text = f"{old:.0f}" if old is not None else "-"
-        print(f"{key:<36} {r['seconds']:>8.1f} {r['peak_mb']:>8.0f} {r['dream_mb']:>9.0f} {old_text:>17}")
+        value = f"{r['objective']:.4f}" if "objective" in r else "-"
+        print(f"{key:<36} {r['seconds']:>8.1f} {r['peak_mb']:>8.0f} {r['dream_mb']:>9.0f} {value:>10} {old_text:>17}")
+    if pictures:
+        fast, exact = (f"{mode} {options.size}px {OCTAVES}x{ITERATIONS}" for mode in ("plugin", "plugin-float32"))
+        difference = np.abs(pictures[fast].astype(np.int16) - pictures[exact].astype(np.int16))
+        print(
+            f"plugin (auto precision) against float32: mean |pixel difference| {difference.mean():.2f} of 255, "
+            f"objective {results[fast]['objective'] / results[exact]['objective']:.3f}x float32's"
+        )
     memory = [results[k] for k in rows if k.endswith("(memory)")]
     if len(memory) > 1:
         for measure_key, name in (("peak_mb", "peak MB"), ("dream_mb", "dream MB")):

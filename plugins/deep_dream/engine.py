@@ -10,7 +10,9 @@ the mask and added to the patch's centre in place. A picture up to
 steps the picture is kept as uint16 (6 bytes a pixel); nothing full-size is
 allocated per step. Octaves work coarse to fine and carry only the detail
 the dream added, so the picture's own detail is kept at every scale (as in
-the original Deep Dream notebook).
+the original Deep Dream notebook). With bfloat16 (``precision``) only the
+network's passes change: channels-last, under autocast; the gradient the
+picture moves by is float32.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from studio.core.inputs import Inputs
 from studio.core.jobs import Frame, RunContext
 from studio.core.models.errors import ModelError
 from studio.core.models.usage import ModelSource
-from studio.core.nets.features import FeatureExtractor, feature_extractor, image_to_tensor
+from studio.core.nets.features import (
+    FeatureExtractor,
+    autocast,
+    feature_extractor,
+    image_to_tensor,
+    use_bfloat16,
+)
 from studio.core.params import numbers, output_size
 
 MARGIN = 64
@@ -65,7 +73,10 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     mask_array = _check_mask(inputs.mask, inputs.width, inputs.height)
 
     device = ctx.device
-    extractor = feature_extractor(ctx.models, network, [layer], device)
+    bfloat16 = use_bfloat16(params.precision, device)
+    # channels-last makes bfloat16 convolutions much faster; float32 keeps the default order, so its pixels stay put
+    channels_last = bfloat16 and torch.device(device).type in ("cpu", "cuda")
+    extractor = feature_extractor(ctx.models, network, [layer], device, channels_last)
     dreamer = Dreamer(
         extractor,
         layer,
@@ -73,6 +84,7 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         np.random.default_rng(params.seed),
         ctx.check_cancelled,
         MIN_PATCH.get(network, MIN_PATCH_DEFAULT),
+        bfloat16,
     )
     if params.objective == "channels":
         dreamer.objective = channel_objective(params.channels, channel_count(extractor, layer, device), layer)
@@ -89,7 +101,7 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     total_work = first_work + later_work * (params.frames - 1)
     done = 0.0
     animation = Animation(params.fps) if params.frames > 1 else None
-    info = {"seed": params.seed, "network": network, "layer": layer}
+    info = {"seed": params.seed, "network": network, "layer": layer, "precision": "bfloat16" if bfloat16 else "float32"}
     alpha = inputs.image[..., 3] if inputs.image.shape[2] == 4 else None
 
     def progress_message(stage: str) -> tuple[float, str]:
@@ -229,6 +241,7 @@ class Dreamer:
         rng: np.random.Generator,
         check: Callable[[], None],
         min_patch: int = MIN_PATCH_DEFAULT,
+        bfloat16: bool = False,
     ) -> None:
         self.extractor = extractor
         self.layer = layer
@@ -236,6 +249,7 @@ class Dreamer:
         self.rng = rng
         self.check = check
         self.min_patch = min_patch
+        self.bfloat16 = bfloat16
         self.objective: Objective = layer_objective
         self.shift_grid = True
         self.scale: float | None = None
@@ -288,8 +302,10 @@ class Dreamer:
         """The smoothed gradient of the objective with respect to ``patch``."""
         with torch.enable_grad():
             patch = patch.detach().requires_grad_(True)
-            features = self.extractor(_pad_to(patch, self.min_patch))[self.layer]
-            (gradient,) = torch.autograd.grad(self.objective(features), patch)
+            with autocast(patch, self.bfloat16):
+                features = self.extractor(_pad_to(patch, self.min_patch))[self.layer]
+                objective = self.objective(features)
+            (gradient,) = torch.autograd.grad(objective, patch)
         return self.smooth(gradient)
 
     def smooth(self, gradient: torch.Tensor) -> torch.Tensor:

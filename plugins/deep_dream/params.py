@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from studio.core.models.catalog import ALEXNET_TAPS, EFFICIENTNET_LITE0_TAPS, INCEPTION_TAPS, VGG16_TAPS
-from studio.core.params import Param
+from studio.core.params import Param, Precision
 
 NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
     "inception_v3": tuple(INCEPTION_TAPS),
@@ -118,6 +118,13 @@ class DreamParams:
             step=32,
         ),
     ] = 1024
+    precision: Annotated[
+        Precision,
+        Param(
+            "Arithmetic of the network's passes: auto = bfloat16 where the processor computes it in hardware "
+            "(faster; the picture and its gradient stay float32), else float32"
+        ),
+    ] = "auto"
     size: Annotated[
         int,
         Param(

@@ -6,11 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from studio.core.params import Param, ParamError
+from studio.core.params import Param, ParamError, Precision
 
 Method = Literal["gram", "patch"]
 Network = Literal["vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"]
-Precision = Literal["auto", "float32", "bfloat16"]
 
 STYLE_SOURCE = "style"
 TEXTURE_INPUTS = ("texture_1", "texture_2", "texture_3", "texture_4")

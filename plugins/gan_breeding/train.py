@@ -32,7 +32,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import cv2
 import numpy as np
@@ -56,7 +56,7 @@ from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, to_uin
 from studio.core.jobs import Frame
 from studio.core.nets.features import autocast, tensor_to_image, use_bfloat16
 from studio.core.outputs import Output
-from studio.core.params import Param, ParamError
+from studio.core.params import Param, ParamError, Precision
 from studio.core.training import (
     MODEL_OUTPUT,
     Checkpoint,
@@ -68,7 +68,6 @@ from studio.core.training import (
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["auto", "float32", "bfloat16"]
 
 ADAM_BETAS = (0.0, 0.99)
 EMA_RAMPUP = 0.05  # the average's half-life is at most this share of the pictures shown so far

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from studio.core.params import Param
+from studio.core.params import Param, Precision
 
 Method = Literal["network", "telea", "navier_stokes"]
-Precision = Literal["auto", "float32", "bfloat16"]
 
 NETWORK = {"method": "network"}
 

@@ -34,7 +34,7 @@ from torch import Tensor
 from studio.core.jobs import Frame
 from studio.core.nets.features import autocast, tensor_to_image, use_bfloat16
 from studio.core.outputs import Output
-from studio.core.params import Param, ParamError
+from studio.core.params import Param, ParamError, Precision
 from studio.core.training import (
     MODEL_OUTPUT,
     Checkpoint,
@@ -46,7 +46,6 @@ from studio.core.training import (
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["auto", "float32", "bfloat16"]
 Stage = Literal["train", "finetune"]
 
 VALIDATION_PER_BIN = 4  # validation crops per hole size

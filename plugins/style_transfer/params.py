@@ -6,14 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from studio.core.params import Param
+from studio.core.params import Param, Precision
 
 Mode = Literal["optimise", "fast"]
 Network = Literal["vgg16", "vgg19", "alexnet", "vgg16_hed", "efficientnet_lite0"]
 ColourMode = Literal["none", "luminance", "histogram"]
 Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["content", "noise", "style"]
-Precision = Literal["auto", "float32", "bfloat16"]
 FastModel = Literal["arbitrary", "presets"]
 
 OPTIMISE = {"mode": "optimise"}

@@ -31,6 +31,8 @@ Condition = Mapping[str, Any]
 """``{field name: allowed value, or a tuple or range of allowed values}``; see :attr:`Param.applies_when`."""
 
 Role = Literal["seed", "size", "reach"]
+Precision = Literal["auto", "float32", "bfloat16"]
+"""How a network runs: "auto" is bfloat16 where the device computes it natively, else float32."""
 ROLES: tuple[Role, ...] = ("seed", "size", "reach")
 
 

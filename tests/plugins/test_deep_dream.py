@@ -136,6 +136,24 @@ def test_same_seed_same_pixels_other_seed_other_pixels(store):
     assert not np.array_equal(a.image, c.image)
 
 
+def test_bfloat16_passes_stay_near_float32_which_stays_exact(store):
+    image = picture()
+    exact, _ = dream(store, {"precision": "float32"}, image=image)
+    low, _ = dream(store, {"precision": "bfloat16"}, image=image)
+    weight = store.load("vgg16", "cpu")[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    again, _ = dream(store, {"precision": "float32"}, image=image)
+    assert store.load("vgg16", "cpu")[0].weight.is_contiguous()  # the shared network is back in the default order
+    assert (exact.info["precision"], low.info["precision"]) == ("float32", "bfloat16")
+    np.testing.assert_array_equal(again.image, exact.image)
+    difference = np.abs(exact.image[..., :3].astype(int) - low.image[..., :3].astype(int)).mean()
+    dreamed = np.abs(exact.image[..., :3].astype(int) - image[..., :3].astype(int)).mean()
+    assert 0 < difference < 0.25 * dreamed, (difference, dreamed)
+    gain_exact = activation(store, exact.image) / activation(store, image)
+    gain_low = activation(store, low.image) / activation(store, image)
+    assert gain_low > 1.3 and abs(gain_low - gain_exact) < 0.05 * gain_exact, (gain_low, gain_exact)
+
+
 def edge_ratio(change: np.ndarray, columns: set[int], rows: set[int]) -> float:
     """Mean jump of ``change`` across the given column and row boundaries, over the mean jump elsewhere."""
     across_columns = np.abs(np.diff(change, axis=1)).mean(axis=(0, 2))  # jump between column c-1 and c at c-1

@@ -31,7 +31,9 @@ class FeatureExtractor(nn.Module):
     The network's weights are frozen; gradients flow to the input. With
     ``channels_last`` the network (converted in place) and its input use
     channels-last memory order, which makes convolutions faster on CPUs with
-    oneDNN and on CUDA; the activations are the same.
+    oneDNN and on CUDA; the activations are the same up to rounding. Without
+    it the network is put back in the default order, so its results do not
+    depend on what used the (shared, cached) network before.
     """
 
     def __init__(
@@ -50,8 +52,7 @@ class FeatureExtractor(nn.Module):
             raise ValueError("choose at least one layer")
         self.net = net.eval().requires_grad_(False)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
+        self.net.to(memory_format=self.memory_format)
         self.layers = tuple(dict.fromkeys(layers))
         self.normalization = normalization
         self._paths = {name: taps[name] for name in self.layers}
