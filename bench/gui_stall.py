@@ -4,7 +4,7 @@ A QTimer ticks every 10 ms on the GUI thread; every late tick is a stall of
 the event loop. The script measures the loop idle, then while the generative
 plugin renders (previews streaming onto the canvas), while a 16-bit
 uncompressed TIFF of --export-size px is exported from the menu's path
-(flattened on the GUI thread, encoded and written on a worker), and while
+(snapshotted on the GUI thread; flattened, encoded and written on a worker), and while
 the soft proof follows --proof-edits edits (for that phase "previews/s" counts
 proofs shown). It prints the median and worst stall and the preview frame
 rate. Target: no stall over 50 ms while a job runs.
@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import baseline
+import numpy as np
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -180,7 +181,7 @@ def measure_proof(
     window.print_actions.start_proof(profile, "relative")
     for i in range(edits):
         spin(app, 1.0)
-        window.doc.layers[0].pixels[: size // 4] = (40 * i, 255, 0, 255)
+        window.doc.layers[0].write(0, 0, np.full((size // 4, size, 4), (40 * i, 255, 0, 255), np.uint8))
         window.doc.notify_pixels(None)
     spin(app, 1.0)
     while window.print_actions.soft_proof.computing:

@@ -112,7 +112,7 @@ def engine_fill(method: str, store: ModelStore, model: str, device: str) -> Fill
         rgba = np.dstack([rgb, np.full((height, width), 255, np.uint8)])
         ctx = RunContext(preview_interval_s=1e9, models=store, device=device)
         final = drive(run(params, Inputs(width, height, rgba, hole.astype(np.float32)), ctx), ctx)
-        return final.image[..., :3]
+        return to_uint8(final.image[..., :3])  # the network's fill is 16-bit; the scores compare 8-bit pictures
 
     return fill
 

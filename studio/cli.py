@@ -434,7 +434,7 @@ def _cmd_run(options: argparse.Namespace) -> int:
 
     from studio.core.cancel import Cancelled
     from studio.core.errors import describe_error
-    from studio.core.image import ImageError, save_image
+    from studio.core.image import ImageError, file_bit_depth, save_image
     from studio.core.inputs import InputError
     from studio.core.jobs import RunContext
     from studio.core.outputs import OutputError, OutputFolder
@@ -498,7 +498,8 @@ def _cmd_run(options: argparse.Namespace) -> int:
         bar.refresh()
     try:
         if final.image is not None:
-            save_image(result_picture(final.image, inputs, mask_reach(params)), options.output)
+            picture = result_picture(final.image, inputs, mask_reach(params))
+            save_image(picture, options.output, bit_depth=file_bit_depth(picture, options.output))
             print(f"wrote {options.output} ({final.image.shape[1]}x{final.image.shape[0]})")
         for output in final.outputs:
             outputs.write(output)

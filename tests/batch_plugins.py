@@ -1,14 +1,17 @@
-"""A small image plugin for batch tests: tints the input towards the mean colour of a guide image."""
+"""Small image plugins for tests: Tint tints the input towards the mean colour of a guide image; Ramp draws a
+smooth 16-bit gradient."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
+import torch
 
 from studio.core.image import load_image, to_uint8
 from studio.core.inputs import IMAGE, Inputs
 from studio.core.jobs import Frame, RunContext
+from studio.core.nets.features import tensor_to_image
 from studio.core.params import Param
 from studio.core.plugin import PluginManifest
 
@@ -32,4 +35,26 @@ def run(params: TintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
 
 MANIFEST = PluginManifest(
     "tint", "Tint", params="batch_plugins:TintParams", engine="batch_plugins:run", inputs=(IMAGE,), accelerated=False
+)
+
+
+@dataclass
+class RampParams:
+    red: Annotated[float, Param("Red level at the right edge", min=0.0, max=1.0)] = 1.0
+
+    def live_preview(self) -> "RampParams":
+        """A live preview shows the result itself, with its 16 bits."""
+        return self
+
+
+def ramp(params: RampParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
+    """A smooth left-to-right ramp computed in float: an 8-bit preview, then the result with 16 bits."""
+    across = torch.linspace(0.0, 1.0, inputs.width).expand(inputs.height, inputs.width)
+    picture = torch.stack([across * params.red, 1.0 - across, torch.full_like(across, 0.5)])[None]
+    yield ctx.frame(0.5, tensor_to_image(picture))
+    yield ctx.frame(1.0, tensor_to_image(picture, 16), final=True)
+
+
+RAMP = PluginManifest(
+    "ramp", "Ramp", params="batch_plugins:RampParams", engine="batch_plugins:ramp", inputs=(), accelerated=False
 )

@@ -60,12 +60,14 @@ def test_levels_brightness_contrast_and_hue_saturation_on_single_pixels():
 def test_an_adjustment_changes_only_the_selection_and_undo_restores_it():
     doc = layered()
     layer = doc.layers[0]
+    snapshot = layer.image.snapshot()
     before = layer.pixels.copy()
     doc.history.push(select(doc, rectangle_mask((0, 0), (1, 2), 4, 2)))
     after = adjusted(doc, layer, BrightnessContrast(brightness=0.1), before)
     np.testing.assert_array_equal(after[:, 0, 0], before[:, 0, 0] + 26)
     np.testing.assert_array_equal(after[:, 1:], before[:, 1:])
-    doc.history.push(adjust_step(doc, layer, "Brightness/contrast", before, after))
+    layer.write(0, 0, after)
+    doc.history.push(adjust_step(doc, layer, "Brightness/contrast", snapshot), applied=True)
     assert doc.history.texts()[-1] == "Brightness/contrast Background"
     np.testing.assert_array_equal(layer.pixels, after)
     doc.history.undo()

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from studio.core.document import Document, Layer, LayerKind, Recipe, blank_pixels
+from studio.core.adjust import canvas_size
+from studio.core.blend import BlendMode
+from studio.core.document import Document, Layer, LayerKind, Recipe, blank_image
 from studio.core.history import AddLayer, MoveLayer, PixelEdit, RemoveLayer, SetLayerProperties
+from studio.core.image import to_uint8
+from studio.core.paint import Brush, Stroke
+from studio.core.tiles import TILE_SIZE
 
 
 def solid(width, height, rgba):
@@ -49,7 +54,7 @@ def test_layer_rejects_wrong_pixels_and_sizes():
 def test_undo_redo_of_layer_commands():
     doc = Document.from_pixels(solid(2, 2, (1, 2, 3, 255)))
     base = doc.layers[0]
-    extra = Layer("extra", LayerKind.RASTER, blank_pixels(LayerKind.RASTER, 2, 2))
+    extra = Layer("extra", LayerKind.RASTER, blank_image(LayerKind.RASTER, 2, 2))
     doc.history.push(AddLayer("add", extra))
     doc.history.push(MoveLayer("move", extra.id, 0))
     assert [la.name for la in doc.layers] == ["extra", "Background"]
@@ -81,8 +86,7 @@ def test_pixel_edit_and_clean_state():
     events = []
     doc.pixels_changed.connect(events.append)
     assert doc.history.is_clean
-    edit = PixelEdit("paint", layer.id, (1, 1, 2, 2), layer.pixels[1:2, 1:2].copy(), solid(1, 1, (9, 9, 9, 255)))
-    doc.history.push(edit)
+    doc.history.push(PixelEdit.writing("paint", layer, 1, 1, solid(1, 1, (9, 9, 9, 255))))
     assert not doc.history.is_clean
     assert events[-1] == (1, 1, 2, 2)
     assert tuple(layer.pixels[1, 1]) == (9, 9, 9, 255)
@@ -131,14 +135,14 @@ def test_active_mask_prefers_active_layer():
     doc.insert_layer(second)
     doc.active_id = first.id
     assert doc.active_mask() is first
-    doc.insert_layer(Layer("r", LayerKind.RASTER, blank_pixels(LayerKind.RASTER, 2, 2)))
+    doc.insert_layer(Layer("r", LayerKind.RASTER, blank_image(LayerKind.RASTER, 2, 2)))
     assert doc.active_mask() is second
 
 
 def test_hidden_masks_and_label_maps_are_not_used():
     doc = Document(2, 2)
     mask = Layer("m", LayerKind.MASK, np.zeros((2, 2), np.uint8))
-    labels = Layer("l", LayerKind.LABELS, blank_pixels(LayerKind.LABELS, 2, 2))
+    labels = Layer("l", LayerKind.LABELS, blank_image(LayerKind.LABELS, 2, 2))
     doc.insert_layer(mask)
     doc.insert_layer(labels)
     doc.active_id = mask.id
@@ -189,3 +193,172 @@ def test_a_nan_opacity_is_refused():
     with pytest.raises(ValueError, match="NaN"):
         doc.set_layer_properties(doc.layers[0].id, opacity=float("nan"))
     assert doc.layers[0].opacity == 1.0
+
+
+def state(doc):
+    """Everything a snapshot must keep: the size and each layer's properties and pixels."""
+    return (doc.width, doc.height), [
+        (la.id, la.name, la.kind, la.visible, la.opacity, la.blend_mode, la.locked, la.pixels.copy())
+        for la in doc.layers
+    ]
+
+
+def assert_same_state(got, expected):
+    assert got[0] == expected[0]
+    assert [item[:-1] for item in got[1]] == [item[:-1] for item in expected[1]]
+    for got_layer, expected_layer in zip(got[1], expected[1], strict=True):
+        np.testing.assert_array_equal(got_layer[-1], expected_layer[-1])
+
+
+def test_a_document_snapshot_shares_the_tiles_and_no_later_edit_reaches_it():
+    rng = np.random.default_rng(3)
+    doc = Document.from_pixels(rng.integers(0, 256, (300, 600, 4), dtype=np.uint8))
+    doc.insert_layer(Layer("mask", LayerKind.MASK, np.full((300, 600), 255, np.uint8)))
+    doc.insert_layer(Layer("ink", LayerKind.RASTER, blank_image(LayerKind.RASTER, 600, 300, 16), opacity=0.5))
+    snapshot = doc.snapshot()
+    seen = state(snapshot)
+    assert_same_state(seen, state(doc))
+    for original, copy in zip(doc.layers, snapshot.layers, strict=True):
+        tiles = copy.image.tiles()
+        assert all(tile is tiles[key] for key, tile in original.image.tiles().items()), "no pixels copied"
+    assert snapshot.history.texts() == []
+
+    background, ink = doc.layers[0], doc.layers[2]
+    for layer in (background, ink):
+        stroke = Stroke(doc, layer, Brush(size=30, color=(0, 255, 0)))
+        stroke.add_point(10, 10)
+        stroke.add_point(590, 290)
+        doc.history.push(stroke.finish(), applied=True)
+    doc.history.undo()
+    doc.history.push(SetLayerProperties("edit", background.id, {"opacity": 0.2, "visible": False, "name": "b"}))
+    doc.history.push(SetLayerProperties("mode", ink.id, {"blend_mode": BlendMode.MULTIPLY, "locked": True}))
+    doc.history.push(canvas_size(doc, 700, 200))
+    doc.history.push(RemoveLayer("remove", doc.layers[1].id))
+    assert (doc.width, doc.height) == (700, 200) and len(doc.layers) == 2
+    assert_same_state(state(snapshot), seen)
+
+
+def test_composite_of_8_bit_layers_under_a_16_bit_one_is_16_bit_and_scales_by_257():
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    doc = Document.from_pixels(pixels)
+    assert doc.composite().dtype == np.uint8
+    doc.insert_layer(Layer("16", LayerKind.RASTER, blank_image(LayerKind.RASTER, 30, 20, 16)))
+    out = doc.composite()
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, pixels.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(doc.composite(dtype=np.dtype(np.uint8)), pixels)
+    doc.layers[1].visible = False
+    assert doc.composite().dtype == np.uint8, "a hidden 16-bit layer does not make the composite 16-bit"
+
+
+@pytest.mark.parametrize("mode", list(BlendMode))
+def test_blend_modes_at_16_bits_agree_with_8_bits(mode):
+    rng = np.random.default_rng(6)
+    bottom, top = (rng.integers(0, 256, (16, 24, 4), dtype=np.uint8) for _ in range(2))
+    bottom[..., 3] = rng.integers(100, 256, (16, 24), dtype=np.uint8)
+
+    def composite(lower, upper):
+        doc = Document.from_pixels(lower)
+        doc.insert_layer(Layer("top", LayerKind.RASTER, upper, opacity=0.7, blend_mode=mode))
+        return doc.composite()
+
+    eight = composite(bottom, top)
+    sixteen = composite(bottom.astype(np.uint16) * 257, top.astype(np.uint16) * 257)
+    mixed = composite(bottom, top.astype(np.uint16) * 257)
+    assert eight.dtype == np.uint8 and sixteen.dtype == mixed.dtype == np.uint16
+    np.testing.assert_array_equal(mixed, sixteen)
+    difference = np.abs(to_uint8(sixteen).astype(int) - eight.astype(int))
+    assert difference.max() <= 1
+
+
+def test_composite_of_a_region_crossing_tiles_equals_the_crop_of_the_full_composite():
+    rng = np.random.default_rng(7)
+    width, height = 2 * TILE_SIZE + 88, TILE_SIZE + 44
+    doc = Document.from_pixels(rng.integers(0, 256, (height, width, 4), dtype=np.uint8))
+    sparse = np.zeros((height, width, 4), np.uint16)
+    sparse[250:280, 200:540] = rng.integers(0, 65536, (30, 340, 4), dtype=np.uint16)
+    doc.insert_layer(Layer("sparse", LayerKind.RASTER, sparse, opacity=0.8, blend_mode=BlendMode.SCREEN))
+    half = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    half[..., 3] = 128
+    doc.insert_layer(Layer("half", LayerKind.RASTER, half, blend_mode=BlendMode.MULTIPLY))
+    doc.insert_layer(Layer("hidden", LayerKind.RASTER, np.full((height, width, 4), 255, np.uint8), visible=False))
+    full = doc.composite()
+    assert full.dtype == np.uint16 and full.shape == (height, width, 4)
+    for x0, y0, x1, y1 in [
+        (0, 0, width, height),
+        (TILE_SIZE - 5, TILE_SIZE - 7, TILE_SIZE + 9, TILE_SIZE + 3),
+        (3, 200, 590, 299),
+        (510, 250, 700, 400),  # partly outside: clipped
+        (300, 10, 301, 11),
+    ]:
+        np.testing.assert_array_equal(doc.composite((x0, y0, x1, y1)), full[y0:y1, x0:x1])
+
+
+def test_resize_canvas_keeps_each_layers_depth():
+    deep = np.full((4, 6, 4), 1000, np.uint16)
+    doc = Document.from_pixels(deep)
+    layer_id = doc.layers[0].id
+    with pytest.raises(ValueError, match="do not fit"):
+        doc.resize_canvas(6, 4, {layer_id: np.zeros((4, 6, 4), np.uint8)})
+    assert doc.layers[0].bit_depth == 16
+    doc.history.push(canvas_size(doc, 8, 5))
+    layer = doc.layers[0]
+    assert layer.bit_depth == 16 and layer.size == (8, 5) and layer.pixels.max() == 1000
+    doc.history.undo()
+    np.testing.assert_array_equal(doc.layers[0].pixels, deep)
+
+
+def test_a_pixel_edit_refuses_pixels_of_another_depth_and_leaves_out_unchanged_tiles():
+    doc = Document.from_pixels(np.full((300, 300, 4), 60000, np.uint16))
+    layer = doc.layers[0]
+    with pytest.raises(ValueError, match="uint16"):
+        PixelEdit.writing("8 bits", layer, 0, 0, np.full((2, 2, 4), 255, np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        layer.write(0, 0, np.zeros((1, 1, 4), np.uint8))
+    patch = np.full((40, 40, 4), 60000, np.uint16)
+    patch[-1, -1] = 1  # only the tile (1, 1) changes
+    edit = PixelEdit.writing("patch", layer, TILE_SIZE - 39, TILE_SIZE - 39, patch)
+    assert set(edit.changes) == {(1, 1)}
+    assert layer.read((TILE_SIZE, TILE_SIZE, TILE_SIZE + 1, TILE_SIZE + 1))[0, 0, 0] == 60000, "not applied yet"
+    doc.history.push(edit)
+    assert layer.read((TILE_SIZE, TILE_SIZE, TILE_SIZE + 1, TILE_SIZE + 1))[0, 0].tolist() == [1] * 4
+
+
+def opacity_cases() -> dict[str, tuple[Document, np.dtype | None, bool]]:
+    """Documents whose composite is or is not opaque, some only after rounding."""
+    size = (TILE_SIZE + 30, TILE_SIZE + 20)
+    background = solid(*size, (10, 20, 30, 255))
+    holed = background.copy()
+    holed[TILE_SIZE + 5, 3, 3] = 254
+    glaze = Layer("glaze", LayerKind.RASTER, solid(*size, (200, 0, 0, 90)), blend_mode=BlendMode.MULTIPLY)
+    patch = Layer("patch", LayerKind.RASTER, blank_image(LayerKind.RASTER, *size))
+    patch.write(0, TILE_SIZE, solid(TILE_SIZE, 20, (0, 0, 0, 255)))
+    nearly = np.full((*size[::-1], 4), 65534, np.uint16)
+    cases: dict[str, tuple[list[Layer], np.dtype | None, bool]] = {
+        "opaque under a glaze": ([Layer("bg", LayerKind.RASTER, background), glaze], None, True),
+        "a hole": ([Layer("bg", LayerKind.RASTER, holed), glaze], None, False),
+        "a hole covered above": ([Layer("bg", LayerKind.RASTER, holed), glaze, patch], None, True),
+        "at 99 percent": ([Layer("bg", LayerKind.RASTER, background, opacity=0.99)], None, False),
+        "hidden": ([Layer("bg", LayerKind.RASTER, background, visible=False), glaze], None, False),
+        "no layers": ([], None, False),
+        "16 bits short of opaque": ([Layer("a", LayerKind.RASTER, nearly)], None, False),
+        "the same at 8 bits": ([Layer("a", LayerKind.RASTER, nearly)], np.dtype(np.uint8), True),
+        "two layers rounding to opaque": ([Layer(n, LayerKind.RASTER, nearly) for n in "ab"], None, True),
+    }
+    docs = {}
+    for name, (layers, dtype, expected) in cases.items():
+        doc = Document(*size)
+        for layer in layers:
+            doc.insert_layer(layer)
+        docs[name] = (doc, dtype, expected)
+    return docs
+
+
+@pytest.mark.parametrize("case", list(opacity_cases()))
+def test_composite_is_opaque_says_whether_the_composite_has_full_alpha(case):
+    doc, dtype, expected = opacity_cases()[case]
+    alpha = doc.composite(dtype=dtype)[..., 3]
+    assert bool(alpha.min() == np.iinfo(alpha.dtype).max) is expected
+    assert doc.composite_is_opaque(dtype=dtype) is expected
+    assert doc.composite_is_opaque((0, 0, 3, 3), dtype) is (expected or case in ("a hole", "a hole covered above"))

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -20,13 +21,16 @@ from test_printing import cmyk_profile
 
 from studio.core import export as export_module
 from studio.core import image as image_module
+from studio.core.blend import BlendMode
 from studio.core.colour import srgb_profile_bytes
+from studio.core.document import Document, Layer, LayerKind
 from studio.core.export import (
     EXPORT_PRESETS,
     ExportExistsError,
     ExportSettings,
     ExportSettingsError,
     adobe_rgb_profile_path,
+    export_document,
     export_image,
     load_presets,
     save_preset,
@@ -34,6 +38,7 @@ from studio.core.export import (
 from studio.core.image import ImageError, load_image
 from studio.core.print_size import PRESETS
 from studio.core.printing import fit_to_print
+from studio.core.tiles import TiledImage
 
 
 def adobe_rgb() -> Path:
@@ -366,3 +371,177 @@ def test_exported_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     path = export_image(noise(), tmp_path / "out.png", ExportSettings("png", 8))
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --------------------------------------------------------------------------- a document, flattened band by band
+
+
+def layered_document(width: int = 301, height: int = 530) -> Document:
+    """8- and 16-bit layers with transparency, opacity and blend modes, sized to cross tile and band borders."""
+    rng = np.random.default_rng(9)
+    photo = rng.integers(0, 65535, (height, width, 4), dtype=np.uint16, endpoint=True)
+    photo[..., 3] = 65535
+    photo[: height // 3, : width // 2, 3] = 30000  # translucent in one corner
+    glaze = rng.integers(0, 255, (height, width, 4), dtype=np.uint8, endpoint=True)
+    doc = Document(width, height)
+    doc.insert_layer(Layer("Photo", LayerKind.RASTER, photo))
+    doc.insert_layer(Layer("Glaze", LayerKind.RASTER, glaze, opacity=0.6, blend_mode=BlendMode.MULTIPLY))
+    spot = Layer("Spot", LayerKind.RASTER, np.zeros((height, width, 4), np.uint8), blend_mode=BlendMode.SCREEN)
+    spot.write(200, 240, noise(100, 40, 4, seed=10))  # across the first band border and a tile border
+    doc.insert_layer(spot)
+    return doc
+
+
+def flattened(doc: Document, settings: ExportSettings) -> np.ndarray:
+    """What export_document flattens: 8 bits for an 8-bit export, the layers' depth for a 16-bit one."""
+    return doc.composite(dtype=np.dtype(np.uint8) if settings.bit_depth == 8 else None)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("compression", ["lzw", "none"])
+@pytest.mark.parametrize("opaque", [False, True])
+def test_a_document_exported_band_by_band_equals_the_whole_image_export(tmp_path, bits, compression, opaque):
+    doc = layered_document()
+    if opaque:
+        doc.layers[0].write(0, 0, np.full((doc.height, doc.width, 4), 65535, np.uint16))
+    settings = ExportSettings("tiff", bits, compression, dpi=240.0)
+    banded = export_document(doc, tmp_path / "banded", settings)
+    whole = export_image(flattened(doc, settings), tmp_path / "whole.tif", settings)
+    assert banded == tmp_path / "banded.tif"
+    new, old = load_image(banded), load_image(whole)
+    assert new.bit_depth == bits and new.dpi == (240.0, 240.0)
+    np.testing.assert_array_equal(new.pixels, old.pixels)
+    assert icc_of(banded) == srgb_profile_bytes()
+    with tifffile.TiffFile(banded) as tif:
+        page = tif.pages[0]
+        assert page.samplesperpixel == (3 if opaque else 4)
+        assert page.extrasamples == (() if opaque else (2,))  # unassociated alpha
+        assert page.compression == (tifffile.COMPRESSION.LZW if compression == "lzw" else 1)
+        assert page.predictor == (2 if compression == "lzw" else 1)
+        assert page.rowsperstrip == 32 and len(page.dataoffsets) == 17  # 530 rows
+        assert page.tags["ResolutionUnit"].value == tifffile.RESUNIT.INCH
+        np.testing.assert_array_equal(page.asarray(), tifffile.imread(whole))
+
+
+def test_a_banded_export_converts_to_the_chosen_profile(tmp_path):
+    adobe_rgb()
+    doc = layered_document(90, 300)
+    settings = ExportSettings("tiff", 16, icc="adobe_rgb", dpi=300.0)
+    banded = export_document(doc, tmp_path / "adobe.tif", settings)
+    whole = export_image(flattened(doc, settings), tmp_path / "whole.tif", settings)
+    assert icc_of(banded) == icc_of(whole) == adobe_rgb().read_bytes()
+    np.testing.assert_array_equal(tiff_pixels(banded), tiff_pixels(whole))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [ExportSettings("png", 16), ExportSettings("jpeg", quality=100), ExportSettings("webp", quality=100)],
+)
+def test_other_formats_export_the_flattened_document(tmp_path, settings):
+    doc = layered_document(60, 40)
+    path = export_document(doc, tmp_path / "doc", settings)
+    whole = export_image(flattened(doc, settings), tmp_path / "whole", settings)
+    assert path.suffix == settings.suffix
+    assert path.read_bytes() == whole.read_bytes()
+
+
+def test_a_cmyk_document_export_goes_through_the_printer_profile(tmp_path):
+    settings = ExportSettings("tiff", cmyk_profile=str(cmyk_profile()))
+    path = export_document(layered_document(60, 40), tmp_path / "cmyk", settings)
+    with Image.open(path) as im:
+        assert im.mode == "CMYK" and im.info["icc_profile"] == cmyk_profile().read_bytes()
+
+
+def test_a_document_export_never_replaces_a_file_unasked(tmp_path):
+    doc = layered_document(40, 30)
+    target = tmp_path / "print.tif"
+    target.write_bytes(b"earlier work")
+    with pytest.raises(ExportExistsError, match="already exists"):
+        export_document(doc, target, ExportSettings())
+    assert target.read_bytes() == b"earlier work"
+    export_document(doc, target, ExportSettings(), overwrite=True)
+    assert load_image(target).pixels.shape == (30, 40, 4)
+    with pytest.raises(ImageError, match=r"ends in \.png but the format is TIFF"):
+        export_document(doc, tmp_path / "a.png", ExportSettings())
+    with pytest.raises(ImageError, match=r"Cannot export a\.tif: the folder .* does not exist"):
+        export_document(doc, tmp_path / "nowhere" / "a.tif", ExportSettings())
+    assert [p.name for p in tmp_path.iterdir()] == ["print.tif"]
+
+
+def test_a_file_appearing_during_a_document_export_is_not_replaced(tmp_path):
+    target = tmp_path / "race.tif"
+    doc = layered_document(40, 30)
+
+    class Racing:
+        width, height = doc.width, doc.height
+
+        def composite(self, region=None, dtype=None):
+            if not target.exists():
+                target.write_bytes(b"someone else's")
+            return doc.composite(region, dtype)
+
+        def composite_is_opaque(self, region=None, dtype=None):
+            return doc.composite_is_opaque(region, dtype)
+
+    with pytest.raises(ExportExistsError):
+        export_document(Racing(), target, ExportSettings())
+    assert target.read_bytes() == b"someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["race.tif"]
+
+
+def test_a_document_export_failing_halfway_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
+    doc = layered_document()
+    target = tmp_path / "print.tif"
+    export_document(doc, target, ExportSettings())
+    before = target.read_bytes()
+    real_atomic_write = image_module.atomic_write
+    written: list[int] = []
+
+    @contextlib.contextmanager
+    def disk_full_after_a_strip(path, **kwargs):
+        with real_atomic_write(path, **kwargs) as handle:
+
+            class Filling:
+                def __getattr__(self, name):
+                    return getattr(handle, name)
+
+                def write(self, data) -> int:
+                    if sum(written) > 100_000:  # the header and the first strip are in
+                        handle.write(bytes(data)[: len(data) // 2])
+                        raise OSError(errno.ENOSPC, "No space left on device")
+                    written.append(len(data))
+                    return handle.write(data)
+
+            yield Filling()
+
+    monkeypatch.setattr(image_module, "atomic_write", disk_full_after_a_strip)
+    with pytest.raises(ImageError, match=r"Cannot export print\.tif: the disk is full"):
+        export_document(layered_document(), target, ExportSettings(bit_depth=16), overwrite=True)
+    assert len(written) >= 2
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["print.tif"]
+
+
+def test_a_sixteen_bit_document_export_needs_a_few_bands_not_the_whole_image(tmp_path):
+    size = 4096
+    rng = np.random.default_rng(11)
+    grain = rng.integers(0, 65535, (256, 256, 4), dtype=np.uint16, endpoint=True)
+    grain[..., 3] = 65535
+    glaze = noise(256, 256, 4, seed=12)
+    keys = [(row, column) for row in range(size // 256) for column in range(size // 256)]
+    doc = Document(size, size)
+    doc.insert_layer(Layer("Photo", LayerKind.RASTER, TiledImage(size, size, 4, np.uint16, dict.fromkeys(keys, grain))))
+    glazed = {key: glaze for key in keys if sum(key) % 4 == 0}  # blended tiles here and there, to keep it fast
+    doc.insert_layer(Layer("Glaze", LayerKind.RASTER, TiledImage(size, size, 4, np.uint8, glazed)))
+    whole_image = size * size * 3 * 2  # one 16-bit RGB array of the document; the old export held several
+    tracemalloc.start()
+    try:
+        path = export_document(doc, tmp_path / "big.tif", ExportSettings("tiff", 16, "lzw"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < whole_image / 3, f"peak {peak / 1e6:.0f} MB for a {whole_image / 1e6:.0f} MB image"
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        assert (page.imagelength, page.imagewidth, page.samplesperpixel, page.bitspersample) == (size, size, 3, 16)
+        np.testing.assert_array_equal(page.asarray()[-256:, :256], doc.composite((0, size - 256, 256, size))[..., :3])

@@ -1,11 +1,16 @@
 """Brush strokes, fills, mask selections and the colour picker."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
-from studio.core.document import Document, Layer, LayerKind
+from studio.core.adjust import BrightnessContrast, adjust_step, adjusted
+from studio.core.document import Document, Layer, LayerKind, blank_image
+from studio.core.history import PixelEdit
 from studio.core.paint import Brush, Stroke, fill, pick_color, polygon_mask, rectangle_mask
-from studio.core.selection import fill_shape
+from studio.core.selection import cut_pixels, deselect, fill_shape, select
+from studio.core.tiles import TILE_SIZE
 
 
 def white_doc(width=64, height=48):
@@ -109,7 +114,7 @@ def test_a_shape_adds_to_a_mask_or_subtracts_from_it_in_one_undo_step():
     doc = white_doc()
     mask = Layer("Holes", LayerKind.MASK, np.zeros((48, 64), np.uint8))
     doc.insert_layer(mask)
-    mask.pixels[0, 0] = 100
+    mask.write(0, 0, np.full((1, 1), 100, np.uint8))
     doc.history.push(fill_shape(mask, rectangle_mask((10, 10), (20, 20), 64, 48)))
     assert (mask.pixels[10:20, 10:20] == 255).all() and mask.pixels.sum() == 100 * 255 + 100
     doc.history.push(fill_shape(mask, rectangle_mask((15, 10), (20, 20), 64, 48), subtract=True))
@@ -137,3 +142,121 @@ def test_a_shape_on_the_active_label_map_paints_the_current_label_with_hard_edge
     doc.history.undo()
     doc.history.undo()
     assert (labels.pixels == 1).all()
+
+
+def test_a_stroke_on_a_huge_layer_stores_only_the_tiles_it_crossed():
+    side = 8192
+    doc = Document(side, side)
+    layer = Layer("Ink", LayerKind.RASTER, blank_image(LayerKind.RASTER, side, side))
+    doc.insert_layer(layer)
+    layer_bytes = side * side * 4
+    tracemalloc.start()
+    try:
+        stroke = Stroke(doc, layer, Brush(size=24, color=(200, 10, 10)))
+        for x, y in [(100, 100), (900, 130), (1000, 600)]:  # along the top row of tiles, then down column 3
+            stroke.add_point(x, y)
+        edit = stroke.finish()
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    crossed = {(0, 0), (0, 1), (0, 2), (0, 3), (1, 3), (2, 3)}
+    assert set(edit.changes) == crossed
+    assert {key for key in layer.image.tile_keys() if layer.image.stored(key)} == crossed
+    tile_bytes = TILE_SIZE * TILE_SIZE * 4
+    assert 0 < edit.nbytes < len(crossed) * tile_bytes, "the undo step holds at most the tiles crossed"
+    assert peak < 8 * len(crossed) * tile_bytes < layer_bytes / 20, f"the stroke allocated {peak} bytes at its peak"
+    painted = layer.read((0, 0, 1024, 768))
+    assert painted[125:135, 895:905, 3].min() == 255
+    doc.history.push(edit, applied=True)
+    doc.history.undo()
+    assert layer.image.nbytes == 0 and not layer.image.any(), "undo leaves no tile stored"
+    doc.history.redo()
+    assert layer.image.nbytes == len(crossed) * tile_bytes
+    np.testing.assert_array_equal(layer.read((0, 0, 1024, 768)), painted)
+
+
+def test_undo_and_redo_restore_every_pixel_after_strokes_fills_cuts_and_adjustments():
+    rng = np.random.default_rng(2)
+    width, height = TILE_SIZE + 90, TILE_SIZE + 30
+    doc = Document.from_pixels(rng.integers(0, 256, (height, width, 4), dtype=np.uint8))
+    picture = doc.layers[0]
+    doc.insert_layer(Layer("mask", LayerKind.MASK, np.zeros((height, width), np.uint8)))
+    mask = doc.layers[1]
+    doc.insert_layer(Layer("deep", LayerKind.RASTER, blank_image(LayerKind.RASTER, width, height, 16)))
+    deep = doc.layers[2]
+    states = []
+
+    def record():
+        states.append(
+            ([la.pixels.copy() for la in doc.layers], None if doc.selection is None else doc.selection.copy())
+        )
+
+    def paint(layer, points, brush):
+        stroke = Stroke(doc, layer, brush)
+        for point in points:
+            stroke.add_point(*point)
+        doc.history.push(stroke.finish(), applied=True)
+
+    def adjust(layer):
+        before = layer.image.snapshot()
+        layer.write(0, 0, adjusted(doc, layer, BrightnessContrast(brightness=0.2, contrast=0.3), layer.read()))
+        doc.history.push(adjust_step(doc, layer, "Brightness/contrast", before), applied=True)
+
+    record()
+    steps = [
+        lambda: paint(picture, [(10, 10), (300, 270)], Brush(size=20, color=(0, 200, 0))),
+        lambda: paint(deep, [(250, 5), (260, 280)], Brush(size=9, hardness=0.3, color=(9, 99, 199), opacity=0.6)),
+        lambda: doc.history.push(select(doc, rectangle_mask((200, 200), (340, 280), width, height))),
+        lambda: doc.history.push(fill(doc, picture, Brush(color=(255, 0, 255), opacity=0.5))),
+        lambda: paint(picture, [(0, 250), (345, 250)], Brush(size=30, erase=True)),
+        lambda: doc.history.push(cut_pixels(doc, picture)),
+        lambda: adjust(picture),
+        lambda: doc.history.push(deselect(doc)),
+        lambda: doc.history.push(fill_shape(mask, rectangle_mask((240, 0), (270, 286), width, height))),
+        lambda: paint(mask, [(5, 280), (340, 5)], Brush(size=12, erase=True)),
+        lambda: doc.history.push(PixelEdit.writing("patch", deep, 250, 250, np.full((20, 20, 4), 40000, np.uint16))),
+        lambda: doc.history.push(fill(doc, deep, Brush(erase=True))),
+        lambda: adjust(picture),
+    ]
+    for step in steps:
+        step()
+        record()
+    assert doc.history.index == len(steps)
+    for changed, unchanged in zip(states[1:], states[:-1], strict=True):
+        assert any(
+            not np.array_equal(a, b) for a, b in zip(changed[0], unchanged[0], strict=True)
+        ) or not np.array_equal(changed[1], unchanged[1]), "every step changes something"
+
+    def assert_state(expected):
+        layers, selection = expected
+        for layer, pixels in zip(doc.layers, layers, strict=True):
+            np.testing.assert_array_equal(layer.pixels, pixels)
+        assert (doc.selection is None) == (selection is None)
+        if selection is not None:
+            np.testing.assert_array_equal(doc.selection, selection)
+
+    for index in range(len(steps) - 1, -1, -1):
+        doc.history.undo()
+        assert_state(states[index])
+    for index in range(1, len(steps) + 1):
+        doc.history.redo()
+        assert_state(states[index])
+    doc.history.go_to(0)
+    assert_state(states[0])
+    doc.history.go_to(len(steps))
+    assert_state(states[-1])
+
+
+def test_a_stroke_on_a_16_bit_layer_paints_the_8_bit_colour_in_16_bits():
+    eight = white_doc()
+    sixteen = Document.from_pixels(np.full((48, 64, 4), 65535, np.uint16))
+    brush = Brush(size=10, hardness=0.5, color=(255, 128, 0), opacity=0.7)
+    for doc in (eight, sixteen):
+        stroke = Stroke(doc, doc.layers[0], brush)
+        stroke.add_point(10, 10)
+        stroke.add_point(50, 30)
+        doc.history.push(stroke.finish(), applied=True)
+    deep = sixteen.layers[0].pixels
+    assert deep.dtype == np.uint16 and (deep[..., 1] % 257 != 0).any(), "levels between the 8-bit ones"
+    difference = np.abs((deep / 257.0) - eight.layers[0].pixels)
+    assert difference.max() <= 1.0

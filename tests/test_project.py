@@ -13,7 +13,7 @@ from studio.core import atomic
 from studio.core.autosave import Autosaver
 from studio.core.blend import BlendMode
 from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, Recipe
-from studio.core.project import ProjectError, load_project, save_project
+from studio.core.project import FORMAT_VERSION, ProjectError, load_project, save_project
 
 
 def sample_document():
@@ -360,7 +360,61 @@ def test_a_version_1_project_opens_without_plugin_data(tmp_path):
 
 def test_a_project_of_a_newer_studio_still_says_so(tmp_path):
     with pytest.raises(ProjectError, match="newer Studio"):
-        load_project(manifest_project(tmp_path, {**HEAD, "version": 4, "layers": []}))
+        load_project(manifest_project(tmp_path, {**HEAD, "version": FORMAT_VERSION + 1, "layers": []}))
+
+
+def sixteen_bit_document():
+    """A document whose default is 16 bits: a 16-bit ramp of 4096 levels over an 8-bit layer."""
+    ramp = np.linspace(0, 65535, 4096).round().astype(np.uint16)
+    pixels = np.empty((3, 4096, 4), np.uint16)
+    pixels[..., 0], pixels[..., 1], pixels[..., 2], pixels[..., 3] = ramp, ramp[::-1], 40000, 65535
+    doc = Document.from_pixels(np.full((3, 4096, 4), 200, np.uint8), name="deep")
+    doc.insert_layer(Layer("ramp", LayerKind.RASTER, pixels, opacity=0.75))
+    doc.bit_depth = 16
+    return doc
+
+
+def test_a_16_bit_layer_reopens_with_16_bits_and_the_document_keeps_its_default(tmp_path):
+    doc = sixteen_bit_document()
+    path = tmp_path / "deep.studio"
+    save_project(doc, path)
+    loaded = load_project(path)
+    assert loaded.bit_depth == 16
+    assert [layer.bit_depth for layer in loaded.layers] == [8, 16]
+    ramp = loaded.layers[1].pixels
+    assert ramp.dtype == np.uint16 and len(np.unique(ramp[..., 0])) == 4096
+    np.testing.assert_array_equal(ramp, doc.layers[1].pixels)
+    np.testing.assert_array_equal(loaded.layers[0].pixels, doc.layers[0].pixels)
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read("document.json"))["version"] == FORMAT_VERSION
+
+
+def test_a_version_3_project_opens_as_8_bit(tmp_path):
+    manifest = {**HEAD, "version": 3, "layers": [{**ENTRY, "blend_mode": "multiply", "locked": True}]}
+    doc = load_project(manifest_project(tmp_path, manifest, layers=[LAYER_ID]))
+    assert doc.bit_depth == 8
+    assert (doc.layers[0].bit_depth, doc.layers[0].pixels.dtype) == (8, np.uint8)
+    assert doc.layers[0].blend_mode == BlendMode.MULTIPLY
+
+
+@pytest.mark.parametrize(
+    ("entry", "member", "message"),
+    [
+        ({"bit_depth": 16}, b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "'a' is damaged"),
+        ({"bit_depth": 16}, None, "'a' is damaged .*16-bit"),
+        ({"bit_depth": 16, "kind": "mask"}, None, "'a' is a mask with 16 bits"),
+        ({"bit_depth": 12}, None, r"layers\[0\]\.bit_depth"),
+    ],
+)
+def test_a_bad_16_bit_layer_is_refused_naming_the_file(tmp_path, entry, member, message):
+    path = manifest_project(tmp_path, {**HEAD, "version": 4, "layers": [{**ENTRY, **entry}]}, layers=[LAYER_ID])
+    if member is not None:
+        with zipfile.ZipFile(path) as archive:
+            manifest = archive.read("document.json")
+        rewrite(path, {"document.json": manifest, f"layers/{LAYER_ID}.png": member})
+    with pytest.raises(ProjectError, match=message) as caught:
+        load_project(path)
+    assert "hostile.studio" in str(caught.value)
 
 
 @pytest.mark.parametrize(

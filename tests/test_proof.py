@@ -35,7 +35,7 @@ def test_a_printable_grey_stays_close_and_unmarked():
 
 def test_half_of_the_picture_out_of_gamut_and_alpha_kept_straight():
     layer = solid(40, 20, (128, 128, 128, 255))
-    layer.pixels[:, 20:] = (0, 0, 255, 128)  # a half-transparent saturated blue on the right
+    layer.write(20, 0, np.full((20, 20, 4), (0, 0, 255, 128), np.uint8))  # a half-transparent saturated blue
     proofed, share = proof_preview(40, 20, [layer], str(cmyk_profile()), "relative")
     assert share == 0.5
     assert proofed[5, 30, 3] == 128  # straight alpha: colour not multiplied by it
@@ -61,6 +61,10 @@ def test_proof_layers_are_the_visible_raster_layers_sharing_their_pixels():
     doc.layers = [shown, hidden, mask]
     layers = proof_layers(doc)
     assert [la.name for la in layers] == ["shown"]
-    assert layers[0] is not shown and layers[0].pixels is shown.pixels
+    assert layers[0] is not shown and layers[0].id == shown.id
+    shared = layers[0].image.tiles()
+    assert shared and all(tile is shared[key] for key, tile in shown.image.tiles().items()), "no pixels copied"
+    shown.write(0, 0, np.zeros((1, 1, 4), np.uint8))  # the artist paints on while the proof is computed
+    assert (layers[0].pixels == (10, 20, 30, 255)).all()
     doc.layers.remove(shown)  # the document's stack changes while the proof is computed
     assert [la.name for la in layers] == ["shown"]

@@ -136,7 +136,7 @@ def run(params: DreamParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     if animation is not None:
         for output in animation.finish():
             ctx.emit(output)
-    yield ctx.frame(1.0, picture_to_image(x, alpha), final=True, info=info)
+    yield ctx.frame(1.0, picture_to_image(x, alpha, 16), final=True, info=info)
 
 
 PICTURE_SCALE = 65535.0
@@ -155,15 +155,18 @@ def from_picture(picture: torch.Tensor) -> torch.Tensor:
     return picture.to(torch.float32).div_(PICTURE_SCALE)
 
 
-def picture_to_image(picture: torch.Tensor, alpha: np.ndarray | None = None) -> np.ndarray:
-    """The uint16 picture (1, 3, H, W) as an owned (H, W, 3) uint8 array, or (H, W, 4) with ``alpha``; in strips."""
+def picture_to_image(picture: torch.Tensor, alpha: np.ndarray | None = None, bit_depth: int = 8) -> np.ndarray:
+    """The uint16 picture (1, 3, H, W) as an owned (H, W, 3) array of ``bit_depth`` bits (uint8 for previews,
+    uint16 for the result), or (H, W, 4) with ``alpha`` (uint8); in strips."""
     height, width = picture.shape[-2:]
-    image = np.empty((height, width, 3 if alpha is None else 4), np.uint8)
+    image = np.empty((height, width, 3 if alpha is None else 4), np.uint16 if bit_depth == 16 else np.uint8)
     for top in range(0, height, STRIP_ROWS):
-        strip = picture[0, :, top : top + STRIP_ROWS].to(torch.int32).add_(128).div_(257, rounding_mode="floor")
-        image[top : top + STRIP_ROWS, :, :3] = strip.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        strip = picture[0, :, top : top + STRIP_ROWS]
+        if bit_depth == 8:
+            strip = strip.to(torch.int32).add_(128).div_(257, rounding_mode="floor").to(torch.uint8)
+        image[top : top + STRIP_ROWS, :, :3] = strip.permute(1, 2, 0).cpu().numpy()
     if alpha is not None:
-        image[..., 3] = alpha
+        image[..., 3] = alpha.astype(image.dtype) * (257 if bit_depth == 16 else 1)
     return image
 
 

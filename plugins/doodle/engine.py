@@ -621,4 +621,4 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
         "seconds": time.perf_counter() - started,
     }
     message = f"done ({params.method}, {match.count} regions), loss {curve[-1]:.4g}" if curve else "done"
-    yield ctx.frame(1.0, tensor_to_image(image), final=True, message=message, info=info)
+    yield ctx.frame(1.0, tensor_to_image(image, 16), final=True, message=message, info=info)

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from studio_plugins.inpainting.net import PConvUNet
 from studio_plugins.inpainting.params import InpaintParams
 
+from studio.core.document import to_dtype
+from studio.core.image import quantize, to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import Frame, RunContext
 from studio.core.nets.features import autocast, use_bfloat16
@@ -159,7 +161,9 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
     if params.method == "network":
         net = ctx.models.load(params.model, ctx.device)
         filler = Filler(net, ctx.device, use_bfloat16(params.precision, ctx.device), params.working_size)
-    result = inputs.image.copy()
+    # The network's fill keeps 16 bits; OpenCV's inpainting is 8-bit by nature.
+    bit_depth = 8 if filler is None else 16
+    result = inputs.image.copy() if filler is None else to_dtype(inputs.image, np.dtype(np.uint16))
     total = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
     done, coarse_to_fine = 0, 0
     for index, (x0, y0, x1, y1) in enumerate(boxes, 1):
@@ -172,11 +176,11 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
         else:
             filled, refined = filler.fill(crop, crop_hole)
             coarse_to_fine += refined
-        result[y0:y1, x0:x1, :3] = np.rint(feathered(crop, filled, crop_hole, feather) * 255).astype(np.uint8)
+        result[y0:y1, x0:x1, :3] = quantize(feathered(crop, filled, crop_hole, feather), bit_depth)
         done += (x1 - x0) * (y1 - y0)
         if ctx.preview_due():
             message = f"filled {index} of {len(boxes)} crops"
-            yield ctx.frame(0.99 * done / total, result, message=message)
+            yield ctx.frame(0.99 * done / total, to_uint8(result), message=message)
     info = {
         "method": params.method,
         "model": params.model if filler is not None else None,

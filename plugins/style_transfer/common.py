@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.image import ImageError, load_image, to_uint8
+from studio.core.image import ImageError, load_image, quantize, to_uint8
 from studio.core.inputs import Inputs, resample
 from studio.core.params import ParamError, numbers, split_list
 
@@ -59,22 +59,29 @@ _RGB_TO_YUV = np.array([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.6
 _YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV).astype(np.float32)
 
 
+def unit(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 or uint16 (or float 0..1) as float32 in 0..1."""
+    if image.dtype in (np.uint8, np.uint16):
+        return image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    return image.astype(np.float32)
+
+
 def rgb_to_yuv(image: np.ndarray) -> np.ndarray:
-    """RGB uint8 (or float 0..1) as float32 YUV (BT.601), Y in 0..1."""
-    rgb = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
-    return rgb @ _RGB_TO_YUV.T
+    """RGB uint8 or uint16 (or float 0..1) as float32 YUV (BT.601), Y in 0..1."""
+    return unit(image) @ _RGB_TO_YUV.T
 
 
-def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
-    """Float YUV back to RGB uint8."""
-    return (np.clip(yuv @ _YUV_TO_RGB.T, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+def yuv_to_rgb(yuv: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Float YUV back to RGB of ``bit_depth`` bits (uint8 or uint16)."""
+    return quantize(yuv @ _YUV_TO_RGB.T, bit_depth)
 
 
 def keep_luminance_only(result: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """The result's brightness with the content's chroma (Gatys et al. 2016, luminance-only transfer)."""
+    """The result's brightness with the content's chroma (Gatys et al. 2016, luminance-only transfer), in the
+    result's bit depth."""
     yuv = rgb_to_yuv(result)
     yuv[..., 1:] = rgb_to_yuv(resample(content, (result.shape[1], result.shape[0])))[..., 1:]
-    return yuv_to_rgb(yuv)
+    return yuv_to_rgb(yuv, result.dtype.itemsize * 8)
 
 
 def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -113,16 +120,17 @@ def finish(result: np.ndarray, content: np.ndarray, mask: np.ndarray | None, par
 
 
 def apply_strength(result: np.ndarray, content: np.ndarray, strength: np.ndarray | float | None) -> np.ndarray:
-    """``content`` blended towards ``result`` by ``strength`` (a number or an (H, W) map in 0..1)."""
+    """``content`` blended towards ``result`` by ``strength`` (a number or an (H, W) map in 0..1), in the result's
+    bit depth."""
     if strength is None:
         return result
     size = (result.shape[1], result.shape[0])
-    base = resample(content, size).astype(np.float32)
+    base = unit(resample(content, size))
     if isinstance(strength, np.ndarray):
         amount = resample(strength.astype(np.float32), size)[..., None]
     else:
         amount = np.float32(strength)
     if np.all(amount >= 1.0):
         return result
-    mixed = base + (result.astype(np.float32) - base) * np.clip(amount, 0.0, 1.0)
-    return (mixed + 0.5).astype(np.uint8)
+    mixed = base + (unit(result) - base) * np.clip(amount, 0.0, 1.0)
+    return quantize(mixed, result.dtype.itemsize * 8)

@@ -390,7 +390,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
 
     assert image is not None
     ctx.check_cancelled()
-    result = finish(tensor_to_image(image), content, inputs.mask, params)
+    result = finish(tensor_to_image(image, 16), content, inputs.mask, params)
     info = {
         "seed": params.seed,
         "size": list(size),

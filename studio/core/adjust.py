@@ -23,13 +23,15 @@ from studio.core.inputs import resample
 from studio.core.params import Param
 from studio.core.print_size import MAX_PPI, PrintSpec
 from studio.core.selection import bounds
+from studio.core.tiles import TiledImage
 
 MAX_SIDE = 30_000
 """The longest side, in pixels, a resize or canvas change may give the document."""
 
 
 class Adjustment(Protocol):
-    """A colour adjustment: RGBA uint8 in, RGBA uint8 out, alpha kept."""
+    """A colour adjustment: RGBA uint8 or uint16 in, the same type out, alpha kept. Levels are given in 8-bit
+    terms (0..255) whatever the depth."""
 
     def apply(self, rgba: np.ndarray) -> np.ndarray: ...
 
@@ -45,8 +47,8 @@ class Levels:
     def apply(self, rgba: np.ndarray) -> np.ndarray:
         black, white = min(max(self.black, 0), 254), min(max(self.white, 1), 255)
         white = max(white, black + 1)
-        ramp = np.clip((np.arange(256, dtype=np.float64) - black) / (white - black), 0.0, 1.0)
-        return _with_lut(rgba, ramp ** (1.0 / max(self.gamma, 0.01)) * 255.0)
+        gamma = 1.0 / max(self.gamma, 0.01)
+        return _with_lut(rgba, lambda values: np.clip((values - black) / (white - black), 0.0, 1.0) ** gamma * 255.0)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,7 @@ class BrightnessContrast:
     def apply(self, rgba: np.ndarray) -> np.ndarray:
         contrast = min(max(self.contrast, -1.0), 0.99)
         slope = (1.0 + contrast) / (1.0 - contrast)
-        values = np.arange(256, dtype=np.float64)
-        return _with_lut(rgba, (values - 127.5) * slope + 127.5 + self.brightness * 255.0)
+        return _with_lut(rgba, lambda values: (values - 127.5) * slope + 127.5 + self.brightness * 255.0)
 
 
 @dataclass(frozen=True)
@@ -76,39 +77,44 @@ class HueSaturation:
     def apply(self, rgba: np.ndarray) -> np.ndarray:
         if self.hue % 360 == 0 and self.saturation == 0 and self.lightness == 0:
             return rgba.copy()
-        hls = cv2.cvtColor(rgba[..., :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2HLS)
+        top = np.iinfo(rgba.dtype).max
+        hls = cv2.cvtColor(rgba[..., :3].astype(np.float32) / top, cv2.COLOR_RGB2HLS)
         hls[..., 0] = (hls[..., 0] + self.hue) % 360.0
         hls[..., 2] = np.clip(hls[..., 2] * (1.0 + self.saturation), 0.0, 1.0)
         light = hls[..., 1]
         hls[..., 1] = light + (1.0 - light) * self.lightness if self.lightness > 0 else light * (1 + self.lightness)
         out = rgba.copy()
         rgb = cv2.cvtColor(hls, cv2.COLOR_HLS2RGB)
-        out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        out[..., :3] = np.clip(rgb * top + 0.5, 0, top).astype(rgba.dtype)
         return out
 
 
-def _with_lut(rgba: np.ndarray, curve: np.ndarray) -> np.ndarray:
-    """``rgba`` with its colour channels mapped through ``curve`` (256 values, rounded and clipped)."""
-    lut = np.clip(np.floor(curve + 0.5), 0, 255).astype(np.uint8)
+def _with_lut(rgba: np.ndarray, curve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``rgba`` with its colour channels mapped through ``curve`` (8-bit levels 0..255 as floats in and out, rounded
+    and clipped to the pixels' type): a table of 256 values for 8 bits, 65536 for 16."""
+    top = np.iinfo(rgba.dtype).max
+    levels = np.arange(top + 1, dtype=np.float64) * (255.0 / top)
+    lut = np.clip(np.floor(curve(levels) * (top / 255.0) + 0.5), 0, top).astype(rgba.dtype)
     out = rgba.copy()
     out[..., :3] = lut[rgba[..., :3]]
     return out
 
 
 def adjusted(doc: Document, layer: Layer, adjustment: Adjustment, original: np.ndarray) -> np.ndarray:
-    """``original`` (the raster layer's pixels) adjusted, inside the selection only when there is one."""
+    """``original`` (the raster layer's pixels, uint8 or uint16) adjusted, inside the selection only when there is
+    one."""
     if layer.kind is not LayerKind.RASTER:
         raise ValueError(f"layer {layer.name!r} is a {layer.kind}: adjustments change pictures")
     result = adjustment.apply(original)
     if doc.selection is None:
         return result
     weight = doc.selection[..., None].astype(np.float32) / 255.0
-    return np.floor(original + (result.astype(np.float32) - original) * weight + 0.5).astype(np.uint8)
+    return np.floor(original + (result.astype(np.float32) - original) * weight + 0.5).astype(original.dtype)
 
 
-def adjust_step(doc: Document, layer: Layer, title: str, before: np.ndarray, after: np.ndarray) -> PixelEdit:
-    """The undo step from ``before`` to ``after``: the whole of ``layer``'s pixels."""
-    return PixelEdit(f"{title} {layer.name}", layer.id, (0, 0, doc.width, doc.height), before, after)
+def adjust_step(doc: Document, layer: Layer, title: str, before: TiledImage) -> PixelEdit:
+    """The undo step of the adjustment already shown on ``layer``, whose pixels were ``before`` (a snapshot)."""
+    return PixelEdit.since(f"{title} {layer.name}", layer, before, (0, 0, doc.width, doc.height))
 
 
 # Geometry of the whole document
@@ -179,7 +185,7 @@ def canvas_size(doc: Document, width: int, height: int, anchor: Anchor = Anchor.
     top = round((height - doc.height) * down)
 
     def change(pixels: np.ndarray, _kind: LayerKind | None) -> np.ndarray:
-        out = np.zeros((height, width, *pixels.shape[2:]), np.uint8)
+        out = np.zeros((height, width, *pixels.shape[2:]), pixels.dtype)
         x0, y0 = max(left, 0), max(top, 0)
         x1, y1 = min(left + doc.width, width), min(top + doc.height, height)
         out[y0:y1, x0:x1] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
@@ -246,13 +252,15 @@ def _transform(
 
 
 def _resize_rgba(rgba: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``rgba`` resampled premultiplied, so transparent pixels' colours do not bleed into their neighbours."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    """``rgba`` (uint8 or uint16) resampled premultiplied, so transparent pixels' colours do not bleed into their
+    neighbours."""
+    top = float(np.iinfo(rgba.dtype).max)
+    alpha = rgba[..., 3:4].astype(np.float32) / top
     premultiplied = np.concatenate([rgba[..., :3] * alpha, rgba[..., 3:4].astype(np.float32)], axis=2)
-    out = np.clip(resample(premultiplied, size), 0.0, 255.0)
-    out_alpha = out[..., 3:4] / 255.0
+    out = np.clip(resample(premultiplied, size), 0.0, top)
+    out_alpha = out[..., 3:4] / top
     colour = np.where(out_alpha > 0, out[..., :3] / np.maximum(out_alpha, 1e-6), 0.0)
-    return np.clip(np.concatenate([colour, out[..., 3:4]], axis=2) + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(np.concatenate([colour, out[..., 3:4]], axis=2) + 0.5, 0, top).astype(rgba.dtype)
 
 
 def _check_size(width: int, height: int) -> None:

@@ -76,26 +76,28 @@ def blend_function(mode: BlendMode, backdrop: np.ndarray, source: np.ndarray) ->
 
 
 def with_opacity(rgba: np.ndarray, opacity: float) -> np.ndarray:
-    """``rgba`` (uint8) with its alpha scaled by ``opacity`` (the same array when opacity is 1)."""
+    """``rgba`` (uint8 or uint16) with its alpha scaled by ``opacity`` (the same array when opacity is 1)."""
     if opacity >= 1.0:
         return rgba
+    top = int(np.iinfo(rgba.dtype).max)
     scaled = rgba.copy()
-    scaled[..., 3] = (rgba[..., 3].astype(np.uint16) * round(opacity * 255) + 127) // 255
+    scaled[..., 3] = (rgba[..., 3].astype(np.uint64) * round(opacity * top) + top // 2) // top
     return scaled
 
 
 def over(backdrop: np.ndarray, source: np.ndarray, mode: BlendMode, opacity: float = 1.0) -> np.ndarray:
-    """``source`` (RGBA uint8, alpha scaled by ``opacity``) laid over ``backdrop`` (RGBA uint8, the same shape)
-    with ``mode``: a new RGBA uint8 array with straight alpha."""
+    """``source`` (RGBA, alpha scaled by ``opacity``) laid over ``backdrop`` (RGBA of the same shape and type, uint8
+    or uint16) with ``mode``: a new array of that type with straight alpha."""
     source = with_opacity(source, opacity)
-    if mode is BlendMode.NORMAL:
+    if mode is BlendMode.NORMAL and backdrop.dtype == np.uint8:
         return np.asarray(Image.alpha_composite(Image.fromarray(backdrop, "RGBA"), Image.fromarray(source, "RGBA")))
-    b = backdrop.astype(np.float32) / 255.0
-    s = source.astype(np.float32) / 255.0
+    top = float(np.iinfo(backdrop.dtype).max)
+    b = backdrop.astype(np.float32) / top
+    s = source.astype(np.float32) / top
     cb, ab = b[..., :3], b[..., 3:]
     cs, as_ = s[..., :3], s[..., 3:]
     mixed = (1.0 - ab) * cs + ab * blend_function(mode, cb, cs)
     ao = as_ + ab * (1.0 - as_)
     co = (as_ * mixed + ab * cb * (1.0 - as_)) / np.where(ao > 0, ao, 1.0)
-    out = np.concatenate([co, ao], axis=-1) * 255.0 + 0.5
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = np.concatenate([co, ao], axis=-1) * top + 0.5
+    return np.clip(out, 0, top).astype(backdrop.dtype)

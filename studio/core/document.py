@@ -8,7 +8,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,14 +20,13 @@ from psygnal import Signal
 from studio import __version__
 from studio.core.blend import BlendMode, over, with_opacity
 from studio.core.errors import ReadableError
+from studio.core.image import to_uint8
+from studio.core.tiles import Region, TiledImage, clip_region
 from studio.core.undo import History
 
 if TYPE_CHECKING:
     from studio.core.export import ExportSettings
     from studio.core.print_size import PrintSpec
-
-Region = tuple[int, int, int, int]
-"""A pixel rectangle ``(x0, y0, x1, y1)``, end-exclusive."""
 
 
 class LayerKind(StrEnum):
@@ -132,9 +131,13 @@ def pixels_digest(pixels: np.ndarray) -> str:
 
 
 def is_opaque(rgba: np.ndarray) -> bool:
-    """True when every pixel of an RGBA uint8 array has alpha 255."""
-    # Read as little-endian 32-bit words, alpha is the high byte: one fast pass instead of a strided one.
-    return rgba.size == 0 or bool(rgba.view("<u4").min() >= 0xFF000000)
+    """True when every pixel of an RGBA uint8 or uint16 array has full alpha."""
+    if rgba.size == 0:
+        return True
+    if rgba.dtype == np.uint8 and rgba.flags.c_contiguous:
+        # Read as little-endian 32-bit words, alpha is the high byte: one fast pass instead of a strided one.
+        return bool(rgba.view("<u4").min() >= 0xFF000000)
+    return bool(rgba[..., 3].min() == np.iinfo(rgba.dtype).max)
 
 
 def clamp_opacity(value: float) -> float:
@@ -152,48 +155,128 @@ class LayerLockedError(ReadableError):
         super().__init__(f"Layer {name!r} is locked: unlock it in the Layers panel to {action}.")
 
 
-def blank_pixels(kind: LayerKind, width: int, height: int) -> np.ndarray:
-    """Empty pixels for a layer: transparent RGBA for raster, zeros otherwise."""
-    shape = (height, width, 4) if kind is LayerKind.RASTER else (height, width)
-    return np.zeros(shape, np.uint8)
+def blank_image(kind: LayerKind, width: int, height: int, bit_depth: int = 8) -> TiledImage:
+    """Empty pixels for a layer: transparent RGBA (8 or 16 bits) for raster, zeros otherwise. Costs no memory
+    until painted."""
+    if kind is LayerKind.RASTER:
+        return TiledImage(width, height, 4, depth_dtype(bit_depth))
+    return TiledImage(width, height, 0, np.uint8)
 
 
-@dataclass(eq=False)
+def depth_dtype(bit_depth: int) -> np.dtype[Any]:
+    """The pixel type of ``bit_depth`` bits per channel (8 or 16)."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"a layer holds 8 or 16 bits per channel, not {bit_depth}")
+    return np.dtype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def to_dtype(rgba: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """RGBA uint8 or uint16 ``rgba`` in ``dtype`` (the same array when it already is): 8 to 16 bits scales by 257,
+    16 to 8 rounds."""
+    if rgba.dtype == dtype:
+        return rgba
+    return rgba.astype(np.uint16) * np.uint16(257) if dtype == np.uint16 else to_uint8(rgba)
+
+
 class Layer:
-    """One layer. Raster pixels are RGBA uint8 (H, W, 4); masks and label maps are uint8 (H, W).
+    """One layer. Raster pixels are RGBA, uint8 or uint16 (its ``bit_depth``); masks and label maps are uint8, one
+    value per pixel. The pixels are a :class:`~studio.core.tiles.TiledImage` (``image``), shared copy-on-write with
+    snapshots and the undo history.
 
     A mask's 255 means fully selected; a label map holds a label index per pixel. ``blend_mode`` says how a
     raster layer mixes with the layers below; a ``locked`` layer refuses edits (:meth:`ensure_unlocked`).
     """
 
-    name: str
-    kind: LayerKind
-    pixels: np.ndarray
-    visible: bool = True
-    opacity: float = 1.0
-    recipe: Recipe | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    blend_mode: BlendMode = BlendMode.NORMAL
-    locked: bool = False
+    def __init__(
+        self,
+        name: str,
+        kind: LayerKind,
+        pixels: np.ndarray | TiledImage,
+        visible: bool = True,
+        opacity: float = 1.0,
+        recipe: Recipe | None = None,
+        id: str | None = None,
+        blend_mode: BlendMode = BlendMode.NORMAL,
+        locked: bool = False,
+    ) -> None:
+        self.name = name[:MAX_LAYER_NAME]
+        self.kind = LayerKind(kind)
+        self.image = pixels if isinstance(pixels, TiledImage) else TiledImage.from_array(pixels)
+        check_pixels(self.kind, self.image.channels, self.image.dtype)
+        self.visible = visible
+        self.opacity = clamp_opacity(opacity)
+        self.recipe = recipe
+        self.id = id or uuid.uuid4().hex
+        self.blend_mode = BlendMode(blend_mode)
+        self.locked = locked
 
-    def __post_init__(self) -> None:
-        self.name = self.name[:MAX_LAYER_NAME]
-        self.blend_mode = BlendMode(self.blend_mode)
-        expected_ndim = 3 if self.kind is LayerKind.RASTER else 2
-        if self.pixels.dtype != np.uint8 or self.pixels.ndim != expected_ndim:
-            raise ValueError(f"{self.kind} layer needs uint8 pixels with {expected_ndim} dimensions")
-        if self.kind is LayerKind.RASTER and self.pixels.shape[2] != 4:
-            raise ValueError("raster layer pixels must be RGBA")
-        self.opacity = clamp_opacity(self.opacity)
+    def __repr__(self) -> str:
+        return f"Layer({self.name!r}, {self.kind.value}, {self.width}x{self.height}, {self.bit_depth}-bit)"
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.pixels.shape[1], self.pixels.shape[0]
+        return self.image.width, self.image.height
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel: 8, or 16 for a 16-bit raster layer."""
+        return self.image.dtype.itemsize * 8
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """All the pixels as one new read-only array: a whole-image copy, so not for the GUI thread on large
+        documents; use :meth:`read` for a region."""
+        pixels = self.image.read()
+        pixels.flags.writeable = False
+        return pixels
+
+    def read(self, region: Region | None = None) -> np.ndarray:
+        """A new array with the pixels of ``region`` (default: all)."""
+        return self.image.read(region)
+
+    def write(self, x: int, y: int, patch: np.ndarray) -> None:
+        """Put ``patch`` (the layer's dtype) with its top-left corner at (x, y). Views are not told: the caller
+        calls :meth:`Document.notify_pixels` (or pushes an undo step, which does)."""
+        if patch.dtype != self.image.dtype:
+            raise ValueError(f"layer {self.name!r} holds {self.image.dtype} pixels, not {patch.dtype}")
+        self.image.write(x, y, patch)
+
+    def snapshot(self) -> Layer:
+        """A copy of this layer (same id) whose pixels are a snapshot: later edits of either do not reach the
+        other. Costs next to nothing."""
+        return Layer(
+            self.name,
+            self.kind,
+            self.image.snapshot(),
+            self.visible,
+            self.opacity,
+            self.recipe,
+            self.id,
+            self.blend_mode,
+            self.locked,
+        )
 
     def ensure_unlocked(self, action: str) -> None:
         """Raise :class:`LayerLockedError` (saying the layer is locked, so the artist cannot ``action``) if locked."""
         if self.locked:
             raise LayerLockedError(self.name, action)
+
+
+def check_pixels(kind: LayerKind, channels: int, dtype: np.dtype[Any]) -> None:
+    """ValueError unless pixels of ``channels`` (0: one plane) and ``dtype`` suit a layer of ``kind``."""
+    if kind is LayerKind.RASTER:
+        if channels != 4 or dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"raster layer pixels must be RGBA uint8 or uint16, not {channels} channels of {dtype}")
+    elif channels != 0 or dtype != np.uint8:
+        raise ValueError(f"{kind} layer needs uint8 pixels with 2 dimensions")
 
 
 class Document:
@@ -227,14 +310,36 @@ class Document:
         """JSON values each plugin keeps in the project, keyed by plugin id; the plugin validates its own."""
         self.selection: np.ndarray | None = None
         """The selected pixels, uint8 (H, W), 255 = selected; None when nothing is selected. Not saved."""
+        self.bit_depth = 8
+        """Bits per channel of the raster layers the artist adds (8 or 16); plugin results keep 16 bits."""
         self.history: History[Document] = History(self)
 
     @classmethod
-    def from_pixels(cls, pixels: np.ndarray, name: str = "Untitled", layer_name: str = "Background") -> Document:
-        """A document with one raster layer holding ``pixels`` (RGBA uint8)."""
-        doc = cls(pixels.shape[1], pixels.shape[0], name)
-        doc.insert_layer(Layer(layer_name, LayerKind.RASTER, np.ascontiguousarray(pixels)))
+    def from_pixels(
+        cls, pixels: np.ndarray | TiledImage, name: str = "Untitled", layer_name: str = "Background"
+    ) -> Document:
+        """A document with one raster layer holding ``pixels`` (RGBA uint8 or uint16), of the pixels' depth."""
+        layer = Layer(layer_name, LayerKind.RASTER, pixels)
+        doc = cls(layer.width, layer.height, name)
+        doc.bit_depth = layer.bit_depth
+        doc.insert_layer(layer)
         return doc
+
+    def snapshot(self) -> Document:
+        """A copy of the document as it is now, for a job, an export or an autosave to read on another thread:
+        its layers are snapshots (:meth:`Layer.snapshot`), so it costs next to nothing and no later edit reaches it.
+        It has no history of its own."""
+        copy = Document(self.width, self.height, self.name)
+        copy.uid = self.uid
+        copy.layers = [layer.snapshot() for layer in self.layers]
+        copy.active_id = self.active_id
+        copy.print_spec = self.print_spec
+        copy.export_settings = self.export_settings
+        copy.file_path = self.file_path
+        copy.plugin_data = dict(self.plugin_data)
+        copy.selection = self.selection
+        copy.bit_depth = self.bit_depth
+        return copy
 
     # Structure. These methods change the document directly and are what
     # history commands call; user edits go through ``history.push``.
@@ -299,20 +404,25 @@ class Document:
         self.layers_changed.emit()
         self.pixels_changed.emit(None)
 
-    def resize_canvas(self, width: int, height: int, pixels: dict[str, np.ndarray]) -> None:
+    def resize_canvas(self, width: int, height: int, pixels: Mapping[str, np.ndarray | TiledImage]) -> None:
         """Give the document a new size, with new pixels for every layer (keyed by layer id)."""
         if width <= 0 or height <= 0:
             raise ValueError(f"a document needs a positive size, not {width}x{height}")
         if set(pixels) != {la.id for la in self.layers}:
             raise ValueError("resize_canvas needs new pixels for exactly the document's layers")
+        images = {
+            key: new if isinstance(new, TiledImage) else TiledImage.from_array(new) for key, new in pixels.items()
+        }
         for layer in self.layers:
-            new = pixels[layer.id]
-            if new.shape[:2] != (height, width) or new.dtype != layer.pixels.dtype or new.ndim != layer.pixels.ndim:
+            new = images[layer.id]
+            expected = (width, height, layer.image.channels, layer.image.dtype)
+            if (new.width, new.height, new.channels, new.dtype) != expected:
                 raise ValueError(
-                    f"layer {layer.name!r}: new pixels {new.shape} {new.dtype} do not fit {width}x{height}"
+                    f"layer {layer.name!r}: new pixels {new.shape} {new.dtype} do not fit {width}x{height} "
+                    f"{layer.image.dtype}"
                 )
         for layer in self.layers:
-            layer.pixels = pixels[layer.id]
+            layer.image = images[layer.id]
         if (width, height) != (self.width, self.height):
             self.selection = None  # its owner (a ResizeCanvas) sets the new one
         self.width, self.height = width, height
@@ -388,31 +498,46 @@ class Document:
             return active
         return next((la for la in reversed(self.layers) if la.kind is kind and la.visible), None)
 
-    def composite(self, region: Region | None = None) -> np.ndarray:
+    def composite(self, region: Region | None = None, dtype: np.dtype[Any] | None = None) -> np.ndarray:
         """The visible raster layers laid over each other, bottom first, each with its opacity and blend mode
-        (:func:`studio.core.blend.over`), as RGBA uint8: what the canvas shows, exports write and plugins read."""
-        x0, y0, x1, y1 = region or (0, 0, self.width, self.height)
-        patches = [
-            (la.pixels[y0:y1, x0:x1], la.opacity, la.blend_mode)
-            for la in self.layers
-            if la.kind is LayerKind.RASTER and la.visible and la.opacity > 0
-        ]
-        if not patches:
-            return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
-        # Layers under a fully opaque normal one cannot show: start from the topmost such layer. Over nothing
-        # every blend mode gives the layer itself.
-        base = next(
-            (
-                i
-                for i in range(len(patches) - 1, -1, -1)
-                if patches[i][1] >= 1.0 and patches[i][2] is BlendMode.NORMAL and is_opaque(patches[i][0])
-            ),
-            0,
-        )
-        out = with_opacity(*patches[base][:2])
-        for patch, opacity, mode in patches[base + 1 :]:
-            out = over(out, patch, mode, opacity)
-        return out.copy() if out is patches[base][0] else out
+        (:func:`studio.core.blend.over`): what the canvas shows, exports write and plugins read.
+
+        RGBA of ``dtype``; by default uint16 when a visible layer holds 16 bits, else uint8. Built tile by tile, so
+        it reads only the tiles ``region`` touches and skips the transparent ones.
+        """
+        layers = [la for la in self.layers if la.kind is LayerKind.RASTER and la.visible and la.opacity > 0]
+        if dtype is None:
+            dtype = np.dtype(np.uint16 if any(la.bit_depth == 16 for la in layers) else np.uint8)
+        x0, y0, x1, y1 = clip_region(region or (0, 0, self.width, self.height), self.width, self.height)
+        out = np.zeros((y1 - y0, x1 - x0, 4), dtype)
+        if not layers:
+            return out
+        for piece, key in layers[0].image.pieces((x0, y0, x1, y1)):
+            patches = [
+                (to_dtype(la.image.view(piece), dtype), la.opacity, la.blend_mode)
+                for la in layers
+                if la.image.stored(key)
+            ]
+            if patches:
+                px0, py0, px1, py1 = piece
+                out[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = _stack(patches)
+        return out
+
+    def composite_is_opaque(self, region: Region | None = None, dtype: np.dtype[Any] | None = None) -> bool:
+        """True when :meth:`composite` of ``region`` and ``dtype`` has full alpha everywhere (an export then drops
+        the alpha). Cheap for a document with an opaque background: a tile that a visible layer at full opacity
+        covers opaquely is opaque whatever the layers above do; only the other tiles are composited."""
+        layers = [la for la in self.layers if la.kind is LayerKind.RASTER and la.visible and la.opacity > 0]
+        x0, y0, x1, y1 = clip_region(region or (0, 0, self.width, self.height), self.width, self.height)
+        if not layers:
+            return x0 == x1 or y0 == y1
+        for piece, key in layers[0].image.pieces((x0, y0, x1, y1)):
+            covered = any(
+                la.opacity >= 1.0 and la.image.stored(key) and is_opaque(la.image.view(piece)) for la in layers
+            )
+            if not covered and not is_opaque(self.composite(piece, dtype)):
+                return False
+        return True
 
     def unique_layer_name(self, base: str) -> str:
         names = {la.name for la in self.layers}
@@ -422,3 +547,21 @@ class Document:
         while f"{base} {n}" in names:
             n += 1
         return f"{base} {n}"
+
+
+def _stack(patches: list[tuple[np.ndarray, float, BlendMode]]) -> np.ndarray:
+    """``(pixels, opacity, blend mode)`` patches laid over each other, bottom first."""
+    # Layers under a fully opaque normal one cannot show: start from the topmost such layer. Over nothing
+    # every blend mode gives the layer itself.
+    base = next(
+        (
+            i
+            for i in range(len(patches) - 1, -1, -1)
+            if patches[i][1] >= 1.0 and patches[i][2] is BlendMode.NORMAL and is_opaque(patches[i][0])
+        ),
+        0,
+    )
+    out = with_opacity(*patches[base][:2])
+    for patch, opacity, mode in patches[base + 1 :]:
+        out = over(out, patch, mode, opacity)
+    return out

@@ -4,7 +4,8 @@
 project files, job files and named presets). :func:`export_image` converts the sRGB
 working pixels into the chosen profile (or a printer's CMYK profile), embeds that
 profile and the dpi, and writes the file atomically through :func:`studio.core.image.save_image`:
-never a truncated file, never an existing file replaced unless ``overwrite=True``.
+never a truncated file, never an existing file replaced unless ``overwrite=True``. :func:`export_document` does the
+same for a document, and writes an RGB TIFF a band of rows at a time, so a print-size export needs little memory.
 
 ICC profiles: "srgb" is LittleCMS's built-in sRGB; "adobe_rgb" is the "Compatible with
 Adobe RGB (1998)" profile from Debian's icc-profiles-free (zlib license) or colord-data
@@ -13,16 +14,19 @@ Adobe RGB (1998)" profile from Debian's icc-profiles-free (zlib license) or colo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import imagecodecs
 import numpy as np
 import platformdirs
+import tifffile
 
 from studio.core.atomic import atomic_write
 from studio.core.colour import (
@@ -33,7 +37,8 @@ from studio.core.colour import (
     srgb_profile_bytes,
     srgb_to_cmyk,
 )
-from studio.core.image import ImageError, save_image, to_uint8
+from studio.core.image import ImageError, save_image, to_uint8, writing_image
+from studio.core.tiles import TILE_SIZE, Region
 
 __all__ = [
     "ADOBE_RGB_PACKAGES",
@@ -42,7 +47,9 @@ __all__ = [
     "ExportExistsError",
     "ExportSettings",
     "ExportSettingsError",
+    "Flattenable",
     "adobe_rgb_profile_path",
+    "export_document",
     "export_image",
     "load_presets",
     "resolve_icc",
@@ -307,29 +314,145 @@ def export_image(
     p = export_path(path, settings)
     if not overwrite and p.exists():
         raise _exists(p)
-    pixels = _drop_opaque_alpha(pixels)
-    intent = int(INTENTS[settings.intent])
+    pixels = pixels[..., :3] if _opaque(pixels) else pixels
     common: dict[str, Any] = {
         "quality": settings.quality,
-        "dpi": (float(settings.dpi), float(settings.dpi)) if settings.dpi else None,
+        "dpi": _dpi(settings),
         "tiff_compression": settings.compression,
         "jpeg_subsampling": settings.subsampling,
         "overwrite": overwrite,
     }
-    try:
+    with _export_errors(p):
         if settings.cmyk_profile:
             icc = read_profile(Path(settings.cmyk_profile), "CMYK")
+            intent = int(INTENTS[settings.intent])
             converted = srgb_to_cmyk(to_uint8(check_rgb_pixels(pixels)), icc, intent)
             save_image(converted, p, icc_profile=icc, cmyk=True, **common)
             return p
         icc = resolve_icc(settings.icc)
-        if settings.bit_depth == 16 and pixels.dtype == np.uint8:
-            pixels = pixels.astype(np.uint16) * np.uint16(257)
-        elif settings.bit_depth == 8 and pixels.dtype == np.uint16:
-            pixels = to_uint8(pixels)
-        if settings.icc != "srgb":
-            pixels = convert_from_srgb(pixels, icc, intent)
-        save_image(pixels, p, bit_depth=settings.bit_depth, icc_profile=icc, **common)
+        save_image(_in_profile(pixels, settings, icc), p, bit_depth=settings.bit_depth, icc_profile=icc, **common)
+    return p
+
+
+class Flattenable(Protocol):
+    """What :func:`export_document` reads: a :class:`~studio.core.document.Document` or its snapshot."""
+
+    width: int
+    height: int
+
+    def composite(self, region: Region | None = None, dtype: np.dtype[Any] | None = None) -> np.ndarray: ...
+
+    def composite_is_opaque(self, region: Region | None = None, dtype: np.dtype[Any] | None = None) -> bool: ...
+
+
+BAND_ROWS = TILE_SIZE
+"""Rows of a document that :func:`export_document` flattens at a time (one row of tiles)."""
+
+STRIP_ROWS = 32
+"""Rows in a strip of a TIFF that :func:`export_document` writes: a band is encoded and written as strips of this
+height, so the encoder's buffers stay small next to the band."""
+
+
+def export_document(
+    doc: Flattenable, path: str | os.PathLike[str], settings: ExportSettings, *, overwrite: bool = False
+) -> Path:
+    """Flatten ``doc`` (a :meth:`~studio.core.document.Document.snapshot`, on a worker thread) and write it as
+    :func:`export_image` writes pixels; returns the path written.
+
+    An 8-bit or CMYK export is flattened at 8 bits; a 16-bit one at the layers' depth, so 16-bit layers keep their
+    16 bits and 8-bit ones are flattened at 8 and widened exactly (less memory than flattening them at 16). An RGB
+    TIFF is flattened and written :data:`BAND_ROWS` rows at a time (LZW with the horizontal predictor, or
+    uncompressed), so it needs the memory of a few bands, not of the whole image; the other formats and CMYK are
+    flattened whole and handed to :func:`export_image`. Failures are those of :func:`export_image`.
+    """
+    dtype = np.dtype(np.uint8) if settings.bit_depth == 8 or settings.cmyk_profile else None
+    if settings.format != "tiff" or settings.cmyk_profile:
+        return export_image(doc.composite(dtype=dtype), path, settings, overwrite=overwrite)
+    p = export_path(path, settings)
+    if not overwrite and p.exists():
+        raise _exists(p)
+    with _export_errors(p):
+        icc = resolve_icc(settings.icc)
+        channels = 3 if doc.composite_is_opaque(dtype=dtype) else 4  # export_image drops opaque alpha too
+        strips = _tiff_strips(doc, dtype, channels, settings, icc)
+        shape = (doc.height, doc.width, channels)
+        with writing_image(p, overwrite=overwrite) as handle:
+            _write_tiff(tifffile.FileHandle(handle, name=p.name), strips, shape, settings, icc)
+    return p
+
+
+def _tiff_strips(
+    doc: Flattenable, dtype: np.dtype[Any] | None, channels: int, settings: ExportSettings, icc: bytes
+) -> Iterator[bytes]:
+    """``doc`` flattened band by band, encoded as the :data:`STRIP_ROWS` strips of an RGB (``channels`` 3) or RGBA
+    TIFF, top first."""
+    for y in range(0, doc.height, BAND_ROWS):
+        band = _in_profile(doc.composite((0, y, doc.width, y + BAND_ROWS), dtype)[..., :channels], settings, icc)
+        for top in range(0, band.shape[0], STRIP_ROWS):
+            yield _encode_strip(band[top : top + STRIP_ROWS], settings.compression)
+        del band  # not held while the next band is flattened
+
+
+def _encode_strip(pixels: np.ndarray, compression: str) -> bytes:
+    """(rows, W, samples) ``pixels`` as a TIFF strip: uncompressed, or LZW with the horizontal predictor (as tifffile
+    compresses it)."""
+    if compression == "none":
+        return pixels.tobytes()
+    strip = pixels.copy()  # the predictor works in place
+    return imagecodecs.lzw_encode(imagecodecs.delta_encode(strip, axis=-2, out=strip))
+
+
+def _write_tiff(
+    handle: tifffile.FileHandle,
+    strips: Iterator[bytes],
+    shape: tuple[int, int, int],
+    settings: ExportSettings,
+    icc: bytes,
+) -> None:
+    """Write the encoded ``strips`` (:data:`STRIP_ROWS` rows each, top first) as a TIFF of ``shape`` into
+    ``handle``."""
+    lzw = settings.compression == "lzw"
+    dpi = _dpi(settings)
+    tifffile.imwrite(
+        handle,
+        strips,
+        shape=shape,
+        dtype=np.uint16 if settings.bit_depth == 16 else np.uint8,
+        photometric="rgb",
+        planarconfig="contig",
+        extrasamples=[tifffile.EXTRASAMPLE.UNASSALPHA] if shape[2] == 4 else None,
+        rowsperstrip=STRIP_ROWS,
+        compression="lzw" if lzw else None,
+        predictor="horizontal" if lzw else None,
+        iccprofile=icc,
+        resolution=dpi,
+        resolutionunit="inch" if dpi else None,
+        software=False,
+        metadata=None,
+    )
+
+
+def _in_profile(pixels: np.ndarray, settings: ExportSettings, icc: bytes) -> np.ndarray:
+    """sRGB ``pixels`` at the bit depth of ``settings`` (8-bit widened exactly, 16-bit rounded) in the RGB profile
+    ``icc`` they name."""
+    if settings.bit_depth == 16 and pixels.dtype == np.uint8:
+        pixels = pixels.astype(np.uint16) * np.uint16(257)
+    elif settings.bit_depth == 8 and pixels.dtype == np.uint16:
+        pixels = to_uint8(pixels)
+    if settings.icc != "srgb":
+        pixels = convert_from_srgb(pixels, icc, int(INTENTS[settings.intent]))
+    return pixels
+
+
+def _dpi(settings: ExportSettings) -> tuple[float, float] | None:
+    return (float(settings.dpi), float(settings.dpi)) if settings.dpi else None
+
+
+@contextlib.contextmanager
+def _export_errors(p: Path) -> Iterator[None]:
+    """Failures while exporting to ``p`` as ImageErrors that say "Cannot export"."""
+    try:
+        yield
     except FileExistsError:
         raise _exists(p) from None
     except ImageError as exc:
@@ -338,7 +461,6 @@ def export_image(
         raise
     except ValueError as exc:
         raise ImageError(p, str(exc), "export") from exc
-    return p
 
 
 def _exists(p: Path) -> ExportExistsError:
@@ -347,12 +469,12 @@ def _exists(p: Path) -> ExportExistsError:
     )
 
 
-def _drop_opaque_alpha(pixels: np.ndarray) -> np.ndarray:
-    opaque = (
+def _opaque(pixels: np.ndarray) -> bool:
+    """True for RGBA uint8/uint16 pixels whose alpha is full everywhere (the alpha an export drops)."""
+    return (
         isinstance(pixels, np.ndarray)
         and pixels.ndim == 3
         and pixels.shape[2] == 4
         and pixels.dtype in (np.uint8, np.uint16)
         and int(pixels[..., 3].min()) == np.iinfo(pixels.dtype).max
     )
-    return pixels[..., :3] if opaque else pixels

@@ -5,35 +5,78 @@ Each command is pushed on ``doc.history`` (a :class:`studio.core.undo.History`),
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.core.tiles import Region, TiledImage, TileKey, clip_region
+
 if TYPE_CHECKING:
-    from studio.core.document import Document, Layer, Region
+    from studio.core.document import Document, Layer
     from studio.core.print_size import PrintSpec
 
 
 @dataclass
 class PixelEdit:
-    """Pixels of one layer inside ``region`` changed from ``before`` to ``after``."""
+    """Pixels of one layer inside ``region`` changed.
+
+    Each changed tile is kept as the compressed XOR of its pixels before and after (``changes``): zero wherever the
+    edit did not reach, so an edit holds about as many bytes as it changed pixels, and the same bytes turn the tile
+    either way (undo and redo).
+    """
 
     text: str
     layer_id: str
     region: Region
-    before: np.ndarray
-    after: np.ndarray
+    changes: dict[TileKey, bytes]
+
+    @classmethod
+    def between(
+        cls, text: str, layer_id: str, region: Region, before: TiledImage, after: TiledImage, keys: list[TileKey]
+    ) -> PixelEdit:
+        """The edit from ``before`` to ``after`` (two versions of one layer's pixels) in tiles ``keys``."""
+        changes = {}
+        for key in keys:
+            piece = before.tile_region(key)
+            delta = np.bitwise_xor(before.view(piece), after.view(piece))
+            if delta.any():
+                changes[key] = zlib.compress(delta, 1)
+        return cls(text, layer_id, region, changes)
+
+    @classmethod
+    def since(cls, text: str, layer: Layer, before: TiledImage, region: Region) -> PixelEdit:
+        """The edit already made to ``layer`` inside ``region`` since ``before`` (a snapshot of its pixels)."""
+        return cls.between(text, layer.id, region, before, layer.image, layer.image.changed_keys(before, region))
+
+    @classmethod
+    def writing(cls, text: str, layer: Layer, x: int, y: int, patch: np.ndarray) -> PixelEdit:
+        """The edit, not yet made, that puts ``patch`` (the layer's dtype) at (x, y) in ``layer``."""
+        if patch.dtype != layer.image.dtype:
+            raise ValueError(f"layer {layer.name!r} holds {layer.image.dtype} pixels, not {patch.dtype}")
+        after = layer.image.snapshot()
+        after.write(x, y, patch)
+        region = clip_region((x, y, x + patch.shape[1], y + patch.shape[0]), layer.width, layer.height)
+        return cls.between(text, layer.id, region, layer.image, after, after.changed_keys(layer.image, region))
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes this edit holds."""
+        return sum(len(packed) for packed in self.changes.values())
 
     def redo(self, doc: Document) -> None:
-        self._put(doc, self.after)
+        self._flip(doc)
 
     def undo(self, doc: Document) -> None:
-        self._put(doc, self.before)
+        self._flip(doc)
 
-    def _put(self, doc: Document, patch: np.ndarray) -> None:
-        x0, y0, x1, y1 = self.region
-        doc.layer(self.layer_id).pixels[y0:y1, x0:x1] = patch
+    def _flip(self, doc: Document) -> None:
+        image = doc.layer(self.layer_id).image
+        for key, packed in self.changes.items():
+            current = image.view(image.tile_region(key))
+            flipped = current ^ np.frombuffer(zlib.decompress(packed), image.dtype).reshape(current.shape)
+            image.put_tiles([key], {key: flipped} if flipped.any() else {})
         doc.notify_pixels(self.region)
 
 
@@ -136,13 +179,13 @@ class ResizeCanvas:
     text: str
     width: int
     height: int
-    pixels: dict[str, np.ndarray]
+    pixels: dict[str, np.ndarray | TiledImage]
     print_spec: PrintSpec | None = None
     selection: np.ndarray | None = None
-    _before: tuple[int, int, dict[str, np.ndarray], PrintSpec | None, np.ndarray | None] | None = None
+    _before: tuple[int, int, dict[str, TiledImage], PrintSpec | None, np.ndarray | None] | None = None
 
     def redo(self, doc: Document) -> None:
-        before = {la.id: la.pixels for la in doc.layers}
+        before = {la.id: la.image for la in doc.layers}
         self._before = (doc.width, doc.height, before, doc.print_spec, doc.selection)
         doc.print_spec = self.print_spec
         doc.resize_canvas(self.width, self.height, self.pixels)

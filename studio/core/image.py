@@ -45,6 +45,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -66,10 +67,15 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "ImageError",
     "LoadedImage",
+    "decode_png16",
+    "encode_png16",
+    "file_bit_depth",
     "load_image",
     "pillow_pixel_limit",
+    "quantize",
     "save_image",
     "to_uint8",
+    "writing_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,6 +165,16 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return (quotient + (remainder >= 129)).astype(np.uint8)
 
 
+def quantize(values: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Float ``values`` in 0..1 as uint8 (``bit_depth`` 8) or uint16 (16) levels, clipped and rounded: how an engine
+    that computes in float hands over its picture (16 bits for a result, so gradients do not band)."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, not {bit_depth!r}")
+    top = 255.0 if bit_depth == 8 else 65535.0
+    scaled = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0) * top + 0.5
+    return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read an image file as sRGB RGBA pixels; refuse anything unreadable with an ImageError.
 
@@ -195,6 +211,13 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error) as exc:
         raise ImageError(p, "the file is truncated or corrupt. Re-export it from the program that made it.") from exc
+
+
+def file_bit_depth(pixels: np.ndarray, path: str | os.PathLike[str]) -> int:
+    """The bits per channel to write ``pixels`` to ``path`` with: 16 for uint16 pixels in a format that holds them
+    (PNG, TIFF), else 8 (JPEG, WebP and BMP hold 8)."""
+    fmt = EXPORT_FORMATS.get(Path(path).suffix.lower())
+    return 16 if pixels.dtype == np.uint16 and fmt in _SIXTEEN_BIT_FORMATS else 8
 
 
 def save_image(
@@ -272,14 +295,25 @@ def save_image(
     except (OSError, ValueError) as exc:
         raise ImageError(p, f"the image could not be encoded as {fmt} ({exc}). Try another format.", "save") from exc
 
+    with writing_image(p, overwrite=overwrite) as handle:
+        for piece in data:
+            handle.write(piece)
+
+
+@contextlib.contextmanager
+def writing_image(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """A file to write the image ``path`` into, atomically (:func:`~studio.core.atomic.atomic_write`), as
+    :func:`save_image` does: a missing folder or a failed write (a full disk, no permission) raises an ImageError
+    saying what to do, and the earlier file is kept. With ``overwrite=False`` an existing file raises
+    FileExistsError."""
+    _check_writable_target(path)
     try:
-        with atomic_write(p, overwrite=overwrite) as handle:
-            for piece in data:
-                handle.write(piece)
+        with atomic_write(path, overwrite=overwrite) as handle:
+            yield handle
     except FileExistsError:
         raise
     except OSError as exc:  # atomic_write's WriteError: the previous file is intact
-        raise ImageError(p, _write_failure_reason(p, exc), "save") from exc
+        raise ImageError(path, _write_failure_reason(path, exc), "save") from exc
 
 
 # --------------------------------------------------------------------------- loading
@@ -510,15 +544,7 @@ def _decode_16bit_colour(
     if decoded.dtype != np.uint16 or sorted(decoded.shape[:2]) != sorted(im.size):
         log.warning("OpenCV decoded %s as %s %s; loading it with 8 bits", p, decoded.dtype, decoded.shape)
         return None
-    if decoded.ndim == 2:
-        rgb = np.dstack([decoded, decoded, decoded])
-        alpha = None
-    elif decoded.shape[2] == 4:
-        rgb = decoded[..., 2::-1]
-        alpha = decoded[..., 3]
-    else:
-        rgb = decoded[..., 2::-1]
-        alpha = None
+    rgb, alpha = _split_decoded(decoded)
     del decoded
 
     source_mode = rawmode
@@ -535,6 +561,28 @@ def _decode_16bit_colour(
     if orientation in (5, 6, 7, 8) and dpi is not None:
         dpi = (dpi[1], dpi[0])
     return LoadedImage(np.ascontiguousarray(pixels), p, source_mode, bit_depth, profile, dpi)
+
+
+def _split_decoded(decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """OpenCV's grey, BGR or BGRA pixels as RGB and alpha (None when the image has none)."""
+    if decoded.ndim == 2:
+        return np.dstack([decoded, decoded, decoded]), None
+    return decoded[..., 2::-1], decoded[..., 3] if decoded.shape[2] == 4 else None
+
+
+def decode_png16(data: bytes) -> np.ndarray | None:
+    """The 16-bit PNG ``data`` as RGBA uint16 pixels, taken as they are (no colour conversion, no orientation); None
+    when OpenCV cannot decode it or it is not 16 bits per channel. Check the size in the header first."""
+    import cv2
+
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    if decoded is None or decoded.dtype != np.uint16:
+        return None
+    rgb, alpha = _split_decoded(decoded)
+    return np.ascontiguousarray(np.dstack([rgb, alpha if alpha is not None else _opaque(rgb.shape, np.uint16)]))
 
 
 def _hide_orientation(data: np.ndarray, fmt: str) -> None:
@@ -683,6 +731,11 @@ def _encode(
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return [buffer.getbuffer()]
+
+
+def encode_png16(pixels: np.ndarray) -> bytes:
+    """(H, W, 3|4) uint16 sRGB pixels as a 16-bit PNG (what :func:`decode_png16` reads)."""
+    return b"".join(_encode_png16(pixels, None, srgb_profile_bytes()))
 
 
 def _encode_png16(pixels: np.ndarray, dpi: tuple[float, float] | None, icc: bytes) -> list[Piece]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.core.blend import over
+from studio.core.blend import BlendMode
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.errors import ReadableError
 from studio.core.history import ReplaceLayers
@@ -31,8 +31,10 @@ def merge_down(doc: Document, layer_id: str) -> ReplaceLayers:
         if not layer.visible:
             raise MergeError(f"Layer {layer.name!r} is hidden: show it to merge it.")
         layer.ensure_unlocked("merge it")
-    pixels = over(lower.pixels, upper.pixels, upper.blend_mode, upper.opacity)
-    merged = Layer(lower.name, LayerKind.RASTER, pixels.copy(), True, lower.opacity, blend_mode=lower.blend_mode)
+    pair = Document(doc.width, doc.height)
+    pair.layers = [lower.snapshot(), upper.snapshot()]
+    pair.layers[0].opacity, pair.layers[0].blend_mode = 1.0, BlendMode.NORMAL
+    merged = Layer(lower.name, LayerKind.RASTER, pair.composite(), True, lower.opacity, blend_mode=lower.blend_mode)
     return ReplaceLayers(f"Merge {upper.name} down", [lower.id, upper.id], merged, index - 1)
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.document import Document, Layer, LayerKind, Region
+from studio.core.document import Document, Layer, LayerKind
 from studio.core.history import PixelEdit
+from studio.core.tiles import Region, TiledImage
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ class Stroke:
         self.doc = doc
         self.layer = layer
         self.brush = brush
-        self._before = layer.pixels.copy()
-        self._coverage = np.zeros(layer.pixels.shape[:2], np.float32)
-        self._within = None if doc.selection is None else doc.selection.astype(np.float32) / 255.0
+        self._before = layer.image.snapshot()
+        self._coverage = TiledImage(layer.width, layer.height, 0, np.float32)
+        self._within = doc.selection
         self._bounds: Region | None = None
         self._last: tuple[float, float, float] | None = None
 
@@ -86,19 +87,12 @@ class Stroke:
         """The undoable edit for the whole stroke (already applied), or None if nothing changed."""
         if self._bounds is None:
             return None
-        x0, y0, x1, y1 = self._bounds
         verb = "Erase" if self.brush.erase else "Paint"
-        return PixelEdit(
-            f"{verb} on {self.layer.name}",
-            self.layer.id,
-            self._bounds,
-            self._before[y0:y1, x0:x1].copy(),
-            self.layer.pixels[y0:y1, x0:x1].copy(),
-        )
+        return PixelEdit.since(f"{verb} on {self.layer.name}", self.layer, self._before, self._bounds)
 
     def _dab(self, x: float, y: float, pressure: float) -> Region | None:
         radius = max(self.brush.size * (0.25 + 0.75 * pressure) / 2.0, 0.5)
-        h, w = self._coverage.shape
+        h, w = self._coverage.height, self._coverage.width
         region = (
             max(math.floor(x - radius - 1), 0),
             max(math.floor(y - radius - 1), 0),
@@ -109,17 +103,16 @@ class Stroke:
         if x0 >= x1 or y0 >= y1:
             return None
         alpha = dab_alpha(radius, self.brush.hardness, x, y, region) * pressure
-        np.maximum(self._coverage[y0:y1, x0:x1], alpha, out=self._coverage[y0:y1, x0:x1])
+        self._coverage.write(x0, y0, np.maximum(self._coverage.read(region), alpha))
         self._bounds = _union(self._bounds, region)
         return region
 
     def _apply(self, region: Region) -> None:
         x0, y0, x1, y1 = region
-        cover = self._coverage[y0:y1, x0:x1] * self.brush.opacity
+        cover = self._coverage.read(region) * self.brush.opacity
         if self._within is not None:
-            cover = cover * self._within[y0:y1, x0:x1]
-        before = self._before[y0:y1, x0:x1]
-        self.layer.pixels[y0:y1, x0:x1] = apply_coverage(self.layer.kind, before, cover, self.brush)
+            cover = cover * (self._within[y0:y1, x0:x1] / np.float32(255.0))
+        self.layer.write(x0, y0, apply_coverage(self.layer.kind, self._before.read(region), cover, self.brush))
 
 
 def apply_coverage(kind: LayerKind, before: np.ndarray, cover: np.ndarray, brush: Brush) -> np.ndarray:
@@ -130,20 +123,21 @@ def apply_coverage(kind: LayerKind, before: np.ndarray, cover: np.ndarray, brush
         value = before.astype(np.float32)
         value = value * (1.0 - cover) if brush.erase else value + (255.0 - value) * cover
         return np.clip(value + 0.5, 0, 255).astype(np.uint8)
+    top = float(np.iinfo(before.dtype).max)
     src = before.astype(np.float32)
-    a = src[..., 3] / 255.0
+    a = src[..., 3] / top
     c = cover
     if brush.erase:
         out = src.copy()
-        out[..., 3] = a * (1.0 - c) * 255.0
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        out[..., 3] = a * (1.0 - c) * top
+        return np.clip(out + 0.5, 0, top).astype(before.dtype)
     out_a = c + a * (1.0 - c)
-    color = np.asarray(brush.color, np.float32)
+    color = np.asarray(brush.color, np.float32) * (top / 255.0)
     premult = color * c[..., None] + src[..., :3] * (a * (1.0 - c))[..., None]
     out = np.empty_like(src)
     out[..., :3] = premult / np.where(out_a > 0, out_a, 1.0)[..., None]
-    out[..., 3] = out_a * 255.0
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    out[..., 3] = out_a * top
+    return np.clip(out + 0.5, 0, top).astype(before.dtype)
 
 
 def fill(doc: Document, layer: Layer, brush: Brush, mask: np.ndarray | None = None) -> PixelEdit:
@@ -151,11 +145,10 @@ def fill(doc: Document, layer: Layer, brush: Brush, mask: np.ndarray | None = No
     colour/label; erase clears."""
     if mask is None and doc.selection is not None:
         mask = doc.selection.astype(np.float32) / 255.0
-    cover = np.ones(layer.pixels.shape[:2], np.float32) * brush.opacity if mask is None else mask * brush.opacity
-    before = layer.pixels.copy()
-    after = apply_coverage(layer.kind, before, cover, brush)
+    cover = np.full((layer.height, layer.width), brush.opacity, np.float32) if mask is None else mask * brush.opacity
+    after = apply_coverage(layer.kind, layer.read(), cover, brush)
     verb = "Clear" if brush.erase else "Fill"
-    return PixelEdit(f"{verb} {layer.name}", layer.id, (0, 0, doc.width, doc.height), before, after)
+    return PixelEdit.writing(f"{verb} {layer.name}", layer, 0, 0, after)
 
 
 def polygon_mask(points: Sequence[tuple[float, float]], width: int, height: int) -> np.ndarray:

@@ -8,7 +8,9 @@ built from it: types, finite numbers, bounded counts, lengths and nesting.
 A plugin's member ``plugins/<id>.json`` (format version 2 on) is checked to be
 bounded, finite JSON and otherwise kept opaque: the plugin validates its content.
 Format version 3 adds each layer's blend mode and lock; older projects open with
-normal, unlocked layers.
+normal, unlocked layers. Format version 4 adds bits per channel: the document's default
+and each layer's (a 16-bit raster layer is a 16-bit RGBA PNG member); older projects
+open as 8-bit.
 """
 
 from __future__ import annotations
@@ -43,12 +45,12 @@ from studio.core.document import (
     json_depth,
 )
 from studio.core.export import ExportSettings
-from studio.core.image import pillow_pixel_limit
+from studio.core.image import decode_png16, encode_png16, pillow_pixel_limit
 from studio.core.print_size import PrintSpec
 
 PROJECT_SUFFIX = ".studio"
 FORMAT = "studio-project"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST_NAME = "document.json"
 MAX_PROJECT_PIXELS = 400_000_000
 MAX_LAYERS = 10_000
@@ -58,6 +60,7 @@ _RESTORE = "Open an autosave or a backup."
 _LAYER_MEMBER = re.compile(r"^layers/[0-9a-f]{32}\.png$")
 _PLUGIN_MEMBER = re.compile(rf"plugins/({PLUGIN_DATA_ID.pattern})\.json")
 _PIL_MODE = {LayerKind.RASTER: "RGBA", LayerKind.MASK: "L", LayerKind.LABELS: "L"}
+_BitDepth = Literal[8, 16]
 
 
 def _bounded_json(value: JsonValue) -> JsonValue:
@@ -120,6 +123,7 @@ class _LayerEntry(_Schema):
     recipe: _RecipeEntry | None = None
     blend_mode: BlendMode = BlendMode.NORMAL
     locked: StrictBool = False
+    bit_depth: _BitDepth = 8
 
 
 class _PrintSpecEntry(_Schema):
@@ -149,7 +153,7 @@ class _ExportSettingsEntry(_Schema):
 
 
 class _Manifest(_Schema):
-    """document.json as every version Studio has written with format versions 1 to 3."""
+    """document.json as every version Studio has written with format versions 1 to 4."""
 
     format: Literal["studio-project"]
     version: StrictInt
@@ -160,6 +164,7 @@ class _Manifest(_Schema):
     active: _Short | None = None
     print_spec: _PrintSpecEntry | None = None
     export_settings: _ExportSettingsEntry | None = None
+    bit_depth: _BitDepth = 8
     layers: Annotated[list[_LayerEntry], Field(max_length=MAX_LAYERS)]
 
 
@@ -184,6 +189,7 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
         "active": doc.active_id,
         "print_spec": doc.print_spec.to_dict() if doc.print_spec else None,
         "export_settings": doc.export_settings.to_dict() if doc.export_settings else None,
+        "bit_depth": doc.bit_depth,
         "layers": [],
     }
     plugin_members = {
@@ -193,9 +199,7 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
     with atomic_write(path) as handle, zipfile.ZipFile(handle, "w") as archive:
         for layer in doc.layers:
             member = f"layers/{layer.id}.png"
-            buffer = io.BytesIO()
-            Image.fromarray(layer.pixels, _PIL_MODE[layer.kind]).save(buffer, "PNG", compress_level=1)
-            archive.writestr(member, buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
+            archive.writestr(member, _layer_png(layer), compress_type=zipfile.ZIP_STORED)
             manifest["layers"].append(
                 {
                     "id": layer.id,
@@ -207,11 +211,21 @@ def save_project(doc: Document, path: str | os.PathLike[str]) -> None:
                     "recipe": layer.recipe.to_dict() if layer.recipe else None,
                     "blend_mode": layer.blend_mode.value,
                     "locked": layer.locked,
+                    "bit_depth": layer.bit_depth,
                 }
             )
         for member, data in plugin_members.items():
             archive.writestr(member, data, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(MANIFEST_NAME, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _layer_png(layer: Layer) -> bytes:
+    """A layer's member: a PNG of its pixels, 16 bits per channel for a 16-bit layer."""
+    if layer.bit_depth == 16:
+        return encode_png16(layer.pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(layer.pixels, _PIL_MODE[layer.kind]).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def load_project(path: str | os.PathLike[str]) -> Document:
@@ -249,6 +263,7 @@ def _read(archive: zipfile.ZipFile, path: Path) -> Document:
         raise ProjectError(path, "two of its layers have the same id; it was not written by Studio.")
     doc = Document(width, height, manifest.name if manifest.name is not None else path.stem)
     doc.print_spec, doc.export_settings = _read_print_settings(manifest, path)
+    doc.bit_depth = manifest.bit_depth
     for entry in entries:
         doc.layers.append(_read_layer(archive, infos, entry, width, height, path))
     active = manifest.active
@@ -330,6 +345,14 @@ def _read_print_settings(manifest: _Manifest, path: Path) -> tuple[PrintSpec | N
     return spec, settings
 
 
+def _decode_16(data: bytes) -> np.ndarray:
+    """A 16-bit layer's member (its size already checked) as RGBA uint16; ValueError when it is not one."""
+    pixels = decode_png16(data)
+    if pixels is None:
+        raise ValueError("it is not a 16-bit PNG")
+    return pixels
+
+
 def _read_layer(
     archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], entry: _LayerEntry, width: int, height: int, path: Path
 ) -> Layer:
@@ -337,9 +360,12 @@ def _read_layer(
     recipe = Recipe.from_dict(entry.recipe.model_dump()) if entry.recipe is not None else None
     if member != f"layers/{layer_id}.png" or member not in infos:
         raise ProjectError(path, f"layer {name!r} refers to a missing or misnamed member {member!r}.")
+    sixteen = entry.bit_depth == 16
+    if sixteen and kind is not LayerKind.RASTER:
+        raise ProjectError(path, f"layer {name!r} is a {kind} with 16 bits; only image layers have 16 bits.")
     # PNG never expands past raw size plus a little; a larger claim is a zip bomb.
     channels = 4 if kind is LayerKind.RASTER else 1
-    if infos[member].file_size > width * height * channels * 2 + 65536:
+    if infos[member].file_size > width * height * channels * (2 if sixteen else 1) * 2 + 65536:
         raise ProjectError(path, f"member {member!r} is larger than its layer can be.")
     try:
         # The project's own validated size governs, not Pillow's default bomb limit: what Studio saves, it opens.
@@ -349,7 +375,7 @@ def _read_layer(
                 raise ProjectError(
                     path, f"layer {name!r} is {image.size[0]}x{image.size[1]}, expected {width}x{height}."
                 )
-            pixels = np.asarray(image.convert(_PIL_MODE[kind]))
+            pixels = _decode_16(data.getvalue()) if sixteen else np.asarray(image.convert(_PIL_MODE[kind]))
     except ProjectError:
         raise
     except Image.DecompressionBombError:

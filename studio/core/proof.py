@@ -21,16 +21,12 @@ GAMUT_OPACITY = 0.7
 
 
 def proof_layers(doc: Document) -> list[Layer]:
-    """The layers a proof of ``doc`` flattens: the visible raster layers, as new Layer objects sharing the pixels.
+    """The layers a proof of ``doc`` flattens: the visible raster layers, as snapshots (``Layer.snapshot``).
 
     Taken when the proof is requested, so later changes to the document's layer stack
     do not reach a proof being computed.
     """
-    return [
-        Layer(la.name, la.kind, la.pixels, la.visible, la.opacity)
-        for la in doc.layers
-        if la.kind is LayerKind.RASTER and la.visible
-    ]
+    return [la.snapshot() for la in doc.layers if la.kind is LayerKind.RASTER and la.visible]
 
 
 def proof_preview(width: int, height: int, layers: list[Layer], profile: str, intent: str) -> tuple[np.ndarray, float]:
@@ -41,7 +37,7 @@ def proof_preview(width: int, height: int, layers: list[Layer], profile: str, in
     """
     flat = Document(width, height)
     flat.layers = layers
-    rgba = flat.composite()
+    rgba = flat.composite(dtype=np.dtype(np.uint8))  # a screen preview: 8 bits
     scale = min(1.0, PROOF_MAX_SIDE / max(width, height))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -8,15 +8,15 @@ with :func:`build_inputs` and runs it with :func:`job_function` or
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from studio.core.document import Document, Layer, LayerKind, Recipe
+from studio.core.blend import BlendMode, over
+from studio.core.document import Document, Layer, LayerKind, Recipe, to_dtype
 from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input, resample
 from studio.core.jobs import EngineError, Frame, RunContext, drive
 from studio.core.params import mask_reach, recipe_params, role_field
@@ -38,14 +38,7 @@ def build_inputs(
     """
     declared = {spec.name: spec for spec in manifest.inputs}
     given = {name: value for name, value in provided.items() if value is not None}
-    unknown = sorted(set(given) - set(declared) - {"image"})
-    if unknown:
-        known = ", ".join(declared) or "none"
-        raise InputError(f"{manifest.title} takes no input {unknown[0]!r}; its inputs: {known}")
-    missing = [spec for spec in manifest.inputs if spec.required and spec.name not in given]
-    if missing:
-        spec = missing[0]
-        raise InputError(f"{manifest.title} needs {spec.label.lower()} ({spec.help or spec.name})")
+    check_given(manifest, given)
     arrays: dict[str, np.ndarray] = {}
     files: dict[str, str] = {}
     for name, value in given.items():
@@ -78,14 +71,29 @@ def build_inputs(
     return Inputs(width, height, image, arrays.get("mask"), arrays.get("labels"), extras, files)
 
 
+def check_given(manifest: PluginManifest, names: Collection[str]) -> None:
+    """InputError unless the inputs a host provides (by name) hold every input ``manifest`` requires and only
+    inputs it declares (or its picture, "image")."""
+    declared = [spec.name for spec in manifest.inputs]
+    unknown = sorted(set(names) - set(declared) - {"image"})
+    if unknown:
+        known = ", ".join(declared) or "none"
+        raise InputError(f"{manifest.title} takes no input {unknown[0]!r}; its inputs: {known}")
+    missing = [spec for spec in manifest.inputs if spec.required and spec.name not in names]
+    if missing:
+        spec = missing[0]
+        raise InputError(f"{manifest.title} needs {spec.label.lower()} ({spec.help or spec.name})")
+
+
 def inputs_from_document(
     doc: Document, manifest: PluginManifest, extras: Mapping[str, str | Path] | None = None
 ) -> Inputs:
     """The inputs a job of ``manifest`` reads from ``doc``: its visible picture, its mask in use (else its
-    selection), its label map in use, and the ``extras`` the artist chose (files by input name)."""
+    selection), its label map in use, and the ``extras`` the artist chose (files by input name). The picture is
+    8-bit, whatever the layers' depth."""
     provided: dict[str, Any] = dict(extras or {})
     if manifest.reads("image"):
-        provided["image"] = doc.composite()
+        provided["image"] = doc.composite(dtype=np.dtype(np.uint8))
     mask, labels = doc.job_mask(), doc.active_labels()
     if manifest.reads("mask") and mask is not None:
         provided["mask"] = mask[1]
@@ -94,20 +102,64 @@ def inputs_from_document(
     return build_inputs(manifest, provided, (doc.width, doc.height))
 
 
+def deferred_inputs(
+    doc: Document, manifest: PluginManifest, extras: Mapping[str, str | Path] | None = None
+) -> Callable[[], Inputs]:
+    """:func:`inputs_from_document` without copying pixels on the calling (GUI) thread: ``doc`` is snapshotted now,
+    and the inputs ``manifest`` requires are checked to be there (else :class:`InputError`); the function returned
+    builds the inputs from the snapshot when first called (on the job's worker thread, which reads the files then,
+    raising their errors) and keeps them."""
+    extras = dict(extras or {})
+    in_use = {
+        "image": True,
+        "mask": doc.active_mask() is not None or doc.selection is not None,
+        "labels": doc.active_labels() is not None,
+    }
+    given = [name for name, value in extras.items() if value is not None]
+    check_given(manifest, given + [name for name, there in in_use.items() if there and manifest.reads(name)])
+    snapshot: Document | None = doc.snapshot()
+    built: Inputs | None = None
+
+    def inputs() -> Inputs:
+        nonlocal snapshot, built
+        if built is None:
+            assert snapshot is not None, "building the inputs failed"
+            built, snapshot = inputs_from_document(snapshot, manifest, extras), None
+        return built
+
+    return inputs
+
+
+def deferred_job(
+    manifest: PluginManifest, params: Any, inputs: Callable[[], Inputs]
+) -> Callable[[RunContext], Iterator[Frame]]:
+    """:func:`job_function` whose inputs are built by ``inputs()`` (see :func:`deferred_inputs`) on the worker thread,
+    before the engine starts."""
+    params = dataclasses.replace(params)
+
+    def job(ctx: RunContext) -> Iterator[Frame]:
+        return job_function(manifest, params, inputs())(ctx)
+
+    return job
+
+
 def to_rgba(image: np.ndarray) -> np.ndarray:
-    """An engine image (RGB or RGBA uint8) as RGBA uint8."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise EngineError(f"the engine produced a {image.dtype} image of shape {image.shape}, not RGB(A) uint8")
+    """An engine image (RGB or RGBA, uint8 or uint16: a result computed in float keeps 16 bits) as RGBA of its
+    type."""
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise EngineError(
+            f"the engine produced a {image.dtype} image of shape {image.shape}, not RGB(A) uint8 or uint16"
+        )
     if image.shape[2] == 4:
         return image
-    alpha = np.full((*image.shape[:2], 1), 255, np.uint8)
+    alpha = np.full((*image.shape[:2], 1), np.iinfo(image.dtype).max, image.dtype)
     return np.concatenate([image, alpha], axis=2)
 
 
 def confine(pixels: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndarray:
-    """A result (RGBA uint8) held to its inputs: it is no more opaque than the input picture (transparency stays
-    transparency) and fully transparent where the mask is 0 (nothing changes outside the mask), or farther than
-    ``reach`` pixels from it (see :func:`~studio.core.params.mask_reach`).
+    """A result (RGBA uint8 or uint16) held to its inputs: it is no more opaque than the input picture
+    (transparency stays transparency) and fully transparent where the mask is 0 (nothing changes outside the mask),
+    or farther than ``reach`` pixels from it (see :func:`~studio.core.params.mask_reach`).
 
     The one rule every plugin's result follows, whatever the engine did with alpha and the mask; a result of another
     size than the inputs (a run or re-render at another size) is held to the inputs resampled to its size.
@@ -119,9 +171,9 @@ def confine(pixels: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndarray:
         inputs = inputs.resized((width, height))
     alpha = pixels[..., 3]
     if inputs.image is not None:
-        alpha = np.minimum(alpha, inputs.image[..., 3])
+        alpha = np.minimum(alpha, to_dtype(inputs.image, pixels.dtype)[..., 3])
     if inputs.mask is not None:
-        alpha = np.where(grow(inputs.mask > 0, reach), alpha, 0).astype(np.uint8)
+        alpha = np.where(grow(inputs.mask > 0, reach), alpha, 0).astype(pixels.dtype)
     return np.concatenate([pixels[..., :3], alpha[..., None]], axis=2)
 
 
@@ -135,13 +187,14 @@ def grow(region: np.ndarray, pixels: int) -> np.ndarray:
 
 def result_picture(image: np.ndarray, inputs: Inputs, reach: int = 0) -> np.ndarray:
     """A result as a picture of its own (a file, the next step of a batch): held to its inputs by :func:`confine`
-    and laid over the input picture, so outside the mask it is the input and transparency stays transparency."""
+    and laid over the input picture, so outside the mask it is the input and transparency stays transparency.
+    It has the result's type (a 16-bit result stays 16-bit)."""
     confined = confine(to_rgba(image), inputs, reach)
     if inputs.image is None:
         return confined
     height, width = confined.shape[:2]
     below = inputs.image if inputs.image.shape[:2] == (height, width) else resample(inputs.image, (width, height))
-    return np.asarray(Image.alpha_composite(Image.fromarray(below, "RGBA"), Image.fromarray(confined, "RGBA")))
+    return over(to_dtype(below, confined.dtype), confined, BlendMode.NORMAL)
 
 
 def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Recipe:
@@ -160,7 +213,8 @@ def make_recipe(manifest: PluginManifest, params: Any, inputs: Inputs, frame: Fr
 
 
 def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: Inputs, frame: Frame) -> Layer:
-    """A new raster layer holding a job's final image (held to its inputs by :func:`confine`) and its recipe."""
+    """A new raster layer holding a job's final image (held to its inputs by :func:`confine`) and its recipe:
+    a 16-bit layer for a 16-bit result."""
     if frame.image is None:
         raise EngineError(f"{manifest.title} finished without an image")
     pixels = to_rgba(frame.image)

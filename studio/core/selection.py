@@ -9,8 +9,9 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from studio.core.document import Document, Layer, LayerKind, Region, blank_pixels
+from studio.core.document import Document, Layer, LayerKind, blank_image
 from studio.core.history import AddLayer, PixelEdit, SetSelection
+from studio.core.tiles import Region
 
 
 class Combine(StrEnum):
@@ -93,12 +94,12 @@ def fill_shape(layer: Layer, selected: np.ndarray, subtract: bool = False, label
         return None
     x0, y0, x1, y1 = region
     value = 0 if subtract else (label if layer.kind is LayerKind.LABELS else 255)
-    before = layer.pixels[y0:y1, x0:x1]
+    before = layer.read(region)
     after = np.where(selected[y0:y1, x0:x1], np.uint8(value), before)
     if np.array_equal(before, after):
         return None
     verb = "Subtract from" if subtract else ("Fill" if layer.kind is LayerKind.LABELS else "Add to")
-    return PixelEdit(f"{verb} {layer.name}", layer.id, region, before.copy(), after)
+    return PixelEdit.writing(f"{verb} {layer.name}", layer, x0, y0, after)
 
 
 def bounds(selection: np.ndarray) -> Region | None:
@@ -116,9 +117,9 @@ def copy_pixels(doc: Document, layer: Layer) -> tuple[np.ndarray, tuple[int, int
     if region is None:
         return None
     x0, y0, x1, y1 = region
-    pixels = layer.pixels[y0:y1, x0:x1].copy()
+    pixels = layer.read(region)
     if doc.selection is not None:
-        weight = doc.selection[y0:y1, x0:x1].astype(np.uint16)
+        weight = doc.selection[y0:y1, x0:x1].astype(np.uint32)
         pixels[..., 3] = (pixels[..., 3] * weight + 127) // 255
     return pixels, (x0, y0)
 
@@ -129,27 +130,21 @@ def cut_pixels(doc: Document, layer: Layer) -> PixelEdit | None:
     if region is None:
         return None
     x0, y0, x1, y1 = region
-    before = layer.pixels[y0:y1, x0:x1]
-    after = before.copy()
+    after = layer.read(region)
     if doc.selection is None:
         after[..., 3] = 0
     else:
-        keep = 255 - doc.selection[y0:y1, x0:x1].astype(np.uint16)
-        after[..., 3] = (before[..., 3] * keep + 127) // 255
-    return PixelEdit(f"Cut from {layer.name}", layer.id, region, before.copy(), after)
+        keep = 255 - doc.selection[y0:y1, x0:x1].astype(np.uint32)
+        after[..., 3] = (after[..., 3] * keep + 127) // 255
+    return PixelEdit.writing(f"Cut from {layer.name}", layer, x0, y0, after)
 
 
 def paste_layer(doc: Document, pixels: np.ndarray, at: tuple[int, int] = (0, 0)) -> AddLayer:
-    """The undo step that adds a raster layer holding ``pixels`` (RGBA uint8) with their top-left corner at ``at``,
-    clipped to the document, above the active layer."""
-    layer = Layer(
-        doc.unique_layer_name("Pasted"), LayerKind.RASTER, blank_pixels(LayerKind.RASTER, doc.width, doc.height)
-    )
-    x, y = at
-    top, left = max(y, 0), max(x, 0)
-    bottom, right = min(y + pixels.shape[0], doc.height), min(x + pixels.shape[1], doc.width)
-    if top < bottom and left < right:
-        layer.pixels[top:bottom, left:right] = pixels[top - y : bottom - y, left - x : right - x]
+    """The undo step that adds a raster layer holding ``pixels`` (RGBA uint8 or uint16, the layer's depth) with
+    their top-left corner at ``at``, clipped to the document, above the active layer."""
+    image = blank_image(LayerKind.RASTER, doc.width, doc.height, pixels.dtype.itemsize * 8)
+    image.write(*at, pixels)
+    layer = Layer(doc.unique_layer_name("Pasted"), LayerKind.RASTER, image)
     index = doc.index_of(doc.active_id) + 1 if doc.active_id is not None else None
     return AddLayer("Paste", layer, index)
 

@@ -26,6 +26,9 @@ from studio.qt.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
+CRASH_AUTOSAVE_WAIT_S = 10.0
+"""How long the crash autosave waits for an autosave being written in the background."""
+
 
 def make_application(argv: Sequence[str] | None = None) -> QApplication:
     """The QApplication, created once, high-DPI aware."""
@@ -74,6 +77,7 @@ def install_crash_handler(window: MainWindow) -> None:
 
     def handler(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         log.error("unhandled exception", exc_info=(kind, value, tb))
+        window.wait_for_autosave(CRASH_AUTOSAVE_WAIT_S)  # an autosave of older snapshots must not land after these
         for opened in window.open_documents:
             try:
                 window.autosaver.save(opened.doc, opened.project_path)

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from studio.core.document import Document, Layer, LayerKind, LayerLockedError, Region, is_opaque
+from studio.core.image import to_uint8
 from studio.core.inputs import label_colours
 from studio.core.paint import Brush, Stroke, pick_color, polygon_mask, rectangle_mask
 from studio.core.selection import Combine, ellipse_mask, fill_shape, magic_wand, outline, select
@@ -197,13 +198,15 @@ class Canvas(QWidget):
         self.update()
 
     def preview_image(self, image: np.ndarray) -> QImage:
-        """A job's preview (RGB(A) uint8) as a premultiplied QImage at the size it is shown at.
+        """A job's preview (RGB(A) uint8, or uint16: a live preview shows a plugin's result) as a premultiplied
+        QImage at the size it is shown at.
 
         Previews arrive several times a second and are drawn once or twice, so
         shrinking once (a whole factor, then the rest) is far cheaper than letting
         every paint convert and smooth-scale the full image. Safe to call from a
         worker thread: it reads only the zoom and the document size.
         """
+        image = to_uint8(image)
         if image.shape[2] == 3:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
         step = _reduction(self._zoom)
@@ -282,7 +285,7 @@ class Canvas(QWidget):
         x0, y0, x1, y1 = region or (0, 0, doc.width, doc.height)
         if x0 >= x1 or y0 >= y1:
             return
-        _view(self._image)[y0:y1, x0:x1] = premultiply(doc.composite((x0, y0, x1, y1)))
+        _view(self._image)[y0:y1, x0:x1] = premultiply(doc.composite((x0, y0, x1, y1), np.dtype(np.uint8)))
         self._reduced_image.update(self._image, (x0, y0, x1, y1))
         self.picture_changed.emit()
         has_overlays = any(la.kind is not LayerKind.RASTER and la.visible for la in doc.layers)
@@ -300,7 +303,7 @@ class Canvas(QWidget):
             return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
         out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
         for layer in overlays:
-            values = layer.pixels[y0:y1, x0:x1]
+            values = layer.read(region)
             if layer.kind is LayerKind.MASK:
                 alpha = values.astype(np.float32) / 255.0 * MASK_OPACITY * layer.opacity
                 color = np.broadcast_to(MASK_COLOR, (*values.shape, 3))
@@ -601,7 +604,8 @@ class Canvas(QWidget):
             self._add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
             if tool is Tool.MAGIC_WAND:
                 x, y = math.floor(point.x()), math.floor(point.y())
-                self._select(magic_wand(self.doc.composite(), x, y, self.tools.tolerance))
+                picture = self.doc.composite(dtype=np.dtype(np.uint8))  # the tolerance is in 8-bit levels
+                self._select(magic_wand(picture, x, y, self.tools.tolerance))
             else:
                 self._selection = [point, point]
             return

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import shiboken6
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -42,7 +43,16 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.blend import BLEND_MODE_TITLES, BlendMode
-from studio.core.document import MAX_LAYER_NAME, Document, Layer, LayerKind, LayerLockedError, Recipe, blank_pixels
+from studio.core.document import (
+    MAX_LAYER_NAME,
+    Document,
+    Layer,
+    LayerKind,
+    LayerLockedError,
+    Recipe,
+    blank_image,
+    to_dtype,
+)
 from studio.core.history import AddLayer, MoveLayer, RemoveLayer, ReplaceLayers, SetLayerProperties
 from studio.core.inputs import label_colours
 from studio.core.layer_ops import MergeError, flatten, merge_down
@@ -79,11 +89,13 @@ def layer_thumbnail(layer: Layer, size: int = THUMB_SIZE, device_pixel_ratio: fl
     """
     ratio = max(device_pixel_ratio, 1.0)
     device_size = round(size * ratio)
-    height, width = layer.pixels.shape[:2]
+    width, height = layer.size
     scale = device_size / max(width, height)
     tw, th = max(1, round(width * scale)), max(1, round(height * scale))
     step = max(1, min(width // (2 * tw), height // (2 * th)))  # subsample cheaply first
-    sample = layer.pixels[::step, ::step]
+    sample = layer.image.sample(step)
+    if layer.kind is LayerKind.RASTER:
+        sample = to_dtype(sample, np.dtype(np.uint8))
     smooth = layer.kind is not LayerKind.LABELS
     image = numpy_to_qimage(label_colours(sample) if layer.kind is LayerKind.LABELS else sample)
     image = image.scaled(
@@ -440,7 +452,7 @@ class LayersPanel(QWidget):
         if doc is None:
             return None
         name = doc.unique_layer_name(NEW_LAYER_NAMES[kind])
-        layer = Layer(name, kind, blank_pixels(kind, doc.width, doc.height))
+        layer = Layer(name, kind, blank_image(kind, doc.width, doc.height, doc.bit_depth))
         doc.history.push(AddLayer(NEW_LAYER_TEXTS[kind], layer, self._above_active()))
         return layer
 
@@ -453,7 +465,7 @@ class LayersPanel(QWidget):
         layer = Layer(
             doc.unique_layer_name(f"{source.name} copy"),
             source.kind,
-            source.pixels.copy(),
+            source.image.snapshot(),
             visible=source.visible,
             opacity=source.opacity,
             recipe=copy.deepcopy(source.recipe),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
@@ -50,7 +49,8 @@ class AdjustDialog(_FormDialog):
     ) -> None:
         super().__init__(f"{title}: {layer.name}", adjustment_class, parent)
         self.doc, self.layer, self.title = doc, layer, title
-        self.before = layer.pixels.copy()
+        self.before = layer.image.snapshot()
+        self.original = self.before.read()
         where = "inside the selection" if doc.selection is not None else "on the whole layer"
         self.note.setText(f"Shown on the canvas as you change it, {where}.")
         self.timer = QTimer(self)
@@ -67,21 +67,19 @@ class AdjustDialog(_FormDialog):
         except ParamError as exc:
             self.note.setText(str(exc))
             return
-        self._show(adjusted(self.doc, self.layer, adjustment, self.before))
-
-    def _show(self, pixels: np.ndarray) -> None:
-        self.layer.pixels[...] = pixels
+        self.layer.write(0, 0, adjusted(self.doc, self.layer, adjustment, self.original))
         self.doc.notify_pixels()
 
     def done(self, result: int) -> None:
         if result == QDialog.DialogCode.Accepted:
             self.preview()
-            after = self.layer.pixels.copy()
-            if not np.array_equal(after, self.before):
-                self.doc.history.push(adjust_step(self.doc, self.layer, self.title, self.before, after), applied=True)
+            step = adjust_step(self.doc, self.layer, self.title, self.before)
+            if step.changes:
+                self.doc.history.push(step, applied=True)
         else:
             self.timer.stop()
-            self._show(self.before)
+            self.layer.image.put_tiles(self.layer.image.tile_keys(), self.before.tiles())
+            self.doc.notify_pixels()
         super().done(result)
 
 

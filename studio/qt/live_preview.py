@@ -21,7 +21,7 @@ from studio.core.document import Document
 from studio.core.jobs import Frame, JobEvent, JobFn, JobHandle, JobState, RunContext
 from studio.core.params import ParamError
 from studio.core.plugin import PluginManifest
-from studio.core.run import inputs_from_document, job_function
+from studio.core.run import deferred_inputs, deferred_job
 from studio.qt.canvas import Canvas
 from studio.qt.job_controller import JobController
 from studio.qt.params_panel import PluginPanel
@@ -114,9 +114,9 @@ class LivePreview(QObject):
             return None
         self.cancel()
         panel.clear_error()
-        inputs = inputs_from_document(host.doc, manifest)
+        inputs = deferred_inputs(host.doc, manifest)
         self.in_use = self._in_use()
-        job = preview_job(job_function(manifest, preview, inputs))
+        job = preview_job(deferred_job(manifest, preview, inputs))
         self.handle = host.jobs.submit(job, self.handle_event, device=manifest.device, on_preview=self.show)
         return self.handle
 

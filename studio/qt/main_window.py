@@ -32,10 +32,11 @@ from studio import __version__
 from studio.core.autosave import AUTOSAVE_INTERVAL_S, Autosaver
 from studio.core.blank import blank_document
 from studio.core.blend import BLEND_MODE_TITLES, BlendMode
-from studio.core.document import Document, Layer, LayerKind, LayerLockedError, blank_pixels
+from studio.core.cancel import CancelCheck, Cancelled, Progress
+from studio.core.document import Document, Layer, LayerKind, LayerLockedError, blank_image
 from studio.core.errors import describe_error
 from studio.core.history import AddLayer
-from studio.core.image import SUPPORTED_SUFFIXES, ImageError, load_image, save_image, to_uint8
+from studio.core.image import SUPPORTED_SUFFIXES, ImageError, file_bit_depth, load_image, save_image, to_uint8
 from studio.core.inputs import InputError, Inputs
 from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobState
 from studio.core.models.store import ModelStore
@@ -44,7 +45,16 @@ from studio.core.params import mask_reach, output_size
 from studio.core.plugin import PluginLoadError, PluginManifest, PluginRegistry, discover_plugins
 from studio.core.print_size import get_preset
 from studio.core.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
-from studio.core.run import confine, inputs_from_document, job_function, make_recipe, result_layer, to_rgba
+from studio.core.run import (
+    confine,
+    deferred_inputs,
+    deferred_job,
+    inputs_from_document,
+    job_function,
+    make_recipe,
+    result_layer,
+    to_rgba,
+)
 from studio.core.undo import Group
 from studio.qt.batch_dialog import BatchDialog
 from studio.qt.canvas import Canvas, ToolSettings, ViewState
@@ -88,7 +98,8 @@ class ActiveJob:
     handle: JobHandle
     manifest: PluginManifest
     params: Any
-    inputs: Inputs
+    inputs: Callable[[], Inputs]
+    """The job's inputs (built on the worker thread before the engine starts, when read from the document)."""
     doc: Document
     panel: PluginPanel
     files: OutputFolder
@@ -130,6 +141,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("studio-main-window")
         self.settings = settings or QSettings("Studio", "Studio")
         self.autosaver = autosaver or Autosaver()
+        self._autosaving: JobHandle | None = None
         self.registry = registry or discover_plugins()
         self.open_documents: list[OpenDocument] = []
         self.current: OpenDocument | None = None
@@ -477,7 +489,7 @@ class MainWindow(QMainWindow):
         self.tab_bar.removeTab(index)
         self.tab_bar.blockSignals(False)
         doc.history.changed.disconnect(self._update_tab_titles)
-        self.autosaver.discard(doc)
+        self._discard_autosave(doc)
         return True
 
     def close_current(self) -> bool:
@@ -553,7 +565,7 @@ class MainWindow(QMainWindow):
                 project: Path | None = path
             else:
                 loaded = load_image(path)
-                doc = Document.from_pixels(to_uint8(loaded.pixels), path.stem, path.name)
+                doc = Document.from_pixels(loaded.pixels, path.stem, path.name)
                 project = None
         except (ImageError, ProjectError) as exc:
             self.show_error("Cannot open", str(exc))
@@ -570,14 +582,13 @@ class MainWindow(QMainWindow):
         if self.doc is None:
             return self.open_path(path)
         try:
-            pixels = to_uint8(load_image(path).pixels)
+            pixels = load_image(path).pixels
         except ImageError as exc:
             self.show_error("Cannot import", str(exc))
             return False
-        layer_pixels = blank_pixels(LayerKind.RASTER, self.doc.width, self.doc.height)
-        h, w = min(pixels.shape[0], self.doc.height), min(pixels.shape[1], self.doc.width)
-        layer_pixels[:h, :w] = pixels[:h, :w]
-        layer = Layer(self.doc.unique_layer_name(Path(path).stem), LayerKind.RASTER, layer_pixels)
+        image = blank_image(LayerKind.RASTER, self.doc.width, self.doc.height, pixels.dtype.itemsize * 8)
+        image.write(0, 0, pixels)
+        layer = Layer(self.doc.unique_layer_name(Path(path).stem), LayerKind.RASTER, image)
         self.doc.history.push(AddLayer(f"Import {Path(path).name}", layer))
         return True
 
@@ -596,33 +607,84 @@ class MainWindow(QMainWindow):
         self.doc.name = path.name
         self.doc.file_path = path
         self.doc.history.set_clean()
-        self.autosaver.discard(self.doc)
+        self._discard_autosave(self.doc)
         self._add_recent(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
     def export_to(self, path: Path, quality: int = 95) -> bool:
-        """Write the flattened image; the format follows the suffix."""
+        """Write the flattened image and wait for it (for scripts and tests); the format follows the suffix.
+
+        Like an export from the menu, it is flattened and written on the export lane from a snapshot.
+        """
         if self.doc is None:
             return False
-        try:
-            save_image(self.doc.composite(), Path(path), quality=quality)
-        except (ImageError, OSError) as exc:
-            self.show_error("Cannot export", str(exc))
+        path, snapshot = Path(path), self.doc.snapshot()
+        errors: list[BaseException | None] = []
+
+        def write(_progress: object, _cancelled: object) -> None:
+            picture = snapshot.composite()  # a 16-bit document stays 16-bit in PNG and TIFF
+            save_image(picture, path, quality=quality, bit_depth=file_bit_depth(picture, path))
+
+        handle = self.jobs.run_task(
+            f"Export {path.name}",
+            write,
+            lambda _result, error: errors.append(error),
+            device="cpu",
+            lane="export",
+        )
+        self.jobs.wait(handle)
+        if isinstance(errors[0], ImageError | OSError):
+            self.show_error("Cannot export", str(errors[0]))
             return False
+        if errors[0] is not None:
+            raise errors[0]
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return True
 
     def autosave(self) -> None:
-        """Autosave every open document with unsaved changes."""
-        for opened in self.open_documents:
-            if opened.doc.history.is_clean:
-                continue
-            try:
-                self.autosaver.save(opened.doc, opened.project_path)
-            except OSError as exc:
+        """Autosave every open document with unsaved changes: snapshots of them, taken here, are written on a worker
+        (the ``autosave`` lane). One autosave at a time: while one is written, the next is skipped."""
+        if self._autosaving is not None:
+            return
+        pending = [
+            (opened.doc.snapshot(), opened.project_path)
+            for opened in self.open_documents
+            if not opened.doc.history.is_clean
+        ]
+        if not pending:
+            return
+
+        def write(_progress: Progress, _cancelled: CancelCheck) -> list[OSError]:
+            failures = []
+            for doc, original in pending:
+                try:
+                    self.autosaver.save(doc, original)
+                except OSError as exc:
+                    failures.append(exc)
+            return failures
+
+        def done(failures: list[OSError] | None, error: BaseException | None) -> None:
+            self._autosaving = None
+            for exc in [*(failures or []), *([] if error is None or isinstance(error, Cancelled) else [error])]:
                 log.warning("autosave failed: %s", exc)
-                self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+                self.statusBar().showMessage(f"Autosave failed: {describe_error(exc)}", 10000)
+
+        self._autosaving = self.jobs.run_task("Autosave", write, done, device="cpu", lane="autosave")
+
+    @property
+    def autosaving(self) -> bool:
+        """Whether an autosave is being written."""
+        return self._autosaving is not None
+
+    def wait_for_autosave(self, timeout: float | None = None) -> bool:
+        """Block until the autosave being written (if any) is done and reported; False on timeout."""
+        return self._autosaving is None or self.jobs.wait(self._autosaving, timeout)
+
+    def _discard_autosave(self, doc: Document) -> None:
+        """Forget ``doc``'s autosave, once the one being written (which may write it again) is done."""
+        self.wait_for_autosave()
+        self.autosaver.discard(doc)
 
     # Dialog wrappers for the menu actions
 
@@ -634,8 +696,9 @@ class MainWindow(QMainWindow):
     def new_document(self, choice: NewDocument) -> Document:
         """A blank document in a new tab: of a print preset's size, with its print settings, or of the size asked."""
         if choice.print_preset is not None:
-            return self.print_actions.new_document(get_preset(choice.print_preset), choice.background)
-        doc = blank_document(choice.width, choice.height, choice.background)
+            preset = get_preset(choice.print_preset)
+            return self.print_actions.new_document(preset, choice.background, choice.bit_depth)
+        doc = blank_document(choice.width, choice.height, choice.background, choice.bit_depth)
         self.set_document(doc, None)
         return doc
 
@@ -707,7 +770,8 @@ class MainWindow(QMainWindow):
         if self.doc is None:
             return None
         base = {LayerKind.RASTER: "Layer", LayerKind.MASK: "Mask", LayerKind.LABELS: "Labels"}[kind]
-        layer = Layer(self.doc.unique_layer_name(base), kind, blank_pixels(kind, self.doc.width, self.doc.height))
+        doc = self.doc
+        layer = Layer(doc.unique_layer_name(base), kind, blank_image(kind, doc.width, doc.height, doc.bit_depth))
         self.doc.history.push(AddLayer(f"New {base.lower()}", layer))
         return layer
 
@@ -766,18 +830,18 @@ class MainWindow(QMainWindow):
         source = self.doc
         panel = self.panels[manifest.id]
         try:
-            inputs = inputs_from_document(source, manifest, self.extras_of(manifest))
-        except (InputError, ImageError) as exc:
+            inputs = deferred_inputs(source, manifest, self.extras_of(manifest))
+        except InputError as exc:
             panel.show_error(str(exc))
             return None
-        job = job_function(manifest, params, inputs)
+        job = deferred_job(manifest, params, inputs)
         size = output_size(source.width, source.height, params)
         if size == (source.width, source.height):
             return self._start_job(manifest, job, params, inputs, manifest.title)
-        plan = RerenderPlan(manifest, params, inputs, size)
         self.statusBar().showMessage(f"{manifest.title} at {size[0]} × {size[1]}: the result opens as a new document")
 
         def open_result(frame: Frame, files: OutputFolder) -> None:
+            plan = RerenderPlan(manifest, params, inputs(), size)
             self._open_rerender(plan, frame, files, source, manifest.title)
 
         return self._start_job(manifest, job, params, inputs, f"{manifest.title} at {size[0]} × {size[1]}", open_result)
@@ -800,7 +864,7 @@ class MainWindow(QMainWindow):
             panel.show_error(str(exc))
             return None
         take = None if on_result is None else lambda frame, _files: on_result(frame)
-        return self._start_job(manifest, job, None, inputs, title, take)
+        return self._start_job(manifest, job, None, lambda: inputs, title, take)
 
     def extras_of(self, manifest: PluginManifest) -> dict[str, str]:
         """The extra pictures chosen in ``manifest``'s panel, by input name."""
@@ -838,7 +902,7 @@ class MainWindow(QMainWindow):
         manifest: PluginManifest,
         job: JobFn,
         params: Any,
-        inputs: Inputs,
+        inputs: Callable[[], Inputs],
         title: str,
         on_result: ResultHandler | None = None,
     ) -> JobHandle:
@@ -891,7 +955,9 @@ class MainWindow(QMainWindow):
 
         job = job_function(plan.manifest, plan.params, plan.inputs)
         title = f"{plan.manifest.title} at {width} × {height}"
-        return self._start_job(plan.manifest, job, plan.params, plan.inputs, title, None if same_size else open_result)
+        return self._start_job(
+            plan.manifest, job, plan.params, lambda: plan.inputs, title, None if same_size else open_result
+        )
 
     def _open_rerender(
         self, plan: RerenderPlan, frame: Frame, files: OutputFolder, source: Document, layer_name: str
@@ -920,7 +986,7 @@ class MainWindow(QMainWindow):
         if job.on_result is not None:
             job.on_result(frame, job.files)
             return
-        layers = [] if frame.image is None else [result_layer(job.doc, job.manifest, job.params, job.inputs, frame)]
+        layers = [] if frame.image is None else [result_layer(job.doc, job.manifest, job.params, job.inputs(), frame)]
         self._add_results(job.doc, job.manifest.title, layers, frame.outputs, job.files)
 
     def _add_results(
@@ -1120,7 +1186,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
         for opened in self.open_documents:
-            self.autosaver.discard(opened.doc)
+            self._discard_autosave(opened.doc)
         self.hide()
         # Jobs are told to stop and given a moment, never waited for: no job changes a document after this, files
         # are written atomically, and a cancelled training resumes from its last checkpoint.

@@ -55,7 +55,7 @@ def composite_below(doc: Document, layer: Layer) -> np.ndarray:
     """The visible raster layers under ``layer`` blended, as RGBA uint8: the picture it was made from."""
     below = Document(doc.width, doc.height)
     below.layers = doc.layers[: doc.index_of(layer.id)]
-    return below.composite()
+    return below.composite(dtype=np.dtype(np.uint8))
 
 
 def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_side: int) -> RerenderPlan:
@@ -112,7 +112,7 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
 def _recipe_layer(doc: Document, kind: LayerKind, name: str, digest: str) -> np.ndarray | None:
     """The pixels of the mask or label-map layer whose input digest is ``digest`` (for a mask, or the selection a run
     used in its place), or None."""
-    candidates = [la.pixels for la in doc.layers if la.kind is kind]
+    candidates = [la.read() for la in doc.layers if la.kind is kind]
     if kind is LayerKind.MASK and doc.selection is not None:
         candidates.append(doc.selection)
     return next((pixels for pixels in candidates if pixels_digest(as_kind(pixels, name)) == digest), None)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.blank import BACKGROUNDS
 from studio.core.print_size import PRESET_TITLES, PRESETS
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -38,22 +39,25 @@ SCREEN_SIZES: dict[str, tuple[int, int]] = {
     "Portrait 1080 × 1350": (1080, 1350),
 }
 CUSTOM = "Custom size"
-BACKGROUNDS = ("White", "Black", "Transparent")
 
 
 @dataclass(frozen=True)
 class NewDocument:
-    """What the artist asked for: a size (or a print preset, which brings its own size) and a background."""
+    """What the artist asked for: a size (or a print preset, which brings its own size), a background and the bits
+    per channel of its layers."""
 
     width: int
     height: int
     background: str
     print_preset: str | None = None
     """A key of :data:`~studio.core.print_size.PRESETS`, or None for a screen picture."""
+    bit_depth: int = 8
+    """8 or 16 bits per channel (16: smooth gradients in print, twice the memory)."""
 
 
 class NewDocumentForm(QWidget):
-    """A size preset (screen sizes, then the print presets at 300 ppi), the size, and the background."""
+    """A size preset (screen sizes, then the print presets at 300 ppi), the size, the background and the colour
+    depth."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,18 +77,24 @@ class NewDocumentForm(QWidget):
             spin.setSuffix(" px")
             spin.valueChanged.connect(self._size_edited)
         self.background = QComboBox()
-        self.background.addItems(BACKGROUNDS)
+        self.background.addItems(list(BACKGROUNDS))
+        self.depth = QComboBox()
+        self.depth.addItem("8 bits per channel", 8)
+        self.depth.addItem("16 bits per channel", 16)
+        self.depth.setToolTip("16 bits keeps smooth gradients smooth in print; the layers take twice the memory.")
         form.addRow("Preset", self.preset)
         form.addRow("Width", self.width_spin)
         form.addRow("Height", self.height_spin)
         form.addRow("Background", self.background)
+        form.addRow("Colour depth", self.depth)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         self._preset_chosen()
 
     def choice(self) -> NewDocument:
         data = self.preset.currentData()
         preset = data[2] if data is not None else None
-        return NewDocument(self.width_spin.value(), self.height_spin.value(), self.background.currentText(), preset)
+        width, height, background = self.width_spin.value(), self.height_spin.value(), self.background.currentText()
+        return NewDocument(width, height, background, preset, self.depth.currentData())
 
     def _preset_chosen(self) -> None:
         data = self.preset.currentData()

@@ -1,10 +1,10 @@
-"""Test plugins: an engine that fails part-way, and a plugin that needs a model."""
+"""Test plugins: an engine that fails part-way, a plugin that needs a model, and one whose result is its input."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from studio.core.inputs import Inputs
+from studio.core.inputs import IMAGE, Inputs
 from studio.core.jobs import Frame, RunContext
 from studio.core.params import Param
 from studio.core.plugin import PluginManifest
@@ -25,4 +25,20 @@ MANIFEST = PluginManifest("failing", "Failing", params="failing_plugin:FailingPa
 
 NEEDS_MODEL = PluginManifest(
     "needs_model", "Needs a model", params="failing_plugin:FailingParams", engine="failing_plugin:run", models=("tiny",)
+)
+
+
+def echo(params: FailingParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
+    """The input picture, unchanged, as the result."""
+    assert inputs.image is not None
+    yield ctx.frame(1.0, inputs.image.copy(), final=True)
+
+
+ECHO = PluginManifest(
+    "echo",
+    "Echo",
+    params="failing_plugin:FailingParams",
+    engine="failing_plugin:echo",
+    inputs=(IMAGE,),
+    accelerated=False,
 )

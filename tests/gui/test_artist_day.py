@@ -139,10 +139,10 @@ def test_style_transfer_keeps_transparency_and_changes_nothing_outside_the_mask(
     picture = doc.layers[0]
     erased = picture.pixels.copy()
     erased[:, :20, 3] = 0  # erased on the left
-    picture.pixels[...] = erased
+    picture.write(0, 0, erased)
     mask = window.add_layer(LayerKind.MASK)
-    mask.pixels[...] = 0
-    mask.pixels[:, :60] = 255  # work on the left two thirds only
+    mask.write(0, 0, np.full((doc.height, 60), 255, np.uint8))  # work on the left two thirds only
+    doc.notify_pixels()
     before = doc.composite()
     run_and_wait(qtbot, window, fast(window))
     after = doc.composite()
@@ -172,7 +172,8 @@ def test_live_preview_refreshes_when_the_mask_in_use_changes(make_window, qtbot,
     doc = window.doc
     picture = doc.layers[0]
     mask = window.add_layer(LayerKind.MASK)
-    mask.pixels[:, :45] = 0
+    mask.write(0, 0, np.zeros((doc.height, 45), np.uint8))
+    doc.notify_pixels()
     window.layers_panel.list.setCurrentRow(window.layers_panel.row_of(picture.id))
     panel = fast(window)
     panel.params_widget.editor("strength").setValue(0.9)

@@ -75,7 +75,8 @@ def test_running_from_the_panel_on_a_painted_doodle_adds_a_result(window, segmen
     doc = window.doc
     segmented.params_widget.doodle_from_document()
     layer = doc.layers[-1]
-    layer.pixels[:24] = 2  # the artist paints the top half with the second region
+    layer.write(0, 0, np.full((24, doc.width), 2, np.uint8))  # the artist paints the top half with region 2
+    doc.notify_pixels()
     segmented.params_widget.set_values({"iterations": 5, "scales": 1})
     window.live_preview.cancel()
     before = len(doc.layers)

@@ -19,6 +19,7 @@ from studio_plugins.gan_breeding.models import weights_bytes
 from studio_plugins.gan_breeding.params import BreedParams
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
 
+from studio.core.image import to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
 from studio.core.params import make_params
@@ -212,7 +213,7 @@ def test_to_canvas_adds_a_layer_whose_recipe_re_renders_the_same_pixels(window, 
     assert len(doc.layers) == 2 and layer.recipe.plugin_id == "gan_breeding"
     assert layer.recipe.seed == child.noise_seed and layer.recipe.params["generator"] == TINY
     grid_picture = fit(panel.pictures[child.id], (SIZE, SIZE))  # rendered in a batch of children: within a level
-    assert np.abs(layer.pixels.astype(int) - grid_picture).max() <= 1
+    assert np.abs(to_uint8(layer.pixels).astype(int) - grid_picture).max() <= 1
 
     window.rerender_layer(layer.id, SIZE)
     finish(qtbot, window)

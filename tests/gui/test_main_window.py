@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from handmade import decompression_bomb_png
 from PIL import Image
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
@@ -217,7 +217,8 @@ def test_engine_error_is_shown_in_the_panel(window, qtbot):
 def test_save_project_and_reopen_every_layer(window, make_window, qtbot, tmp_path):
     window.open_path(write_image(tmp_path / "photo.png", (64, 48)))
     window.add_mask_layer()
-    window.doc.active_mask().pixels[10:20, 10:30] = 255
+    window.doc.active_mask().write(10, 10, np.full((10, 20), 255, np.uint8))
+    window.doc.notify_pixels()
     run_and_collect(window, qtbot, "generative", {"rule": "mondrian", "seed": 9})
     qtbot.waitUntil(lambda: window.job is None, timeout=20000)
     window.doc.layers[0].opacity = 0.6
@@ -315,8 +316,11 @@ def test_layout_and_recent_files_persist(make_window, tmp_path):
 def test_autosave_writes_a_recoverable_project(window, tmp_path):
     window.add_mask_layer()
     window.autosave()
+    assert window.wait_for_autosave(10)
     saved = list((tmp_path / "autosave").glob("*.studio"))
     assert len(saved) == 1
+    window.add_layer(LayerKind.RASTER)
+    window.autosave()  # being written while the window closes: the close waits for it, then removes it
     window.doc.history.set_clean()
     window.close()
     assert list((tmp_path / "autosave").glob("*.studio")) == [], "a clean close removes the autosave"
@@ -447,6 +451,9 @@ def test_a_failed_install_is_shown_in_the_dialog(make_window, qtbot, tmp_path):
 def test_garbage_cycles_are_collected_on_the_gui_thread_only(window, qtbot):
     """A collection in a worker thread could hand PySide6 Qt objects that Qt has deleted already (a crash)."""
     assert not gc.isenabled(), "no collection where a worker happens to allocate"
+    # What earlier tests left to delete is freed now, not while the garbage waits (frees lower gc's counts).
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.wait(10)
     collected_in, kept = [], []
 
     class Cycle:

@@ -510,7 +510,10 @@ def test_duplicate_copies_pixels_and_recipe(layers, doc):
     layers.duplicate_button.click()
     copy = doc.layers[1]
     assert row_names(layers) == ["Background copy", "Background"]
-    assert copy.pixels is not source.pixels and (copy.pixels == source.pixels).all()
+    assert copy.image is not source.image and (copy.pixels == source.pixels).all()
+    before = source.pixels
+    copy.write(0, 0, solid(2, 2, (1, 2, 3, 4)))
+    assert (source.pixels == before).all(), "painting the copy leaves the source as it was"
     assert copy.recipe == source.recipe and copy.recipe is not source.recipe
     tooltip = layers.list.item(0).toolTip()
     assert "generative" in tooltip and "Seed: 5" in tooltip and "style = mondrian" in tooltip
@@ -548,7 +551,7 @@ def test_thumbnails_follow_pixels_throttled(qtbot, layers, doc, monkeypatch):
         return image.pixelColor(image.width() // 2, image.height() // 2).name()
 
     assert centre_colour() == "#ff0000"
-    layer.pixels[...] = (0, 0, 255, 255)
+    layer.write(0, 0, solid(layer.width, layer.height, (0, 0, 255, 255)))
     for _ in range(50):
         doc.notify_pixels((0, 0, 4, 4))
     assert calls == []  # nothing redrawn synchronously

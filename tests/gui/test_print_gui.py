@@ -14,6 +14,7 @@ from test_main_window import write_image
 from test_printing import cmyk_profile
 
 from studio.core.colour import srgb_profile_bytes
+from studio.core.document import Document
 from studio.core.export import ExportSettings
 from studio.core.image import load_image
 from studio.core.plugin import discover_plugins
@@ -145,11 +146,22 @@ def test_soft_proof_of_printable_colours_is_not_highlighted_and_follows_edits(wi
     r, g, b = colour_at(grab(window), centre.x(), centre.y())
     assert abs(r - g) < 12 and abs(g - b) < 12  # a printable grey stays grey, not magenta
     layer = window.doc.layers[0]
-    layer.pixels[...] = (0, 0, 255, 255)
+    layer.write(0, 0, np.full((layer.height, layer.width, 4), (0, 0, 255, 255), np.uint8))
     window.doc.notify_pixels(None)
     qtbot.waitUntil(lambda: window.print_actions.soft_proof.out_of_gamut == 1.0, timeout=5000)
     r, g, b = colour_at(grab(window), centre.x(), centre.y())
     assert r > 150 and b > 150 and g < 100  # the new blue is out of gamut: magenta
+
+
+def test_soft_proof_of_a_16_bit_document(window, qtbot, monkeypatch):
+    errors = []
+    monkeypatch.setattr(window, "show_error", lambda title, text: errors.append(text))
+    blue = np.empty((40, 60, 4), np.uint16)
+    blue[...] = (0, 0, 65535, 65535)
+    window.set_document(Document.from_pixels(blue), None)
+    assert window.print_actions.start_proof(str(cmyk_profile()), "perceptual")
+    qtbot.waitUntil(lambda: window.canvas.proof_image is not None or bool(errors), timeout=5000)
+    assert errors == [] and window.print_actions.soft_proof.out_of_gamut == 1.0  # proofed as its 8-bit preview
 
 
 def test_soft_proof_is_computed_off_the_gui_thread_and_stale_proofs_are_dropped(window, tmp_path, qtbot, monkeypatch):
@@ -174,7 +186,7 @@ def test_soft_proof_is_computed_off_the_gui_thread_and_stale_proofs_are_dropped(
     assert threads[0] is not threading.main_thread()
     assert count_ticks(qtbot, 150) >= 5  # the event loop runs while the proof is computed
 
-    window.doc.layers[0].pixels[...] = (0, 0, 255, 255)  # an edit while the grey is proofed
+    window.doc.layers[0].write(0, 0, np.full((40, 60, 4), (0, 0, 255, 255), np.uint8))  # an edit while proofed
     window.doc.notify_pixels(None)
     qtbot.wait(50)
     assert proof.computing and window.canvas.proof_image is None
@@ -265,7 +277,8 @@ def test_export_from_the_window_stores_settings_and_asks_before_overwriting(wind
     assert window.doc.export_settings == settings
     before = out.read_bytes()
 
-    window.doc.layers[0].pixels[...] = (255, 0, 0, 255)
+    window.doc.layers[0].write(0, 0, np.full((48, 64, 4), (255, 0, 0, 255), np.uint8))
+    window.doc.notify_pixels(None)
     answers = []
 
     def answer(choice):
@@ -311,17 +324,18 @@ def test_print_settings_survive_saving_the_project(window, tmp_path):
 
 @pytest.fixture
 def gated_export(monkeypatch):
-    """Export that waits for ``release`` before writing, so a test can act while the file is being written."""
+    """Export that waits for ``release`` before flattening and writing, so a test can act while the file is being
+    written."""
     release = threading.Event()
     threads = []
-    real = actions.export_image
+    real = actions.export_document
 
-    def export_image(*args, **kwargs):
+    def export_document(*args, **kwargs):
         threads.append(threading.current_thread())
         assert release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(actions, "export_image", export_image)
+    monkeypatch.setattr(actions, "export_document", export_document)
     return release, threads
 
 
@@ -343,7 +357,7 @@ def test_export_runs_in_the_background_with_the_pixels_it_started_with(window, t
     assert actions.exporting == out and not out.exists()
     assert actions.export_bar.isVisible() and actions.export_bar.title.text() == "Exporting art.tif…"
 
-    doc.layers[0].pixels[:50] = (255, 0, 0, 255)  # the artist keeps working
+    doc.layers[0].write(0, 0, np.full((50, 400, 4), (255, 0, 0, 255), np.uint8))  # the artist keeps working
     doc.notify_pixels(None)
     assert not actions.start_export(tmp_path / "other.tif", settings)  # one export at a time
     assert "art.tif is still being exported" in window.statusBar().currentMessage()

@@ -70,6 +70,17 @@ def test_the_panel_shows_the_inputs_in_use_and_a_hidden_mask_is_not_used(window,
     assert run is None and "needs mask" in window.panels["probe"].error_text()
 
 
+def test_an_unreadable_extra_picture_is_named_in_the_panel_and_the_document_is_unchanged(window, qtbot, tmp_path):
+    doc = probe_document()
+    window.set_document(doc, None)
+    broken = tmp_path / "tint.png"
+    broken.write_bytes(b"not a picture")
+    window.panels["probe"].inputs_box.set_extra("tint", str(broken))
+    run_probe(window, qtbot)  # the file is read with the document's inputs, on the job's worker thread
+    assert window.panels["probe"].error_text().startswith("Cannot open tint.png: it is not an image file")
+    assert [layer.name for layer in doc.layers] == ["Background", "Mask", "Regions"] and doc.history.is_clean
+
+
 def test_a_run_repaints_only_inside_the_mask_and_its_outputs_land_as_one_undo_step(window, qtbot, tmp_path):
     doc = probe_document()
     window.set_document(doc, None)

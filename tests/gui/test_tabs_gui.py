@@ -170,6 +170,7 @@ def test_every_unsaved_document_is_autosaved(window):
     window.set_document(second, None)
     window.add_layer(LayerKind.RASTER)
     window.autosave()
+    assert window.wait_for_autosave(10)
     saved = sorted(path.name for path in window.autosaver.directory.glob("*.studio"))
     assert saved == sorted(f"autosave-{doc.uid}.studio" for doc in (first, second))
 

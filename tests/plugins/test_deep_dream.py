@@ -20,6 +20,7 @@ from studio.core import tiling
 from studio.core.batch import JobFileError, load_job, run_job
 from studio.core.cancel import Cancelled
 from studio.core.document import Document, Layer, LayerKind
+from studio.core.image import to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStatus, ModelStore
@@ -73,7 +74,9 @@ def dream(store, values=None, image=None, mask=None, interval=0.0, size=64, outp
     ctx = RunContext(preview_interval_s=interval, models=store, device="cpu", outputs=outputs)
     previews = []
     final = drive(run(params, Inputs(image.shape[1], image.shape[0], image, mask), ctx), ctx, previews.append)
-    return final, previews
+    assert final.image.dtype == np.uint16, "a result keeps 16 bits"
+    assert all(p.image is None or p.image.dtype == np.uint8 for p in previews)
+    return dataclasses.replace(final, image=to_uint8(final.image)), previews  # 8 bits, to compare with the input
 
 
 def activation(store, image: np.ndarray, layer: str = LAYER, channels=None) -> float:

@@ -5,6 +5,7 @@ Most tests use the tiny VGG-like network of the style tests with fixed random we
 temporary model store; the last ones use the real vgg16 where installed.
 """
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from tiny_store import tiny_store
 
 from studio.core.cancel import Cancelled
 from studio.core.document import Document, Layer, LayerKind
+from studio.core.image import to_uint8
 from studio.core.inputs import Inputs, label_colours
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStore
@@ -66,7 +68,9 @@ def doodle_inputs(doodle: np.ndarray = SWAPPED, style_labels: np.ndarray = STYLE
 def paint(models, values, doodle=SWAPPED, style_labels=STYLE_LABELS, interval=1e9, on_frame=None):
     params = make_params(DoodleParams, {"iterations": 40, "scales": 1, **values})
     ctx = RunContext(preview_interval_s=interval, models=models, device="cpu")
-    return drive(run(params, doodle_inputs(doodle, style_labels), ctx), ctx, on_frame)
+    final = drive(run(params, doodle_inputs(doodle, style_labels), ctx), ctx, on_frame)
+    assert final.image.dtype == np.uint16, "a result keeps 16 bits"
+    return dataclasses.replace(final, image=to_uint8(final.image))  # in 8 bits, the tests' units
 
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")

@@ -2,6 +2,7 @@
 than the network's size and at the border, coarse to fine for large holes, clear messages for bad masks, cancel,
 and the command line. The network is a tiny random partial-convolution U-Net in a temporary store."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from studio_plugins.inpainting.params import InpaintParams
 from tiny_store import tiny_store
 
 from studio.core.cancel import Cancelled
+from studio.core.image import to_uint8
 from studio.core.inputs import InputError, Inputs
 from studio.core.jobs import RunContext, drive
 from studio.core.params import make_params
@@ -44,7 +46,9 @@ def fill(store, picture, mask, **values):
     params = make_params(InpaintParams, values)
     ctx = RunContext(preview_interval_s=1e9, models=store, device="cpu")
     inputs = Inputs(picture.shape[1], picture.shape[0], picture, mask)
-    return drive(run(params, inputs, ctx), ctx), inputs, params
+    final = drive(run(params, inputs, ctx), ctx)
+    assert final.image.dtype == (np.uint16 if params.method == "network" else np.uint8), "the network's fill: 16 bits"
+    return dataclasses.replace(final, image=to_uint8(final.image)), inputs, params  # 8 bits, as the picture
 
 
 def blob_mask(height: int, width: int) -> np.ndarray:

@@ -32,7 +32,8 @@ def render_item(
     on_progress: Callable[[float], None] | None = None,
     outputs: StepOutputs | None = None,
 ) -> np.ndarray:
-    """Load the item's input, run its steps in order and fit it to the print preset; return RGBA pixels.
+    """Load the item's input, run its steps in order and fit it to the print preset; return RGBA pixels (uint16
+    when the last step's result has 16 bits).
 
     Each step's picture is the previous step's result; its other inputs are the
     files the step names. Named outputs go to ``outputs`` (the engine's ``ctx``
@@ -55,7 +56,9 @@ def render_item(
 
         try:
             params = make_params(manifest.params_class(), call.params)
-            provided = {"image": image if manifest.reads("image") else None, **call.inputs}
+            # Plugins read 8-bit pictures; the last step's result keeps its 16 bits for the export.
+            picture = to_uint8(image) if image is not None and manifest.reads("image") else None
+            provided = {"image": picture, **call.inputs}
             inputs = build_inputs(manifest, provided, (width, height))
             if outputs is not None:
                 outputs.step = f"step{number + 1}" if count > 1 else ""

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from studio.core.image import quantize
+
 if TYPE_CHECKING:
     from studio.core.models.spec import Normalization
     from studio.core.models.usage import ModelSource
@@ -180,7 +182,10 @@ def image_to_tensor(image: Any, device: str = "cpu") -> torch.Tensor:
     return (tensor / scale).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def tensor_to_image(tensor: torch.Tensor) -> Any:
-    """A (1, 3, H, W) tensor in 0..1 as an owned (H, W, 3) uint8 CPU array."""
+def tensor_to_image(tensor: torch.Tensor, bit_depth: int = 8) -> Any:
+    """A (1, 3, H, W) tensor in 0..1 as an owned (H, W, 3) CPU array of ``bit_depth`` bits: uint8 (previews), or
+    uint16 for a result, so that its gradients keep their levels (see :func:`~studio.core.image.quantize`)."""
+    if bit_depth == 16:
+        return quantize(tensor.detach()[0].permute(1, 2, 0).float().cpu().numpy(), 16)
     pixels = tensor.detach()[0].clamp(0.0, 1.0).mul(255.0).add_(0.5).to(torch.uint8)
     return pixels.permute(1, 2, 0).cpu().numpy().copy()

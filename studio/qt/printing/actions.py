@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QStatusBar, QWidget
 from studio.core.blank import blank_document
 from studio.core.document import Document
 from studio.core.errors import describe_error
-from studio.core.export import ExportSettings, ExportSettingsError, export_image, export_path
+from studio.core.export import ExportSettings, ExportSettingsError, export_document, export_path
 from studio.core.image import ImageError
 from studio.core.jobs import JobHandle
 from studio.core.print_size import PrintSpec
@@ -125,8 +125,8 @@ class PrintActions(QObject):
             self.soft_proof.follow(doc)
             self.soft_proof.refresh()
 
-    def new_document(self, spec: PrintSpec, background: str = "White") -> Document:
-        doc = blank_document(*spec.pixel_size, background)
+    def new_document(self, spec: PrintSpec, background: str = "White", bit_depth: int = 8) -> Document:
+        doc = blank_document(*spec.pixel_size, background, bit_depth)
         doc.name = spec.name if spec.name != CUSTOM else "Untitled print"
         doc.print_spec = spec
         self.host.set_document(doc, None)
@@ -241,10 +241,10 @@ class PrintActions(QObject):
     def start_export(self, path: Path, settings: ExportSettings, *, ask: bool = True) -> bool:
         """Export the flattened document on a worker thread; False when nothing was started.
 
-        The pixels are flattened (copied) first, so edits made while the file is
-        written do not reach it. The job bar shows the export, the status bar its
-        result; an error is shown naming the file. An existing file is replaced only
-        after asking (unless ``ask`` is False). One export runs at a time: another is
+        The document is snapshotted here (no pixels are copied) and flattened on the
+        worker, so edits made while the file is written do not reach it. The job bar
+        shows the export, the status bar its result; an error is shown naming the file.
+        An existing file is replaced only after asking (unless ``ask`` is False). One export runs at a time: another is
         refused with a message while it runs.
         """
         doc = self.host.doc
@@ -263,7 +263,7 @@ class PrintActions(QObject):
         overwrite = target.exists()
         if overwrite and ask and not self._confirm_replace(target):
             return False
-        pixels = doc.composite()
+        snapshot = doc.snapshot()
 
         def done(written: Path | None, error: BaseException | None) -> None:
             self._export_finished(doc, settings, written, error, target)
@@ -274,7 +274,7 @@ class PrintActions(QObject):
         self.export_bar.eta.setText(settings.describe())
         self._export = self.host.jobs.run_task(
             f"Export {target.name}",
-            lambda _progress, _cancelled: export_image(pixels, target, settings, overwrite=overwrite),
+            lambda _progress, _cancelled: export_document(snapshot, target, settings, overwrite=overwrite),
             done,
             device="cpu",
             lane="export",

@@ -128,11 +128,11 @@ class SoftProof(QObject):
             self._requested = True
             return
         self._requested = False
-        layers = proof_layers(doc)
+        layers, width, height = proof_layers(doc), doc.width, doc.height
         generation, profile, intent = self._generation, self.profile, self.intent
 
         def compute() -> tuple[np.ndarray, float]:  # on the worker thread
-            pixels, share = proof_preview(doc.width, doc.height, layers, profile, intent)
+            pixels, share = proof_preview(width, height, layers, profile, intent)
             return np.ascontiguousarray(premultiply(pixels)), share
 
         self._task.start(compute, lambda result, error: self._show(generation, result, error))
