@@ -8,19 +8,27 @@ import numpy as np
 import pytest
 from batch_plugins import RAMP, RampParams
 
-from studio.core import adjust
+from studio.core import adjust, run
 from studio.core.document import Document, Layer
 from studio.core.export import ExportSettings, export_image
 from studio.core.image import load_image, to_uint8
 from studio.core.inputs import IMAGE
-from studio.core.jobs import RunContext
+from studio.core.jobs import RunContext, drive
 from studio.core.layer_ops import flatten, merge_down
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.print_size import PrintSpec
 from studio.core.printing import fit_document
 from studio.core.project import load_project, save_project
-from studio.core.run import build_inputs, result_layer, result_picture, run_plugin
+from studio.core.run import (
+    build_inputs,
+    deferred_inputs,
+    deferred_job,
+    result_layer,
+    result_picture,
+    run_plugin,
+)
 from studio.core.selection import copy_pixels, cut_pixels, paste_layer, select_all
+from studio.core.tiles import TiledImage
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -185,3 +193,21 @@ def test_copy_cut_paste_merge_and_flatten_keep_16_bits():
     assert doc.layers[-1].bit_depth == 16 and levels(doc.layers[-1].pixels) > 256
     doc.history.push(flatten(doc))
     assert [layer.bit_depth for layer in doc.layers] == [16] and levels(doc.layers[0].pixels) > 256
+
+
+def test_a_deferred_job_reads_its_snapshot_and_makes_the_result_layer_pixels_on_its_own_thread(monkeypatch):
+    picture = np.zeros((2, WIDTH, 4), np.uint8)
+    picture[..., 3] = 255
+    picture[:, : WIDTH // 2, 3] = 0
+    doc = Document.from_pixels(picture)
+    reading = dataclasses.replace(RAMP, inputs=(IMAGE,))
+    inputs = deferred_inputs(doc, reading)
+    doc.layers[0].write(0, 0, np.full((2, WIDTH, 4), 255, np.uint8))  # painted after the job started
+    ctx = RunContext()
+    final = drive(deferred_job(reading, RampParams(), inputs)(ctx), ctx)
+    assert isinstance(final.prepared, TiledImage)
+    monkeypatch.setattr(run, "result_pixels", None)  # the GUI thread must not work the result out again
+    layer = result_layer(doc, reading, RampParams(), inputs(), final)
+    assert layer.image is final.prepared and layer.bit_depth == 16
+    assert not layer.pixels[:, : WIDTH // 2, 3].any(), "held to the picture as it was when the job started"
+    assert (layer.pixels[:, WIDTH // 2 :, 3] == 65535).all() and levels(layer.pixels[:, WIDTH // 2 :]) > 256

@@ -12,6 +12,7 @@ import colorsys
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -108,7 +109,11 @@ class Inputs:
         )
 
     def digests(self) -> dict[str, str]:
-        """A digest of every input given, by name, for a recipe."""
+        """A digest of every input given, by name, for a recipe (worked out once)."""
+        return dict(self._digests)
+
+    @cached_property
+    def _digests(self) -> dict[str, str]:
         named = {"image": self.image, "mask": self.mask, "labels": self.labels, **self.extras}
         return {name: pixels_digest(array) for name, array in named.items() if array is not None}
 

@@ -61,6 +61,9 @@ class Frame:
     eta_s: float | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     outputs: tuple[Output, ...] = ()
+    prepared: Any = None
+    """The final ``image`` made ready for the host on the worker thread (the result layer's pixels, see
+    :func:`studio.core.run.deferred_job`), so the GUI thread does not; None when no host did."""
 
 
 class DeviceError(ReadableError, ValueError):
@@ -229,6 +232,12 @@ class Engine(Protocol):
     def __call__(self, params: Any, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]: ...
 
 
+def closed_after(frames: Iterator[Frame]) -> contextlib.AbstractContextManager[object]:
+    """A context that closes ``frames`` (an engine's generator) when it ends, so the engine's ``finally`` blocks run
+    at once, whether it finished, failed or was cancelled."""
+    return contextlib.closing(frames) if hasattr(frames, "close") else contextlib.nullcontext()
+
+
 def drive(frames: Iterator[Frame], ctx: RunContext, on_frame: Callable[[Frame], None] | None = None) -> Frame:
     """Run an engine's generator to the end and return its final frame.
 
@@ -236,7 +245,7 @@ def drive(frames: Iterator[Frame], ctx: RunContext, on_frame: Callable[[Frame], 
     and :class:`EngineError` if the engine ended without a final frame. The
     generator is closed in every case, so an engine's ``finally`` blocks run.
     """
-    with contextlib.closing(frames) if hasattr(frames, "close") else contextlib.nullcontext():
+    with closed_after(frames):
         for frame in frames:
             ctx.check_cancelled()
             if frame.final:

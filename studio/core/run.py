@@ -18,9 +18,10 @@ import numpy as np
 from studio.core.blend import BlendMode, over
 from studio.core.document import Document, Layer, LayerKind, Recipe, to_dtype
 from studio.core.inputs import IMAGE, InputError, Inputs, Provided, as_kind, read_input, resample
-from studio.core.jobs import EngineError, Frame, RunContext, drive
+from studio.core.jobs import EngineError, Frame, RunContext, closed_after, drive
 from studio.core.params import mask_reach, recipe_params, role_field
 from studio.core.plugin import PluginManifest
+from studio.core.tiles import TiledImage
 
 
 def build_inputs(
@@ -134,11 +135,20 @@ def deferred_job(
     manifest: PluginManifest, params: Any, inputs: Callable[[], Inputs]
 ) -> Callable[[RunContext], Iterator[Frame]]:
     """:func:`job_function` whose inputs are built by ``inputs()`` (see :func:`deferred_inputs`) on the worker thread,
-    before the engine starts."""
+    before the engine starts, and whose final image is made the result layer's pixels there too
+    (``Frame.prepared``, see :func:`result_pixels`)."""
     params = dataclasses.replace(params)
 
     def job(ctx: RunContext) -> Iterator[Frame]:
-        return job_function(manifest, params, inputs())(ctx)
+        built = inputs()
+        frames = job_function(manifest, params, built)(ctx)
+        with closed_after(frames):
+            for frame in frames:
+                if frame.final and frame.image is not None:
+                    built.digests()  # for the recipe, worked out here rather than on the GUI thread
+                    yield dataclasses.replace(frame, prepared=result_pixels(manifest, params, built, frame.image))
+                else:
+                    yield frame
 
     return job
 
@@ -217,15 +227,25 @@ def result_layer(doc: Document, manifest: PluginManifest, params: Any, inputs: I
     a 16-bit layer for a 16-bit result."""
     if frame.image is None:
         raise EngineError(f"{manifest.title} finished without an image")
-    pixels = to_rgba(frame.image)
-    if pixels.shape[:2] != (doc.height, doc.width):
+    pixels = frame.prepared if frame.prepared is not None else result_pixels(manifest, params, inputs, frame.image)
+    if (pixels.width, pixels.height) != (doc.width, doc.height):
         raise EngineError(
-            f"{manifest.title} produced a {pixels.shape[1]}x{pixels.shape[0]} image for a "
-            f"{doc.width}x{doc.height} document"
+            f"{manifest.title} produced a {pixels.width}x{pixels.height} image for a {doc.width}x{doc.height} document"
         )
     recipe = make_recipe(manifest, params, inputs, frame)
-    pixels = confine(pixels, inputs, mask_reach(params))
-    return Layer(doc.unique_layer_name(manifest.title), LayerKind.RASTER, np.ascontiguousarray(pixels), recipe=recipe)
+    return Layer(doc.unique_layer_name(manifest.title), LayerKind.RASTER, pixels, recipe=recipe)
+
+
+def result_pixels(manifest: PluginManifest, params: Any, inputs: Inputs, image: np.ndarray) -> TiledImage:
+    """A job's final ``image`` held to its ``inputs`` by :func:`confine`, as a layer's pixels: EngineError unless it
+    is a picture of the inputs' size."""
+    pixels = to_rgba(image)
+    if pixels.shape[:2] != (inputs.height, inputs.width):
+        raise EngineError(
+            f"{manifest.title} produced a {pixels.shape[1]}x{pixels.shape[0]} image for a "
+            f"{inputs.width}x{inputs.height} document"
+        )
+    return TiledImage.from_array(confine(pixels, inputs, mask_reach(params)))
 
 
 def job_function(manifest: PluginManifest, params: Any, inputs: Inputs) -> Callable[[RunContext], Iterator[Frame]]:

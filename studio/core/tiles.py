@@ -9,6 +9,7 @@ A tile that was never written is not stored at all and reads as zeros (transpare
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ Region = tuple[int, int, int, int]
 
 TileKey = tuple[int, int]
 """A tile's place in the grid: ``(row, column)``."""
+
+_REVISIONS = itertools.count()
 
 
 @functools.cache
@@ -48,7 +51,7 @@ class TiledImage:
     written and can be read from any thread.
     """
 
-    __slots__ = ("_tiles", "channels", "dtype", "height", "width")
+    __slots__ = ("_tiles", "channels", "dtype", "height", "revision", "width")
 
     def __init__(
         self,
@@ -65,6 +68,8 @@ class TiledImage:
         self.channels = channels
         self.dtype = np.dtype(dtype)
         self._tiles: dict[TileKey, np.ndarray] = dict(tiles or {})
+        self.revision = next(_REVISIONS)
+        """A number no other image or version of this one has: it changes with every write."""
 
     @classmethod
     def from_array(cls, pixels: np.ndarray) -> TiledImage:
@@ -187,6 +192,7 @@ class TiledImage:
         if patch.shape[2:] != self.shape[2:]:
             raise ValueError(f"a patch of shape {patch.shape} does not fit an image of shape {self.shape}")
         height, width = patch.shape[:2]
+        self.revision = next(_REVISIONS)
         for (px0, py0, px1, py1), key in self.pieces((x, y, x + width, y + height)):
             tile = self._writable(key)
             tx0, ty0 = key[1] * TILE_SIZE, key[0] * TILE_SIZE
@@ -219,6 +225,7 @@ class TiledImage:
 
     def put_tiles(self, keys: list[TileKey], tiles: Mapping[TileKey, np.ndarray]) -> None:
         """Make tiles ``keys`` those of ``tiles`` (shared, read-only); a key missing from ``tiles`` becomes zeros."""
+        self.revision = next(_REVISIONS)
         for key in keys:
             tile = tiles.get(key)
             if tile is None:

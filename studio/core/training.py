@@ -57,6 +57,7 @@ from studio.core.jobs import (
     JobQueue,
     Listener,
     RunContext,
+    closed_after,
     drive,
 )
 from studio.core.models.spec import ModelSpec
@@ -603,7 +604,7 @@ def trainer_frames(manifest: Trainable, params: Any, data: Path, ctx: TrainConte
     samples = OutputFolder(ctx.run_dir)
     count = 0
     frames = manifest.trainer_function()(params, Path(data), ctx)
-    with contextlib.closing(frames) if hasattr(frames, "close") else contextlib.nullcontext():
+    with closed_after(frames):
         for frame in frames:
             ctx.check_cancelled()
             if frame.final:

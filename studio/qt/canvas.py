@@ -298,22 +298,16 @@ class Canvas(QWidget):
         """Masks as a translucent red, label maps in their colours, premultiplied RGBA."""
         assert self.doc is not None
         x0, y0, x1, y1 = region
+        out = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
         overlays = [la for la in self.doc.layers if la.visible and la.kind is not LayerKind.RASTER]
         if not overlays:
-            return np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
-        out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
-        for layer in overlays:
-            values = layer.read(region)
-            if layer.kind is LayerKind.MASK:
-                alpha = values.astype(np.float32) / 255.0 * MASK_OPACITY * layer.opacity
-                color = np.broadcast_to(MASK_COLOR, (*values.shape, 3))
-            else:
-                alpha = (values > 0).astype(np.float32) * LABEL_OPACITY * layer.opacity
-                color = label_colours(values).astype(np.float32)
-            a = alpha[..., None]
-            out[..., :3] = color * a + out[..., :3] * (1 - a)
-            out[..., 3:4] = 255.0 * a + out[..., 3:4] * (1 - a)
-        return (out + 0.5).astype(np.uint8)
+            return out
+        for piece, key in overlays[0].image.pieces(region):
+            drawn = [layer for layer in overlays if layer.image.stored(key)]  # the others are empty there
+            if drawn:
+                px0, py0, px1, py1 = piece
+                out[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = _overlay_piece(drawn, piece)
+        return out
 
     # Geometry
 
@@ -799,3 +793,21 @@ def _view(image: QImage) -> np.ndarray:
     """A writable numpy view (H, W, 4) of a 32-bit QImage's pixels."""
     buffer = np.frombuffer(image.bits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     return buffer[:, : image.width() * 4].reshape(image.height(), image.width(), 4)
+
+
+def _overlay_piece(layers: list[Layer], region: Region) -> np.ndarray:
+    """Masks as a translucent red, label maps in their colours, over ``region``: premultiplied RGBA uint8."""
+    x0, y0, x1, y1 = region
+    out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
+    for layer in layers:
+        values = layer.image.view(region)
+        if layer.kind is LayerKind.MASK:
+            alpha = values.astype(np.float32) / 255.0 * MASK_OPACITY * layer.opacity
+            color = np.broadcast_to(MASK_COLOR, (*values.shape, 3))
+        else:
+            alpha = (values > 0).astype(np.float32) * LABEL_OPACITY * layer.opacity
+            color = label_colours(values).astype(np.float32)
+        a = alpha[..., None]
+        out[..., :3] = color * a + out[..., :3] * (1 - a)
+        out[..., 3:4] = 255.0 * a + out[..., 3:4] * (1 - a)
+    return (out + 0.5).astype(np.uint8)

@@ -268,7 +268,8 @@ class LayersPanel(QWidget):
         self.doc: Document | None = None
         self._active_id = ""
         self._syncing = False
-        self._thumbnails: dict[str, QIcon] = {}
+        self._thumbnails: dict[str, tuple[tuple[int, float], QIcon]] = {}
+        """Each layer's thumbnail by layer id, with the pixels' revision and the pixel ratio it was drawn for."""
         self._rows: list[Layer] = []
         """The layers the rows show, top-most first: what rows are read back from, never the items."""
 
@@ -417,9 +418,9 @@ class LayersPanel(QWidget):
         self._set_active(active or "")
 
     def refresh_thumbnails(self) -> None:
-        """Redraw every thumbnail now (normally done at most every 250 ms after pixel changes)."""
+        """Redraw the thumbnails of the layers whose pixels changed, now (normally done at most every 250 ms after
+        pixel changes)."""
         self._thumb_timer.stop()
-        self._thumbnails.clear()
         if self.doc is None:
             return
         layers = list(reversed(self.doc.layers))
@@ -607,11 +608,12 @@ class LayersPanel(QWidget):
         return doc.index_of(doc.active_id) + 1
 
     def _thumbnail(self, layer: Layer) -> QIcon:
-        icon = self._thumbnails.get(layer.id)
-        if icon is None:
-            icon = QIcon(layer_thumbnail(layer, THUMB_SIZE, self.devicePixelRatioF()))
-            self._thumbnails[layer.id] = icon
-        return icon
+        drawn_for = (layer.image.revision, self.devicePixelRatioF())
+        cached = self._thumbnails.get(layer.id)
+        if cached is None or cached[0] != drawn_for:
+            cached = drawn_for, QIcon(layer_thumbnail(layer, THUMB_SIZE, drawn_for[1]))
+            self._thumbnails[layer.id] = cached
+        return cached[1]
 
     def _update_item(self, item: QListWidgetItem, layer: Layer, shown: Layer | None) -> None:
         """Bring ``item`` (which showed ``shown``) up to date with ``layer``."""

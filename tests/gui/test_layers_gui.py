@@ -229,3 +229,20 @@ def test_the_layers_context_menu_offers_the_layer_actions(window):
     assert window.doc.active_id == window.doc.layers[0].id, "the menu acts on the row it was opened on"
     next(a for a in menu.actions() if a.text() == "Locked").trigger()
     assert window.doc.layers[0].locked
+
+
+def test_painting_one_layer_redraws_only_its_thumbnail(window, monkeypatch):
+    from studio.qt import docks
+
+    panel, doc = window.layers_panel, window.doc
+    panel.refresh_thumbnails()
+    drawn: list[str] = []
+    draw = docks.layer_thumbnail
+    monkeypatch.setattr(docks, "layer_thumbnail", lambda layer, *args: drawn.append(layer.name) or draw(layer, *args))
+    shade = doc.layers[1]
+    shade.write(0, 0, np.zeros((4, 4, 4), np.uint8))
+    doc.notify_pixels((0, 0, 4, 4))
+    panel.refresh_thumbnails()
+    assert drawn == ["Shade"], "the other layers' pixels did not change"
+    panel.refresh_thumbnails()
+    assert drawn == ["Shade"], "nothing changed since"
