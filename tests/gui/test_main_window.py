@@ -471,3 +471,27 @@ def test_garbage_cycles_are_collected_on_the_gui_thread_only(window, qtbot):
     worker.join()
     assert collected_in == []
     qtbot.waitUntil(lambda: collected_in == [threading.main_thread()], timeout=5000)
+
+
+def test_a_full_collection_waits_until_the_oldest_generation_grew_by_a_quarter(window, monkeypatch):
+    """A full collection walks every object (about 90 ms with torch loaded): not each time its count is crossed."""
+    from studio.qt import garbage
+
+    collector = QCoreApplication.instance().findChild(garbage.GuiThreadCollector)
+    oldest, collected, clock = [object()] * 1000, [], [1000.0]
+    monkeypatch.setattr(garbage.gc, "get_count", lambda: (0, 0, gc.get_threshold()[2] + 1))
+    monkeypatch.setattr(garbage.gc, "get_objects", lambda generation=None: oldest)
+    monkeypatch.setattr(garbage.gc, "collect", lambda generation=2: collected.append(generation))
+    monkeypatch.setattr(garbage.time, "monotonic", lambda: clock[0])
+    collector.collect()
+    assert collected == [2], "the first full collection sets the baseline"
+    oldest += [object()] * 200
+    clock[0] += garbage.FULL_CHECK_S
+    collector.collect()
+    assert collected == [2], "grown by a fifth: not yet"
+    oldest += [object()] * 100
+    collector.collect()
+    assert collected == [2], "looked again too soon"
+    clock[0] += garbage.FULL_CHECK_S
+    collector.collect()
+    assert collected == [2, 2]
