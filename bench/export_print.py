@@ -1,7 +1,8 @@
 """Export time and peak memory for a 24 x 24 in, 300 ppi, 16-bit TIFF.
 
 Each run is a fresh child process: it builds the document's flattened pixels (8-bit RGBA,
-what the GUI and batch renders export), then times ``export_image`` to a 16-bit TIFF. Peak
+what batch renders and ``studio run`` export), then times ``export_image`` to a 16-bit TIFF (the
+window exports a document band by band instead: bench/print_docs.py measures that). Peak
 memory is the child's maximum resident set size (getrusage); "export MB" is how much the
 export added on top of the pixels it was given.
 
