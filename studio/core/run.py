@@ -144,7 +144,8 @@ def deferred_job(
         frames = job_function(manifest, params, built)(ctx)
         with closed_after(frames):
             for frame in frames:
-                if frame.final and frame.image is not None:
+                # A result of another size (a run at another size) opens as a new document, not a layer.
+                if frame.final and frame.image is not None and frame.image.shape[:2] == (built.height, built.width):
                     built.digests()  # for the recipe, worked out here rather than on the GUI thread
                     yield dataclasses.replace(frame, prepared=result_pixels(manifest, params, built, frame.image))
                 else:

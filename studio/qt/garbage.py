@@ -43,12 +43,12 @@ class GuiThreadCollector(QObject):
             # A full collection walks every object (some 260,000 with torch and Qt loaded: about 90 ms). Counting
             # the oldest generation costs a fraction of that, so it is done at most every FULL_CHECK_S.
             now = time.monotonic()
-            if now - self._checked < FULL_CHECK_S:
-                crossed.pop()
-            else:
+            grown = now - self._checked >= FULL_CHECK_S
+            if grown:
                 self._checked = now
-                if len(gc.get_objects(generation=2)) <= self._long_lived * 5 // 4:
-                    crossed.pop()
+                grown = len(gc.get_objects(generation=2)) > self._long_lived * 5 // 4
+            if not grown:
+                crossed[-1] = 1  # the younger generations, cheap to walk
         if crossed:
             gc.collect(crossed[-1])
             if crossed[-1] == 2:
