@@ -15,7 +15,8 @@ sample, or to the styles of bred pictures (``walk_styles``), looping back with
 The final frame's ``info`` holds the recipe of its picture
 (:func:`~studio_plugins.gan_breeding.lineage.recipe_for`: generator hash, styles,
 truncation, noise seed), which :func:`~studio_plugins.gan_breeding.lineage.render_recipe`
-renders to the same pixels at the generator's size.
+renders to the same pixels at the generator's size. The image mode's picture keeps 16 bits (uint16 RGBA, so
+smooth colour fields do not band in print); children grids, walk frames and files are 8-bit.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def run(params: BreedParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
     elif params.mode == "walk":
         picture = yield from _walk(generator, params, parent, size, ctx, info)
     else:
-        picture = fit(_render(generator, params, parent.ws[None])[0], size)
+        picture = fit(_render(generator, params, parent.ws[None], 16)[0], size)  # a result keeps 16 bits
     ctx.check_cancelled()
     yield ctx.frame(1.0, picture, final=True, message=generator.notice, info=info)
 
@@ -184,8 +185,8 @@ def seed_styles(generator: Generator, rng: np.random.Generator) -> np.ndarray:
     return generator.styles(generator.sample_latents(rng, 1))[0]
 
 
-def _render(generator: Generator, params: BreedParams, ws: np.ndarray) -> np.ndarray:
-    return generator.render(ws, params.seed, params.truncation)
+def _render(generator: Generator, params: BreedParams, ws: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    return generator.render(ws, params.seed, params.truncation, bit_depth)
 
 
 def _node(
@@ -208,15 +209,15 @@ def _node(
 
 
 def fit(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``picture`` (H, W, 3) uint8 scaled to fit ``size`` (width, height), Lanczos when enlarging, centred on a
-    transparent canvas: RGBA (height, width, 4)."""
+    """``picture`` (H, W, 3) uint8 or uint16 scaled to fit ``size`` (width, height), Lanczos when enlarging, centred
+    on a transparent canvas: RGBA (height, width, 4) of its type."""
     width, height = size
     scale = min(width / picture.shape[1], height / picture.shape[0])
     inner = max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))
     left, top = (width - inner[0]) // 2, (height - inner[1]) // 2
-    canvas = np.zeros((height, width, 4), np.uint8)
+    canvas = np.zeros((height, width, 4), picture.dtype)
     canvas[top : top + inner[1], left : left + inner[0], :3] = resample(picture, inner)
-    canvas[top : top + inner[1], left : left + inner[0], 3] = 255
+    canvas[top : top + inner[1], left : left + inner[0], 3] = np.iinfo(picture.dtype).max
     return canvas
 
 

@@ -56,6 +56,7 @@ from studio_plugins.gan_breeding.breeding import Space, truncate
 from studio_plugins.gan_breeding.models import ONNX_SUFFIX, TORCHSCRIPT_SUFFIXES
 
 from studio.core.errors import describe_error
+from studio.core.image import quantize
 from studio.core.models.download import sha256_file
 from studio.core.models.errors import ModelError
 from studio.core.models.safe_pickle import pickle_globals
@@ -153,9 +154,11 @@ class Generator:
             raise ValueError(f"the mapping gave styles of shape {ws.shape}, not (N, {self.num_ws}, {self.w_dim})")
         return truncate(ws, self.w_avg, truncation)
 
-    def render(self, ws: np.ndarray, noise_seed: int | None = None, truncation: float = 1.0) -> np.ndarray:
-        """Pictures uint8 RGB (N, H, W, 3) of styles (N, num_ws, w_dim), truncated by ``truncation`` first;
-        ``noise_seed`` fixes the noise of a network that has some."""
+    def render(
+        self, ws: np.ndarray, noise_seed: int | None = None, truncation: float = 1.0, bit_depth: int = 8
+    ) -> np.ndarray:
+        """Pictures RGB (N, H, W, 3) of styles (N, num_ws, w_dim), truncated by ``truncation`` first, uint8 or with
+        ``bit_depth`` 16 uint16; ``noise_seed`` fixes the noise of a network that has some."""
         ws = np.asarray(ws, np.float32)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"styles must have the shape (N, {self.num_ws}, {self.w_dim}), not {ws.shape}")
@@ -164,7 +167,7 @@ class Generator:
         images = np.asarray(self._synthesis(truncate(ws, self.w_avg, truncation), noise_seed))
         if images.ndim != 4 or images.shape[:2] != (len(ws), 3) or not 1 <= min(images.shape[2:]) <= MAX_SIDE:
             raise ValueError(f"the network gave images of shape {images.shape}, not (N, 3, H, W)")
-        return (np.clip(np.nan_to_num(images), 0.0, 1.0).transpose(0, 2, 3, 1) * 255.0 + 0.5).astype(np.uint8)
+        return quantize(images.transpose(0, 2, 3, 1), bit_depth)
 
     @cached_property
     def spread(self) -> float:

@@ -191,9 +191,9 @@ def recipe_for(node: Node) -> dict[str, Any]:
     }
 
 
-def render_recipe(generator: Generator, params: Mapping[str, Any]) -> np.ndarray:
-    """The picture uint8 RGB (H, W, 3) a recipe from :func:`recipe_for` describes, rendered by ``generator``,
-    which must be the generator it was bred with."""
+def render_recipe(generator: Generator, params: Mapping[str, Any], bit_depth: int = 8) -> np.ndarray:
+    """The picture RGB (H, W, 3) a recipe from :func:`recipe_for` describes, rendered by ``generator``, which must be
+    the generator it was bred with: uint8, or with ``bit_depth`` 16 uint16 (as the engine's image mode gives it)."""
     try:
         recipe = _RecipeEntry.model_validate(dict(params))
     except ValidationError as exc:
@@ -209,7 +209,7 @@ def render_recipe(generator: Generator, params: Mapping[str, Any]) -> np.ndarray
             f"the recipe's styles have the shape {ws.shape}; the generator takes ({generator.num_ws}, "
             f"{generator.w_dim})"
         )
-    return generator.render(ws[None], recipe.noise_seed, recipe.truncation)[0]
+    return generator.render(ws[None], recipe.noise_seed, recipe.truncation, bit_depth)[0]
 
 
 _Id = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]

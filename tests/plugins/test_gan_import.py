@@ -73,8 +73,10 @@ def test_an_imported_torchscript_generator_breeds_from_studio_run(tmp_path, stor
     own = open_file(path)
     assert from_store(store, IMPORTED_ID).hash == own.hash, "a recipe names the same generator either way"
     ws = own.styles(own.sample_latents(np.random.default_rng(3), 1))
-    expected = fit(own.render(ws, 3, 0.7)[0], (32, 32))
-    assert np.abs(load_image(out).pixels.astype(int) - expected.astype(int)).max() <= 1
+    expected = fit(own.render(ws, 3, 0.7, 16)[0], (32, 32))
+    saved = load_image(out)
+    # the picture keeps 16 bits in the file; torch in another process may round a level or two differently
+    assert saved.bit_depth == 16 and np.abs(saved.pixels.astype(int) - expected.astype(int)).max() <= 2
 
 
 def test_a_generator_with_a_mapping_is_imported_with_it_and_keeps_its_levels(tmp_path, store):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
-from studio_plugins.gan_breeding.engine import run, styles_to_text
+from studio_plugins.gan_breeding.engine import fit, run, styles_to_text
 from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.lineage import render_recipe
 from studio_plugins.gan_breeding.models import weights_bytes
@@ -19,7 +19,7 @@ from studio_plugins.gan_breeding.params import BreedParams
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
 
 from studio.core.batch import load_job, run_job
-from studio.core.image import load_image
+from studio.core.image import load_image, to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStore
@@ -60,7 +60,13 @@ def breed(store: ModelStore, size: int = SIDE, **values):
 
 
 def pixels(frame) -> np.ndarray:
-    return frame.image[..., :3].astype(np.int16)
+    return to_uint8(frame.image[..., :3]).astype(np.int16)
+
+
+def alone(store: ModelStore, **values) -> np.ndarray:
+    """The 8-bit picture (H, W, 3) of an image-mode run's recipe, rendered alone at the generator's size: what a
+    child, a walk frame or a file of the same styles holds (the image mode's own picture keeps 16 bits)."""
+    return render_recipe(from_store(store, TINY), breed(store, **values)[0].info["recipe"])
 
 
 def test_the_manifest_is_discovered_with_its_models(registry):
@@ -76,19 +82,19 @@ def test_a_seed_gives_the_same_pixels_and_another_seed_others(store):
     first, outputs = breed(store, seed=3)
     again, _ = breed(store, seed=3)
     other, _ = breed(store, seed=4)
-    assert first.image.shape == (SIDE, SIDE, 4) and not outputs
+    assert first.image.shape == (SIDE, SIDE, 4) and first.image.dtype == np.uint16 and not outputs
     assert np.array_equal(first.image, again.image)
     assert np.abs(pixels(first) - pixels(other)).mean() > 1
     assert first.info["models"][0]["id"] == TINY, "the load is recorded for the recipe"
     generator = from_store(store, TINY)
-    assert np.array_equal(render_recipe(generator, first.info["recipe"]), first.image[..., :3])
+    assert np.array_equal(render_recipe(generator, first.info["recipe"], 16), first.image[..., :3])
 
 
 def test_the_styles_parameter_renders_a_bred_picture_exactly_and_refuses_styles_of_another_shape(store):
     recipe = breed(store, seed=5)[0].info["recipe"]
     styles = np.asarray(recipe["ws"], np.float32) * np.float32(1.1)
     final, _ = breed(store, seed=3, styles=styles_to_text(styles))
-    expected = render_recipe(from_store(store, TINY), recipe | {"ws": styles.tolist(), "noise_seed": 3})
+    expected = render_recipe(from_store(store, TINY), recipe | {"ws": styles.tolist(), "noise_seed": 3}, 16)
     assert np.array_equal(final.image[..., :3], expected), "the styles round-trip exactly, the seed is the noise"
     assert np.array_equal(np.asarray(final.info["recipe"]["ws"], np.float32), styles)
     with pytest.raises(ParamError, match=r"styles: 3 numbers, but tiny_gan takes .* choose that one"):
@@ -99,7 +105,17 @@ def test_the_picture_is_scaled_to_the_size_and_fits_a_canvas_that_is_not_square(
     ctx = RunContext(device="cpu", models=store)
     final = drive(run(BreedParams(generator=TINY, seed=3, size=64), Inputs(48, 24), ctx), ctx)
     assert final.image.shape == (32, 64, 4)
-    assert (final.image[:, :16, 3] == 0).all() and (final.image[:, 16:48, 3] == 255).all()
+    assert (final.image[:, :16, 3] == 0).all() and (final.image[:, 16:48, 3] == 65535).all()
+
+
+def test_an_enlarged_picture_keeps_16_bits_so_its_colour_fields_do_not_band(store):
+    final, _ = breed(store, size=8 * SIDE, seed=3)
+    assert final.image.dtype == np.uint16
+    levels = [len(np.unique(final.image[..., channel])) for channel in range(3)]
+    assert min(levels) > 256, f"{levels} levels: an 8-bit picture has 256 at most"
+    eight_bits = fit(alone(store, seed=3), (8 * SIDE, 8 * SIDE))
+    # the 8-bit picture is quantized before it is enlarged, this one after: they may differ by a level
+    assert np.abs(to_uint8(final.image).astype(int) - eight_bits.astype(int)).max() <= 1, "the same picture, finer"
 
 
 def test_children_make_a_grid_and_a_file_each_that_stray_further_with_more_mutation(store):
@@ -108,21 +124,21 @@ def test_children_make_a_grid_and_a_file_each_that_stray_further_with_more_mutat
         final, outputs = breed(store, seed=3, mode="children", children=3, mutation=mutation)
         assert sorted(outputs) == [f"children/child-{index:02d}.png" for index in range(1, 9)]
         assert final.image.shape == (SIDE, SIDE, 4) and len(final.info["children"]) == 8
-        parent = breed(store, seed=3)[0].image[..., :3].astype(np.int16)
+        parent = alone(store, seed=3).astype(np.int16)
         kids = np.stack([output.image[..., :3] for output in outputs.values()]).astype(np.int16)
         distances.append(np.abs(kids - parent).mean())
     assert distances[0] < distances[1] < distances[2]
 
     big, _ = breed(store, size=3 * 17 + 1, seed=3, mode="children", children=3)
     cell = big.image[18:34, 18:34, :3]
-    assert np.array_equal(cell, breed(store, seed=3)[0].image[..., :3]), "the parent is the middle cell"
+    assert np.array_equal(cell, alone(store, seed=3)), "the parent is the middle cell"
 
 
 def test_a_walk_goes_from_one_seed_to_the_other_and_makes_a_gif_and_webp(store):
     final, outputs = breed(store, seed=3, mode="walk", walk_seed=5, walk_steps=20, easing="ease-in-out", fps=10)
     frames = [outputs[f"walk/frame-{index:03d}.png"].image for index in range(1, 21)]
-    assert np.array_equal(frames[0], breed(store, seed=3)[0].image), "batched frames render as alone"
-    assert np.array_equal(frames[-1], breed(store, seed=5)[0].image)
+    assert np.array_equal(frames[0][..., :3], alone(store, seed=3)), "batched frames render as alone"
+    assert np.array_equal(frames[-1][..., :3], alone(store, seed=5))
     assert np.array_equal(final.image, frames[0])
     with Image.open(io.BytesIO(outputs["walk/walk.gif"].data)) as gif:  # equal frames merge, keeping their time
         assert sum(frame.info["duration"] for frame in ImageSequence.Iterator(gif)) == 20 * 100
@@ -154,7 +170,7 @@ def test_a_walk_to_bred_styles_and_a_loop_through_them_make_a_strip_and_return_t
     styles = [np.asarray(recipe["ws"], np.float32) for recipe in recipes]
     final, outputs = breed(store, seed=3, mode="walk", walk_styles=styles_to_text(styles[0]), walk_steps=4)
     assert np.array_equal(
-        outputs["walk/frame-004.png"].image, breed(store, seed=3, styles=styles_to_text(styles[0]))[0].image
+        outputs["walk/frame-004.png"].image[..., :3], alone(store, seed=3, styles=styles_to_text(styles[0]))
     )
     strip = outputs["walk/strip.png"]
     assert strip.kind == "document" and strip.image.shape == (SIDE + 2, 4 * (SIDE + 1) + 1, 3)
@@ -168,10 +184,10 @@ def test_a_walk_to_bred_styles_and_a_loop_through_them_make_a_strip_and_return_t
     )
     frames = [looped[f"walk/frame-{index:03d}.png"].image for index in range(1, 10)]
     assert "walk/frame-010.png" not in looped and looped["walk/strip.png"].image.shape[1] == 9 * (SIDE + 1) + 1
-    stops = [breed(store, seed=3, styles=text)[0].image for text in ("", *map(styles_to_text, styles))]
+    stops = [alone(store, seed=3, styles=text) for text in ("", *map(styles_to_text, styles))]
     for index, stop in zip((0, 3, 6), stops, strict=True):
-        assert np.array_equal(frames[index], stop), "each picture is a frame, the start first"
-    start = stops[0][..., :3].astype(np.int16)
+        assert np.array_equal(frames[index][..., :3], stop), "each picture is a frame, the start first"
+    start = stops[0].astype(np.int16)
     assert np.abs(frames[-1][..., :3] - start).mean() < np.abs(frames[6][..., :3] - start).mean(), "back to the start"
     with pytest.raises(ParamError, match="walk_styles: 2 pictures, but a walk that does not loop goes to one"):
         breed(store, seed=3, mode="walk", walk_styles=styles_to_text(np.stack(styles)))
