@@ -105,6 +105,24 @@ def test_new_command_after_undo_drops_redo_and_clean_marker():
     assert not doc.history.is_clean
 
 
+def test_a_save_that_finishes_later_marks_the_state_it_started_from_as_saved():
+    doc = Document(2, 2)
+    mask = np.zeros((2, 2), np.uint8)
+    doc.history.push(AddLayer("a", Layer("a", LayerKind.MASK, mask)))
+    started_at = doc.history.index
+    doc.history.push(AddLayer("b", Layer("b", LayerKind.MASK, mask)))  # made while the file was written
+    doc.history.set_clean(started_at)
+    assert not doc.history.is_clean
+    doc.history.undo()
+    assert doc.history.is_clean
+    doc.history.undo()
+    doc.history.push(AddLayer("c", Layer("c", LayerKind.MASK, mask)))
+    doc.history.set_clean(2)  # that state is gone: nothing counts as saved
+    assert not doc.history.is_clean
+    doc.history.undo()
+    assert not doc.history.is_clean
+
+
 def test_history_limit_drops_oldest():
     doc = Document(2, 2)
     doc.history.limit = 3

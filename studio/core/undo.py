@@ -117,9 +117,12 @@ class History(Generic[T]):
         """Descriptions of every command, oldest first."""
         return [c.text for c in self._commands]
 
-    def set_clean(self) -> None:
-        """Mark the current state as saved."""
-        self._clean_index = self._index
+    def set_clean(self, index: int | None = None) -> None:
+        """Mark the state after ``index`` commands (default: the current one) as saved: a save that started then
+        finished later. Ignored when the commands since that state are gone (undone and replaced)."""
+        if index is None:
+            index = self._index
+        self._clean_index = index if index <= len(self._commands) else None
         self.changed.emit()
 
     def mark_modified(self) -> None:

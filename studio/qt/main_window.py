@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("Studio", "Studio")
         self.autosaver = autosaver or Autosaver()
         self._autosaving: JobHandle | None = None
+        self._saving: JobHandle | None = None
         self.registry = registry or discover_plugins()
         self.open_documents: list[OpenDocument] = []
         self.current: OpenDocument | None = None
@@ -298,8 +299,10 @@ class MainWindow(QMainWindow):
         self._action(file, "Open &Sample Picture", self.open_sample)
         self._action(file, "Import as &Layer…", self.import_layer_dialog, "Ctrl+Shift+I")
         file.addSeparator()
-        self._action(file, "&Save Project", self.save_action, QKeySequence.StandardKey.Save)
-        self._action(file, "Save Project &As…", self.save_as_dialog, QKeySequence.StandardKey.SaveAs)
+        self._action(file, "&Save Project", lambda: self.save_action(wait=False), QKeySequence.StandardKey.Save)
+        self._action(
+            file, "Save Project &As…", lambda: self.save_as_dialog(wait=False), QKeySequence.StandardKey.SaveAs
+        )
         self._action(file, "&Export Image…", self.export_dialog, "Ctrl+E", "Export the flattened image")
         self._action(file, "&Batch Render…", self.show_batch_dialog, tip="Render the active layer's recipe over images")
         self._action(
@@ -471,6 +474,7 @@ class MainWindow(QMainWindow):
         opened = self._open_document_of(doc)
         if opened is None:
             return True
+        self.wait_for_save()  # it may be this document's, which is then saved
         if not doc.history.is_clean:
             self._show_tab(opened)
             if not self.confirm_discard():
@@ -592,25 +596,61 @@ class MainWindow(QMainWindow):
         self.doc.history.push(AddLayer(f"Import {Path(path).name}", layer))
         return True
 
-    def save_project_to(self, path: Path) -> bool:
-        if self.doc is None:
+    def save_project_to(self, path: Path, *, wait: bool = True) -> bool:
+        """Save the current document as a project at ``path`` (the suffix added when missing). A snapshot taken now
+        is written on the ``save`` lane, so the window does not wait for it; edits made meanwhile stay unsaved.
+
+        With ``wait`` (closing, scripts, tests) blocks until it is written and returns whether it was; else returns
+        whether the save started, and an error box or the status bar tells how it went.
+        """
+        opened = self.current
+        if opened is None:
             return False
         path = Path(path)
         if path.suffix.lower() != PROJECT_SUFFIX:
             path = path.with_suffix(PROJECT_SUFFIX)
-        try:
-            save_project(self.doc, path)
-        except OSError as exc:
-            self.show_error("Cannot save", str(exc))
+        if self._saving is not None and not wait:
+            self.statusBar().showMessage("The project is still being saved: save again when it is.", 8000)
             return False
-        self.project_path = path
-        self.doc.name = path.name
-        self.doc.file_path = path
-        self.doc.history.set_clean()
-        self._discard_autosave(self.doc)
-        self._add_recent(path)
-        self.statusBar().showMessage(f"Saved {path}", 5000)
-        return True
+        self.wait_for_save()
+        doc, snapshot, index = opened.doc, opened.doc.snapshot(), opened.doc.history.index
+        saved: list[bool] = []
+
+        def done(_result: object, error: BaseException | None) -> None:
+            self._saving = None
+            saved.append(error is None)
+            if error is not None:
+                if not isinstance(error, OSError):
+                    log.error("saving %s failed", path, exc_info=error)
+                self.show_error("Cannot save", describe_error(error))
+                return
+            opened.project_path, doc.name, doc.file_path = path, path.name, path
+            doc.history.set_clean(index)
+            self._discard_autosave(doc)
+            self._add_recent(path)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+        self._saving = self.jobs.run_task(
+            f"Save {path.name}",
+            lambda _progress, _cancelled: save_project(snapshot, path),
+            done,
+            device="cpu",
+            lane="save",
+        )
+        if not wait:
+            return True
+        self.jobs.wait(self._saving)
+        return saved == [True]
+
+    @property
+    def saving(self) -> bool:
+        """Whether a project is being saved."""
+        return self._saving is not None
+
+    def wait_for_save(self) -> None:
+        """Block until the project being saved (if any) is written and reported."""
+        if self._saving is not None:
+            self.jobs.wait(self._saving)
 
     def export_to(self, path: Path, quality: int = 95) -> bool:
         """Write the flattened image and wait for it (for scripts and tests); the format follows the suffix.
@@ -722,15 +762,16 @@ class MainWindow(QMainWindow):
         if path:
             self.import_layer(Path(path))
 
-    def save_action(self) -> bool:
+    def save_action(self, *, wait: bool = True) -> bool:
+        """Save the current document where it was saved before, else ask where (see :meth:`save_project_to`)."""
         if self.project_path is not None:
-            return self.save_project_to(self.project_path)
-        return self.save_as_dialog()
+            return self.save_project_to(self.project_path, wait=wait)
+        return self.save_as_dialog(wait=wait)
 
-    def save_as_dialog(self) -> bool:
+    def save_as_dialog(self, *, wait: bool = True) -> bool:
         start = str(Path(self.last_dir()) / f"{Path(self.doc.name).stem if self.doc else 'untitled'}{PROJECT_SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self, "Save project", start, f"Studio projects (*{PROJECT_SUFFIX})")
-        return bool(path) and self.save_project_to(Path(path))
+        return bool(path) and self.save_project_to(Path(path), wait=wait)
 
     def export_dialog(self) -> None:
         self.print_actions.export_dialog()
@@ -1174,6 +1215,7 @@ class MainWindow(QMainWindow):
         if self.print_actions.close_after_export():  # an export is being written: close once it is complete
             event.ignore()
             return
+        self.wait_for_save()
         for opened in list(self.open_documents):
             if not opened.doc.history.is_clean:
                 self._show_tab(opened)

@@ -253,3 +253,40 @@ def test_a_16_bit_layer_reaches_a_16_bit_export_with_its_16_bits(window, tmp_pat
     flat = load_image(tmp_path / "flat.png").pixels
     assert flat.dtype == np.uint8
     np.testing.assert_array_equal(flat[..., :3], to_uint8(gradient[..., :3]))
+
+
+def test_starting_a_save_of_a_print_size_document_returns_at_once(window, qtbot, print_layers, monkeypatch, tmp_path):
+    from studio.qt import main_window
+
+    doc = print_document(print_layers)
+    window.set_document(doc, None)
+    given = []
+    monkeypatch.setattr(main_window, "save_project", lambda snapshot, path: given.append(snapshot))
+    started, seconds = timed(lambda: window.save_project_to(tmp_path / "poster.studio", wait=False))
+    qtbot.waitUntil(lambda: not window.saving, timeout=TIMEOUT_MS)
+    print(f"save at {PRINT_SIZE} x {PRINT_SIZE}: {seconds * 1000:.1f} ms")
+    assert started and seconds < START_S
+    assert shares_every_tile(given[0], doc) and doc.history.is_clean
+
+
+def test_a_save_writes_the_document_as_it_was_when_it_started_and_later_edits_stay_unsaved(
+    window, qtbot, monkeypatch, tmp_path
+):
+    from studio.qt import main_window
+
+    doc = small_document()
+    window.set_document(doc, None)
+    paint(doc)
+    expected = doc.composite()
+    release, calls = gate(monkeypatch, main_window, "save_project")
+    path = tmp_path / "art.studio"
+    assert window.save_project_to(path, wait=False)
+    qtbot.waitUntil(lambda: len(calls) == 1)
+    assert not window.save_project_to(path, wait=False), "one save at a time"
+    paint(doc)  # while the file is written
+    release.set()
+    qtbot.waitUntil(lambda: not window.saving, timeout=TIMEOUT_MS)
+    np.testing.assert_array_equal(load_project(path).composite(), expected)
+    assert window.project_path == path and not doc.history.is_clean, "the edit made while saving is not in the file"
+    doc.history.undo()
+    assert doc.history.is_clean, "undoing it returns to what was saved"
