@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.blank import BACKGROUNDS
 from studio.core.print_size import PRESET_TITLES, PRESETS
+from studio.qt.printing.widgets import colour_depth_box
 
 RESOURCES = Path(__file__).parent / "resources"
 SAMPLE_PICTURE = RESOURCES / "sample-chelsea.jpg"
@@ -78,10 +79,7 @@ class NewDocumentForm(QWidget):
             spin.valueChanged.connect(self._size_edited)
         self.background = QComboBox()
         self.background.addItems(list(BACKGROUNDS))
-        self.depth = QComboBox()
-        self.depth.addItem("8 bits per channel", 8)
-        self.depth.addItem("16 bits per channel", 16)
-        self.depth.setToolTip("16 bits keeps smooth gradients smooth in print; the layers take twice the memory.")
+        self.depth = colour_depth_box()
         form.addRow("Preset", self.preset)
         form.addRow("Width", self.width_spin)
         form.addRow("Height", self.height_spin)

@@ -534,3 +534,16 @@ def test_file_dialogs_start_in_the_documents_folder(open_window, window, qtbot, 
 def record_call(started, name, args):
     started.append(Path(args[2]))
     return ([], "") if name == "getOpenFileNames" else "" if name == "getExistingDirectory" else ("", "")
+
+
+def test_a_new_print_document_can_hold_16_bits(window, monkeypatch):
+    def choose(dialog: NewPrintDocumentDialog) -> bool:
+        dialog.editor.preset.setCurrentIndex(dialog.editor.preset.findData("a4"))
+        dialog.editor.ppi.setCurrentText("10")
+        dialog.depth.setCurrentIndex(dialog.depth.findData(16))
+        return True
+
+    monkeypatch.setattr(NewPrintDocumentDialog, "exec", choose)
+    window.print_actions.new_document_dialog()
+    assert window.doc.print_spec.name == "a4"
+    assert window.doc.bit_depth == 16 and window.doc.layers[0].bit_depth == 16

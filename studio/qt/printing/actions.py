@@ -137,7 +137,7 @@ class PrintActions(QObject):
     def new_document_dialog(self) -> None:
         dialog = NewPrintDocumentDialog(self.parent_widget)
         if dialog.exec():
-            self.new_document(dialog.editor.spec(), dialog.background.currentText())
+            self.new_document(dialog.editor.spec(), dialog.background.currentText(), dialog.depth.currentData())
 
     def fit(self, spec: PrintSpec, mode: str, fill: tuple[int, int, int, int] = (255, 255, 255, 255)) -> None:
         doc = self.host.doc

@@ -19,9 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.blank import BACKGROUNDS
 from studio.core.print_size import PPI_CHOICES, PRESET_TITLES, PRESETS, UNITS, PrintSpec
 from studio.core.printing import FIT_MODES, MIN_PRINT_PPI, FitMode, picture_ppi
-from studio.qt.printing.widgets import dialog_buttons
+from studio.qt.printing.widgets import colour_depth_box, dialog_buttons
 
 CUSTOM = "custom"
 FIT_TITLES = {
@@ -219,9 +220,11 @@ class NewPrintDocumentDialog(QDialog):
         self.editor = PrintSpecEditor(spec)
         layout.addWidget(self.editor)
         self.background = QComboBox()
-        self.background.addItems(["White", "Black", "Transparent"])
+        self.background.addItems(list(BACKGROUNDS))
+        self.depth = colour_depth_box()
         row = QFormLayout()
         row.addRow("Background", self.background)
+        row.addRow("Colour depth", self.depth)
         layout.addLayout(row)
         layout.addWidget(dialog_buttons(self, "Create"))
 

@@ -11,6 +11,15 @@ from studio.core.colour import find_profiles, profile_description
 from studio.qt.file_dialogs import start_folder
 
 
+def colour_depth_box() -> QComboBox:
+    """The choice of a new document's bits per channel (``currentData()``: 8 or 16)."""
+    box = QComboBox()
+    box.addItem("8 bits per channel", 8)
+    box.addItem("16 bits per channel", 16)
+    box.setToolTip("16 bits keeps smooth gradients smooth in print; the layers take twice the memory.")
+    return box
+
+
 def dialog_buttons(dialog: QDialog, ok_text: str = "OK") -> QDialogButtonBox:
     """OK (labelled ``ok_text``) and Cancel buttons that accept or reject ``dialog``."""
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
