@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from studio.core.errors import describe_error
 from studio.core.history import AddLayer
 from studio.core.image import SUPPORTED_SUFFIXES, ImageError, file_bit_depth, load_image, save_image, to_uint8
 from studio.core.inputs import InputError, Inputs
-from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobState
+from studio.core.jobs import EngineError, Frame, JobEvent, JobFn, JobHandle, JobState, RunContext
 from studio.core.models.store import ModelStore
 from studio.core.outputs import Output, OutputFolder
 from studio.core.params import mask_reach, output_size
@@ -69,7 +69,7 @@ from studio.qt.navigator import Navigator, ScrolledCanvas
 from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import PluginPanel
 from studio.qt.printing.actions import PrintActions
-from studio.qt.rerender import RerenderDialog, RerenderPlan, rerender_plan
+from studio.qt.rerender import RerenderDialog, rerender_plan
 from studio.qt.tool_bar import ToolOptionsBar
 from studio.qt.training_panel import TrainingPanel
 from studio.qt.welcome import SAMPLE_PICTURE, NewDocument, NewDocumentDialog, WelcomeView
@@ -882,8 +882,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{manifest.title} at {size[0]} × {size[1]}: the result opens as a new document")
 
         def open_result(frame: Frame, files: OutputFolder) -> None:
-            plan = RerenderPlan(manifest, params, inputs(), size)
-            self._open_rerender(plan, frame, files, source, manifest.title)
+            self._open_rerender(manifest, params, inputs(), size, frame, files, source, manifest.title)
 
         return self._start_job(manifest, job, params, inputs, f"{manifest.title} at {size[0]} × {size[1]}", open_result)
 
@@ -986,40 +985,51 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot re-render", str(exc))
             return None
         width, height = plan.size
-        if plan.notes:
-            self.statusBar().showMessage(f"Re-rendering {layer.name}: {'; '.join(plan.notes)}", 10000)
         same_size = plan.size == (self.doc.width, self.doc.height)
         source = self.doc
 
         def open_result(frame: Frame, files: OutputFolder) -> None:
-            self._open_rerender(plan, frame, files, source, layer.name)
+            self._open_rerender(plan.manifest, plan.params, plan.inputs, plan.size, frame, files, source, layer.name)
 
-        job = job_function(plan.manifest, plan.params, plan.inputs)
+        def job(ctx: RunContext) -> Iterator[Frame]:
+            if plan.notes:  # the inputs are read here, on the worker
+                yield ctx.frame(0.0, message=f"Re-rendering {layer.name}: {'; '.join(plan.notes)}")
+            yield from job_function(plan.manifest, plan.params, plan.inputs)(ctx)
+
         title = f"{plan.manifest.title} at {width} × {height}"
         return self._start_job(
             plan.manifest, job, plan.params, lambda: plan.inputs, title, None if same_size else open_result
         )
 
     def _open_rerender(
-        self, plan: RerenderPlan, frame: Frame, files: OutputFolder, source: Document, layer_name: str
+        self,
+        manifest: PluginManifest,
+        params: Any,
+        inputs: Inputs,
+        size: tuple[int, int],
+        frame: Frame,
+        files: OutputFolder,
+        source: Document,
+        layer_name: str,
     ) -> None:
-        """A re-render at another size as a new document: the picture it was made from, resized, and the result."""
+        """A run at another ``size`` (a re-render, or a run whose size parameter asks for one) as a new document:
+        the picture it was made from, resized, and the result."""
         from PIL import Image
 
         if frame.image is None:
-            raise EngineError(f"{plan.manifest.title} finished without an image")
+            raise EngineError(f"{manifest.title} finished without an image")
         pixels = to_rgba(frame.image)
-        width, height = plan.size
+        width, height = size
         if pixels.shape[:2] != (height, width):
-            raise EngineError(f"{plan.manifest.title} made {pixels.shape[1]}x{pixels.shape[0]}, not {width}x{height}")
+            raise EngineError(f"{manifest.title} made {pixels.shape[1]}x{pixels.shape[0]}, not {width}x{height}")
         doc = Document(width, height, f"{Path(source.name).stem} {width}×{height}")
-        if plan.inputs.image is not None:
-            below = Image.fromarray(plan.inputs.image, "RGBA").resize(plan.size, Image.Resampling.LANCZOS)
+        if inputs.image is not None:
+            below = Image.fromarray(inputs.image, "RGBA").resize(size, Image.Resampling.LANCZOS)
             doc.insert_layer(Layer("Source (resized)", LayerKind.RASTER, np.asarray(below).copy()))
-        recipe = make_recipe(plan.manifest, plan.params, plan.inputs, frame)
-        pixels = np.ascontiguousarray(confine(pixels, plan.inputs, mask_reach(plan.params)))
+        recipe = make_recipe(manifest, params, inputs, frame)
+        pixels = np.ascontiguousarray(confine(pixels, inputs, mask_reach(params)))
         result = Layer(layer_name, LayerKind.RASTER, pixels, recipe=recipe)
-        self._add_results(doc, f"{plan.manifest.title} at {width} × {height}", [result], frame.outputs, files)
+        self._add_results(doc, f"{manifest.title} at {width} × {height}", [result], frame.outputs, files)
         self._open_new_document(doc)
 
     def _apply_result(self, job: ActiveJob, frame: Frame) -> None:

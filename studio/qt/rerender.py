@@ -8,6 +8,7 @@ the layers below it, its mask and label map, and its extra pictures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.document import Document, Layer, LayerKind, pixels_digest
-from studio.core.image import ImageError
-from studio.core.inputs import InputError, Inputs, as_kind
+from studio.core.inputs import Inputs, as_kind
 from studio.core.params import make_params, output_size, param_fields, role_field
 from studio.core.plugin import PluginManifest, PluginRegistry
 from studio.core.run import build_inputs
@@ -36,13 +36,29 @@ MAX_LONG_SIDE = 32768
 
 @dataclass(frozen=True)
 class RerenderPlan:
-    """What re-rendering a layer runs: the plugin, its parameters, its inputs and the result's size."""
+    """What re-rendering a layer runs: the plugin, its parameters and the result's size, and the snapshot of the
+    document its inputs are read from. The inputs and the notes on them are worked out on first use (on the
+    job's worker thread: that flattens the layers below and compares digests)."""
 
     manifest: PluginManifest
     params: Any
-    inputs: Inputs
     size: tuple[int, int]
-    notes: tuple[str, ...] = ()
+    source: Document
+    layer_id: str
+
+    @property
+    def inputs(self) -> Inputs:
+        """What the run reads; InputError (or ImageError for an extra picture) when it cannot be read."""
+        return self._inputs_and_notes[0]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What differs from the run that made the layer (changed layers below, a mask or file gone)."""
+        return self._inputs_and_notes[1]
+
+    @cached_property
+    def _inputs_and_notes(self) -> tuple[Inputs, tuple[str, ...]]:
+        return _read_inputs(self.source, self.source.layer(self.layer_id), self.manifest)
 
 
 def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -62,9 +78,9 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
     """The job that makes ``layer`` again at ``long_side`` px; ValueError says why it cannot be re-rendered.
 
     The parameters and seed are the recipe's with the parameter of the ``size``
-    role replaced; the inputs are built as for any run: the layers below it, the
-    mask and label map it used (found by their digests) and the extra pictures
-    it read (from their files).
+    role replaced; the inputs are built as for any run (from a snapshot of ``doc``
+    taken now, when first read): the layers below it, the mask and label map it
+    used (found by their digests) and the extra pictures it read (from their files).
     """
     recipe = layer.recipe
     if recipe is None:
@@ -85,6 +101,14 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
     if recipe.seed is not None and seed_field is not None:
         values[seed_field.name] = recipe.seed
     params = make_params(params_class, values)
+    size = output_size(doc.width, doc.height, params)
+    return RerenderPlan(manifest, params, size, doc.snapshot(), layer.id)
+
+
+def _read_inputs(doc: Document, layer: Layer, manifest: PluginManifest) -> tuple[Inputs, tuple[str, ...]]:
+    """The inputs of re-rendering ``layer`` and the notes on what differs from the run that made it."""
+    recipe = layer.recipe
+    assert recipe is not None
     notes = []
     provided: dict[str, Any] = {}
     if manifest.reads("image"):
@@ -102,11 +126,7 @@ def rerender_plan(doc: Document, layer: Layer, registry: PluginRegistry, long_si
                 provided[name] = path
             else:
                 notes.append(f"{path} is gone, so it is made without its {name.replace('_', ' ')}")
-    try:
-        inputs = build_inputs(manifest, provided, (doc.width, doc.height))
-    except (InputError, ImageError) as exc:
-        raise ValueError(str(exc)) from exc
-    return RerenderPlan(manifest, params, inputs, output_size(doc.width, doc.height, params), tuple(notes))
+    return build_inputs(manifest, provided, (doc.width, doc.height)), tuple(notes)
 
 
 def _recipe_layer(doc: Document, kind: LayerKind, name: str, digest: str) -> np.ndarray | None:

@@ -20,6 +20,7 @@ from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.params import make_params
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.project import save_project
+from studio.qt import rerender
 from studio.qt.canvas import Tool
 
 PLUGINS = [
@@ -179,8 +180,12 @@ def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, 
     qtbot.waitUntil(lambda: window.job is None, timeout=30000)
     small = window.doc.layers[-1]
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    read_in = []
+    read = rerender._read_inputs
+    monkeypatch.setattr(rerender, "_read_inputs", lambda *a: read_in.append(threading.current_thread()) or read(*a))
     assert window.rerender_layer(small.id, 512) is not None
     qtbot.waitUntil(lambda: window.job is None, timeout=30000)
+    assert read_in and threading.main_thread() not in read_in, "the layers below are flattened on the worker"
     big = window.doc.layers[-1]
     assert (window.doc.width, window.doc.height) == (512, 384) and big.recipe.params["size"] == 512
     assert big.recipe.seed == 3
