@@ -12,7 +12,8 @@ from __future__ import annotations
 import gc
 import time
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 
 INTERVAL_MS = 500
 FULL_CHECK_S = 10.0
@@ -36,7 +37,11 @@ class GuiThreadCollector(QObject):
 
     def collect(self) -> None:
         """Collect the oldest generation whose threshold was crossed (none if none was); the oldest only once it
-        has grown by a quarter since it was last collected, as Python's own collector does."""
+        has grown by a quarter since it was last collected, as Python's own collector does. Nothing while a mouse
+        button is held: a collection after a burst of objects (a job importing torch makes some 240,000) takes
+        100 ms or more, and a stroke or a drag would stutter."""
+        if QGuiApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            return
         counts, thresholds = gc.get_count(), gc.get_threshold()
         crossed = [generation for generation in range(3) if counts[generation] > thresholds[generation]]
         if crossed and crossed[-1] == 2:

@@ -502,3 +502,21 @@ def test_a_full_collection_waits_until_the_oldest_generation_grew_by_a_quarter(w
     clock[0] += garbage.FULL_CHECK_S
     collector.collect()
     assert collected == [2, 1, 1, 2]
+
+
+def test_no_collection_while_a_mouse_button_is_held(window, monkeypatch):
+    """A collection after a burst of objects takes 100 ms or more: not in the middle of a stroke or a drag."""
+    from PySide6.QtGui import QGuiApplication
+
+    from studio.qt import garbage
+
+    collector = QCoreApplication.instance().findChild(garbage.GuiThreadCollector)
+    collected: list[int] = []
+    monkeypatch.setattr(garbage.gc, "get_count", lambda: (gc.get_threshold()[0] + 1, 0, 0))
+    monkeypatch.setattr(garbage.gc, "collect", lambda generation=2: collected.append(generation))
+    monkeypatch.setattr(QGuiApplication, "mouseButtons", staticmethod(lambda: Qt.MouseButton.LeftButton))
+    collector.collect()
+    assert collected == []
+    monkeypatch.setattr(QGuiApplication, "mouseButtons", staticmethod(lambda: Qt.MouseButton.NoButton))
+    collector.collect()
+    assert collected == [0]
