@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
+from superqt.utils import FunctionWorker, create_worker
 
 from studio.core.document import Document, Layer, LayerKind, LayerLockedError, Region, is_opaque
 from studio.core.image import to_uint8
@@ -138,6 +139,8 @@ class Canvas(QWidget):
         self._selection: list[QPointF] = []  # the rectangle's corners or the lasso's points, in image pixels
         self._subtract = False
         self._add = False
+        self._wands: list[FunctionWorker] = []
+        """Magic wand clicks being worked out (kept so their workers live until they report)."""
         self._ants: list[QLineF] = []  # the document selection's outline, in image pixels
         self._ants_phase = 0
         self._ants_timer = QTimer(self)
@@ -597,9 +600,7 @@ class Canvas(QWidget):
             self._subtract = bool(modifiers & Qt.KeyboardModifier.AltModifier)
             self._add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
             if tool is Tool.MAGIC_WAND:
-                x, y = math.floor(point.x()), math.floor(point.y())
-                picture = self.doc.composite(dtype=np.dtype(np.uint8))  # the tolerance is in 8-bit levels
-                self._select(magic_wand(picture, x, y, self.tools.tolerance))
+                self._wand(math.floor(point.x()), math.floor(point.y()))
             else:
                 self._selection = [point, point]
             return
@@ -717,19 +718,46 @@ class Canvas(QWidget):
             selected = polygon_mask(points, *size)
         self._update_selection(QRectF())
         self._selection = []
-        self._select(selected)
+        self._select(selected, self._subtract, self._add)
 
-    def _select(self, selected: np.ndarray) -> None:
-        """Fill ``selected`` into the active mask, or the active label map with the current label (Alt held: clear
-        them); on a picture layer, make it the selection (Shift: add to it, Alt: take it away). One undo step."""
+    def _wand(self, x: int, y: int) -> None:
+        """The magic wand at (x, y): the region is found on a worker thread (it flattens the whole picture, from a
+        snapshot), then selected as the click's modifiers said, if the document is still the one clicked."""
+        assert self.doc is not None
+        doc, snapshot, tolerance = self.doc, self.doc.snapshot(), self.tools.tolerance
+        subtract, add = self._subtract, self._add
+
+        def region() -> np.ndarray:
+            picture = snapshot.composite(dtype=np.dtype(np.uint8))  # the tolerance is in 8-bit levels
+            return magic_wand(picture, x, y, tolerance)
+
+        def chosen(selected: np.ndarray) -> None:
+            self._wands.remove(worker)
+            if self.doc is doc and selected.shape == (doc.height, doc.width):
+                self._select(selected, subtract, add)
+
+        worker = create_worker(region)
+        worker.returned.connect(chosen)
+        self._wands.append(worker)
+        worker.start()
+
+    @property
+    def finding_region(self) -> bool:
+        """Whether a magic wand click is still being worked out."""
+        return bool(self._wands)
+
+    def _select(self, selected: np.ndarray, subtract: bool, add: bool) -> None:
+        """Fill ``selected`` into the active mask, or the active label map with the current label (``subtract``:
+        clear them); on a picture layer, make it the selection (``add`` to it, or ``subtract`` from it). One undo
+        step."""
         assert self.doc is not None
         active = self.doc.active_layer
         if active is not None and active.kind is not LayerKind.RASTER and active.visible:
             if not self._unlocked(active):
                 return
-            command = fill_shape(active, selected, self._subtract, self.tools.label)
+            command = fill_shape(active, selected, subtract, self.tools.label)
         else:
-            how = Combine.SUBTRACT if self._subtract else Combine.ADD if self._add else Combine.REPLACE
+            how = Combine.SUBTRACT if subtract else Combine.ADD if add else Combine.REPLACE
             command = select(self.doc, selected, how)
         if command is not None:
             self.doc.history.push(command)

@@ -2,6 +2,7 @@
 turns and flips, previewed adjustments), the selection tools (rectangle, ellipse, lasso, magic wand) and the
 Select menu, copy, cut and paste as a new layer, selection to mask, and a plugin run held to the selection."""
 
+import threading
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from studio.core.models.store import ModelStore
 from studio.core.paint import rectangle_mask
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 from studio.core.selection import ellipse_mask
+from studio.qt import canvas
 from studio.qt.canvas import Tool
 from studio.qt.image_dialogs import AdjustDialog, SizeDialog
 from studio.qt.rerender import rerender_plan
@@ -200,17 +202,23 @@ def test_an_adjustment_previews_live_cancel_restores_exactly_and_ok_is_one_undo_
     np.testing.assert_array_equal(layer.pixels, before)
 
 
-def test_the_magic_wand_selects_the_touching_region_of_one_colour_only(window, doc, qtbot):
+def test_the_magic_wand_selects_the_touching_region_of_one_colour_only(window, doc, qtbot, monkeypatch):
+    found_in = []
+    wand = canvas.magic_wand
+    monkeypatch.setattr(canvas, "magic_wand", lambda *a: found_in.append(threading.current_thread()) or wand(*a))
     assert not any(action.isVisible() for action in window.tool_bar.wand_only), "the tolerance is the wand's only"
     QTest.keyClick(window.canvas, Qt.Key.Key_W)
     assert window.tools.tool is Tool.MAGIC_WAND and all(action.isVisible() for action in window.tool_bar.wand_only)
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=at(window, 5.5, 20.5))
+    qtbot.waitUntil(lambda: not window.canvas.finding_region)  # found on a worker: it flattens the whole picture
     expected = np.zeros((32, 48), np.uint8)
     expected[14:, :24] = 255
     np.testing.assert_array_equal(doc.selection, expected), "the red under the green bar, not the red above it"
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, at(window, 5.5, 2.5))
+    qtbot.waitUntil(lambda: not window.canvas.finding_region)
     expected[:10, :24] = 255
     np.testing.assert_array_equal(doc.selection, expected), "Shift adds the red above"
+    assert len(found_in) == 2 and threading.main_thread() not in found_in, "the window never waits for the wand"
     window.canvas.set_zoom(12.0, QPointF(at(window, 24, 12)))
     shot(window, "wand_selection")
     shown = window.canvas.grab().toImage()
