@@ -499,7 +499,7 @@ class BreedPanel(ParamsPanel):
             done(outcome["result"])
             self._show_lineage()
 
-        self.job = self.host.submit(title, make_job, finished)
+        self.job = self.host.submit(title, make_job, finished, reads_document=False)
         return self.job is not None
 
     @staticmethod

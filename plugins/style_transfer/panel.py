@@ -320,9 +320,9 @@ class ContactSheetDialog(QDialog):
             self.folder.setText(folder)
             self.source.setCurrentText(FOLDER)
 
-    def job_factory(self, base: Callable[[], StyleParams]) -> JobFactory:
-        """The dialog's choices as a job factory; ``factory(inputs)`` raises ValueError on a bad folder or
-        bad parameters (``base()`` gives the parameters every style shares)."""
+    def job_factory(self, shared: StyleParams) -> JobFactory:
+        """The dialog's choices (read now) as a job factory; ``factory(inputs)`` raises ValueError on a bad folder
+        (``shared``: the parameters every style shares)."""
         folder = self.folder.text().strip() if self.uses_folder else None
         tile, paint_size = self.tile.value(), self.paint_size.value()
 
@@ -330,7 +330,6 @@ class ContactSheetDialog(QDialog):
             from studio_plugins.style_transfer.common import content_rgb
             from studio_plugins.style_transfer.contact_sheet import folder_styles, preset_styles, render_sheet
 
-            shared = base()
             styles = folder_styles(shared, folder) if folder is not None else preset_styles(shared)
             content = content_rgb(inputs)
             return lambda ctx: render_sheet(content, styles, ctx, tile=tile, paint_size=paint_size)
@@ -386,4 +385,9 @@ class StylePanel(ParamsPanel):
 
     def request_contact_sheet(self, dialog: ContactSheetDialog) -> None:
         """Run the contact-sheet job of ``dialog``'s choices on the document; the sheet opens as a new document."""
-        self.host.submit("Contact sheet", dialog.job_factory(self.params))
+        try:
+            shared = self.params()
+        except ValueError as exc:
+            self.host.message(f"Contact sheet: {exc}")
+            return
+        self.host.submit("Contact sheet", dialog.job_factory(shared))

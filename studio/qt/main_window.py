@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,6 @@ from studio.core.run import (
     confine,
     deferred_inputs,
     deferred_job,
-    inputs_from_document,
     job_function,
     make_recipe,
     result_layer,
@@ -892,19 +892,25 @@ class MainWindow(QMainWindow):
         title: str,
         make_job: Callable[[Inputs], JobFn],
         on_result: Callable[[Frame], None] | None = None,
+        reads_document: bool = True,
     ) -> JobHandle | None:
-        """Run a plugin panel's own job ``make_job(inputs)`` on the open document (see :class:`PanelHost`)."""
+        """Run a plugin panel's own job ``make_job(inputs)`` on the open document (see :class:`PanelHost`): the
+        inputs are built from a snapshot and the job made on the worker thread."""
         if self.doc is None or self._busy():
             return None
-        panel = self.panels[manifest.id]
-        try:
-            inputs = inputs_from_document(self.doc, manifest, self.extras_of(manifest))
-            job = make_job(inputs)
-        except (ValueError, OSError) as exc:
-            panel.show_error(str(exc))
-            return None
+        inputs: Callable[[], Inputs] = functools.partial(Inputs, self.doc.width, self.doc.height)  # its size only
+        if reads_document:
+            try:
+                inputs = deferred_inputs(self.doc, manifest, self.extras_of(manifest))
+            except InputError as exc:
+                self.panels[manifest.id].show_error(str(exc))
+                return None
+
+        def job(ctx: RunContext) -> Iterator[Frame]:
+            yield from make_job(inputs())(ctx)
+
         take = None if on_result is None else lambda frame, _files: on_result(frame)
-        return self._start_job(manifest, job, None, lambda: inputs, title, take)
+        return self._start_job(manifest, job, None, inputs, title, take)
 
     def extras_of(self, manifest: PluginManifest) -> dict[str, str]:
         """The extra pictures chosen in ``manifest``'s panel, by input name."""

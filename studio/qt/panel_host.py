@@ -25,7 +25,8 @@ from studio.core.plugin import PluginManifest
 from studio.core.run import inputs_from_document
 
 JobFactory = Callable[[Inputs], JobFn]
-"""``make_job(inputs)``: a job on the document's inputs; a ValueError or OSError says why it cannot start."""
+"""``make_job(inputs)``: a job on the document's inputs, made on the job's worker thread (read the panel's widgets
+before submitting it); a ValueError or OSError it raises fails the job, and the panel shows its message."""
 
 
 class HostWindow(Protocol):
@@ -45,6 +46,7 @@ class HostWindow(Protocol):
         title: str,
         make_job: JobFactory,
         on_result: Callable[[Frame], None] | None,
+        reads_document: bool = True,
     ) -> JobHandle | None: ...
 
     def extras_of(self, manifest: PluginManifest) -> Mapping[str, str]: ...
@@ -101,16 +103,23 @@ class PanelHost(QObject):
         return self._window.run_plugin(self.manifest, params)
 
     def submit(
-        self, title: str, make_job: JobFactory, on_result: Callable[[Frame], None] | None = None
+        self,
+        title: str,
+        make_job: JobFactory,
+        on_result: Callable[[Frame], None] | None = None,
+        *,
+        reads_document: bool = True,
     ) -> JobHandle | None:
         """Run ``make_job(inputs)`` on the document as the window's job (job bar, canvas previews, Cancel).
 
-        Its final picture becomes a layer and its named outputs become layers, a
-        new document or files, unless ``on_result(frame)`` takes the final frame.
-        None when nothing started (another job runs, or the job could not be made:
-        the panel shows why).
+        The inputs are built from a snapshot of the document taken now, and ``make_job`` is called, on the job's
+        worker thread (see :data:`JobFactory`); a job that does not read the document says
+        ``reads_document=False`` and gets inputs holding only its size. Its final picture becomes a layer and
+        its named outputs become layers, a new document or files, unless ``on_result(frame)`` takes the final
+        frame. None when nothing started (another job runs, or an input it needs is missing: the panel shows
+        why).
         """
-        return self._window.start_panel_job(self.manifest, title, make_job, on_result)
+        return self._window.start_panel_job(self.manifest, title, make_job, on_result, reads_document)
 
     def add_layer(self, name: str, pixels: np.ndarray, recipe: Recipe | None = None) -> Layer:
         """Add a raster layer (RGB(A) uint8 of the document's size) in one undo step; returns it."""

@@ -2,6 +2,7 @@
 its own model, its named outputs, its own panel on the typed host, re-render at another size, cancel."""
 
 import json
+import threading
 from importlib.metadata import EntryPoint
 
 import numpy as np
@@ -11,6 +12,7 @@ from probe_plugin.models import WEIGHTS_SHA256
 from probe_plugin.panel import ProbePanel
 from PySide6.QtWidgets import QMessageBox
 
+from studio.core import run
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.inputs import label_colours
 from studio.core.models.store import ModelStatus, ModelStore
@@ -142,14 +144,19 @@ def test_a_document_output_opens_as_a_new_document(window, qtbot, monkeypatch):
     assert (window.doc.width, window.doc.height) == (64, 32)
 
 
-def test_the_own_panel_works_through_its_typed_host(window, qtbot):
+def test_the_own_panel_works_through_its_typed_host(window, qtbot, monkeypatch):
     panel = window.panels["probe"].params_widget
     assert isinstance(panel, ProbePanel)
     doc = probe_document()
     window.set_document(doc, None)
     assert panel.status.text() == f"layers: 3; probe_net {ModelStatus.INSTALLED}"
+    built_in, build = [], run.inputs_from_document
+    monkeypatch.setattr(
+        run, "inputs_from_document", lambda *args: built_in.append(threading.current_thread()) or build(*args)
+    )
     assert panel.invert_mask() is not None
     qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
+    assert built_in and threading.main_thread() not in built_in, "the document is flattened on the worker"
     assert len(panel.results) == 1
     inverted = panel.results[0].image
     assert inverted[:, :24].max() == 0 and inverted[:, 24:].min() == 255

@@ -194,7 +194,7 @@ def test_contact_sheet_of_an_empty_folder_says_so(window, qtbot, picture, tmp_pa
     dialog.folder.setText(str(empty))
     dialog.source.setCurrentIndex(1)
     panel.params_widget.request_contact_sheet(dialog)
-    assert window.job is None
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)  # the folder is read on the worker
     assert "holds no pictures" in panel.error_text() and "empty" in panel.error_text()
 
 
