@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,8 @@ from PySide6.QtWidgets import (
 from studio_plugins.doodle.params import STYLE_SOURCE, TEXTURE_INPUTS, DoodleParams, region_sources
 
 from studio.core.image import ImageError, save_image
-from studio.core.inputs import InputError, InputSpec, label_colours, read_input
+from studio.core.inputs import InputError, Inputs, InputSpec, label_colours, read_input
+from studio.core.jobs import Frame, JobFn, JobHandle, RunContext
 from studio.core.labels import colour_hex, match_by_likeness, palette_of, segment, to_indices
 from studio.core.params import ParamError
 from studio.qt.file_dialogs import start_folder
@@ -258,24 +260,44 @@ class DoodlePanel(ParamsPanel):
         self.status.setText(f"{len(self.palette)} regions written to {target.name}.")
         return target
 
-    def doodle_from_document(self) -> None:
+    def doodle_from_document(self) -> JobHandle | None:
         """Segment the document's picture into as many regions as the style has, each painted with the style region
-        it resembles most in colour and place (the photo's sky becomes the painting's sky), as a label layer."""
+        it resembles most in colour and place (the photo's sky becomes the painting's sky), as a label layer.
+
+        A job (it flattens and segments the whole picture, on the worker); the layer is added when it is done.
+        """
         doc = self.host.document
         if doc is None or self.region_indices is None:
             self.status.setText("Open a picture and segment the style first.")
-            return
-        picture = doc.composite()[..., :3]
-        count = len(self.region_indices)
-        segments = segment(picture, count).astype(np.int64) - 1
-        style, labels = self._read("style"), self._read("style_labels")
-        likeness = np.arange(count)
-        if style is not None and labels is not None:
-            labels = cv2.resize(labels, (style.shape[1], style.shape[0]), interpolation=cv2.INTER_NEAREST)
-            regions, _ = to_indices(labels, self.palette)
-            likeness = match_by_likeness(picture, segments, style[..., :3], regions.astype(np.int64), count)
-        self.host.add_label_layer("Doodle", self.region_indices[likeness[segments]])
-        self.status.setText(f"Added a doodle of {count} regions, each matched to the style region it resembles.")
+            return None
+        # The picture is read from a snapshot, and the style files, on the worker: the doodle the job makes is
+        # the input the plugin's own runs require, so the host does not build inputs for it.
+        snapshot, files = doc.snapshot(), {name: self.host.extras().get(name) for name in ("style", "style_labels")}
+        specs = {spec.name: spec for spec in self.host.manifest.inputs}
+        indices, palette, count = self.region_indices, self.palette, len(self.region_indices)
+        made: list[np.ndarray] = []
+
+        def make_job(_inputs: Inputs) -> JobFn:
+            def job(ctx: RunContext) -> Iterator[Frame]:
+                picture = snapshot.composite(dtype=np.dtype(np.uint8))[..., :3]
+                segments = segment(picture, count).astype(np.int64) - 1
+                ctx.check_cancelled()
+                style, labels = (read_input(specs[name], path) if path else None for name, path in files.items())
+                likeness = np.arange(count)
+                if style is not None and labels is not None:
+                    labels = cv2.resize(labels, (style.shape[1], style.shape[0]), interpolation=cv2.INTER_NEAREST)
+                    regions, _ = to_indices(labels, palette)
+                    likeness = match_by_likeness(picture, segments, style[..., :3], regions.astype(np.int64), count)
+                made.append(indices[likeness[segments]])
+                yield ctx.frame(1.0, final=True, message="Doodle made")
+
+            return job
+
+        def finished(_frame: Frame) -> None:
+            self.host.add_label_layer("Doodle", made[0])
+            self.status.setText(f"Added a doodle of {count} regions, each matched to the style region it resembles.")
+
+        return self.host.submit("Doodle from the document", make_job, finished, reads_document=False)
 
     def ask_load_doodle(self) -> None:
         """Ask for a label map file, then load it as a doodle."""

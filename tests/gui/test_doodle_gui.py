@@ -1,12 +1,14 @@
 """The neural doodle panel in the real main window (tiny random vgg16): segmenting the style into a region
 palette, a doodle from the document, running on a painted doodle and loading an anti-aliased doodle."""
 
+import threading
 from importlib.metadata import EntryPoint
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from studio_plugins.doodle import panel as doodle_panel
 from test_doodle import two_textures
 from test_style_optimise import TAPS, tiny_vgg
 from tiny_store import tiny_store
@@ -59,10 +61,16 @@ def test_segmenting_the_style_fills_the_inputs_and_the_palette(segmented):
     assert all(not doodle.regions.item(row, 2).icon().isNull() for row in range(2))
 
 
-def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, segmented):
+def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, segmented, qtbot, monkeypatch):
     doc = window.doc
     before = len(doc.layers)
+    segmented_in = []
+    monkeypatch.setattr(
+        doodle_panel, "segment", lambda *args: segmented_in.append(threading.current_thread()) or segment(*args)
+    )
     segmented.params_widget.doodle_button.click()
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
+    assert segmented_in and threading.main_thread() not in segmented_in, "the window does not wait for it"
     layer = doc.layers[-1]
     assert layer.kind is LayerKind.LABELS and len(doc.layers) == before + 1
     assert set(np.unique(layer.pixels)) == set(segmented.params_widget.region_indices)
@@ -74,6 +82,7 @@ def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, se
 def test_running_from_the_panel_on_a_painted_doodle_adds_a_result(window, segmented, qtbot):
     doc = window.doc
     segmented.params_widget.doodle_from_document()
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
     layer = doc.layers[-1]
     layer.write(0, 0, np.full((24, doc.width), 2, np.uint8))  # the artist paints the top half with region 2
     doc.notify_pixels()
@@ -127,6 +136,7 @@ def test_a_region_takes_a_texture_picture_chosen_in_its_row(window, segmented, t
     shown = np.array([swatch.pixelColor(x, y).getRgb()[:3] for x in range(8) for y in range(8)])
     assert (np.abs(shown.mean(axis=0) - (225, 206, 28)) < 25).all(), shown.mean(axis=0)  # not the style's texture
     doodle.doodle_from_document()
+    qtbot.waitUntil(lambda: window.job is None, timeout=JOB_TIMEOUT_MS)
     doodle.set_values({"iterations": 3, "scales": 1})
     window.live_preview.cancel()
     segmented.run_button.click()
