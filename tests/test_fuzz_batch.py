@@ -83,8 +83,10 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(STEP_KEYS + TOP_KEYS) | st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(STEP_KEYS + TOP_KEYS) | st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 steps = st.dictionaries(
@@ -157,7 +159,7 @@ def test_a_valid_job_loads():
     assert job is not None and len(job.items) == 2
 
 
-@pytest.mark.parametrize("data", [b"\xff\xfe not utf-8", b"a = \"\x00\""])
+@pytest.mark.parametrize("data", [b"\xff\xfe not utf-8", b'a = "\x00"'])
 def test_unreadable_bytes_raise_job_file_error(tmp_path, data):
     path = tmp_path / "job.toml"
     path.write_bytes(data)

@@ -90,14 +90,14 @@ def match_colours(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
     The linear map uses the symmetric square roots of the two covariance
     matrices (the "image analogies" colour transfer).
     """
-    src = source.reshape(-1, 3).astype(np.float64) / 255.0
-    ref = reference.reshape(-1, 3).astype(np.float64) / 255.0
+    src = unit(source).reshape(-1, 3).astype(np.float64)
+    ref = unit(reference).reshape(-1, 3).astype(np.float64)
     src_mean, ref_mean = src.mean(0), ref.mean(0)
     src_cov = np.cov(src - src_mean, rowvar=False) + np.eye(3) * 1e-5
     ref_cov = np.cov(ref - ref_mean, rowvar=False) + np.eye(3) * 1e-5
     transform = _sqrtm(ref_cov) @ np.linalg.inv(_sqrtm(src_cov))
     out = (src - src_mean) @ transform.T + ref_mean
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(source.shape)
+    return quantize(out, source.dtype.itemsize * 8).reshape(source.shape)
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from studio_plugins.style_transfer.fast import run as fast_run
 from studio_plugins.style_transfer.params import StyleParams
 
-from studio.core.image import SUPPORTED_SUFFIXES
+from studio.core.image import SUPPORTED_SUFFIXES, to_uint8
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext, drive
 from studio.core.nets.onnx_styles import PRESET_COUNT, preset_label
@@ -139,7 +139,7 @@ def render_sheet(
     for done, style in enumerate(styles, 1):
         ctx.check_cancelled()
         final = drive(fast_run(style.params, inputs, ctx), ctx)
-        tiles.append((style.label, resample(final.image[:, :, :3], size)))
+        tiles.append((style.label, to_uint8(resample(final.image[:, :, :3], size))))
         yield ctx.frame(done / (len(styles) + 1), message=f"{style.label} ({done}/{len(styles)})")
     ctx.check_cancelled()
     ctx.emit(Output("Contact sheet", kind="document", image=build_sheet(tiles, columns)))

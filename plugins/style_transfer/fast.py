@@ -1,8 +1,11 @@
-"""Fast mode: feed-forward style networks (ONNX, onnxruntime) that paint a picture in well under a second.
+"""Fast mode: feed-forward style networks (ONNX) that paint a picture in well under a second.
 
 - ``arbitrary``: any style image (Ghiasi et al., ``magenta_arbitrary``); several style images are blended by
   mixing their style vectors with ``style_weights``.
 - ``presets``: the 26 preset styles (Dumoulin et al., ``multistyle26``), blended by ``presets`` + ``style_weights``.
+
+Where ``precision`` asks for bfloat16, PyTorch runs the networks' layers in bfloat16 on the job's device; else
+onnxruntime runs their files as they are. Results are 16-bit.
 
 ``strength`` blends with the picture: for ``arbitrary`` it also moves the style vector towards the picture's
 own, so low strengths keep its look. A mask is a strength map: where it is 0 the picture stays as it was.
@@ -27,8 +30,10 @@ from studio_plugins.style_transfer.common import (
 )
 from studio_plugins.style_transfer.params import StyleParams
 
+from studio.core.image import quantize
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import Frame, RunContext
+from studio.core.nets.features import use_bfloat16
 from studio.core.nets.onnx_styles import PRESET_COUNT, TRANSFORM_SIZE
 from studio.core.params import ParamError, numbers, output_size
 
@@ -81,12 +86,12 @@ def _ramp(length: int) -> np.ndarray:
 
 
 def paint_tiled(
-    model: Any, work: np.ndarray, vector: np.ndarray, ctx: RunContext, progress: tuple[float, float]
+    model: Any, work: np.ndarray, vector: np.ndarray, ctx: RunContext, progress: tuple[float, float], bfloat16: bool
 ) -> Generator[Frame, None, np.ndarray]:
     """``work`` painted by the arbitrary network at its own size, in overlapping 384 px tiles cross-faded together.
 
     The network paints at 384 px whatever it is given; tiles let it paint a bigger picture with finer strokes.
-    Yields progress frames between tiles and returns the painted picture.
+    Yields progress frames between tiles and returns the painted picture (float32 in 0..1).
     """
     height, width = work.shape[:2]
     boxes = [(x, y) for y in tile_starts(height) for x in tile_starts(width)]
@@ -97,17 +102,19 @@ def paint_tiled(
         tile = np.ascontiguousarray(work[y : y + TRANSFORM_SIZE, x : x + TRANSFORM_SIZE])
         tile_h, tile_w = tile.shape[:2]
         feather = (_ramp(tile_h)[:, None] * _ramp(tile_w)[None, :])[..., None]
-        total[y : y + tile_h, x : x + tile_w] += model.stylize_vector(tile, vector).astype(np.float32) * feather
+        painted = model.stylize_vector(tile, vector, bfloat16=bfloat16, device=ctx.device)
+        total[y : y + tile_h, x : x + tile_w] += painted * feather
         weight[y : y + tile_h, x : x + tile_w] += feather
         start, end = progress
         yield ctx.frame(start + (end - start) * done / len(boxes), message=f"tile {done}/{len(boxes)}")
-    return (total / weight + 0.5).astype(np.uint8)
+    return total / weight
 
 
 def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]:
     """Paint the document's picture with a feed-forward network; the final frame is at ``params.size``."""
     content = content_rgb(inputs)
     target = output_size(inputs.width, inputs.height, params)
+    bfloat16 = use_bfloat16(params.precision, ctx.device)
     ctx.check_cancelled()
     if params.fast_model == "arbitrary":
         styles = recolour_styles(load_styles(params), content, params.preserve_colour)
@@ -123,9 +130,10 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         ctx.check_cancelled()
         if params.processing_size > TRANSFORM_SIZE:
             work = resample(content, _processing_size(content, target, params.processing_size))
-            result = resample((yield from paint_tiled(model, work, vector, ctx, (0.5, 0.9))), target)
+            painted = resample((yield from paint_tiled(model, work, vector, ctx, (0.5, 0.9), bfloat16)), target)
         else:
-            result = model.stylize_vector(content, vector, size=target)
+            painted = model.stylize_vector(content, vector, size=target, bfloat16=bfloat16, device=ctx.device)
+        result = quantize(painted, 16)
     else:
         weights = preset_weights(params)
         yield ctx.frame(0.05, message="loading the preset-style network")
@@ -133,7 +141,7 @@ def run(params: StyleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame]
         ctx.check_cancelled()
         work = resample(content, _processing_size(content, target, params.processing_size))
         yield ctx.frame(0.2, message=f"painting at {work.shape[1]}x{work.shape[0]}")
-        result = resample(model.stylize(work, weights), target)
+        result = quantize(resample(model.stylize(work, weights, bfloat16=bfloat16, device=ctx.device), target), 16)
         if params.preserve_colour == "histogram":
             result = match_colours(result, resample(content, target))
     ctx.check_cancelled()

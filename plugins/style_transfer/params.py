@@ -119,8 +119,9 @@ class StyleParams:
         Precision,
         Param(
             "Arithmetic of the network's passes: auto = bfloat16 where the processor computes it in hardware "
-            "(about twice as fast; Gram matrices and losses are still summed in float32), else float32",
-            applies_when=OPTIMISE,
+            "(about twice as fast; Gram matrices and losses are still summed in float32; fast mode's networks run "
+            "in PyTorch), else float32 (fast mode: onnxruntime runs the networks' files as they are)",
+            applies_when=(OPTIMISE, {"mode": "fast"}),
         ),
     ] = "auto"
     tile_size: Annotated[

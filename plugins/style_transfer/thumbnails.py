@@ -15,6 +15,7 @@ from PIL import Image
 from studio_plugins.style_transfer.fast import PRESETS_MODEL
 
 from studio.core.atomic import atomic_write
+from studio.core.image import quantize
 from studio.core.models.errors import ModelError
 from studio.core.models.store import ModelStore
 from studio.core.nets.onnx_styles import PRESET_COUNT, MultiStyle
@@ -78,7 +79,8 @@ def cached_thumbnails(digest: str, root: Path | None = None) -> list[np.ndarray]
 def render_thumbnails(model: MultiStyle, size: int = THUMBNAIL_SIZE) -> list[np.ndarray]:
     """Every preset of ``model`` painted on :func:`sample_picture`, in preset order."""
     picture = sample_picture(size)
-    return [model.stylize(picture, np.eye(PRESET_COUNT, dtype=np.float32)[index]) for index in range(PRESET_COUNT)]
+    blends = np.eye(PRESET_COUNT, dtype=np.float32)
+    return [quantize(model.stylize(picture, blends[index]), 8) for index in range(PRESET_COUNT)]
 
 
 def thumbnails(store: ModelStore, digest: str, root: Path | None = None) -> list[np.ndarray]:

