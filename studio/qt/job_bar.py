@@ -27,8 +27,16 @@ class JobEventBridge(QObject):
     def __init__(self, prepare: Callable[[np.ndarray], QImage] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._prepare = prepare
+        self._closed = False
+
+    def close(self) -> None:
+        """Deliver nothing more: a job that ends after its window closed (and this object is deleted) is not
+        heard."""
+        self._closed = True
 
     def post(self, event: JobEvent) -> None:
+        if self._closed:
+            return
         frame = event.frame
         if self._prepare and event.state is JobState.PREVIEW and frame is not None and frame.image is not None:
             self.preview_ready.emit(event.job_id, self._prepare(frame.image))

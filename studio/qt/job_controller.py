@@ -124,10 +124,12 @@ class JobController(QObject):
         return True
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Cancel every job and stop the queue's threads."""
+        """Cancel every job and stop the queue's threads, waiting at most ``timeout`` seconds; the events of jobs
+        still running then are dropped."""
         for handle in self.running():
             handle.cancel()
         self.queue.shutdown(timeout)
+        self.bridge.close()
 
     def _route_preview(self, job_id: int, image: QImage) -> None:
         watch = self._watches.get(job_id)
