@@ -22,6 +22,7 @@ from test_printing import cmyk_profile
 from studio.core import export as export_module
 from studio.core import image as image_module
 from studio.core.blend import BlendMode
+from studio.core.cancel import Cancelled
 from studio.core.colour import srgb_profile_bytes
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.export import (
@@ -520,6 +521,30 @@ def test_a_document_export_failing_halfway_leaves_the_earlier_file_intact(tmp_pa
     assert len(written) >= 2
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["print.tif"]
+
+
+def test_a_document_export_reports_its_bands_and_stops_when_cancelled(tmp_path):
+    doc = layered_document()  # 530 rows: bands at rows 0, 256 and 512
+    target = tmp_path / "print.tif"
+    heard: list[tuple[float, str]] = []
+    export_document(doc, target, ExportSettings(), progress=lambda f, m: heard.append((f, m)))
+    assert heard == [(0.0, "rows 1–256 of 530"), (256 / 530, "rows 257–512 of 530"), (512 / 530, "rows 513–530 of 530")]
+    before = target.read_bytes()
+    asked: list[int] = []
+
+    def cancelled_in_the_second_band() -> bool:
+        asked.append(len(asked))
+        return len(asked) > 2
+
+    with pytest.raises(Cancelled):
+        export_document(
+            doc, target, ExportSettings(bit_depth=16), overwrite=True, cancelled=cancelled_in_the_second_band
+        )
+    assert len(asked) == 3, "asked before each band until it said stop"
+    assert target.read_bytes() == before, "the earlier file is kept whole"
+    with pytest.raises(Cancelled):
+        export_document(doc, tmp_path / "other.png", ExportSettings("png"), cancelled=lambda: True)
+    assert [p.name for p in tmp_path.iterdir()] == ["print.tif"], "nothing half-written is left"
 
 
 def test_a_sixteen_bit_document_export_needs_a_few_bands_not_the_whole_image(tmp_path):

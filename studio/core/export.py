@@ -29,6 +29,7 @@ import platformdirs
 import tifffile
 
 from studio.core.atomic import atomic_write
+from studio.core.cancel import CancelCheck, Progress, check_cancelled
 from studio.core.colour import (
     INTENTS,
     check_rgb_pixels,
@@ -354,10 +355,20 @@ height, so the encoder's buffers stay small next to the band."""
 
 
 def export_document(
-    doc: Flattenable, path: str | os.PathLike[str], settings: ExportSettings, *, overwrite: bool = False
+    doc: Flattenable,
+    path: str | os.PathLike[str],
+    settings: ExportSettings,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> Path:
     """Flatten ``doc`` (a :meth:`~studio.core.document.Document.snapshot`, on a worker thread) and write it as
     :func:`export_image` writes pixels; returns the path written.
+
+    ``progress(fraction, message)`` hears how far it is; ``cancelled()`` is asked before each band (the other
+    formats: before and after flattening, as an encoder cannot stop halfway), and when it says so
+    :class:`~studio.core.cancel.Cancelled` is raised and nothing is written: an existing file keeps its content.
 
     An 8-bit or CMYK export is flattened at 8 bits; a 16-bit one at the layers' depth, so 16-bit layers keep their
     16 bits and 8-bit ones are flattened at 8 and widened exactly (less memory than flattening them at 16). An RGB
@@ -365,16 +376,22 @@ def export_document(
     uncompressed), so it needs the memory of a few bands, not of the whole image; the other formats and CMYK are
     flattened whole and handed to :func:`export_image`. Failures are those of :func:`export_image`.
     """
+    report = progress or _silent
     dtype = np.dtype(np.uint8) if settings.bit_depth == 8 or settings.cmyk_profile else None
     if settings.format != "tiff" or settings.cmyk_profile:
-        return export_image(doc.composite(dtype=dtype), path, settings, overwrite=overwrite)
+        check_cancelled(cancelled)
+        report(0.0, "flattening")
+        pixels = doc.composite(dtype=dtype)
+        check_cancelled(cancelled)
+        report(0.5, "encoding")
+        return export_image(pixels, path, settings, overwrite=overwrite)
     p = export_path(path, settings)
     if not overwrite and p.exists():
         raise _exists(p)
     with _export_errors(p):
         icc = resolve_icc(settings.icc)
         channels = 3 if doc.composite_is_opaque(dtype=dtype) else 4  # export_image drops opaque alpha too
-        strips = _tiff_strips(doc, dtype, channels, settings, icc)
+        strips = _tiff_strips(doc, dtype, channels, settings, icc, report, cancelled)
         shape = (doc.height, doc.width, channels)
         with writing_image(p, overwrite=overwrite) as handle:
             _write_tiff(tifffile.FileHandle(handle, name=p.name), strips, shape, settings, icc)
@@ -382,11 +399,19 @@ def export_document(
 
 
 def _tiff_strips(
-    doc: Flattenable, dtype: np.dtype[Any] | None, channels: int, settings: ExportSettings, icc: bytes
+    doc: Flattenable,
+    dtype: np.dtype[Any] | None,
+    channels: int,
+    settings: ExportSettings,
+    icc: bytes,
+    progress: Progress,
+    cancelled: CancelCheck | None,
 ) -> Iterator[bytes]:
     """``doc`` flattened band by band, encoded as the :data:`STRIP_ROWS` strips of an RGB (``channels`` 3) or RGBA
-    TIFF, top first."""
+    TIFF, top first; progress and cancellation between bands."""
     for y in range(0, doc.height, BAND_ROWS):
+        check_cancelled(cancelled)
+        progress(y / doc.height, f"rows {y + 1}–{min(y + BAND_ROWS, doc.height)} of {doc.height}")
         band = _in_profile(doc.composite((0, y, doc.width, y + BAND_ROWS), dtype)[..., :channels], settings, icc)
         for top in range(0, band.shape[0], STRIP_ROWS):
             yield _encode_strip(band[top : top + STRIP_ROWS], settings.compression)
@@ -446,6 +471,10 @@ def _in_profile(pixels: np.ndarray, settings: ExportSettings, icc: bytes) -> np.
 
 def _dpi(settings: ExportSettings) -> tuple[float, float] | None:
     return (float(settings.dpi), float(settings.dpi)) if settings.dpi else None
+
+
+def _silent(_fraction: float, _message: str) -> None:
+    """A progress callback that reports nowhere."""
 
 
 @contextlib.contextmanager

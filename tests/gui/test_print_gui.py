@@ -355,7 +355,7 @@ def test_export_runs_in_the_background_with_the_pixels_it_started_with(window, t
     assert threads[0] is not threading.main_thread()
     assert count_ticks(qtbot, 150) >= 5  # the window keeps running while the file is written
     assert actions.exporting == out and not out.exists()
-    assert actions.export_bar.isVisible() and actions.export_bar.title.text() == "Exporting art.tif…"
+    assert actions.export_bar.isVisible() and actions.export_bar.title.text().startswith("Exporting art.tif (")
 
     doc.layers[0].write(0, 0, np.full((50, 400, 4), (255, 0, 0, 255), np.uint8))  # the artist keeps working
     doc.notify_pixels(None)
@@ -377,6 +377,25 @@ def test_export_runs_in_the_background_with_the_pixels_it_started_with(window, t
     assert doc.export_settings == settings
     assert not (tmp_path / "other.tif").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+
+
+def test_an_export_cancelled_from_its_bar_writes_nothing(window, tmp_path, qtbot, gated_export, monkeypatch):
+    release, threads = gated_export
+    window.open_path(write_image(tmp_path / "photo.png", (64, 600), (10, 200, 100)))
+    out = tmp_path / "print.tif"
+    monkeypatch.setattr(window, "show_error", lambda *a: pytest.fail(f"an error was shown: {a}"))
+    actions = window.print_actions
+    assert actions.start_export(out, ExportSettings("tiff", 16))
+    qtbot.waitUntil(lambda: len(threads) == 1)
+    assert actions.export_bar.cancel_button.isVisibleTo(window)
+    actions.export_bar.cancel_button.click()
+    release.set()
+    qtbot.waitUntil(lambda: actions.exporting is None, timeout=10000)
+    assert window.statusBar().currentMessage() == "Export of print.tif cancelled: nothing was written"
+    assert not actions.export_bar.isVisible()
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file
+    assert actions.start_export(out, ExportSettings("tiff", 16))  # the next export runs
+    assert actions.wait_for_export(10) and load_image(out).pixels.shape == (600, 64, 4)
 
 
 def test_closing_the_window_waits_for_a_running_export(window, tmp_path, qtbot, gated_export, monkeypatch):

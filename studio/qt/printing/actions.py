@@ -12,11 +12,12 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QMessageBox, QStatusBar, QWidget
 
 from studio.core.blank import blank_document
+from studio.core.cancel import Cancelled
 from studio.core.document import Document
 from studio.core.errors import describe_error
 from studio.core.export import ExportSettings, ExportSettingsError, export_document, export_path
 from studio.core.image import ImageError
-from studio.core.jobs import JobHandle
+from studio.core.jobs import JobEvent, JobHandle, JobState
 from studio.core.print_size import PrintSpec
 from studio.core.printing import fit_document
 from studio.qt.canvas import Canvas
@@ -92,7 +93,8 @@ class PrintActions(QObject):
         self._close_when_exported = False
         self.export_bar = JobBar()
         self.export_bar.setObjectName("export-bar")
-        self.export_bar.cancel_button.hide()  # an encoder cannot be stopped halfway; the write is atomic anyway
+        self.export_bar.cancel_button.setToolTip("Stop the export: no file is written, an existing one is kept")
+        self.export_bar.cancel_requested.connect(self.cancel_export)
         host.statusBar().insertPermanentWidget(0, self.export_bar)
 
     def add_to_menus(self, file: QMenu, image: QMenu, view: QMenu) -> None:
@@ -269,17 +271,27 @@ class PrintActions(QObject):
             self._export_finished(doc, settings, written, error, target)
 
         self._exporting, self._last_export = target, None
-        self.export_bar.start(f"Exporting {target.name}…")
-        self.export_bar.progress.setRange(0, 0)  # busy: an encoder reports no progress
-        self.export_bar.eta.setText(settings.describe())
+        self.export_bar.start(f"Exporting {target.name} ({settings.describe()})…")
         self._export = self.host.jobs.run_task(
             f"Export {target.name}",
-            lambda _progress, _cancelled: export_document(snapshot, target, settings, overwrite=overwrite),
+            lambda progress, cancelled: export_document(
+                snapshot, target, settings, overwrite=overwrite, progress=progress, cancelled=cancelled
+            ),
             done,
             device="cpu",
             lane="export",
+            on_event=self._export_progress,
         )
         return True
+
+    def _export_progress(self, event: JobEvent) -> None:
+        if event.state is JobState.PREVIEW and event.frame is not None and self._export is not None:
+            self.export_bar.update_frame(event.frame)
+
+    def cancel_export(self) -> None:
+        """Stop the running export (at the next band of rows); nothing is written."""
+        if self._export is not None:
+            self._export.cancel()
 
     def export(self, path: Path, settings: ExportSettings, *, ask: bool = True) -> Path | None:
         """Export and wait for the file (for scripts and tests; the menu uses :meth:`start_export`).
@@ -322,9 +334,10 @@ class PrintActions(QObject):
         self, doc: Document, settings: ExportSettings, written: Path | None, error: BaseException | None, target: Path
     ) -> None:
         self._exporting, self._export = None, None
-        self.export_bar.progress.setRange(0, 1000)
         self.export_bar.stop()
-        if error is not None:
+        if isinstance(error, Cancelled):
+            self.host.statusBar().showMessage(f"Export of {target.name} cancelled: nothing was written", 8000)
+        elif error is not None:
             text = (
                 str(error) if isinstance(error, ImageError) else f"Cannot export {target.name}: {describe_error(error)}"
             )
