@@ -8,7 +8,13 @@ from torch import nn
 
 from studio.core import tiling
 from studio.core.models.spec import IMAGENET
-from studio.core.nets.features import FeatureExtractor, gram_matrix, image_to_tensor, tensor_to_image
+from studio.core.nets.features import (
+    FeatureExtractor,
+    gram_matrix,
+    image_to_tensor,
+    masked_gram_matrix,
+    tensor_to_image,
+)
 
 
 def test_pyramid_sizes_end_at_the_image_and_shrink_by_the_factor():
@@ -152,3 +158,21 @@ def test_images_round_trip_through_tensors():
     tensor = image_to_tensor(rgba)
     assert tensor.shape == (1, 3, 5, 7) and float(tensor.max()) <= 1.0
     np.testing.assert_array_equal(tensor_to_image(tensor), rgba[..., :3])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradients_are_autograds_in_the_features_memory_order(channels_last):
+    """The Gram's own backward gives what autograd's product gives, laid out as the features are (a channels-last
+    gradient adds to the convolution's gradient without a copy)."""
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(2, 5, 6, 7, dtype=torch.float64, generator=generator)
+    weight = torch.rand(2, 1, 6, 7, dtype=torch.float64, generator=generator)
+    if channels_last:
+        features = features.contiguous(memory_format=torch.channels_last)
+    features.requires_grad_(True)
+    torch.autograd.gradcheck(gram_matrix, (features,))
+    torch.autograd.gradcheck(lambda f: masked_gram_matrix(f, weight), (features,))
+    flat = features.reshape(2, 5, 42)
+    torch.testing.assert_close(gram_matrix(features), flat @ flat.mT / 42)
+    (grad,) = torch.autograd.grad(gram_matrix(features).square().sum(), features)
+    assert grad.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

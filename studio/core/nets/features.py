@@ -148,24 +148,48 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     Dividing by H*W (not C*H*W) keeps the statistic independent of image size, so
     a style analysed at one size can be matched at another and across tiles.
     """
-    flat = _by_channel(features)
-    return flat @ flat.transpose(1, 2) / flat.shape[-1]
+    height, width = features.shape[-2:]
+    return _Gram.apply(features) / (height * width)
 
 
 def masked_gram_matrix(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Gram matrices over the positions weighted by ``weight`` (N, 1, H, W), normalised by the weight's sum."""
     n = features.shape[0]
-    flat = _by_channel(features * weight.sqrt())
     total = weight.reshape(n, -1).sum(dim=1).clamp_min(1e-8).view(n, 1, 1)
-    return flat @ flat.transpose(1, 2) / total
+    return _Gram.apply(features * weight.sqrt()) / total
 
 
-def _by_channel(features: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) features as (N, C, H*W), a view in either memory order (no copy for channels-last)."""
+class _Gram(torch.autograd.Function):
+    """``F Fᵀ`` of (N, C, H, W) features seen as (N, C, H*W) matrices ``F``, in their own memory order (a
+    channels-last tensor is multiplied as its (H*W, C) rows), with the gradient ``(G + Gᵀ) F`` computed in that
+    order too: autograd's own backward of the product adds two transposed gradients and copies the sum back, which
+    took a fifth of an optimisation step at 512 px."""
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
+        rows, by_position = _matrix(features)
+        ctx.save_for_backward(features)
+        # torch.bmm, not @: matmul copies the transposed operand first (100 ms against 8 ms at 512 px, 64 channels)
+        return torch.bmm(rows.mT, rows) if by_position else torch.bmm(rows, rows.mT)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (features,) = ctx.saved_tensors
+        rows, by_position = _matrix(features)
+        both = (grad + grad.mT).to(rows.dtype)
+        if by_position:
+            n, c, h, w = features.shape
+            return torch.bmm(rows, both).view(n, h, w, c).permute(0, 3, 1, 2)
+        return torch.bmm(both, rows).view(features.shape)
+
+
+def _matrix(features: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(N, C, H, W) features as matrices, a view where the memory allows: (N, H*W, C) and True for channels-last
+    memory, else (N, C, H*W) and False."""
     n, c, h, w = features.shape
-    if features.is_contiguous():
-        return features.reshape(n, c, h * w)
-    return features.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)
+    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        return features.permute(0, 2, 3, 1).reshape(n, h * w, c), True
+    return features.reshape(n, c, h * w), False
 
 
 def image_to_tensor(image: Any, device: str = "cpu") -> torch.Tensor:
