@@ -22,18 +22,15 @@ from studio_plugins.gan_breeding.models import MODEL_ID, SPECS, build, checkpoin
 from studio_plugins.gan_breeding.rules_data import HELDOUT_SEED, LICENSE, recipe, render, write_rules_data
 from studio_plugins.gan_breeding.stylegan import Discriminator, GeneratorConfig, StyleGenerator
 from studio_plugins.gan_breeding.train import TrainParams, load_pictures, sliced_wasserstein, train
+from training_runs import context, resumed_as_unbroken
 
-from studio.core.cancel import Cancelled
 from studio.core.models import ModelError, ModelStatus, ModelStore
 from studio.core.models.spec import BundledFile
 from studio.core.params import ParamError, make_params
 from studio.core.training import (
-    TrainContext,
     TrainingError,
     load_checkpoint,
     new_run,
-    open_run,
-    saved_step,
     train_plugin,
 )
 
@@ -103,10 +100,6 @@ def generator(config=TINY32, seed=0, noise_strength=0.0) -> StyleGenerator:
 
 def tiny_run(tmp_path, pictures, name="run", **values):
     return new_run(PLUGIN, TrainParams(**{**TINY_TRAINING, **values}), pictures, tmp_path / name)
-
-
-def context(run, store, **options):
-    return TrainContext(run.run_dir, preview_interval_s=0, device="cpu", models=store, **options)
 
 
 def low_share(difference: torch.Tensor) -> float:
@@ -276,28 +269,8 @@ def test_training_applies_r1_on_its_schedule_and_ends_with_a_float16_model_build
 
 
 def test_a_cancelled_run_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path, pictures, store):
-    run = tiny_run(tmp_path, pictures, steps=7)
-
-    def cancel_at_step_4(frame):
-        if frame.info.get("step") == 4:
-            ctx.cancel()
-
-    ctx = context(run, store, checkpoint_interval_s=0)
-    with pytest.raises(Cancelled):
-        train_plugin(PLUGIN, run, ctx, cancel_at_step_4)
-    assert saved_step(run.run_dir) == 4
-    resumed = {}
-    train_plugin(PLUGIN, open_run(run.run_dir), context(run, store, checkpoint_interval_s=0),
-                 lambda frame: resumed.setdefault(frame.info["step"], frame.info["losses"]))  # fmt: skip
-    straight = tiny_run(tmp_path, pictures, "straight", steps=7)
-    unbroken = {}
-    train_plugin(PLUGIN, straight, context(straight, store),
-                 lambda frame: unbroken.setdefault(frame.info["step"], frame.info["losses"]))  # fmt: skip
-    assert list(resumed) == [5, 6, 7]
-    assert resumed == {step: unbroken[step] for step in resumed}
-    ends = [load_checkpoint(folder).tensors for folder in (run.run_dir, straight.run_dir)]
-    assert ends[0].keys() == ends[1].keys() and all(torch.equal(v, ends[1][k]) for k, v in ends[0].items())
-    assert any(k.startswith("d_optimizer.") for k in ends[0]) and any(k.startswith("G_ema.") for k in ends[0])
+    end = resumed_as_unbroken(PLUGIN, lambda name: tiny_run(tmp_path, pictures, name, steps=7), store, 4, "losses")
+    assert any(k.startswith("d_optimizer.") for k in end) and any(k.startswith("G_ema.") for k in end)
 
 
 def test_fine_tuning_a_base_generator_keeps_its_shape_and_weights_and_refuses_other_networks(tmp_path, pictures, store):

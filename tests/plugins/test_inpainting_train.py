@@ -31,19 +31,16 @@ from studio_plugins.inpainting.photos import KEPT_CROPS, SCALES, load_photos
 from studio_plugins.inpainting.train import TrainParams, train, training_batch
 from test_inpainting_net import tiny_vgg16
 from tiny_store import tiny_store
+from training_runs import context, resumed_as_unbroken
 
-from studio.core.cancel import Cancelled
 from studio.core.models import ModelError, ModelStatus, ModelStore
 from studio.core.models.catalog import VGG16_TAPS
 from studio.core.models.spec import BundledFile
 from studio.core.params import ParamError, make_params
 from studio.core.training import (
-    TrainContext,
     TrainingError,
     load_checkpoint,
     new_run,
-    open_run,
-    saved_step,
     train_plugin,
 )
 
@@ -93,10 +90,6 @@ def store(tmp_path) -> ModelStore:
 
 def tiny_run(tmp_path, photos, name="run", **values):
     return new_run(PLUGIN, TrainParams(**{**TINY, **values}), photos, tmp_path / name)
-
-
-def context(run, store, **options):
-    return TrainContext(run.run_dir, preview_interval_s=0, device="cpu", models=store, **options)
 
 
 def trained_file(store, model_id) -> Path:
@@ -188,27 +181,7 @@ def test_training_lowers_the_validation_loss_and_ends_with_a_float16_model_build
 
 
 def test_a_cancelled_run_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path, photos, store):
-    run = tiny_run(tmp_path, photos, steps=10)
-
-    def cancel_at_step_6(frame):
-        if frame.info.get("step") == 6:
-            ctx.cancel()
-
-    ctx = context(run, store, checkpoint_interval_s=0)
-    with pytest.raises(Cancelled):
-        train_plugin(PLUGIN, run, ctx, cancel_at_step_6)
-    assert saved_step(run.run_dir) == 6
-    resumed = {}
-    train_plugin(PLUGIN, open_run(run.run_dir), context(run, store, checkpoint_interval_s=0),
-                 lambda frame: resumed.setdefault(frame.info["step"], frame.info["loss"]))  # fmt: skip
-    straight = tiny_run(tmp_path, photos, "straight", steps=10)
-    unbroken = {}
-    train_plugin(PLUGIN, straight, context(straight, store),
-                 lambda frame: unbroken.setdefault(frame.info["step"], frame.info["loss"]))  # fmt: skip
-    assert list(resumed) == list(range(7, 11))
-    assert resumed == {step: unbroken[step] for step in resumed}
-    ends = [load_checkpoint(folder).tensors for folder in (run.run_dir, straight.run_dir)]
-    assert ends[0].keys() == ends[1].keys() and all(torch.equal(v, ends[1][k]) for k, v in ends[0].items())
+    resumed_as_unbroken(PLUGIN, lambda name: tiny_run(tmp_path, photos, name, steps=10), store, 6, "loss")
 
 
 def test_the_second_stage_freezes_the_encoder_batch_norms_and_lowers_the_rate(tmp_path, photos, store):
