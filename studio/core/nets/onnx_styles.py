@@ -172,7 +172,6 @@ class MultiStyle:
     style_names: tuple[str, ...] = PRESET_NAMES
 
     def __init__(self, model: Path) -> None:
-        self.path = model
         self.session = _session(model)
         self.copies = TorchCopies(model, "PresetNetwork")
 
