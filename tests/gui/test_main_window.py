@@ -469,7 +469,9 @@ def test_garbage_cycles_are_collected_on_the_gui_thread_only(window, qtbot):
         cycle = Cycle()
         cycle.me = cycle
         del cycle
-        kept.append([[] for _ in range(gc.get_threshold()[0] + 1)])  # past the threshold: no collection here
+        # Well past the threshold (no collection here): objects that an earlier test's threads free meanwhile
+        # lower the count again, and an idle window allocates too little to cross it on its own.
+        kept.append([[] for _ in range(10 * gc.get_threshold()[0])])
 
     worker = threading.Thread(target=make_garbage)
     worker.start()
