@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from bench_script import bench_script
-from studio_plugins.inpainting.masks import RATIO_BINS, validation_masks
+from studio_plugins.inpainting.masks import RATIO_BINS
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 from tiny_store import tiny_store
 
@@ -43,7 +43,8 @@ def photos() -> list[np.ndarray]:
 
 def test_quality_has_every_bin_and_method_and_an_exact_fill_scores_perfectly(bench, fills, capsys):
     torch.manual_seed(0)
-    masks = validation_masks((SIDE, SIDE), 1, 0)
+    masks = bench.photo_masks(2, 2, SIDE)
+    assert not np.array_equal(masks[0][RATIO_BINS[-1]][0], masks[1][RATIO_BINS[-1]][0]), "each photo its own masks"
     results = bench.quality(photos(), masks, fills, LPIPS().eval(), "cpu")
     labels = [bench.bin_label(b) for b in RATIO_BINS]
     assert list(results) == [*bench.METHODS, "identity"]
@@ -57,6 +58,10 @@ def test_quality_has_every_bin_and_method_and_an_exact_fill_scores_perfectly(ben
     smallest, largest = labels[0], labels[-1]
     assert results["telea"][smallest]["psnr"] > results["telea"][largest]["psnr"]
     assert set(bench.network_wins(results)) == set(labels)
+    for label in labels:
+        better = min(results[method][label]["lpips"] for method in bench.OPENCV)
+        net = results["network"][label]
+        assert net["margin"] == pytest.approx(better - net["lpips"]) and net["margin_se"] > 0
 
     bench.print_quality(results, {})
     table = capsys.readouterr().out
@@ -65,9 +70,9 @@ def test_quality_has_every_bin_and_method_and_an_exact_fill_scores_perfectly(ben
 
 def test_the_sheet_has_a_row_per_bin_from_10_percent_and_a_header(bench, fills, tmp_path):
     path = tmp_path / "sheet.png"
-    masks = validation_masks((SIDE, SIDE), 1, 0)
+    masks = bench.photo_masks(2, 1, SIDE)
     bench.write_sheet(photos(), masks, fills["telea"], fills["network"], path)
     sheet = cv2.imread(str(path))
     assert sheet.shape == (28 + 2 * SIDE, 5 * SIDE, 3)
-    top = masks[RATIO_BINS[1]][0][: SIDE // 2]  # the upper half: the row's label is at the bottom
+    top = masks[0][RATIO_BINS[1]][0][: SIDE // 2]  # the upper half: the row's label is at the bottom
     assert (sheet[28 : 28 + SIDE // 2, :SIDE][top] == 255).all()  # the hole shown in white

@@ -48,8 +48,8 @@ class InpaintParams:
     working_size: Annotated[
         int,
         Param(
-            "The largest crop filled in one pass; a larger one is filled at this size, then its "
-            "rim refined at full size (coarse to fine)",
+            "The largest crop filled in one pass; a larger one, or a hole deeper than the network learnt to fill, "
+            "is filled shrunk, then its rim again at full size (coarse to fine)",
             min=64,
             max=4096,
             step=64,

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from studio_plugins.inpainting import MANIFEST
-from studio_plugins.inpainting.engine import InpaintError, crop_boxes, run
+from studio_plugins.inpainting.engine import TRAINED_DEPTH, InpaintError, crop_boxes, run
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 from studio_plugins.inpainting.params import InpaintParams
 from tiny_store import tiny_store
@@ -121,6 +121,30 @@ def test_a_hole_larger_than_the_working_size_is_filled_coarse_to_fine(store):
     out = final.image
     assert np.array_equal(out[mask == 0], picture[mask == 0])
     assert np.isfinite(out.astype(float)).all() and out[mask > 0, :3].std() > 0
+
+
+def test_a_hole_deeper_than_the_network_learnt_is_filled_coarse_to_fine_in_a_small_crop(store):
+    picture = photo(160, 160, seed=3)
+    mask = np.zeros((160, 160), np.float32)
+    cv2.circle(mask, (80, 80), int(TRAINED_DEPTH) + 8, 1.0, -1)  # deeper than TRAINED_DEPTH at its centre
+    final, _, _ = fill(store, picture, mask, feather=0)
+    assert final.info["crops"] == [[0, 0, 160, 160]] and final.info["coarse_to_fine"] == 1
+    assert np.array_equal(final.image[mask == 0], picture[mask == 0])
+    shallow = np.zeros((160, 160), np.float32)
+    cv2.circle(shallow, (80, 80), int(TRAINED_DEPTH) - 4, 1.0, -1)
+    assert fill(store, picture, shallow, feather=0)[0].info["coarse_to_fine"] == 0
+
+
+def test_a_thin_scratch_across_a_crop_larger_than_the_working_size_is_filled_at_full_size(store):
+    """No pixel of the scratch is deeper than the network learnt, so no coarse pass: tiles at full size only."""
+    picture = photo(400, 120, seed=4)
+    mask = np.zeros((120, 400), np.float32)
+    cv2.line(mask, (10, 60), (390, 64), 1.0, 5)
+    final, _, _ = fill(store, picture, mask, working_size=128, feather=0)
+    assert final.info["coarse_to_fine"] == 0
+    out = final.image
+    assert np.array_equal(out[mask == 0], picture[mask == 0])
+    assert (np.abs(out[mask > 0, :3].astype(int) - picture[mask > 0, :3]).sum(axis=1) > 0).mean() > 0.9
 
 
 def test_empty_and_all_covering_masks_and_a_mask_of_another_size_are_explained(store, tmp_path):
