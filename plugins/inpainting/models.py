@@ -38,8 +38,8 @@ ARCHITECTURE = "pconv_unet"  # the weights file's "architecture" metadata
 ASSETS = Path(__file__).with_name("assets")
 WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
 PHOTO_LICENSES = ASSETS / f"{MODEL_ID}-photos.md"  # every training photograph's source and license
-WEIGHTS_SHA256 = ""  # pinned by a release (see the module's docstring); empty matches no file
-WEIGHTS_SIZE_MB = 9.4  # the size a release prints; this estimate is 6 levels, width 32 in float16
+WEIGHTS_SHA256 = "62dba76a9bd9f5135c8f6bc9bed111517c1968cebc426ecf602804d3c0d5639b"  # pinned by a release
+WEIGHTS_SIZE_MB = 9.4  # the size the release printed
 
 SPECS = (
     ModelSpec(
@@ -61,7 +61,8 @@ SPECS = (
         provenance=(
             "Trained from scratch by Studio with `studio train inpainting` on about 330 photographs that Debian "
             "packages and Python packages ship (data/photos, gathered by packaging/training_photos.py), with the "
-            "paper's loss on VGG16 features; the configuration is plugins/inpainting/training.toml"
+            "paper's loss on VGG16 features, 40,000 steps of 8 crops of 128 px (about 10 hours on two CPU cores); "
+            "the configuration is plugins/inpainting/training.toml, the run data/runs/inpaint-v1"
         ),
         size_mb=WEIGHTS_SIZE_MB,
     ),

@@ -175,7 +175,11 @@ def to_dtype(rgba: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     16 to 8 rounds."""
     if rgba.dtype == dtype:
         return rgba
-    return rgba.astype(np.uint16) * np.uint16(257) if dtype == np.uint16 else to_uint8(rgba)
+    if dtype != np.uint16:
+        return to_uint8(rgba)
+    wide = rgba.astype(np.uint16)
+    wide *= np.uint16(257)  # in place: a picture of print size needs no second 16-bit copy
+    return wide
 
 
 class Layer:
