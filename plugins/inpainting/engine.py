@@ -186,7 +186,9 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
             coarse_to_fine += refined
         result[y0:y1, x0:x1, :3] = quantize(feathered(crop, filled, crop_hole, feather), bit_depth)
         done += (x1 - x0) * (y1 - y0)
-        if ctx.preview_due():
+        # An 8-bit copy of a print-size picture for a preview costs more than filling a few small holes: a preview
+        # only once the job has run a preview interval, and none before the final frame.
+        if index < len(boxes) and ctx.elapsed() >= ctx.preview_interval_s and ctx.preview_due():
             message = f"filled {index} of {len(boxes)} crops"
             yield ctx.frame(0.99 * done / total, to_uint8(result), message=message)
     info = {

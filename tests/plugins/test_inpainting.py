@@ -178,6 +178,20 @@ def test_cancel_mid_job_raises_and_returns_nothing(store):
     assert np.array_equal(inputs.image, picture)
 
 
+def test_a_quick_fill_of_a_large_picture_goes_straight_to_its_result(store):
+    """No 8-bit preview of the whole picture for a job shorter than a preview interval, nor after the last crop."""
+    picture = photo(1200, 900)
+    mask = np.zeros((900, 1200), np.float32)
+    for x in (100, 600, 1100):
+        cv2.circle(mask, (x, 450), 6, 1.0, -1)
+    inputs = Inputs(1200, 900, picture, mask)
+    params = make_params(InpaintParams, {})
+    quick = list(run(params, inputs, RunContext(preview_interval_s=60.0, models=store, device="cpu")))
+    assert [frame.final for frame in quick] == [True]
+    streamed = list(run(params, inputs, RunContext(preview_interval_s=0.0, models=store, device="cpu")))
+    assert [frame.final for frame in streamed] == [False, False, True]
+
+
 def test_studio_run_inpainting_with_a_mask_file(tmp_path):
     picture = photo(120, 90)[..., :3]
     mask = np.zeros((90, 120), np.uint8)
