@@ -1,0 +1,308 @@
+"""GAN breeding: how close rules_gan64's pictures come to rules pictures it never saw, and how varied they are,
+against an untrained generator of its shape and a DCGAN trained with the same budget.
+
+- KID x1000 (kernel inception distance, Bińkowski et al. 2018): the catalog's inception_v3, its Mixed_7c block
+  averaged over space (2048 numbers) for each picture enlarged to 299 px; the unbiased squared MMD with the kernel
+  (x·y / 2048 + 1)³ between --count pictures of a source and the held-out pictures (``DATA/heldout``, which
+  training never reads), mean and spread over --subsets random subsets of --subset-size. Lower is closer; the
+  training pictures themselves show the floor (what the held-out split's own sampling allows).
+- Diversity: the mean LPIPS (the catalog's lpips_vgg16) of --pairs random pairs of a source's pictures; a
+  generator that always makes the same picture scores 0; the held-out pictures' own figure is the reference.
+- Sources: the training pictures, rules_gan64 trained (installed, or --checkpoint RUN_DIR: the moving average of
+  the run's last checkpoint), an untrained network of its shape (seed 0), and the DCGAN baseline. Generated
+  pictures are untruncated (truncation 1, as KID is usually measured); rules_gan64 also at the breeding panel's
+  truncation.
+- The DCGAN baseline: the PyTorch tutorial's generator (``studio.core.nets.dcgan``: nz 100, ngf 64) and the DCGAN
+  paper's discriminator, Adam 2e-4 (0.5, 0.999), the non-saturating logistic loss, trained on the same pictures
+  with training.toml's batch and steps (as many pictures shown as rules_gan64 saw) in bfloat16 where the
+  processor has it. This script trains it in --dcgan-dir with a checkpoint every 10 minutes and resumes it when
+  run again; --dcgan-steps trains a shorter baseline afresh (in a temporary folder) and compares that. It
+  samples with batch statistics, as the tutorial does.
+
+    .venv/bin/python bench/gan_quality.py [--checkpoint RUN_DIR] [--data data/gan-rules] [--count 800]
+        [--subsets 50] [--subset-size 400] [--pairs 500] [--dcgan-dir data/runs/dcgan-baseline]
+        [--dcgan-steps N] [--device cpu] [--quick] [--save-baseline]
+
+The held-out pictures: ``scripts/gan_data.py data/gan-rules`` renders them (with the training pictures).
+--quick is a smoke check (a 20-step baseline, 64 pictures); not a baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import baseline
+import numpy as np
+import torch
+import torch.nn.functional as F
+from studio_plugins.gan_breeding.generators import from_store
+from studio_plugins.gan_breeding.models import MODEL_ID, checkpoint_weights, weights_bytes
+from studio_plugins.gan_breeding.params import BreedParams
+from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator, discriminator_loss, generator_loss
+from studio_plugins.gan_breeding.train import load_pictures, training_batch
+from torch import nn
+from tqdm import tqdm
+
+from studio.core.models.store import ModelStatus, ModelStore
+from studio.core.nets.dcgan import DCGANGenerator, generator64
+from studio.core.nets.features import autocast, feature_extractor, use_bfloat16
+from studio.core.plugin import discover_plugins
+from studio.core.training import TrainContext, load_optimizer_state, optimizer_state
+
+TRAINING_TOML = Path(__file__).resolve().parent.parent / "plugins" / "gan_breeding" / "training.toml"
+HELDOUT = "heldout"
+INCEPTION_SIDE = 299
+INCEPTION_LAYER = "Mixed_7c"
+SEED = 0
+DCGAN_LR, DCGAN_BETAS = 2e-4, (0.5, 0.999)
+DCGAN_CHECKPOINT_S = 600.0
+QUICK = {"count": 64, "subsets": 5, "subset_size": 32, "pairs": 32, "dcgan_steps": 20}
+
+Pictures = np.ndarray  # (N, H, W, 3) uint8
+
+
+class DCGANDiscriminator(nn.Module):
+    """The DCGAN paper's discriminator for 64 px pictures: four strided 4 x 4 convolutions (batch norm after all
+    but the first, LeakyReLU 0.2), then a 4 x 4 convolution to one logit per picture."""
+
+    def __init__(self, ndf: int = 64) -> None:
+        super().__init__()
+        widths = (ndf, ndf * 2, ndf * 4, ndf * 8)
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for channels_in, channels_out in itertools.pairwise(widths):
+            layers += [nn.Conv2d(channels_in, channels_out, 4, 2, 1, bias=False), nn.BatchNorm2d(channels_out),
+                       nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
+        self.main = nn.Sequential(*layers)
+        for module in self.modules():  # as the tutorial initialises both networks
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, 0.0, 0.02)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.normal_(module.weight, 1.0, 0.02)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (N,) of pictures (N, 3, 64, 64) in -1..1."""
+        return self.main(images).flatten().float()
+
+
+def to_signed(pictures: Pictures, device: str) -> torch.Tensor:
+    """(N, H, W, 3) uint8 as (N, 3, H, W) float in -1..1."""
+    return torch.from_numpy(pictures).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def from_signed(images: torch.Tensor) -> Pictures:
+    """(N, 3, H, W) in -1..1 as (N, H, W, 3) uint8."""
+    scaled = ((images.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def train_dcgan(pictures: Pictures, steps: int, batch: int, run_dir: Path, device: str) -> DCGANGenerator:
+    """The DCGAN baseline after ``steps`` steps of ``batch`` pictures, trained (or resumed) in ``run_dir``."""
+    ctx = TrainContext(run_dir, checkpoint_interval_s=DCGAN_CHECKPOINT_S, device=device)
+    torch.manual_seed(SEED)
+    generator, discriminator = generator64().to(device), DCGANDiscriminator().to(device)
+    g_optimizer = torch.optim.Adam(generator.parameters(), DCGAN_LR, betas=DCGAN_BETAS)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), DCGAN_LR, betas=DCGAN_BETAS)
+    nets = {"G.": generator, "D.": discriminator}
+    optimizers = {"g_optimizer.": g_optimizer, "d_optimizer.": d_optimizer}
+    state, step = ctx.resume_state(), 0
+    if state is not None:
+        for prefix, net in nets.items():
+            net.load_state_dict({k.removeprefix(prefix): v for k, v in state.tensors.items() if k.startswith(prefix)})
+        for prefix, optimizer in optimizers.items():
+            load_optimizer_state(optimizer, state.tensors, state.meta[prefix], prefix)
+        step = state.step
+    bfloat16 = use_bfloat16("auto", device)
+    with tqdm(total=steps, initial=min(step, steps), desc="DCGAN baseline", unit="step") as bar:
+        while step < steps:
+            rng = np.random.default_rng((SEED, step))
+            real = to_signed(training_batch(pictures, batch, rng), device)
+            latents = torch.from_numpy(rng.standard_normal((batch, generator.nz), dtype=np.float32)).to(device)
+            with autocast(real, bfloat16):
+                fake = generator(latents)
+                d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
+            d_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_optimizer.step()
+            with autocast(real, bfloat16):
+                g_loss = generator_loss(discriminator(fake))
+            g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_optimizer.step()
+            step += 1
+            bar.update()
+            bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+            if ctx.checkpoint_due() or step == steps:
+                tensors, meta = {}, {"step": step}
+                for prefix, net in nets.items():
+                    tensors |= {prefix + key: value for key, value in net.state_dict().items()}
+                for prefix, optimizer in optimizers.items():
+                    saved, meta[prefix] = optimizer_state(optimizer, prefix)
+                    tensors |= saved
+                ctx.save_checkpoint(tensors, meta)
+    return generator
+
+
+@torch.no_grad()
+def dcgan_pictures(generator: DCGANGenerator, count: int, batch: int, seed: int) -> Pictures:
+    """``count`` pictures of the DCGAN baseline, rendered ``batch`` at a time with batch statistics."""
+    generator.train()
+    draw = torch.Generator().manual_seed(seed)
+    device = next(generator.parameters()).device
+    chunks = [generator(torch.randn(min(batch, count - first), generator.nz, generator=draw).to(device))
+              for first in range(0, count, batch)]  # fmt: skip
+    return from_signed(torch.cat(chunks))
+
+
+def style_pictures(store: ModelStore, model_id: str, count: int, truncation: float, device: str) -> Pictures:
+    """``count`` pictures of the style-based generator ``model_id`` from latents of seed 1, ``truncation`` applied."""
+    generator = from_store(store, model_id, device)
+    latents = generator.sample_latents(np.random.default_rng(1), count)
+    return np.concatenate([generator.render(generator.styles(latents[first : first + 64]), first, truncation)
+                           for first in range(0, count, 64)])  # fmt: skip
+
+
+@torch.no_grad()
+def inception_features(pictures: Pictures, extract: Callable[[torch.Tensor], torch.Tensor], device: str) -> np.ndarray:
+    """The (N, 2048) Inception features of ``pictures``, 50 at a time, float64."""
+    rows = []
+    for first in range(0, len(pictures), 50):
+        images = torch.from_numpy(pictures[first : first + 50]).to(device).permute(0, 3, 1, 2).float() / 255.0
+        images = F.interpolate(images, size=(INCEPTION_SIDE, INCEPTION_SIDE), mode="bilinear", align_corners=False)
+        rows.append(extract(images).mean(dim=(2, 3)).double().cpu().numpy())
+    return np.concatenate(rows)
+
+
+def kid(a: np.ndarray, b: np.ndarray, subsets: int, size: int, rng: np.random.Generator) -> tuple[float, float]:
+    """The KID x1000 of features ``a`` and ``b`` (N, D): mean and standard deviation over ``subsets`` of ``size``."""
+    size = min(size, len(a), len(b))
+    dims = a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x, y = a[rng.choice(len(a), size, replace=False)], b[rng.choice(len(b), size, replace=False)]
+        within_x, within_y = (x @ x.T / dims + 1.0) ** 3, (y @ y.T / dims + 1.0) ** 3
+        across = (x @ y.T / dims + 1.0) ** 3
+        pairs = size * (size - 1)
+        values.append((within_x.sum() - np.trace(within_x)) / pairs + (within_y.sum() - np.trace(within_y)) / pairs
+                      - 2.0 * across.mean())  # fmt: skip
+    return 1000.0 * statistics.fmean(values), 1000.0 * statistics.pstdev(values)
+
+
+@torch.no_grad()
+def diversity(pictures: Pictures, pairs: int, lpips: nn.Module, rng: np.random.Generator, device: str) -> float:
+    """The mean LPIPS of ``pairs`` random pairs of different pictures."""
+    first = rng.integers(len(pictures), size=pairs)
+    second = (first + rng.integers(1, len(pictures), size=pairs)) % len(pictures)
+    distances = []
+    for start in range(0, pairs, 50):
+        a, b = (torch.from_numpy(pictures[i[start : start + 50]]).to(device).permute(0, 3, 1, 2).float() / 255.0
+                for i in (first, second))  # fmt: skip
+        distances.append(lpips(a, b).cpu())
+    return float(torch.cat(distances).mean())
+
+
+def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> tuple[ModelStore, dict[str, str]]:
+    """A store holding the untrained network (and --checkpoint's generator), and the model id of each label."""
+    own = ModelStore(folder / "models", store.specs)
+    base = store.specs[MODEL_ID]
+    shape = tomllib.loads(TRAINING_TOML.read_text())
+    config = GeneratorConfig(**{field.name: shape[field.name] for field in dataclasses.fields(GeneratorConfig)})
+    torch.manual_seed(SEED)
+    untrained = dataclasses.replace(base, id=f"{MODEL_ID}_untrained", title="untrained", base=MODEL_ID)
+    own.register_trained(untrained, weights_bytes(StyleGenerator(config)))
+    labels = {f"{MODEL_ID} untrained": untrained.id}
+    if checkpoint is not None:
+        run = dataclasses.replace(base, id=f"{MODEL_ID}_run", title=str(checkpoint), base=MODEL_ID)
+        own.register_trained(run, checkpoint_weights(checkpoint))
+        labels[f"{MODEL_ID} ({checkpoint.name})"] = run.id
+    elif store.status(MODEL_ID) == ModelStatus.INSTALLED:
+        own = store
+        labels[MODEL_ID] = MODEL_ID
+    else:
+        sys.exit(f"{MODEL_ID} is not installed: give --checkpoint RUN_DIR (a training run) instead")
+    return own, labels
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, help="a gan_breeding training run instead of the installed model")
+    parser.add_argument("--data", type=Path, default=Path("data/gan-rules"), help="training pictures and heldout/")
+    parser.add_argument("--count", type=int, default=800, help="pictures per source")
+    parser.add_argument("--subsets", type=int, default=50)
+    parser.add_argument("--subset-size", type=int, default=400)
+    parser.add_argument("--pairs", type=int, default=500, help="picture pairs for diversity")
+    parser.add_argument("--dcgan-dir", type=Path, default=Path("data/runs/dcgan-baseline"))
+    parser.add_argument("--dcgan-steps", type=int, help="baseline steps (default: training.toml's steps)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="a smoke check (see above)")
+    parser.add_argument("--save-baseline", action="store_true")
+    options = baseline.parse(parser, QUICK)
+    recipe = tomllib.loads(TRAINING_TOML.read_text())
+    steps = options.dcgan_steps or recipe["steps"]
+    heldout = load_pictures(options.data / HELDOUT, recipe["resolution"])
+    training = load_pictures(options.data, recipe["resolution"])
+    rng = np.random.default_rng(SEED)
+    sources: dict[str, Pictures] = {"training pictures": training[rng.permutation(len(training))[: options.count]]}
+    store = ModelStore(specs=discover_plugins().model_catalog())
+    with tempfile.TemporaryDirectory() as folder:
+        # A shorter baseline than the recipe's is trained afresh each time.
+        dcgan_dir = options.dcgan_dir if steps == recipe["steps"] else Path(folder) / "dcgan"
+        started = time.perf_counter()
+        dcgan = train_dcgan(training, steps, recipe["batch"], dcgan_dir, options.device)
+        print(f"DCGAN baseline: {steps} steps of {recipe['batch']} in {dcgan_dir} "
+              f"({time.perf_counter() - started:.0f} s this run)")  # fmt: skip
+        dcgan_label = f"DCGAN {steps} steps"
+        own, labels = style_stores(Path(folder), store, options.checkpoint)
+        for label, model_id in labels.items():
+            sources[f"{label}, truncation 1"] = style_pictures(own, model_id, options.count, 1.0, options.device)
+            if "untrained" not in label:
+                truncated = style_pictures(own, model_id, options.count, BreedParams.truncation, options.device)
+                sources[f"{label}, truncation {BreedParams.truncation}"] = truncated
+    sources[dcgan_label] = dcgan_pictures(dcgan, options.count, 64, seed=1)
+    print("features ...", flush=True)
+    extractor = feature_extractor(store, "inception_v3", [INCEPTION_LAYER], options.device)
+    features = {label: inception_features(pictures, lambda x: extractor(x)[INCEPTION_LAYER], options.device)
+                for label, pictures in {"held-out": heldout, **sources}.items()}  # fmt: skip
+    lpips = store.load("lpips_vgg16", options.device)
+    results: dict[str, dict[str, float]] = {}
+    for label, pictures in {"held-out pictures": heldout, **sources}.items():
+        row: dict[str, float] = {"diversity": diversity(pictures, options.pairs, lpips, np.random.default_rng(2),
+                                                        options.device)}  # fmt: skip
+        if label != "held-out pictures":
+            row["kid"], row["kid_spread"] = kid(features[label], features["held-out"], options.subsets,
+                                                options.subset_size, np.random.default_rng(3))  # fmt: skip
+        results[label] = row
+
+    previous = baseline.load("gan_quality")
+    print(f"\nGAN quality: {options.count} pictures per source against {len(heldout)} held-out rules pictures "
+          f"({options.data / HELDOUT}); KID x1000 over {options.subsets} subsets of {options.subset_size}, diversity "
+          f"over {options.pairs} pairs")  # fmt: skip
+    print(f"{'source':<48} {'KID x1000':>10} {'spread':>7} {'diversity':>9}   baseline KID")
+    for label, row in results.items():
+        base = previous.get(label, {}).get("kid")
+        kid_text = f"{row['kid']:>10.2f} {row['kid_spread']:>7.2f}" if "kid" in row else f"{'-':>10} {'-':>7}"
+        print(f"{label:<48} {kid_text} {row['diversity']:>9.3f}   {'-' if base is None else f'{base:.2f}'}")
+    trained = [row["kid"] for label, row in results.items() if label.startswith(MODEL_ID) and "untrained" not in
+               label and label.endswith("truncation 1")]  # fmt: skip
+    rivals = [row["kid"] for label, row in results.items() if "untrained" in label or label.startswith("DCGAN")]
+    if trained:
+        verdict = "met" if trained[0] < min(rivals) else "NOT met"
+        print(f"target: {MODEL_ID} closer to the held-out pictures (lower KID) than the untrained network and the "
+              f"DCGAN baseline -> {verdict}")  # fmt: skip
+    if options.save_baseline:
+        baseline.save("gan_quality", results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

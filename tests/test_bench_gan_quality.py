@@ -1,0 +1,54 @@
+"""bench/gan_quality.py: the KID and diversity it reports, and its DCGAN baseline's training and resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from bench_script import bench_script
+
+from studio.core.nets.lpips import LPIPS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    with bench_script("gan_quality") as module:
+        yield module
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift(bench):
+    rng = np.random.default_rng(0)
+    a, b = (np.abs(rng.normal(0.5, 0.3, (300, 64))) for _ in range(2))
+    same, spread = bench.kid(a, b, 20, 100, np.random.default_rng(1))
+    shifted, _ = bench.kid(a, b + 0.2, 20, 100, np.random.default_rng(1))
+    farther, _ = bench.kid(a, b + 0.4, 20, 100, np.random.default_rng(1))
+    assert abs(same) < 2 * spread + 1e-3, "unbiased: no distance between samples of one distribution"
+    assert shifted > 10 * abs(same) and farther > shifted
+
+
+def test_diversity_is_zero_for_copies_of_one_picture_and_positive_for_different_ones(bench):
+    torch.manual_seed(0)
+    lpips = LPIPS().eval()
+    rng = np.random.default_rng(0)
+    one = np.repeat(rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8), 8, axis=0)
+    varied = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    assert bench.diversity(one, 20, lpips, np.random.default_rng(0), "cpu") == pytest.approx(0.0, abs=1e-6)
+    assert bench.diversity(varied, 20, lpips, np.random.default_rng(0), "cpu") > 0.01
+
+
+def test_the_dcgan_baseline_trains_checkpoints_and_resumes_as_an_unbroken_run(bench, tmp_path):
+    pictures = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    unbroken = bench.train_dcgan(pictures, 3, 4, tmp_path / "unbroken", "cpu")
+    bench.train_dcgan(pictures, 2, 4, tmp_path / "resumed", "cpu")
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["checkpoint-00000002.safetensors",
+                                                                        "checkpoint.json"]  # fmt: skip
+    resumed = bench.train_dcgan(pictures, 3, 4, tmp_path / "resumed", "cpu")
+    for (name, kept), again in zip(unbroken.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(again, kept, msg=name)
+    torch.manual_seed(bench.SEED)
+    initial = bench.generator64()  # the weights training started from
+    assert not torch.equal(initial.state_dict()["main.0.weight"], unbroken.state_dict()["main.0.weight"])
+    made = bench.dcgan_pictures(unbroken, 5, 2, seed=1)
+    assert made.shape == (5, 64, 64, 3) and made.dtype == np.uint8 and made.std() > 0
