@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml setup.py
 
 # The default offline models (see `studio models list`). Offline, Studio still runs and each plugin says
 # what it is missing; under CI a failed install fails the run, so the real-weight tests never skip silently.
+# Weights a plugin ships (plugins/*/assets) install again when they change.
 models: $(MODELS_STAMP)
 
-$(MODELS_STAMP): $(STAMP)
+$(MODELS_STAMP): $(STAMP) $(wildcard plugins/*/assets/*.safetensors)
 	$(BIN)/studio models install --defaults && touch $@ || { test -z "$$CI" && echo "Some models could not be installed: run 'make models' again when online."; }
 
 run: $(MODELS_STAMP)

@@ -53,7 +53,7 @@ from torch import nn
 from tqdm import tqdm
 
 from studio.core.models.store import ModelStatus, ModelStore
-from studio.core.nets.dcgan import DCGANGenerator, generator64
+from studio.core.nets.dcgan import DCGANGenerator, generator64, tutorial_init
 from studio.core.nets.features import autocast, feature_extractor, use_bfloat16
 from studio.core.plugin import discover_plugins
 from studio.core.training import TrainContext, load_optimizer_state, optimizer_state
@@ -83,12 +83,7 @@ class DCGANDiscriminator(nn.Module):
                        nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))
         self.main = nn.Sequential(*layers)
-        for module in self.modules():  # as the tutorial initialises both networks
-            if isinstance(module, nn.Conv2d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.normal_(module.weight, 1.0, 0.02)
-                nn.init.zeros_(module.bias)
+        tutorial_init(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N,) of pictures (N, 3, 64, 64) in -1..1."""

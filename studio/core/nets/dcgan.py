@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DCGANGenerator", "generator64"]
+__all__ = ["DCGANGenerator", "generator64", "tutorial_init"]
 
 
 class DCGANGenerator(nn.Module):
@@ -27,12 +27,7 @@ class DCGANGenerator(nn.Module):
             layers.append(nn.ConvTranspose2d(channels_in, channels_out, 4, 2, 1, bias=False))
         layers.append(nn.Tanh())
         self.main = nn.Sequential(*layers)
-        for module in self.modules():  # the tutorial's weights_init
-            if isinstance(module, nn.ConvTranspose2d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.normal_(module.weight, 1.0, 0.02)
-                nn.init.zeros_(module.bias)
+        tutorial_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images in -1..1 for latents ``z`` of shape ``(N, nz)`` or ``(N, nz, 1, 1)``."""
@@ -45,6 +40,17 @@ class DCGANGenerator(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.nz, 1, 1, generator=generator)
         return z.to(device)
+
+
+def tutorial_init(net: nn.Module) -> None:
+    """The tutorial's ``weights_init``: convolution weights drawn from N(0, 0.02), batch-norm scales from N(1, 0.02),
+    batch-norm shifts 0."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.normal_(module.weight, 1.0, 0.02)
+            nn.init.zeros_(module.bias)
 
 
 def generator64() -> DCGANGenerator:
