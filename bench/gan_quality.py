@@ -48,15 +48,16 @@ from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.models import MODEL_ID, checkpoint_weights, weights_bytes
 from studio_plugins.gan_breeding.params import BreedParams
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator, discriminator_loss, generator_loss
-from studio_plugins.gan_breeding.train import load_pictures, training_batch
+from studio_plugins.gan_breeding.train import load_pictures, to_signed, training_batch
 from torch import nn
 from tqdm import tqdm
 
+from studio.core.image import quantize
 from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.nets.dcgan import DCGANGenerator, generator64, tutorial_init
 from studio.core.nets.features import autocast, feature_extractor, use_bfloat16
 from studio.core.plugin import discover_plugins
-from studio.core.training import TrainContext, load_optimizer_state, optimizer_state
+from studio.core.training import TrainContext, load_optimizer_state, optimizer_state, prefixed
 
 TRAINING_TOML = Path(__file__).resolve().parent.parent / "plugins" / "gan_breeding" / "training.toml"
 HELDOUT = "heldout"
@@ -90,17 +91,6 @@ class DCGANDiscriminator(nn.Module):
         return self.main(images).flatten().float()
 
 
-def to_signed(pictures: Pictures, device: str) -> torch.Tensor:
-    """(N, H, W, 3) uint8 as (N, 3, H, W) float in -1..1."""
-    return torch.from_numpy(pictures).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
-def from_signed(images: torch.Tensor) -> Pictures:
-    """(N, 3, H, W) in -1..1 as (N, H, W, 3) uint8."""
-    scaled = ((images.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round()
-    return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 def train_dcgan(pictures: Pictures, steps: int, batch: int, run_dir: Path, device: str) -> DCGANGenerator:
     """The DCGAN baseline after ``steps`` steps of ``batch`` pictures, trained (or resumed) in ``run_dir``."""
     ctx = TrainContext(run_dir, checkpoint_interval_s=DCGAN_CHECKPOINT_S, device=device)
@@ -113,7 +103,7 @@ def train_dcgan(pictures: Pictures, steps: int, batch: int, run_dir: Path, devic
     state, step = ctx.resume_state(), 0
     if state is not None:
         for prefix, net in nets.items():
-            net.load_state_dict({k.removeprefix(prefix): v for k, v in state.tensors.items() if k.startswith(prefix)})
+            net.load_state_dict(prefixed(state.tensors, prefix))
         for prefix, optimizer in optimizers.items():
             load_optimizer_state(optimizer, state.tensors, state.meta[prefix], prefix)
         step = state.step
@@ -156,7 +146,7 @@ def dcgan_pictures(generator: DCGANGenerator, count: int, batch: int, seed: int)
     device = next(generator.parameters()).device
     chunks = [generator(torch.randn(min(batch, count - first), generator.nz, generator=draw).to(device))
               for first in range(0, count, batch)]  # fmt: skip
-    return from_signed(torch.cat(chunks))
+    return quantize(((torch.cat(chunks).float() + 1.0) / 2.0).permute(0, 2, 3, 1).cpu().numpy())
 
 
 def style_pictures(store: ModelStore, model_id: str, count: int, truncation: float, device: str) -> Pictures:
@@ -172,7 +162,7 @@ def inception_features(pictures: Pictures, extract: Callable[[torch.Tensor], tor
     """The (N, 2048) Inception features of ``pictures``, 50 at a time, float64."""
     rows = []
     for first in range(0, len(pictures), 50):
-        images = torch.from_numpy(pictures[first : first + 50]).to(device).permute(0, 3, 1, 2).float() / 255.0
+        images = (to_signed(pictures[first : first + 50], device) + 1.0) / 2.0
         images = F.interpolate(images, size=(INCEPTION_SIDE, INCEPTION_SIDE), mode="bilinear", align_corners=False)
         rows.append(extract(images).mean(dim=(2, 3)).double().cpu().numpy())
     return np.concatenate(rows)
@@ -200,8 +190,7 @@ def diversity(pictures: Pictures, pairs: int, lpips: nn.Module, rng: np.random.G
     second = (first + rng.integers(1, len(pictures), size=pairs)) % len(pictures)
     distances = []
     for start in range(0, pairs, 50):
-        a, b = (torch.from_numpy(pictures[i[start : start + 50]]).to(device).permute(0, 3, 1, 2).float() / 255.0
-                for i in (first, second))  # fmt: skip
+        a, b = ((to_signed(pictures[i[start : start + 50]], device) + 1.0) / 2.0 for i in (first, second))
         distances.append(lpips(a, b).cpu())
     return float(torch.cat(distances).mean())
 

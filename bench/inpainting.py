@@ -62,7 +62,7 @@ from studio.core.nets.features import image_to_tensor
 from studio.core.nets.lpips import LPIPS
 from studio.core.params import make_params
 from studio.core.plugin import discover_plugins
-from studio.core.training import TrainContext, load_checkpoint
+from studio.core.training import TrainContext, checkpoint_network
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "data" / "photos" / "validation"
@@ -339,13 +339,13 @@ def network_store(options: argparse.Namespace, store: ModelStore, folder: Path) 
             sys.exit(f"{options.model} is not installed: give --weights FILE or --checkpoint RUN_DIR instead")
         return store, options.model, options.model
     if options.checkpoint is not None:
-        state = load_checkpoint(options.checkpoint)
-        if state is None:
-            sys.exit(f"{options.checkpoint} holds no checkpoint yet")
-        tensors = {k.removeprefix("net."): v for k, v in state.tensors.items() if k.startswith("net.")}
+        try:
+            tensors, step = checkpoint_network(options.checkpoint, "net.")
+        except ValueError as exc:
+            sys.exit(str(exc))
         weights = folder / f"{MODEL_ID}.safetensors"
         safetensors.torch.save_file(tensors, weights)
-        described = f"{options.checkpoint} at step {state.step}"
+        described = f"{options.checkpoint} at step {step}"
     else:
         weights, described = options.weights, str(options.weights)
         tensors = safetensors.torch.load_file(weights)

@@ -64,6 +64,7 @@ from studio.core.training import (
     TrainingError,
     load_optimizer_state,
     optimizer_state,
+    prefixed,
 )
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     average = copy.deepcopy(generator).eval().requires_grad_(False)
     if state is not None:
         for prefix, net in (("G.", generator), ("D.", discriminator), ("G_ema.", average)):
-            net.load_state_dict(_part(state.tensors, prefix))
+            net.load_state_dict(prefixed(state.tensors, prefix))
     fast_layout = torch.device(device).type in ("cpu", "cuda")
     memory_format = torch.channels_last if fast_layout else torch.contiguous_format
     for net in (generator, discriminator, average):
@@ -178,7 +179,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
         load_optimizer_state(d_optimizer, state.tensors, state.meta["d_optimizer"], "d_optimizer.")
         step, losses = state.step, dict(state.meta["losses"])
     chosen = np.random.default_rng(QUALITY_SEED).integers(len(pictures), size=QUALITY_PICTURES)
-    quality_real = _to_tensor(pictures[chosen], device)
+    quality_real = to_signed(pictures[chosen], device)
 
     def checkpoint() -> None:
         g_tensors, g_rest = optimizer_state(g_optimizer, "g_optimizer.")
@@ -205,7 +206,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     while step < params.steps and not ctx.time_up():
         ctx.check_cancelled()
         rng = np.random.default_rng((params.seed, step))
-        real = _to_tensor(training_batch(pictures, params.batch, rng), device).contiguous(memory_format=memory_format)
+        real = to_signed(training_batch(pictures, params.batch, rng), device).contiguous(memory_format=memory_format)
         noise = torch.Generator(device).manual_seed(int(rng.integers(2**62)))
         ws, w = _styles(generator, params, rng, noise, device)
         with autocast(real, bfloat16):
@@ -317,10 +318,6 @@ def _generator(params: TrainParams, ctx: TrainContext, state: Checkpoint | None)
     return generator, spec.base or spec.id
 
 
-def _part(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
-
-
 def _styles(
     generator: StyleGenerator, params: TrainParams, rng: np.random.Generator, noise: torch.Generator, device: str
 ) -> tuple[Tensor, Tensor]:
@@ -359,7 +356,7 @@ def _square(rgb: np.ndarray, resolution: int) -> np.ndarray:
     return cv2.resize(square, (resolution, resolution), interpolation=interpolation)
 
 
-def _to_tensor(pictures: np.ndarray, device: str) -> Tensor:
+def to_signed(pictures: np.ndarray, device: str) -> Tensor:
     """uint8 pictures (N, H, W, 3) as (N, 3, H, W) in -1..1."""
     return torch.from_numpy(np.ascontiguousarray(pictures)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 

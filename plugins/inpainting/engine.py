@@ -130,8 +130,9 @@ class Filler:
         if max(height, width) <= self.working_size and deepest <= TRAINED_DEPTH:
             return self._pass(picture, valid)[0].permute(1, 2, 0).cpu().numpy(), False
         interior = depth > TRAINED_DEPTH
+        deep = bool(interior.any())
         coarse = picture
-        if interior.any():
+        if deep:
             scale = min(self.working_size / max(height, width), TRAINED_DEPTH / deepest)
             small = (max(1, round(width * scale)), max(1, round(height * scale)))
             small_picture = F.interpolate(picture, size=small[::-1], mode="area")
@@ -144,7 +145,7 @@ class Filler:
         grid = TileGrid(width, height, self.working_size - 2 * margin)
         output = tiled_map(stacked, lambda tile, _box: self._pass(tile[:, :3], tile[:, 3:]), grid, margin)
         fine = torch.where(inside, coarse, output)
-        return fine[0].permute(1, 2, 0).cpu().numpy(), bool(interior.any())
+        return fine[0].permute(1, 2, 0).cpu().numpy(), deep
 
 
 def feathered(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, feather: int) -> np.ndarray:

@@ -42,6 +42,7 @@ from studio.core.training import (
     TrainingError,
     load_optimizer_state,
     optimizer_state,
+    prefixed,
 )
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def _network(params: TrainParams, ctx: TrainContext, state: Checkpoint | None) -
     """The network to train, and the catalog id of the model it is (or is trained from)."""
     if state is not None:
         net = PConvUNet(NetConfig(**state.meta["net"]))
-        net.load_state_dict({k.removeprefix("net."): v for k, v in state.tensors.items() if k.startswith("net.")})
+        net.load_state_dict(prefixed(state.tensors, "net."))
         return net, str(state.meta["base"])
     if not params.base:
         return PConvUNet(NetConfig(params.levels, params.width)), MODEL_ID

@@ -406,14 +406,18 @@ def float16_weights(net: torch.nn.Module, metadata: Mapping[str, str]) -> bytes:
     return safetensors.torch.save(tensors, metadata=dict(metadata))
 
 
+def prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors named ``<prefix>...``, the prefix removed: one network's state dict among a checkpoint's."""
+    return {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
+
+
 def checkpoint_network(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], int]:
     """The tensors named ``<prefix>...`` in ``run_dir``'s last checkpoint, the prefix removed (a network's state
     dict), and the checkpoint's step; a ValueError when the run has no checkpoint yet."""
     checkpoint = load_checkpoint(run_dir)
     if checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint yet; wait for the first one (--checkpoint-every)")
-    state = {name.removeprefix(prefix): value for name, value in checkpoint.tensors.items() if name.startswith(prefix)}
-    return state, checkpoint.step
+    return prefixed(checkpoint.tensors, prefix), checkpoint.step
 
 
 def release_weights(
