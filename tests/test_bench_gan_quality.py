@@ -52,3 +52,19 @@ def test_the_dcgan_baseline_trains_checkpoints_and_resumes_as_an_unbroken_run(be
     assert not torch.equal(initial.state_dict()["main.0.weight"], unbroken.state_dict()["main.0.weight"])
     made = bench.dcgan_pictures(unbroken, 5, 2, seed=1)
     assert made.shape == (5, 64, 64, 3) and made.dtype == np.uint8 and made.std() > 0
+
+
+def test_kid_on_scaled_features_tells_apart_sets_with_one_mean_whatever_the_features_size(bench):
+    rng = np.random.default_rng(0)
+    reference = rng.exponential(1.0, (300, 256)) * (rng.random((300, 256)) < 0.1)  # sparse, as Inception's are
+    flat = np.abs(rng.normal(reference.mean(), 0.02, (300, 256)))  # the same mean feature, none of the spread
+    kids = {}
+    for size in (1.0, 0.01):
+        scale = bench.kernel_scale(reference * size)
+        assert np.mean(np.sum((reference * size * scale) ** 2, axis=1)) / 256 == pytest.approx(1.0)
+        kids[size] = bench.kid(flat * size * scale, reference * size * scale, 20, 100, np.random.default_rng(1))
+    assert kids[0.01] == pytest.approx(kids[1.0])
+    distance, spread = kids[0.01]
+    assert distance > 3 * spread
+    unscaled, _ = bench.kid(flat * 0.01, reference * 0.01, 20, 100, np.random.default_rng(1))
+    assert abs(unscaled) < distance / 1000, "small features unscaled: the kernel is nearly linear, sees only means"
