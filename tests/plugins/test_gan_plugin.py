@@ -3,6 +3,7 @@ and a batch job, with a tiny style-based generator trained "here" (registered in
 
 import dataclasses
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -50,6 +51,17 @@ def cache(tmp_path_factory, registry) -> Path:
 @pytest.fixture(scope="module")
 def store(cache, registry) -> ModelStore:
     return ModelStore(cache / "studio" / "models", registry.model_catalog())
+
+
+def test_a_store_that_learns_the_plugins_models_later_finds_their_trained_models_without_a_message(
+    cache, registry, caplog
+):
+    caplog.set_level(logging.INFO)
+    store = ModelStore(cache / "studio" / "models")  # Studio's catalog only, as the window's store starts
+    assert TINY not in store.specs
+    store.extend_catalog(registry.model_catalog(store.specs))
+    assert TINY in store.specs
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("studio")] == []
 
 
 def breed(store: ModelStore, size: int = SIDE, **values):

@@ -371,8 +371,8 @@ class ModelStore:
             try:
                 entry = json.loads(path.read_text(encoding="utf-8"))
                 base = self.specs.get(entry["base"])
-                if base is None:
-                    log.info("%s: its base model %s is not in this catalog", path, entry["base"])
+                if base is None:  # a plugin's model, maybe, that extend_catalog brings later
+                    log.debug("%s: its base model %s is not in this catalog", path, entry["base"])
                     continue
                 spec = _trained_spec(base, entry, path.parent)
             except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
