@@ -61,7 +61,7 @@ from studio.core.models.store import ModelStatus, ModelStore
 from studio.core.nets.dcgan import DCGANGenerator, generator64, tutorial_init
 from studio.core.nets.features import autocast, feature_extractor, use_bfloat16
 from studio.core.plugin import discover_plugins
-from studio.core.training import TrainContext, load_optimizer_state, optimizer_state, prefixed
+from studio.core.training import TrainContext, restore_training_state, training_state
 
 TRAINING_TOML = Path(__file__).resolve().parent.parent / "plugins" / "gan_breeding" / "training.toml"
 HELDOUT = "heldout"
@@ -102,14 +102,11 @@ def train_dcgan(pictures: Pictures, steps: int, batch: int, run_dir: Path, devic
     generator, discriminator = generator64().to(device), DCGANDiscriminator().to(device)
     g_optimizer = torch.optim.Adam(generator.parameters(), DCGAN_LR, betas=DCGAN_BETAS)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), DCGAN_LR, betas=DCGAN_BETAS)
-    nets = {"G.": generator, "D.": discriminator}
-    optimizers = {"g_optimizer.": g_optimizer, "d_optimizer.": d_optimizer}
+    nets = {"G": generator, "D": discriminator}
+    optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
     state, step = ctx.resume_state(), 0
     if state is not None:
-        for prefix, net in nets.items():
-            net.load_state_dict(prefixed(state.tensors, prefix))
-        for prefix, optimizer in optimizers.items():
-            load_optimizer_state(optimizer, state.tensors, state.meta[prefix], prefix)
+        restore_training_state(state, nets, optimizers)
         step = state.step
     bfloat16 = use_bfloat16("auto", device)
     with tqdm(total=steps, initial=min(step, steps), desc="DCGAN baseline", unit="step") as bar:
@@ -132,13 +129,8 @@ def train_dcgan(pictures: Pictures, steps: int, batch: int, run_dir: Path, devic
             bar.update()
             bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
             if ctx.checkpoint_due() or step == steps:
-                tensors, meta = {}, {"step": step}
-                for prefix, net in nets.items():
-                    tensors |= {prefix + key: value for key, value in net.state_dict().items()}
-                for prefix, optimizer in optimizers.items():
-                    saved, meta[prefix] = optimizer_state(optimizer, prefix)
-                    tensors |= saved
-                ctx.save_checkpoint(tensors, meta)
+                tensors, optimizers_rest = training_state(nets, optimizers)
+                ctx.save_checkpoint(tensors, {"step": step} | optimizers_rest)
     return generator
 
 

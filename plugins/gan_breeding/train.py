@@ -62,9 +62,8 @@ from studio.core.training import (
     Checkpoint,
     TrainContext,
     TrainingError,
-    load_optimizer_state,
-    optimizer_state,
-    prefixed,
+    restore_training_state,
+    training_state,
 )
 
 log = logging.getLogger(__name__)
@@ -161,9 +160,6 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     pictures = load_pictures(data, config.resolution)
     discriminator = Discriminator(config)
     average = copy.deepcopy(generator).eval().requires_grad_(False)
-    if state is not None:
-        for prefix, net in (("G.", generator), ("D.", discriminator), ("G_ema.", average)):
-            net.load_state_dict(prefixed(state.tensors, prefix))
     fast_layout = torch.device(device).type in ("cpu", "cuda")
     memory_format = torch.channels_last if fast_layout else torch.contiguous_format
     for net in (generator, discriminator, average):
@@ -173,22 +169,19 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=params.g_learning_rate, betas=ADAM_BETAS)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=params.d_learning_rate * lazy,
                                    betas=(ADAM_BETAS[0], ADAM_BETAS[1] ** lazy))  # fmt: skip
+    nets = {"G": generator, "D": discriminator, "G_ema": average}
+    optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
     step, losses = 0, {}
     if state is not None:
-        load_optimizer_state(g_optimizer, state.tensors, state.meta["g_optimizer"], "g_optimizer.")
-        load_optimizer_state(d_optimizer, state.tensors, state.meta["d_optimizer"], "d_optimizer.")
+        restore_training_state(state, nets, optimizers)
         step, losses = state.step, dict(state.meta["losses"])
     chosen = np.random.default_rng(QUALITY_SEED).integers(len(pictures), size=QUALITY_PICTURES)
     quality_real = to_signed(pictures[chosen], device)
 
     def checkpoint() -> None:
-        g_tensors, g_rest = optimizer_state(g_optimizer, "g_optimizer.")
-        d_tensors, d_rest = optimizer_state(d_optimizer, "d_optimizer.")
-        tensors = {f"{prefix}{name}": value for prefix, net in (("G.", generator), ("D.", discriminator),
-                   ("G_ema.", average)) for name, value in net.state_dict().items()}  # fmt: skip
-        meta = {"step": step, "base": base, "config": dataclasses.asdict(config), "losses": losses,
-                "g_optimizer": g_rest, "d_optimizer": d_rest}  # fmt: skip
-        ctx.save_checkpoint(tensors | g_tensors | d_tensors, meta)
+        tensors, optimizers_rest = training_state(nets, optimizers)
+        meta = {"step": step, "base": base, "config": dataclasses.asdict(config), "losses": losses}
+        ctx.save_checkpoint(tensors, meta | optimizers_rest)
 
     def sample_frame(final: bool = False) -> Frame:
         grid, swd = _samples(average, quality_real, bfloat16)

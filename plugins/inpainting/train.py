@@ -40,9 +40,8 @@ from studio.core.training import (
     Checkpoint,
     TrainContext,
     TrainingError,
-    load_optimizer_state,
-    optimizer_state,
-    prefixed,
+    restore_training_state,
+    training_state,
 )
 
 log = logging.getLogger(__name__)
@@ -134,18 +133,18 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     criterion = InpaintingLoss(ctx.models, device, weights, fast_layout)
     optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
     step, loss = 0, math.nan
+    nets, optimizers = {"net": net}, {"optimizer": optimizer}
     if state is not None:
-        load_optimizer_state(optimizer, state.tensors, state.meta["optimizer"])
+        restore_training_state(state, nets, optimizers)
         step, loss = state.step, float(state.meta["loss"])
     validation = _validation_set(photos, device, memory_format)
     stage = _stage(params, step)
     _enter(stage, net, optimizer, params)
 
     def checkpoint() -> None:
-        tensors, rest = optimizer_state(optimizer)
-        meta = {"step": step, "loss": loss, "stage": stage, "base": base, "optimizer": rest,
-                "net": dataclasses.asdict(net.config)}  # fmt: skip
-        ctx.save_checkpoint({f"net.{k}": v for k, v in net.state_dict().items()} | tensors, meta)
+        tensors, optimizers_rest = training_state(nets, optimizers)
+        meta = {"step": step, "loss": loss, "stage": stage, "base": base, "net": dataclasses.asdict(net.config)}
+        ctx.save_checkpoint(tensors, meta | optimizers_rest)
 
     def validation_frame(final: bool = False) -> Frame:
         result, sample = _validate(net, criterion, validation, params.loss_size, bfloat16)
@@ -205,10 +204,8 @@ def training_batch(photos: Photos, params: TrainParams, step: int) -> tuple[np.n
 
 def _network(params: TrainParams, ctx: TrainContext, state: Checkpoint | None) -> tuple[PConvUNet, str]:
     """The network to train, and the catalog id of the model it is (or is trained from)."""
-    if state is not None:
-        net = PConvUNet(NetConfig(**state.meta["net"]))
-        net.load_state_dict(prefixed(state.tensors, "net."))
-        return net, str(state.meta["base"])
+    if state is not None:  # its weights are restored with the optimizer's state
+        return PConvUNet(NetConfig(**state.meta["net"])), str(state.meta["base"])
     if not params.base:
         return PConvUNet(NetConfig(params.levels, params.width)), MODEL_ID
     spec = ctx.models.spec(params.base)

@@ -411,6 +411,31 @@ def prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torc
     return {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
 
 
+def training_state(
+    nets: Mapping[str, torch.nn.Module], optimizers: Mapping[str, torch.optim.Optimizer]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checkpoint tensors of networks and optimizers, each under ``<name>.``, and the optimizers' JSON-able rest
+    by name, for the checkpoint's meta: what :func:`restore_training_state` puts back."""
+    tensors: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, net in nets.items():
+        tensors |= {f"{name}.{key}": value for key, value in net.state_dict().items()}
+    for name, optimizer in optimizers.items():
+        saved, rest[name] = optimizer_state(optimizer, f"{name}.")
+        tensors |= saved
+    return tensors, rest
+
+
+def restore_training_state(
+    state: Checkpoint, nets: Mapping[str, torch.nn.Module], optimizers: Mapping[str, torch.optim.Optimizer]
+) -> None:
+    """Load what :func:`training_state` saved in ``state`` into the same networks and optimizers."""
+    for name, net in nets.items():
+        net.load_state_dict(prefixed(state.tensors, f"{name}."))
+    for name, optimizer in optimizers.items():
+        load_optimizer_state(optimizer, state.tensors, state.meta[name], f"{name}.")
+
+
 def checkpoint_network(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], int]:
     """The tensors named ``<prefix>...`` in ``run_dir``'s last checkpoint, the prefix removed (a network's state
     dict), and the checkpoint's step; a ValueError when the run has no checkpoint yet."""
@@ -894,12 +919,15 @@ __all__ = [
     "new_run",
     "open_run",
     "optimizer_state",
+    "prefixed",
     "register_trained_model",
     "release_main",
     "release_weights",
+    "restore_training_state",
     "saved_step",
     "train_on_ray",
     "train_plugin",
     "trainer_frames",
     "training_job",
+    "training_state",
 ]

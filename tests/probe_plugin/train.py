@@ -19,7 +19,7 @@ from studio.core.image import ImageError, load_image, to_uint8
 from studio.core.jobs import Frame
 from studio.core.outputs import Output
 from studio.core.params import Param
-from studio.core.training import TrainContext, load_optimizer_state, optimizer_state
+from studio.core.training import TrainContext, restore_training_state, training_state
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
@@ -41,19 +41,18 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     torch.manual_seed(params.seed)
     net = build().to(ctx.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
+    nets, optimizers = {"net": net}, {"optimizer": optimizer}
     step = 0
     state = ctx.resume_state()
     if state is not None:
-        net.load_state_dict({k.removeprefix("net."): v for k, v in state.tensors.items() if k.startswith("net.")})
-        load_optimizer_state(optimizer, state.tensors, state.meta["optimizer"])
+        restore_training_state(state, nets, optimizers)
         step = state.step
     shown = _batch(pictures, params, torch.Generator().manual_seed(params.seed))
     loss = float("nan")
 
     def checkpoint() -> None:
-        tensors, rest = optimizer_state(optimizer)
-        net_tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
-        ctx.save_checkpoint(net_tensors | tensors, {"step": step, "loss": loss, "optimizer": rest})
+        tensors, optimizers_rest = training_state(nets, optimizers)
+        ctx.save_checkpoint(tensors, {"step": step, "loss": loss} | optimizers_rest)
 
     while step < params.steps and not ctx.time_up():
         ctx.check_cancelled()
