@@ -199,6 +199,11 @@ def test_to_uint8_rounds_every_value() -> None:
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, expected)
     assert to_uint8(np.array([0, 128, 129, 385, 65535], np.uint16)).tolist() == [0, 0, 1, 1, 255]
+    picture = np.random.default_rng(0).integers(0, 65536, (5, 7, 4), dtype=np.uint16)
+    for pixels in (picture, picture[:, ::2, :3], picture[:0]):  # channels, a strided view, nothing
+        converted = to_uint8(pixels)
+        assert converted.shape == pixels.shape and converted.dtype == np.uint8
+        np.testing.assert_array_equal(converted, expected[pixels])
 
 
 def test_to_uint8_passes_uint8_through_and_rejects_other_types() -> None:
