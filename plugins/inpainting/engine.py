@@ -8,7 +8,11 @@ the holes it was trained on (:data:`TRAINED_DEPTH`); otherwise coarse to fine:
 the whole crop shrunk until both hold, then, at full size in tiles, the band of
 the hole within that depth of the known pixels again, the deeper interior taken
 from the coarse fill (a thin scratch across a large crop has no interior and
-skips the coarse pass). The fill replaces the hole; a ``feather`` band around it
+skips the coarse pass). Where a crop meets the picture's edge it is extended by
+its own mirror image (:data:`BORDER_MIRROR` pixels) before the network fills it:
+its partial convolutions renormalise windows that hang over the edge, and a hole
+in a corner came out with stray coloured pixels there; mirrored, the corner is
+inside the picture the network sees. The fill replaces the hole; a ``feather`` band around it
 blends the network's picture into the original. OpenCV's Telea and Navier-Stokes
 fills are offered in the same way.
 """
@@ -39,6 +43,7 @@ TRAINED_DEPTH = 24.0
 """Pixels from a hole's deepest point to the nearest known pixel that the shipped network fills well: 9 in 10 of
 its training holes (``training.toml``: 128 px crops, every size bin) are no deeper. Deeper holes hold shapes it
 never learnt to fill (on the validation photos their fills smear and repeat blocks), so they are filled shrunk."""
+BORDER_MIRROR = 32  # pixels of mirror image added where a crop meets the picture's edge
 OPENCV_FLAGS = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
 
 
@@ -120,8 +125,21 @@ class Filler:
             output = self.net(picture, valid)
         return output.float()[..., :height, :width].clamp(0.0, 1.0)
 
-    def fill(self, crop: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The network's picture of the crop (float32 0..1) and whether it was filled coarse to fine."""
+    def fill(
+        self, crop: np.ndarray, hole: np.ndarray, mirror: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ) -> tuple[np.ndarray, bool]:
+        """The network's picture of the crop (float32 0..1) and whether it was filled coarse to fine; the crop is
+        first extended by ``mirror`` (top, bottom, left, right) pixels of its own mirror image."""
+        if not any(mirror):
+            return self._fill(crop, hole)
+        top, bottom, left, right = mirror
+        height, width = hole.shape
+        extended = cv2.copyMakeBorder(crop, top, bottom, left, right, cv2.BORDER_REFLECT_101)
+        extended_hole = cv2.copyMakeBorder(hole.view(np.uint8), top, bottom, left, right, cv2.BORDER_REFLECT_101)
+        filled, deep = self._fill(extended, extended_hole.view(bool))
+        return filled[top : top + height, left : left + width], deep
+
+    def _fill(self, crop: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, bool]:
         picture = torch.from_numpy(crop).permute(2, 0, 1)[None].to(self.device)
         valid = torch.from_numpy((~hole).astype(np.float32))[None, None].to(self.device)
         height, width = hole.shape
@@ -146,6 +164,15 @@ class Filler:
         output = tiled_map(stacked, lambda tile, _box: self._pass(tile[:, :3], tile[:, 3:]), grid, margin)
         fine = torch.where(inside, coarse, output)
         return fine[0].permute(1, 2, 0).cpu().numpy(), deep
+
+
+def mirror_widths(box: Box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Pixels (top, bottom, left, right) by which a crop ``box`` of a picture of ``shape`` (height, width) is
+    mirrored before the network fills it: :data:`BORDER_MIRROR` on each side where it meets the picture's edge."""
+    x0, y0, x1, y1 = box
+    height, width = shape
+    across, down = min(BORDER_MIRROR, x1 - x0 - 1), min(BORDER_MIRROR, y1 - y0 - 1)
+    return (down * (y0 == 0), down * (y1 == height), across * (x0 == 0), across * (x1 == width))
 
 
 def feathered(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, feather: int) -> np.ndarray:
@@ -183,7 +210,7 @@ def run(params: InpaintParams, inputs: Inputs, ctx: RunContext) -> Iterator[Fram
             flag = OPENCV_FLAGS[params.method]
             filled = cv2.inpaint(crop8, crop_hole.astype(np.uint8), params.radius, flag).astype(np.float32) / 255.0
         else:
-            filled, refined = filler.fill(crop, crop_hole)
+            filled, refined = filler.fill(crop, crop_hole, mirror_widths((x0, y0, x1, y1), hole.shape))
             coarse_to_fine += refined
         result[y0:y1, x0:x1, :3] = quantize(feathered(crop, filled, crop_hole, feather), bit_depth)
         done += (x1 - x0) * (y1 - y0)

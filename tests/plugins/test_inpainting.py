@@ -9,8 +9,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import torch
 from studio_plugins.inpainting import MANIFEST
-from studio_plugins.inpainting.engine import TRAINED_DEPTH, InpaintError, crop_boxes, run
+from studio_plugins.inpainting.engine import BORDER_MIRROR, TRAINED_DEPTH, InpaintError, crop_boxes, mirror_widths, run
 from studio_plugins.inpainting.net import NetConfig, PConvUNet
 from studio_plugins.inpainting.params import InpaintParams
 from tiny_store import tiny_store
@@ -145,6 +146,32 @@ def test_a_thin_scratch_across_a_crop_larger_than_the_working_size_is_filled_at_
     out = final.image
     assert np.array_equal(out[mask == 0], picture[mask == 0])
     assert (np.abs(out[mask > 0, :3].astype(int) - picture[mask > 0, :3]).sum(axis=1) > 0).mean() > 0.9
+
+
+def test_a_crop_that_meets_the_picture_edge_is_mirrored_there_before_the_network_fills_it(store, monkeypatch):
+    seen = []
+    forward = PConvUNet.forward
+
+    def spy(self, image, valid):
+        seen.append((image.clone(), valid.clone()))
+        return forward(self, image, valid)
+
+    monkeypatch.setattr(PConvUNet, "forward", spy)
+    picture = photo(120, 100, seed=5)
+    mask = np.zeros((100, 120), np.float32)
+    mask[:10, 50:62] = 1.0  # on the top edge only
+    final, _, _ = fill(store, picture, mask, feather=0)
+    ((x0, y0, x1, y1),) = final.info["crops"]
+    assert y0 == 0 and x0 > 0 and x1 < 120 and y1 < 100
+    top, *others = mirror_widths((x0, y0, x1, y1), (100, 120))
+    assert top == min(BORDER_MIRROR, y1 - 1) and others == [0, 0, 0]
+    ((image, valid),) = seen
+    assert image.shape[-2] >= top + y1 and image.shape[-1] >= x1 - x0
+    rows = slice(None, x1 - x0)
+    for tensor in (image, valid):  # the mirror image of the crop's first rows, the edge row not repeated
+        assert torch.equal(tensor[0, :, :top, rows].flip(1), tensor[0, :, top + 1 : 2 * top + 1, rows])
+    assert np.array_equal(final.image[mask == 0], picture[mask == 0])
+    assert (np.abs(final.image[mask > 0, :3].astype(int) - picture[mask > 0, :3]).sum(axis=1) > 0).mean() > 0.9
 
 
 def test_empty_and_all_covering_masks_and_a_mask_of_another_size_are_explained(store, tmp_path):
