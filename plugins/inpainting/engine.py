@@ -12,9 +12,9 @@ skips the coarse pass). Where a crop meets the picture's edge it is extended by
 its own mirror image (:data:`BORDER_MIRROR` pixels) before the network fills it:
 its partial convolutions renormalise windows that hang over the edge, and a hole
 in a corner came out with stray coloured pixels there; mirrored, the corner is
-inside the picture the network sees. The fill replaces the hole; a ``feather`` band around it
-blends the network's picture into the original. OpenCV's Telea and Navier-Stokes
-fills are offered in the same way.
+inside the picture the network sees. The fill replaces the hole; a ``feather``
+band around it blends the network's picture into the original. OpenCV's Telea
+and Navier-Stokes fills are offered in the same way.
 """
 
 from __future__ import annotations
