@@ -26,6 +26,7 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
     .venv/bin/python bench/gan_quality.py [--checkpoint RUN_DIR] [--data data/gan-rules] [--count 800]
         [--subsets 50] [--subset-size 400] [--pairs 500] [--dcgan-dir data/runs/dcgan-baseline]
         [--dcgan-steps N] [--device cpu] [--quick] [--save-baseline]
+    .venv/bin/python bench/gan_quality.py --train-baseline-only   # the baseline alone, e.g. beside the GAN's run
 
 The held-out pictures: ``scripts/gan_data.py data/gan-rules`` renders them (with the training pictures).
 --quick is a smoke check (a 20-step baseline, 64 pictures); not a baseline.
@@ -228,14 +229,20 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=500, help="picture pairs for diversity")
     parser.add_argument("--dcgan-dir", type=Path, default=Path("data/runs/dcgan-baseline"))
     parser.add_argument("--dcgan-steps", type=int, help="baseline steps (default: training.toml's steps)")
+    parser.add_argument(
+        "--train-baseline-only", action="store_true", help="train (or resume) the baseline in --dcgan-dir and stop"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="a smoke check (see above)")
     parser.add_argument("--save-baseline", action="store_true")
     options = baseline.parse(parser, QUICK)
     recipe = tomllib.loads(TRAINING_TOML.read_text())
     steps = options.dcgan_steps or recipe["steps"]
-    heldout = load_pictures(options.data / HELDOUT, recipe["resolution"])
     training = load_pictures(options.data, recipe["resolution"])
+    if options.train_baseline_only:
+        train_dcgan(training, steps, recipe["batch"], options.dcgan_dir, options.device)
+        return 0
+    heldout = load_pictures(options.data / HELDOUT, recipe["resolution"])
     rng = np.random.default_rng(SEED)
     sources: dict[str, Pictures] = {"training pictures": training[rng.permutation(len(training))[: options.count]]}
     store = ModelStore(specs=discover_plugins().model_catalog())
