@@ -167,9 +167,9 @@ def test_a_crop_that_meets_the_picture_edge_is_mirrored_there_before_the_network
     assert top == min(BORDER_MIRROR, y1 - 1) and others == [0, 0, 0]
     ((image, valid),) = seen
     assert image.shape[-2] >= top + y1 and image.shape[-1] >= x1 - x0
-    rows = slice(None, x1 - x0)
+    columns = slice(None, x1 - x0)
     for tensor in (image, valid):  # the mirror image of the crop's first rows, the edge row not repeated
-        assert torch.equal(tensor[0, :, :top, rows].flip(1), tensor[0, :, top + 1 : 2 * top + 1, rows])
+        assert torch.equal(tensor[0, :, :top, columns].flip(1), tensor[0, :, top + 1 : 2 * top + 1, columns])
     assert np.array_equal(final.image[mask == 0], picture[mask == 0])
     assert (np.abs(final.image[mask > 0, :3].astype(int) - picture[mask > 0, :3]).sum(axis=1) > 0).mean() > 0.9
 
