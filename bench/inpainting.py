@@ -49,7 +49,7 @@ from doodle import number, timed
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from studio_plugins.inpainting.engine import MIN_CONTEXT, crop_boxes, run
 from studio_plugins.inpainting.masks import RATIO_BINS, validation_masks
-from studio_plugins.inpainting.models import MODEL_ID, SPECS, config_of
+from studio_plugins.inpainting.models import CHECKPOINT_NET, MODEL_ID, SPECS, config_of
 from studio_plugins.inpainting.params import InpaintParams
 from studio_plugins.inpainting.train import TrainParams, train
 
@@ -340,7 +340,7 @@ def network_store(options: argparse.Namespace, store: ModelStore, folder: Path) 
         return store, options.model, options.model
     if options.checkpoint is not None:
         try:
-            tensors, step = checkpoint_network(options.checkpoint, "net.")
+            tensors, step = checkpoint_network(options.checkpoint, CHECKPOINT_NET)
         except ValueError as exc:
             sys.exit(str(exc))
         weights = folder / f"{MODEL_ID}.safetensors"

@@ -41,7 +41,7 @@ TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 """The endings of the generator files an artist brings: ONNX's, or TorchScript's."""
 BUILDER = "studio_plugins.gan_breeding.models:build"
 ARCHITECTURE = "style_generator"  # the weights file's "architecture" metadata
-CHECKPOINT_PREFIX = "G_ema."  # the shipped network's tensors in a training checkpoint
+CHECKPOINT_NET = "G_ema"  # the network a training checkpoint holds that ships (the moving average)
 ASSETS = Path(__file__).with_name("assets")
 WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
 WEIGHTS_SHA256 = ""  # pinned by a release (see the module's docstring); empty matches no file
@@ -138,7 +138,7 @@ def weights_bytes(net: StyleGenerator, metadata: Mapping[str, str] | None = None
 def checkpoint_weights(run_dir: Path) -> bytes:
     """The generator (its moving average) of a training run's last checkpoint as a weights file, its step and run
     in the metadata; a ValueError when the run has no checkpoint yet."""
-    state, step = checkpoint_network(run_dir, CHECKPOINT_PREFIX)
+    state, step = checkpoint_network(run_dir, CHECKPOINT_NET)
     net = build()
     net.load_state_dict(state, strict=True)
     return weights_bytes(net, {"base": "", "steps": str(step), "run": Path(run_dir).name})

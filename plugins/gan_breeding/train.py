@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from studio_plugins.gan_breeding.models import BUILDER, MODEL_ID, weights_bytes
+from studio_plugins.gan_breeding.models import BUILDER, CHECKPOINT_NET, MODEL_ID, weights_bytes
 from studio_plugins.gan_breeding.rules_data import TRAIN
 from studio_plugins.gan_breeding.stylegan import (
     Discriminator,
@@ -169,7 +169,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=params.g_learning_rate, betas=ADAM_BETAS)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=params.d_learning_rate * lazy,
                                    betas=(ADAM_BETAS[0], ADAM_BETAS[1] ** lazy))  # fmt: skip
-    nets = {"G": generator, "D": discriminator, "G_ema": average}
+    nets = {"G": generator, "D": discriminator, CHECKPOINT_NET: average}
     optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
     step, losses = 0, {}
     if state is not None:

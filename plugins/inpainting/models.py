@@ -40,6 +40,7 @@ WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
 PHOTO_LICENSES = ASSETS / f"{MODEL_ID}-photos.md"  # every training photograph's source and license
 WEIGHTS_SHA256 = "62dba76a9bd9f5135c8f6bc9bed111517c1968cebc426ecf602804d3c0d5639b"  # pinned by a release
 WEIGHTS_SIZE_MB = 9.4  # the size the release printed
+CHECKPOINT_NET = "net"  # the network's name in a training checkpoint
 
 SPECS = (
     ModelSpec(
@@ -100,7 +101,7 @@ def weights_bytes(net: PConvUNet, metadata: Mapping[str, str] | None = None) -> 
 def checkpoint_weights(run_dir: Path) -> bytes:
     """The network of a training run's last checkpoint as a weights file (float16, its step and run in the
     metadata); a ValueError when the run has no checkpoint yet."""
-    state, step = checkpoint_network(run_dir, "net.")
+    state, step = checkpoint_network(run_dir, CHECKPOINT_NET)
     net = build()
     net.load_state_dict(state, strict=True)
     return weights_bytes(net, {"base": "", "steps": str(step), "run": Path(run_dir).name})

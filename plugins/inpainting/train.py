@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from studio_plugins.inpainting.loss import InpaintingLoss, LossWeights
 from studio_plugins.inpainting.masks import RATIO_BINS, random_mask, valid_mask, validation_masks
-from studio_plugins.inpainting.models import BUILDER, MODEL_ID, weights_bytes
+from studio_plugins.inpainting.models import BUILDER, CHECKPOINT_NET, MODEL_ID, weights_bytes
 from studio_plugins.inpainting.net import NetConfig, PConvUNet, composite
 from studio_plugins.inpainting.photos import Photos, load_photos
 from torch import Tensor
@@ -133,7 +133,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     criterion = InpaintingLoss(ctx.models, device, weights, fast_layout)
     optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
     step, loss = 0, math.nan
-    nets, optimizers = {"net": net}, {"optimizer": optimizer}
+    nets, optimizers = {CHECKPOINT_NET: net}, {"optimizer": optimizer}
     if state is not None:
         restore_training_state(state, nets, optimizers)
         step, loss = state.step, float(state.meta["loss"])

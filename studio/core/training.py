@@ -436,13 +436,13 @@ def restore_training_state(
         load_optimizer_state(optimizer, state.tensors, state.meta[name], f"{name}.")
 
 
-def checkpoint_network(run_dir: Path, prefix: str) -> tuple[dict[str, torch.Tensor], int]:
-    """The tensors named ``<prefix>...`` in ``run_dir``'s last checkpoint, the prefix removed (a network's state
-    dict), and the checkpoint's step; a ValueError when the run has no checkpoint yet."""
+def checkpoint_network(run_dir: Path, name: str) -> tuple[dict[str, torch.Tensor], int]:
+    """The state dict of the network :func:`training_state` saved as ``name`` in ``run_dir``'s last checkpoint,
+    and the checkpoint's step; a ValueError when the run has no checkpoint yet."""
     checkpoint = load_checkpoint(run_dir)
     if checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint yet; wait for the first one (--checkpoint-every)")
-    return prefixed(checkpoint.tensors, prefix), checkpoint.step
+    return prefixed(checkpoint.tensors, f"{name}."), checkpoint.step
 
 
 def release_weights(
