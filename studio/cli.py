@@ -59,7 +59,7 @@ def _command_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list installed plugins and the ones that failed to load")
     plugins.set_defaults(handler=_cmd_plugins)
     run = sub.add_parser("run", help="run a plugin headless")
-    run.add_argument("plugin", help="plugin id (see `studio plugins`)")
+    run.add_argument("plugin", help="plugin id or alias (see `studio plugins`)")
     run.add_argument("--input", "-i", type=Path, help="input image (the document's picture)")
     run.add_argument("--mask", type=Path, help="mask picture: white (or opaque) where the plugin works")
     run.add_argument("--labels", type=Path, help="label map: regions painted in flat colours")
@@ -207,7 +207,7 @@ class _BatchBars:
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a plugin's network: a long job with checkpoints, resumable")
-    train.add_argument("plugin", help="plugin id (see `studio plugins`)")
+    train.add_argument("plugin", help="plugin id or alias (see `studio plugins`)")
     train.add_argument("--data", type=Path, metavar="FOLDER", help="the pictures to train on")
     train.add_argument(
         "--resume", action="store_true", help="continue the latest run (or --run-dir) from its last checkpoint"
@@ -407,7 +407,8 @@ def _cmd_plugins(_options: argparse.Namespace) -> int:
     registry.model_catalog()  # moves a plugin that uses an unknown model to the errors
     for manifest in registry.plugins.values():
         models = f"  models: {', '.join(manifest.models)}" if manifest.models else ""
-        print(f"{manifest.id:<20} {manifest.title}{models}")
+        aliases = f" (also: {', '.join(manifest.aliases)})" if manifest.aliases else ""
+        print(f"{manifest.id:<20} {manifest.title}{aliases}{models}")
         if manifest.description:
             print(f"{'':<20} {manifest.description}")
         if manifest.inputs:

@@ -3,14 +3,17 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from studio_plugins.generative import MANIFEST as GENERATIVE
 
 from studio import __version__
+from studio.core.batch import load_job
 from studio.core.plugin import ENTRY_POINT_GROUP, PluginManifest, discover_plugins
 
 STUDIO = Path(sys.executable).parent / "studio"
@@ -66,6 +69,31 @@ def test_broken_and_wrong_entry_points_are_reported_and_skipped():
     assert "params" in errors["badparams"] or "dataclass" in errors["badparams"]
     with pytest.raises(KeyError, match="installed plugins: generative"):
         registry.get("deep_dream")
+
+
+def test_a_plugin_is_found_by_its_id_or_alias_and_a_name_two_plugins_claim_is_a_load_error():
+    first = replace(GENERATIVE, id="t", aliases=("short",))
+    eps = [
+        LoadedEntryPoint("t", first),
+        LoadedEntryPoint("alias_is_an_id", replace(first, id="other", aliases=("t",))),
+        LoadedEntryPoint("same_alias", replace(first, id="third", aliases=("short",))),
+    ]
+    registry = discover_plugins(eps)
+    assert list(registry.plugins) == ["t"]
+    assert registry.get("short") is registry.get("t") is first
+    assert registry.find("Short") is None
+    errors = {error.name: error.error for error in registry.errors}
+    assert "plugin 'other': the name 't' is already used" in errors["alias_is_an_id"]
+    assert "plugin 'third': the name 'short' is already used" in errors["same_alias"]
+
+
+def test_the_gan_plugin_answers_to_gan_on_the_command_line_and_in_job_files(tmp_path):
+    result = studio("train", "gan", "--set", "help", check=True)
+    assert "r1_gamma" in result.stdout
+    job_file = tmp_path / "job.toml"
+    job_file.write_text('size = [64, 64]\noutput = "{index}.png"\n[[steps]]\nplugin = "gan"\nseed = [1, 2]\n')
+    job = load_job(job_file)
+    assert [step.plugin for item in job.items for step in item.steps] == ["gan_breeding", "gan_breeding"]
 
 
 def test_version():

@@ -12,6 +12,7 @@ MANIFEST = PluginManifest(
     model_specs="studio_plugins.gan_breeding.models:SPECS",
     trainer="studio_plugins.gan_breeding.train:train",
     train_params="studio_plugins.gan_breeding.train:TrainParams",
+    aliases=("gan",),
     description=(
         "Pictures bred from a generator's samples, made from nothing: a seed's picture, a grid of its children or "
         "a walk to another seed (frames, GIF, WebP and MP4). dcgan_faces64 makes synthetic faces whose training "

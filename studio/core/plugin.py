@@ -39,6 +39,7 @@ class PluginManifest:
     ``train_params`` name a long job that trains one of them
     (:mod:`studio.core.training`). ``accelerated=False`` marks an engine that
     computes with numpy on the CPU: its jobs never pick a GPU or import torch.
+    ``aliases`` are shorter names the command line and job files accept for ``id``.
     """
 
     id: str
@@ -53,6 +54,7 @@ class PluginManifest:
     train_params: str | None = None
     description: str = ""
     accelerated: bool = True
+    aliases: tuple[str, ...] = ()
 
     @property
     def device(self) -> str | None:
@@ -126,12 +128,22 @@ class PluginRegistry:
     plugins: dict[str, PluginManifest] = field(default_factory=dict)
     errors: list[PluginLoadError] = field(default_factory=list)
 
-    def get(self, plugin_id: str) -> PluginManifest:
-        try:
-            return self.plugins[plugin_id]
-        except KeyError:
-            known = ", ".join(sorted(self.plugins)) or "none"
-            raise KeyError(f"no plugin {plugin_id!r}; installed plugins: {known}") from None
+    def find(self, name: str) -> PluginManifest | None:
+        """The plugin whose id or one of whose aliases is ``name``, or None."""
+        if name in self.plugins:
+            return self.plugins[name]
+        return next((manifest for manifest in self.plugins.values() if name in manifest.aliases), None)
+
+    def get(self, name: str) -> PluginManifest:
+        """The plugin whose id or alias is ``name``; a KeyError listing the installed ones when there is none."""
+        manifest = self.find(name)
+        if manifest is None:
+            raise KeyError(f"no plugin {name!r}; installed plugins: {self.known()}")
+        return manifest
+
+    def known(self) -> str:
+        """The installed plugins' ids for a message ("none" when there are none)."""
+        return ", ".join(sorted(self.plugins)) or "none"
 
     def users_of(self, model_id: str) -> list[str]:
         """The ids of the plugins that use ``model_id``."""
@@ -178,8 +190,10 @@ def discover_plugins(eps: Iterable[EntryPoint] | None = None) -> PluginRegistry:
             manifest = ep.load()
             if not isinstance(manifest, PluginManifest):
                 raise TypeError(f"{ep.value} is a {type(manifest).__name__}, not a PluginManifest")
-            if manifest.id in registry.plugins:
-                raise ValueError(f"plugin id {manifest.id!r} is already used by another plugin")
+            taken = sorted({manifest.id, *manifest.aliases} & _names(registry))
+            if taken:
+                raise ValueError(f"plugin {manifest.id!r}: the name {', '.join(map(repr, taken))} is already used by "
+                                 f"another plugin")  # fmt: skip
             manifest.check()
         except Exception as exc:  # any failure in third-party code must not take the app down
             log.warning("plugin %s failed to load: %s", ep.name, exc)
@@ -187,3 +201,8 @@ def discover_plugins(eps: Iterable[EntryPoint] | None = None) -> PluginRegistry:
             continue
         registry.plugins[manifest.id] = manifest
     return registry
+
+
+def _names(registry: PluginRegistry) -> set[str]:
+    """Every id and alias of the plugins in ``registry``."""
+    return {name for manifest in registry.plugins.values() for name in (manifest.id, *manifest.aliases)}

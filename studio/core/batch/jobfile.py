@@ -327,10 +327,10 @@ def _parse_steps(folder: Path, value: Any, registry: PluginRegistry, problems: _
             problems.add("needs `plugin` = a plugin id (see `studio plugins`)", f"{label}.plugin", **where)
             steps.append(None)
             continue
-        manifest = registry.plugins.get(plugin_id)
+        manifest = registry.find(plugin_id)
         if manifest is None:
-            known = ", ".join(sorted(registry.plugins)) or "none"
-            problems.add(f"unknown plugin {plugin_id!r}; installed plugins: {known}", f"{label}.plugin", **where)
+            problems.add(f"unknown plugin {plugin_id!r}; installed plugins: {registry.known()}", f"{label}.plugin",
+                         **where)  # fmt: skip
             steps.append(None)
             continue
         steps.append(_parse_step_params(folder, manifest, table, label, where, problems))
