@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPalette, QPixmap, QShowEvent
+from PySide6.QtGui import QColor, QFont, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -170,6 +170,7 @@ class BreedPanel(ParamsPanel):
 
         self.changed.connect(self._params_edited)
         host.document_changed.connect(self.open_document)
+        host.models_changed.connect(self._show_generator)
         self._params_edited()
         if host.document is not None:
             self.open_document(host.document)
@@ -444,10 +445,6 @@ class BreedPanel(ParamsPanel):
                 lines.append(f"{model_id} is not installed: install it in Plugins › Models…, or train one.")
         self.notice.setText("\n".join(lines))
         self.notice.setVisible(bool(lines))
-
-    def showEvent(self, event: QShowEvent) -> None:
-        self._show_generator()  # a generator may have been installed or trained since
-        super().showEvent(event)
 
     # -- jobs ----------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtGui import QColor, QPalette, QShowEvent
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QWidget
 from studio_plugins.inpainting.params import InpaintParams
 
@@ -74,6 +74,7 @@ class InpaintPanel(ParamsPanel):
         self.form.insertRow(row + 1, "", self.model_hint)
 
         self.changed.connect(self.refresh)
+        host.models_changed.connect(self.refresh)
         self.refresh()
 
     def inpainting_models(self, installed: bool = True) -> list[str]:
@@ -103,7 +104,3 @@ class InpaintPanel(ParamsPanel):
         hint = self.model_hint_text()
         self.model_hint.setText(hint)
         self.form.setRowVisible(self.model_hint, bool(hint))
-
-    def showEvent(self, event: QShowEvent) -> None:
-        self.refresh()  # a model may have been installed or trained since
-        super().showEvent(event)

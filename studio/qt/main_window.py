@@ -70,6 +70,7 @@ from studio.qt.panel_host import PanelHost
 from studio.qt.params_panel import PluginPanel
 from studio.qt.printing.actions import PrintActions
 from studio.qt.rerender import RerenderDialog, rerender_plan
+from studio.qt.store_watch import StoreWatcher
 from studio.qt.tool_bar import ToolOptionsBar
 from studio.qt.training_panel import TrainingPanel
 from studio.qt.welcome import SAMPLE_PICTURE, NewDocument, NewDocumentDialog, WelcomeView
@@ -150,6 +151,8 @@ class MainWindow(QMainWindow):
         # The store knows the plugins' own models; a plugin naming an unknown model goes to the load errors.
         self.store = store if store is not None else ModelStore()
         self.store.extend_catalog(self.registry.model_catalog(self.store.specs))
+        self.store_watcher = StoreWatcher(self.store, self)
+        self.store_watcher.changed.connect(self.models_changed)
         self.banners: dict[str, MissingModelsBanner] = {}
         self.job: ActiveJob | None = None
         self.live_preview = LivePreview(self, self)
@@ -209,7 +212,7 @@ class MainWindow(QMainWindow):
         self.plugin_docks: dict[str, QDockWidget] = {}
         self._build_plugin_docks()
         plugins = self.registry.plugins.values()
-        self.training_panel = TrainingPanel(plugins, self.store, self._model_added, self.show_message)
+        self.training_panel = TrainingPanel(plugins, self.store, self.models_changed, self.show_message)
         self.training_dock = self._dock("Training", "training", self.training_panel, right)
         self.tabifyDockWidget(self.history_dock, self.training_dock)
         self.history_dock.raise_()
@@ -1146,8 +1149,8 @@ class MainWindow(QMainWindow):
                 model_id: self.registry.users_of(spec.base or model_id) for model_id, spec in self.store.specs.items()
             }
             self._models_dialog = ModelsDialog(self.store, self.jobs, used_by, self)
-            self._models_dialog.installed.connect(self._refresh_banners)
-            self._models_dialog.removed.connect(self._refresh_banners)
+            self._models_dialog.installed.connect(self.models_changed)
+            self._models_dialog.removed.connect(self.models_changed)
         return self._models_dialog
 
     def show_batch_dialog(self) -> BatchDialog:
@@ -1172,15 +1175,15 @@ class MainWindow(QMainWindow):
             dialog.install(model_id)
         dialog.table.selectRow(dialog.row_of(model_id))
 
-    def _refresh_banners(self, _model_id: str = "") -> None:
+    def models_changed(self, *_what: object) -> None:
+        """The store gained, installed or removed models (here, or in another process): the banners, the Models
+        dialog and the plugins' panels show it at once."""
         for plugin_id, banner in self.banners.items():
             banner.update_for(self.registry.plugins[plugin_id].models, self.store)
-
-    def _model_added(self, model_id: str) -> None:
-        """A model new to the store (trained here): the banners and the Models dialog show it at once."""
-        self._refresh_banners(model_id)
         if self._models_dialog is not None:
             self._models_dialog.refresh()
+        for host in self.hosts.values():
+            host.models_changed.emit()
 
     def show_plugin_report(self) -> None:
         lines = [f"<b>{m.title}</b> ({m.id})" for m in self.registry.plugins.values()]

@@ -60,10 +60,12 @@ class HostWindow(Protocol):
 
 class PanelHost(QObject):
     """The host of one plugin's panel. ``document_changed(doc)`` fires when the window shows another document,
-    ``extras_changed()`` when a picture is chosen in the panel's Inputs box."""
+    ``extras_changed()`` when a picture is chosen in the panel's Inputs box, ``models_changed()`` when the store
+    gained, installed or removed models (trained or installed here or by another process)."""
 
     document_changed = Signal(object)
     extras_changed = Signal()
+    models_changed = Signal()
 
     def __init__(self, manifest: PluginManifest, window: HostWindow, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -22,6 +22,7 @@ from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator
 from studio.core.image import to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
+from studio.core.models.store import TRAINED, ModelStore
 from studio.core.params import make_params
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
 
@@ -67,6 +68,15 @@ def breed_child(qtbot, window, panel, cell: int = 0):
     finish(qtbot, window)
     qtbot.mouseClick(panel.grid.cells[cell], Qt.MouseButton.LeftButton)
     return panel.current
+
+
+def test_a_generator_trained_by_another_process_is_offered_at_once(window, panel, qtbot):
+    other = ModelStore(window.store.root, specs=window.store.specs)  # `studio train gan` in a terminal, say
+    spec = dataclasses.replace(other.specs[TINY], id="tiny_gan-elsewhere", base="rules_gan64")
+    other.register_trained(spec, (other.root / TRAINED / f"{TINY}.safetensors").read_bytes())
+    offered = lambda: [panel.generator_box.itemText(i) for i in range(panel.generator_box.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: "tiny_gan-elsewhere" in offered(), timeout=5000)
+    assert panel.model_id() == TINY, "the chosen generator stays chosen"
 
 
 def test_a_grid_of_children_and_a_click_makes_one_the_parent(window, panel, qtbot):

@@ -167,3 +167,21 @@ def test_a_network_trained_on_a_plugins_own_model_is_listed_after_a_restart(open
     assert "pconv_inpaint-myrun" in again.store.specs
     panel = again.panels["inpainting"].params_widget
     assert [panel.model_box.itemText(i) for i in range(panel.model_box.count())] == ["pconv_inpaint-myrun"]
+
+
+def test_a_network_trained_or_removed_by_another_process_shows_in_the_open_window(window, tmp_path, qtbot):
+    panel = window.panels["inpainting"].params_widget
+    window.show_models()
+    other = ModelStore(tmp_path / "models", specs=window.store.specs)  # `studio train` in a terminal, say
+    trained = replace(other.specs["pconv_inpaint"], id="pconv_inpaint-elsewhere", base="pconv_inpaint")
+    assert "pconv_inpaint-elsewhere" not in window.store.specs
+
+    other.register_trained(trained, weights_bytes(PConvUNet(NetConfig(levels=3, width=8))))
+    listed = lambda: [panel.model_box.itemText(i) for i in range(panel.model_box.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: listed() == ["pconv_inpaint-elsewhere"], timeout=5000)
+    dialog = window.models_dialog()
+    assert dialog.table.item(dialog.row_of("pconv_inpaint-elsewhere"), 1).text() == "installed"
+
+    other.remove("pconv_inpaint-elsewhere")
+    qtbot.waitUntil(lambda: listed() == [], timeout=5000)
+    assert dialog.table.item(dialog.row_of("pconv_inpaint-elsewhere"), 1).text() != "installed"

@@ -137,8 +137,7 @@ class ModelStore:
     ) -> None:
         self.root = Path(root) if root is not None else default_root()
         self.specs: dict[str, ModelSpec] = dict(specs) if specs is not None else catalog()
-        self.specs |= self._trained_specs()
-        self.specs |= self._imported_specs()
+        self.rescan()
         self.lru_size = lru_size
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -147,8 +146,15 @@ class ModelStore:
     def extend_catalog(self, specs: Mapping[str, ModelSpec]) -> None:
         """Know ``specs`` too (the models plugins bring), and the models trained or imported here on top of them."""
         self.specs |= specs
+        self.rescan()
+
+    def rescan(self) -> list[str]:
+        """Know the models trained or imported on this root since this store last looked (by another process's
+        ``studio train`` or ``studio models import``, say); the ids it learnt."""
+        known = set(self.specs)
         self.specs |= self._trained_specs()
         self.specs |= self._imported_specs()
+        return [model_id for model_id in self.specs if model_id not in known]
 
     # -- queries -----------------------------------------------------------------------------------------------
 
