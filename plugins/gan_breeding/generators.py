@@ -62,6 +62,7 @@ from studio.core.models.errors import ModelError
 from studio.core.models.safe_pickle import pickle_globals
 from studio.core.models.store import WEIGHTS
 from studio.core.models.usage import ModelSource
+from studio.core.nets.onnx_runtime import onnx_session
 
 if TYPE_CHECKING:
     import torch
@@ -397,7 +398,7 @@ def _open_network(
         raise ModelError(f"the generator file {path} (named by {sidecar}) does not exist", path=path)
     suffix = path.suffix.lower()
     if suffix == ONNX_SUFFIX:
-        return _onnx(path, item_shape, sidecar)
+        return _onnx(path, device, item_shape, sidecar)
     if suffix in TORCHSCRIPT_SUFFIXES:
         return _torchscript(path, device)
     raise ModelError(
@@ -407,13 +408,9 @@ def _open_network(
     )
 
 
-def _onnx(path: Path, item_shape: tuple[int, ...], sidecar: Path) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+def _onnx(path: Path, device: str, item_shape: tuple[int, ...], sidecar: Path) -> Callable[[np.ndarray], np.ndarray]:
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        session = onnx_session(path, device)
     except Exception as exc:
         raise ModelError(f"{path} is not a readable ONNX model ({describe_error(exc)})", path=path) from exc
     inputs = session.get_inputs()

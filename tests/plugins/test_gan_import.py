@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from studio_plugins.gan_breeding import generators
@@ -21,6 +22,7 @@ from studio import cli
 from studio.core.image import load_image
 from studio.core.models.errors import ModelError
 from studio.core.models.store import ModelStore
+from studio.core.nets.onnx_runtime import CPU_PROVIDER, GPU_PROVIDER
 from studio.core.plugin import discover_plugins
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -121,6 +123,24 @@ def test_an_imported_generator_is_opened_on_the_device_asked_for(tmp_path, store
     from_store(store, IMPORTED_ID, "cpu")
     from_store(store, IMPORTED_ID, "meta")  # never used to render here: the device only has to reach the file
     assert asked == ["cpu", "meta"]
+
+
+def test_an_imported_onnx_generator_runs_on_cuda_when_asked_and_onnxruntime_has_it(tmp_path, store, monkeypatch):
+    path = tmp_path / "artist.onnx"
+    onnx_generator(path, np.random.default_rng(0).standard_normal((4, 3 * 6 * 6)).astype(np.float32), 6)
+    path.with_suffix(".json").write_text(json.dumps(SIDECAR))
+    store.import_file(IMPORTED_ID, path)
+    asked = []
+    session = onnxruntime.InferenceSession
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [GPU_PROVIDER, CPU_PROVIDER])
+    monkeypatch.setattr(
+        onnxruntime,
+        "InferenceSession",
+        lambda file, providers: asked.append(providers) or session(file, providers=[CPU_PROVIDER]),
+    )
+    for device in ("cpu", "cuda", "cuda:1", "mps"):
+        from_store(store, IMPORTED_ID, device)
+    assert asked == [[CPU_PROVIDER], [GPU_PROVIDER, CPU_PROVIDER], [GPU_PROVIDER, CPU_PROVIDER], [CPU_PROVIDER]]
 
 
 @pytest.mark.parametrize("name", ["faces.pt", "faces.json"])

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.core.nets.onnx_runtime import onnx_session
+
 if TYPE_CHECKING:
     from studio.core.nets.style_networks import StyleTransformer
 
@@ -66,14 +68,6 @@ def preset_label(index: int) -> str:
     return f"{index} · {PRESET_NAMES[index]}"
 
 
-def _session(path: Path) -> object:
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-    return onnxruntime.InferenceSession(str(path), providers=providers)
-
-
 def _rgb(image: np.ndarray) -> np.ndarray:
     """An (H, W, 3) array from a grey (H, W), RGB or RGBA (alpha dropped) picture."""
     image = np.asarray(image)
@@ -108,8 +102,8 @@ class ArbitraryStyle:
     """Any picture as a style (``magenta_arbitrary``)."""
 
     def __init__(self, predict: Path, transform: Path) -> None:
-        self.predict = _session(predict)
-        self.transform = _session(transform)
+        self.predict = onnx_session(predict)
+        self.transform = onnx_session(transform)
         self.transform_copies = TorchCopies(transform, "ArbitraryTransform")
 
     def style_vector(self, style: np.ndarray) -> np.ndarray:
@@ -172,7 +166,7 @@ class MultiStyle:
     style_names: tuple[str, ...] = PRESET_NAMES
 
     def __init__(self, model: Path) -> None:
-        self.session = _session(model)
+        self.session = onnx_session(model)
         self.copies = TorchCopies(model, "PresetNetwork")
 
     def stylize(
