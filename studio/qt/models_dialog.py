@@ -349,7 +349,8 @@ class ModelsDialog(QDialog):
 
 
 class MissingModelsBanner(QWidget):
-    """Shown in a plugin panel when none of the models the plugin can use is installed."""
+    """Shown in a plugin panel when none of the models the plugin can use (nor one trained from them) is
+    installed."""
 
     install_requested = Signal(str)
 
@@ -369,8 +370,8 @@ class MissingModelsBanner(QWidget):
         self.hide()
 
     def update_for(self, models: tuple[str, ...], store: ModelStore, needs: str = "This plugin needs") -> None:
-        """Show the banner if none of ``models`` is installed, offering the first installable one; ``needs``
-        starts its sentence (who needs the model).
+        """Show the banner if none of ``models``, nor a model trained from one of them, is installed, offering the
+        first installable one; ``needs`` starts its sentence (who needs the model).
 
         A model the store does not know is named as an error, never skipped.
         """
@@ -383,12 +384,16 @@ class MissingModelsBanner(QWidget):
             return
         self.button.show()
         known = list(models)
-        if not known or any(store.status(m) is ModelStatus.INSTALLED for m in known):
+        usable = [m for m, spec in store.specs.items() if m in known or spec.base in known]
+        if not known or any(store.status(m) is ModelStatus.INSTALLED for m in usable):
             self.hide()
             return
         installable = [m for m in known if store.status(m) in INSTALLABLE]
         self.model_id = installable[0] if installable else known[0]
         names = ", ".join(store.specs[m].title for m in known)
-        self.label.setText(f"{needs} a model that is not installed ({names}).")
+        if len(known) == 1:
+            self.label.setText(f"{needs} a model that is not installed ({names}).")
+        else:
+            self.label.setText(f"{needs} one of these models, and none is installed: {names}.")
         self.button.setText(f"Install {self.model_id}…")
         self.show()

@@ -79,6 +79,14 @@ def test_a_generator_trained_by_another_process_is_offered_at_once(window, panel
     assert panel.model_id() == TINY, "the chosen generator stays chosen"
 
 
+def test_the_missing_model_banner_counts_a_trained_generator_as_one_the_plugin_can_use(window, qtbot):
+    banner = window.banners["gan_breeding"]
+    qtbot.waitUntil(banner.isHidden, timeout=5000)  # TINY, trained from rules_gan64, is installed
+    ModelStore(window.store.root, specs=window.store.specs).remove(TINY)
+    qtbot.waitUntil(lambda: not banner.isHidden(), timeout=5000)
+    assert banner.label.text().startswith("This plugin needs one of these models, and none is installed: DCGAN faces")
+
+
 def test_a_grid_of_children_and_a_click_makes_one_the_parent(window, panel, qtbot):
     assert TINY in [panel.generator_box.itemText(i) for i in range(panel.generator_box.count())]
     panel.side.setValue(4)
