@@ -869,9 +869,10 @@ class MainWindow(QMainWindow):
         The result becomes a new layer; when the parameters ask for another size (a
         ``size`` long side), it opens as a new document, as a re-render at that size does.
         """
-        if self.doc is None or self._busy():
+        if self._no_document(manifest) or self._busy():
             return None
         source = self.doc
+        assert source is not None
         panel = self.panels[manifest.id]
         try:
             inputs = deferred_inputs(source, manifest, self.extras_of(manifest))
@@ -899,8 +900,9 @@ class MainWindow(QMainWindow):
     ) -> JobHandle | None:
         """Run a plugin panel's own job ``make_job(inputs)`` on the open document (see :class:`PanelHost`): the
         inputs are built from a snapshot and the job made on the worker thread."""
-        if self.doc is None or self._busy():
+        if self._no_document(manifest) or self._busy():
             return None
+        assert self.doc is not None
         inputs: Callable[[], Inputs] = functools.partial(Inputs, self.doc.width, self.doc.height)  # its size only
         if reads_document:
             try:
@@ -939,6 +941,15 @@ class MainWindow(QMainWindow):
         if folder:
             self.settings.setValue("outputs/folder", folder)
             self.statusBar().showMessage(f"Jobs write their files under {folder}", 8000)
+
+    def _no_document(self, manifest: PluginManifest) -> bool:
+        """True (and the plugin's panel says what to do) when no document is open for a job to run on."""
+        if self.doc is not None:
+            return False
+        self.panels[manifest.id].show_error(
+            "Open a picture or make a new one first (File › Open…, File › New…): a job runs on the open document."
+        )
+        return True
 
     def _busy(self) -> bool:
         if self.job is None:

@@ -79,6 +79,13 @@ def test_a_generator_trained_by_another_process_is_offered_at_once(window, panel
     assert panel.model_id() == TINY, "the chosen generator stays chosen"
 
 
+def test_breeding_with_no_document_open_says_to_open_or_make_one(open_window, tmp_path):
+    window = open_window(discover_plugins(PLUGINS), settings={"outputs/folder": str(tmp_path)})
+    plugin = window.panels["gan_breeding"]
+    plugin.params_widget.children_button.click()
+    assert window.job is None and plugin.error_text().startswith("Open a picture or make a new one first")
+
+
 def test_the_missing_model_banner_counts_a_trained_generator_as_one_the_plugin_can_use(window, qtbot):
     banner = window.banners["gan_breeding"]
     qtbot.waitUntil(banner.isHidden, timeout=5000)  # TINY, trained from rules_gan64, is installed

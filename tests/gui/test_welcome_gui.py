@@ -45,7 +45,9 @@ def test_studio_starts_on_the_welcome_view_with_no_document(window):
     assert window.windowTitle() == "Studio"
     assert window.layers_panel.list.count() == 0
     assert window.welcome.no_recent.isVisible() and not window.welcome.recent.isVisible()
-    assert window.run_plugin(window.registry.plugins["generative"], window.panels["generative"].params()) is None
+    panel = window.panels["generative"]
+    panel.run_button.click()
+    assert window.job is None and panel.error_text().startswith("Open a picture or make a new one first")
     shot(window, "welcome")
 
 
