@@ -869,10 +869,9 @@ class MainWindow(QMainWindow):
         The result becomes a new layer; when the parameters ask for another size (a
         ``size`` long side), it opens as a new document, as a re-render at that size does.
         """
-        if self._no_document(manifest) or self._busy():
+        source = self._document_for(manifest)
+        if source is None or self._busy():
             return None
-        source = self.doc
-        assert source is not None
         panel = self.panels[manifest.id]
         try:
             inputs = deferred_inputs(source, manifest, self.extras_of(manifest))
@@ -900,13 +899,13 @@ class MainWindow(QMainWindow):
     ) -> JobHandle | None:
         """Run a plugin panel's own job ``make_job(inputs)`` on the open document (see :class:`PanelHost`): the
         inputs are built from a snapshot and the job made on the worker thread."""
-        if self._no_document(manifest) or self._busy():
+        doc = self._document_for(manifest)
+        if doc is None or self._busy():
             return None
-        assert self.doc is not None
-        inputs: Callable[[], Inputs] = functools.partial(Inputs, self.doc.width, self.doc.height)  # its size only
+        inputs: Callable[[], Inputs] = functools.partial(Inputs, doc.width, doc.height)  # its size only
         if reads_document:
             try:
-                inputs = deferred_inputs(self.doc, manifest, self.extras_of(manifest))
+                inputs = deferred_inputs(doc, manifest, self.extras_of(manifest))
             except InputError as exc:
                 self.panels[manifest.id].show_error(str(exc))
                 return None
@@ -942,14 +941,14 @@ class MainWindow(QMainWindow):
             self.settings.setValue("outputs/folder", folder)
             self.statusBar().showMessage(f"Jobs write their files under {folder}", 8000)
 
-    def _no_document(self, manifest: PluginManifest) -> bool:
-        """True (and the plugin's panel says what to do) when no document is open for a job to run on."""
-        if self.doc is not None:
-            return False
-        self.panels[manifest.id].show_error(
-            "Open a picture or make a new one first (File › Open…, File › New…): a job runs on the open document."
-        )
-        return True
+    def _document_for(self, manifest: PluginManifest) -> Document | None:
+        """The open document for a job of ``manifest`` to run on; None, and its panel says what to do, when there
+        is none."""
+        if self.doc is None:
+            self.panels[manifest.id].show_error(
+                "Open a picture or make a new one first (File › Open…, File › New…): a job runs on the open document."
+            )
+        return self.doc
 
     def _busy(self) -> bool:
         if self.job is None:
