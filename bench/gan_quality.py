@@ -10,6 +10,10 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
   against 20 to 30), and at that size the cubic kernel is nearly linear and compares only the sets' mean features;
   so every feature is multiplied by one factor, the one that gives the held-out pictures a mean x·x / 2048 of 1
   (:func:`kernel_scale`). KID values are therefore not comparable with published ones, only within this table.
+- SWD x1000: the sliced Wasserstein distance between 7 x 7 patches of the Laplacian pyramids of a source's
+  pictures and of the held-out pictures (the quality number training prints, after Karras et al. 2018), lower is
+  closer: a second view that compares local structure (edges, lines, flat fields) at each scale instead of a
+  classifier's features.
 - Diversity: the mean LPIPS (the catalog's lpips_vgg16) of --pairs random pairs of a source's pictures; a
   generator that always makes the same picture scores 0; the held-out pictures' own figure is the reference.
 - Sources: the training pictures, rules_gan64 trained (installed, or --checkpoint RUN_DIR: the moving average of
@@ -20,7 +24,8 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
   paper's discriminator, Adam 2e-4 (0.5, 0.999), the non-saturating logistic loss, trained on the same pictures
   with training.toml's batch and steps (as many pictures shown as rules_gan64 saw) in bfloat16 where the
   processor has it. This script trains it in --dcgan-dir with a checkpoint every 10 minutes and resumes it when
-  run again; --dcgan-steps trains a shorter baseline afresh (in a temporary folder) and compares that. It
+  run again; --dcgan-steps N trains (or resumes) a baseline of N steps in --dcgan-dir's sibling ``NAME-N-steps``
+  instead, to match a generator released before the recipe's last step (--quick's in a temporary folder). It
   samples with batch statistics, as the tutorial does.
 
     .venv/bin/python bench/gan_quality.py [--checkpoint RUN_DIR] [--data data/gan-rules] [--count 800]
@@ -53,7 +58,7 @@ from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.models import MODEL_ID, checkpoint_weights, weights_bytes
 from studio_plugins.gan_breeding.params import BreedParams
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator, discriminator_loss, generator_loss
-from studio_plugins.gan_breeding.train import load_pictures, to_signed, training_batch
+from studio_plugins.gan_breeding.train import load_pictures, sliced_wasserstein, to_signed, training_batch
 from torch import nn
 from tqdm import tqdm
 
@@ -238,17 +243,20 @@ def main() -> int:
     options = baseline.parse(parser, QUICK)
     recipe = tomllib.loads(TRAINING_TOML.read_text())
     steps = options.dcgan_steps or recipe["steps"]
+    dcgan_dir = options.dcgan_dir
+    if steps != recipe["steps"]:
+        dcgan_dir = dcgan_dir.with_name(f"{dcgan_dir.name}-{steps}-steps")
     training = load_pictures(options.data, recipe["resolution"])
     if options.train_baseline_only:
-        train_dcgan(training, steps, recipe["batch"], options.dcgan_dir, options.device)
+        train_dcgan(training, steps, recipe["batch"], dcgan_dir, options.device)
         return 0
     heldout = load_pictures(options.data / HELDOUT, recipe["resolution"])
     rng = np.random.default_rng(SEED)
     sources: dict[str, Pictures] = {"training pictures": training[rng.permutation(len(training))[: options.count]]}
     store = ModelStore(specs=discover_plugins().model_catalog())
     with tempfile.TemporaryDirectory() as folder:
-        # A shorter baseline than the recipe's is trained afresh each time.
-        dcgan_dir = options.dcgan_dir if steps == recipe["steps"] else Path(folder) / "dcgan"
+        if options.quick:
+            dcgan_dir = Path(folder) / "dcgan"
         started = time.perf_counter()
         dcgan = train_dcgan(training, steps, recipe["batch"], dcgan_dir, options.device)
         print(f"DCGAN baseline: {steps} steps of {recipe['batch']} in {dcgan_dir} "
@@ -275,17 +283,19 @@ def main() -> int:
         if label != "held-out pictures":
             row["kid"], row["kid_spread"] = kid(features[label], features["held-out"], options.subsets,
                                                 options.subset_size, np.random.default_rng(3))  # fmt: skip
+            row["swd"] = sliced_wasserstein(to_signed(heldout, "cpu"), to_signed(pictures, "cpu"))
         results[label] = row
 
     previous = baseline.load("gan_quality")
     print(f"\nGAN quality: {options.count} pictures per source against {len(heldout)} held-out rules pictures "
           f"({options.data / HELDOUT}); KID x1000 over {options.subsets} subsets of {options.subset_size}, diversity "
           f"over {options.pairs} pairs")  # fmt: skip
-    print(f"{'source':<48} {'KID x1000':>10} {'spread':>7} {'diversity':>9}   baseline KID")
+    print(f"{'source':<48} {'KID x1000':>10} {'spread':>7} {'SWD x1000':>9} {'diversity':>9}   baseline KID")
     for label, row in results.items():
         base = previous.get(label, {}).get("kid")
-        kid_text = f"{row['kid']:>10.2f} {row['kid_spread']:>7.2f}" if "kid" in row else f"{'-':>10} {'-':>7}"
-        print(f"{label:<48} {kid_text} {row['diversity']:>9.3f}   {'-' if base is None else f'{base:.2f}'}")
+        measured = (f"{row['kid']:>10.2f} {row['kid_spread']:>7.2f} {row['swd']:>9.2f}" if "kid" in row
+                    else f"{'-':>10} {'-':>7} {'-':>9}")  # fmt: skip
+        print(f"{label:<48} {measured} {row['diversity']:>9.3f}   {'-' if base is None else f'{base:.2f}'}")
     trained = [row["kid"] for label, row in results.items() if label.startswith(MODEL_ID) and "untrained" not in
                label and label.endswith("truncation 1")]  # fmt: skip
     rivals = [row["kid"] for label, row in results.items() if "untrained" in label or label.startswith("DCGAN")]

@@ -8,10 +8,13 @@ the levels of the styles learn to work apart; and an exponential moving average
 of the generator, whose half-life is ``ema_kimg`` thousand pictures (ramped up
 over the first pictures), which is the model that ships.
 
-``r1_gamma`` is 0.05 by default: StyleGAN2-ADA's rule of thumb (0.0002 x
-resolution² / batch) gives 0.026 at 64 px and batch 32; twice that keeps the
-discriminator smoother on the hard edges of generative-rules pictures, and is
-still far below the values of high-resolution faces (1 to 10).
+The defaults (``training.toml``) are the shipped model's recipe: 256 channels up
+to 16 px, style mixing in half the batches and ``r1_gamma`` 0.2, eight times
+StyleGAN2-ADA's rule of thumb (0.0002 x resolution² / batch = 0.026 at 64 px and
+batch 32), which keeps the discriminator smooth on the hard edges of
+generative-rules pictures. Against a first run with 128 channels, mixing in 90%
+and 0.05, this recipe costs 1.4 times as much a step and reached a lower
+sliced Wasserstein distance at every step compared (1,000 to 4,000).
 
 The pictures of ``data`` (of ``data/train`` when there is one, so a held-out split
 beside it stays unseen) are decoded once, cropped square at their centre and
@@ -97,7 +100,7 @@ class TrainParams:
     ] = 4
     channels: Annotated[
         int, Param("Channels of the 4 to 16 px layers; a base model keeps its own", min=1, max=1024)
-    ] = 128
+    ] = 256
     fine_channels: Annotated[
         int, Param("Channels of the layers above 16 px; a base model keeps its own", min=1, max=1024)
     ] = 64
@@ -105,11 +108,11 @@ class TrainParams:
     d_learning_rate: Annotated[float, Param("Adam learning rate of the discriminator", min=1e-7, max=1.0)] = 0.0025
     r1_gamma: Annotated[
         float, Param("Weight of the R1 penalty on the discriminator's gradient at real pictures", min=0.0, max=1e4)
-    ] = 0.05
+    ] = 0.2
     r1_every: Annotated[int, Param("Steps between R1 penalties (lazy regularisation)", min=1, max=1000)] = 16
     style_mixing: Annotated[
         float, Param("Share of batches whose later layers take the styles of other latents", min=0.0, max=1.0)
-    ] = 0.9
+    ] = 0.5
     ema_kimg: Annotated[
         float, Param("Half-life of the generator's moving average, in thousands of pictures", min=0.0, max=1e4)
     ] = 10.0
