@@ -82,9 +82,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        store, model_id = ModelStore(), args.model
+        catalog = discover_plugins().model_catalog()
+        store, model_id = ModelStore(specs=catalog), args.model
         if args.checkpoint is not None:
-            store = ModelStore(Path(folder), discover_plugins().model_catalog())
+            store = ModelStore(Path(folder), catalog)
             base = store.specs[MODEL_ID]
             model_id = f"{MODEL_ID}-{args.checkpoint.name}"
             spec = dataclasses.replace(base, id=model_id, title=str(args.checkpoint), base=MODEL_ID)

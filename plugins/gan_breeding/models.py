@@ -44,8 +44,8 @@ ARCHITECTURE = "style_generator"  # the weights file's "architecture" metadata
 CHECKPOINT_NET = "G_ema"  # the network a training checkpoint holds that ships (the moving average)
 ASSETS = Path(__file__).with_name("assets")
 WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
-WEIGHTS_SHA256 = ""  # pinned by a release (see the module's docstring); empty matches no file
-WEIGHTS_SIZE_MB = 3.1  # the size a release prints; this estimate is the 64 px default shape in float16
+WEIGHTS_SHA256 = "77b10a21d49b478c3d139275b85198b9bc7c88216523728196b33f877ebcf4a8"  # pinned by a release
+WEIGHTS_SIZE_MB = 8.2  # the size the release printed
 
 SPECS = (
     ModelSpec(
@@ -62,7 +62,8 @@ SPECS = (
         provenance=(
             "Trained from scratch by Studio with `studio train gan_breeding` on pictures rendered by its "
             "Generative rules plugin (`make gan-data`, plugins/gan_breeding/rules_data.py); the configuration is "
-            "plugins/gan_breeding/training.toml"
+            "plugins/gan_breeding/training.toml, the release step 7,499 of the run gan-v2 (an early model; "
+            "plugins/gan_breeding/assets/rules_gan64.md)"
         ),
         size_mb=WEIGHTS_SIZE_MB,
     ),
