@@ -277,7 +277,7 @@ def test_studio_train_killed_then_resumed_registers_a_model_a_new_store_loads(tm
     (run_dir,) = runs.iterdir()
     assert saved_step(run_dir) > 0 and open_run(run_dir).model_id is None
 
-    resumed = studio(*command, "--resume", "--hours", "0.0004", env=env)
+    resumed = studio(*command, "--resume", "--hours", "0.002", env=env)
     assert resumed.returncode == 0, resumed.stderr
     start = int(re.search(r"resuming .* from step (\d+)", resumed.stdout).group(1))
     model_id = re.search(r"^model: (\S+)$", resumed.stdout, re.MULTILINE).group(1)
