@@ -202,8 +202,9 @@ def diversity(pictures: Pictures, pairs: int, lpips: nn.Module, rng: np.random.G
     return float(torch.cat(distances).mean())
 
 
-def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> tuple[ModelStore, dict[str, str]]:
-    """A store holding the untrained network (and --checkpoint's generator), and the model id of each label."""
+def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> dict[str, tuple[ModelStore, str]]:
+    """The store and model id of each style-based source: the untrained network and --checkpoint's generator in a
+    store in ``folder``, or the installed rules_gan64 in ``store``."""
     own = ModelStore(folder / "models", store.specs)
     base = store.specs[MODEL_ID]
     shape = tomllib.loads(TRAINING_TOML.read_text())
@@ -211,17 +212,16 @@ def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> tu
     torch.manual_seed(SEED)
     untrained = dataclasses.replace(base, id=f"{MODEL_ID}_untrained", title="untrained", base=MODEL_ID)
     own.register_trained(untrained, weights_bytes(StyleGenerator(config)))
-    labels = {f"{MODEL_ID} untrained": untrained.id}
+    labels = {f"{MODEL_ID} untrained": (own, untrained.id)}
     if checkpoint is not None:
         run = dataclasses.replace(base, id=f"{MODEL_ID}_run", title=str(checkpoint), base=MODEL_ID)
         own.register_trained(run, checkpoint_weights(checkpoint))
-        labels[f"{MODEL_ID} ({checkpoint.name})"] = run.id
+        labels[f"{MODEL_ID} ({checkpoint.name})"] = (own, run.id)
     elif store.status(MODEL_ID) == ModelStatus.INSTALLED:
-        own = store
-        labels[MODEL_ID] = MODEL_ID
+        labels[MODEL_ID] = (store, MODEL_ID)
     else:
         sys.exit(f"{MODEL_ID} is not installed: give --checkpoint RUN_DIR (a training run) instead")
-    return own, labels
+    return labels
 
 
 def main() -> int:
@@ -262,8 +262,7 @@ def main() -> int:
         print(f"DCGAN baseline: {steps} steps of {recipe['batch']} in {dcgan_dir} "
               f"({time.perf_counter() - started:.0f} s this run)")  # fmt: skip
         dcgan_label = f"DCGAN {steps} steps"
-        own, labels = style_stores(Path(folder), store, options.checkpoint)
-        for label, model_id in labels.items():
+        for label, (own, model_id) in style_stores(Path(folder), store, options.checkpoint).items():
             sources[f"{label}, truncation 1"] = style_pictures(own, model_id, options.count, 1.0, options.device)
             if "untrained" not in label:
                 truncated = style_pictures(own, model_id, options.count, BreedParams.truncation, options.device)
