@@ -304,7 +304,12 @@ def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, pictures):
     run_dir = tmp_path / "interrupted"
     args = ["train", "probe", "--data", pictures, "--run-dir", run_dir, "--set", "steps=1000000", "--checkpoint-every",
             "0.2"]  # fmt: skip
-    process = subprocess.Popen([STUDIO, *map(str, args)], env=probe_env(tmp_path), stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background commands with SIGINT ignored, and exec keeps that; Ctrl+C in a
+    # terminal reaches a process whose SIGINT is the default, so studio is started with the default.
+    with_default_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                           "os.execv(sys.argv[1], sys.argv[1:])")  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", with_default_sigint, STUDIO, *map(str, args)],
+                               env=probe_env(tmp_path), stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 90
         while not (run_dir / CHECKPOINT).exists() and process.poll() is None and time.monotonic() < deadline:
