@@ -275,6 +275,7 @@ def main() -> int:
     scale = kernel_scale(features["held-out"])
     features = {label: rows * scale for label, rows in features.items()}
     lpips = store.load("lpips_vgg16", options.device)
+    heldout_signed = to_signed(heldout, "cpu")
     results: dict[str, dict[str, float]] = {}
     for label, pictures in {"held-out pictures": heldout, **sources}.items():
         row: dict[str, float] = {"diversity": diversity(pictures, options.pairs, lpips, np.random.default_rng(2),
@@ -282,7 +283,7 @@ def main() -> int:
         if label != "held-out pictures":
             row["kid"], row["kid_spread"] = kid(features[label], features["held-out"], options.subsets,
                                                 options.subset_size, np.random.default_rng(3))  # fmt: skip
-            row["swd"] = sliced_wasserstein(to_signed(heldout, "cpu"), to_signed(pictures, "cpu"))
+            row["swd"] = sliced_wasserstein(heldout_signed, to_signed(pictures, "cpu"))
         results[label] = row
 
     previous = baseline.load("gan_quality")
