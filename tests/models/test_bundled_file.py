@@ -5,6 +5,7 @@ import re
 from dataclasses import replace
 
 import pytest
+import safetensors.torch
 import torch
 from probe_plugin.models import SPECS, WEIGHTS, WEIGHTS_SHA256
 
@@ -55,3 +56,28 @@ def test_the_store_installs_and_loads_a_bundled_model(tmp_path):
     broken = replace(PROBE, id="broken", sources=(BundledFile(str(WEIGHTS), "0" * 64),))
     with pytest.raises(ModelError, match="broken could not be installed"):
         ModelStore(tmp_path / "models", {"broken": broken}).install("broken")
+
+
+def test_a_model_installed_from_weights_an_update_no_longer_ships_is_refused_until_installed_again(tmp_path):
+    shipped = tmp_path / "assets" / WEIGHTS.name
+    shipped.parent.mkdir()
+    shipped.write_bytes(WEIGHTS.read_bytes())
+    store = ModelStore(
+        tmp_path / "models", {PROBE.id: replace(PROBE, sources=(BundledFile(str(shipped), WEIGHTS_SHA256),))}
+    )
+    store.install(PROBE.id)
+    torch.manual_seed(1)
+    newer = type(store.load(PROBE.id))()
+    safetensors.torch.save_file(newer.state_dict(), shipped)  # the update ships other weights under the same name
+    repinned = replace(PROBE, sources=(BundledFile(str(shipped), hashlib.sha256(shipped.read_bytes()).hexdigest()),))
+    updated = ModelStore(tmp_path / "models", {PROBE.id: repinned})
+    assert updated.status(PROBE.id) == ModelStatus.CAN_INSTALL
+    stale = "probe_net in the cache is older than the weights shipped now; install it with `studio models install"
+    with pytest.raises(ModelError, match=stale):
+        updated.load(PROBE.id)
+    with pytest.raises(ModelError, match=stale):
+        updated.verify(PROBE.id)
+    updated.install(PROBE.id)
+    assert updated.status(PROBE.id) == ModelStatus.INSTALLED
+    loaded = updated.load(PROBE.id).state_dict()
+    assert all(torch.equal(value, loaded[key]) for key, value in newer.state_dict().items())

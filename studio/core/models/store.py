@@ -223,7 +223,7 @@ class ModelStore:
         spec = self.spec(model_id)
         try:
             record = self.record(model_id)
-            if record is not None:
+            if record is not None and not _outdated(spec, record):
                 self._check_files(model_id, record, reuse=True)
                 return ModelStatus.INSTALLED
         except ModelError:
@@ -433,10 +433,10 @@ class ModelStore:
     def verify(self, model_id: str) -> InstallRecord:
         """Re-hash every cached file against the record; a ModelError names the file and the fix."""
         record = self.record(model_id)
-        if record is None:
-            raise ModelError(
-                f"{model_id} is not installed; install it with `studio models install {model_id}`", model_id=model_id
-            )
+        if record is None or _outdated(self.spec(model_id), record):
+            state = "is not installed" if record is None else "in the cache is older than the weights shipped now"
+            raise ModelError(f"{model_id} {state}; install it with `studio models install {model_id}`",
+                             model_id=model_id)  # fmt: skip
         self._check_files(model_id, record, reuse=False)
         return record
 
@@ -471,9 +471,10 @@ class ModelStore:
                 return self._loaded[key]
             spec = self.spec(model_id)
             record = self.record(model_id)
-            if record is None:
+            if record is None or _outdated(spec, record):
+                state = "is not installed" if record is None else "in the cache is older than the weights shipped now"
                 raise ModelError(
-                    f"{model_id} is not installed; install it with `studio models install {model_id}`"
+                    f"{model_id} {state}; install it with `studio models install {model_id}`"
                     + (" or open the Models dialog" if spec.default else ""),
                     model_id=model_id,
                 )
@@ -764,6 +765,13 @@ def _load_state(model_id: str, model: Any, state: Mapping[str, Any], path: Path 
             model_id=model_id,
             path=path,
         ) from None
+
+
+def _outdated(spec: ModelSpec, record: InstallRecord) -> bool:
+    """Whether ``record`` was installed from a bundled file that now pins other weights (an update of Studio or a
+    plugin shipped new ones): the model is then to be installed again, not used."""
+    return any(record.inputs.get(Path(source.path).name, source.sha256) != source.sha256
+               for source in spec.sources if isinstance(source, BundledFile))  # fmt: skip
 
 
 def _status_from_sources(sources: tuple[Source, ...]) -> ModelStatus:
