@@ -44,7 +44,7 @@ ARCHITECTURE = "style_generator"  # the weights file's "architecture" metadata
 CHECKPOINT_NET = "G_ema"  # the network a training checkpoint holds that ships (the moving average)
 ASSETS = Path(__file__).with_name("assets")
 WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
-WEIGHTS_SHA256 = "77b10a21d49b478c3d139275b85198b9bc7c88216523728196b33f877ebcf4a8"  # pinned by a release
+WEIGHTS_SHA256 = "5ad286a326899cd843deaf7223e25bc1e46001a767e63a2dbaf51a0f86f64723"  # pinned by a release
 WEIGHTS_SIZE_MB = 8.2  # the size the release printed
 
 SPECS = (
