@@ -433,10 +433,9 @@ class ModelStore:
     def verify(self, model_id: str) -> InstallRecord:
         """Re-hash every cached file against the record; a ModelError names the file and the fix."""
         record = self.record(model_id)
-        if record is None or _outdated(self.spec(model_id), record):
-            state = "is not installed" if record is None else "in the cache is older than the weights shipped now"
-            raise ModelError(f"{model_id} {state}; install it with `studio models install {model_id}`",
-                             model_id=model_id)  # fmt: skip
+        unusable = _unusable(self.spec(model_id), record)
+        if unusable or record is None:
+            raise ModelError(f"{unusable}; install it with `studio models install {model_id}`", model_id=model_id)
         self._check_files(model_id, record, reuse=False)
         return record
 
@@ -471,10 +470,10 @@ class ModelStore:
                 return self._loaded[key]
             spec = self.spec(model_id)
             record = self.record(model_id)
-            if record is None or _outdated(spec, record):
-                state = "is not installed" if record is None else "in the cache is older than the weights shipped now"
+            unusable = _unusable(spec, record)
+            if unusable or record is None:
                 raise ModelError(
-                    f"{model_id} {state}; install it with `studio models install {model_id}`"
+                    f"{unusable}; install it with `studio models install {model_id}`"
                     + (" or open the Models dialog" if spec.default else ""),
                     model_id=model_id,
                 )
@@ -765,6 +764,13 @@ def _load_state(model_id: str, model: Any, state: Mapping[str, Any], path: Path 
             model_id=model_id,
             path=path,
         ) from None
+
+
+def _unusable(spec: ModelSpec, record: InstallRecord | None) -> str:
+    """Why a model with install ``record`` cannot be loaded before it is installed (again); empty if it can."""
+    if record is None:
+        return f"{spec.id} is not installed"
+    return f"{spec.id} in the cache is older than the weights shipped now" if _outdated(spec, record) else ""
 
 
 def _outdated(spec: ModelSpec, record: InstallRecord) -> bool:
