@@ -62,8 +62,8 @@ SPECS = (
         provenance=(
             "Trained from scratch by Studio with `studio train gan_breeding` on pictures rendered by its "
             "Generative rules plugin (`make gan-data`, plugins/gan_breeding/rules_data.py); the configuration is "
-            "plugins/gan_breeding/training.toml, the release step 7,499 of the run gan-v2 (an early model; "
-            "plugins/gan_breeding/assets/rules_gan64.md)"
+            "plugins/gan_breeding/training.toml, the release 13,444 steps (the run gan-v2, then gan-v3 from it; "
+            "an early model; plugins/gan_breeding/assets/rules_gan64.md)"
         ),
         size_mb=WEIGHTS_SIZE_MB,
     ),
