@@ -213,7 +213,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue the latest run (or --run-dir) from its last checkpoint"
     )
     train.add_argument(
-        "--hours", type=float, help="finish after this many hours of this session, with the model so far"
+        "--hours",
+        type=float,
+        help="finish after this many hours of this session, with the model so far (--resume trains on later)",
     )
     train.add_argument(
         "--set",
@@ -305,13 +307,15 @@ def _cmd_train(options: argparse.Namespace) -> int:
             run = open_run(run_dir)
             if run.plugin != manifest.id:
                 return _fail(f"{run_dir} is a run of {run.plugin}, not of {manifest.id}", 2)
-            if run.model_id is not None:
+            if not run.resumable:
                 print(f"{run_dir} finished already; its model is {run.model_id}")
                 return 0
             if options.data is not None:
                 run = run.moved_data(options.data)
             step = saved_step(run.run_dir)
             print(f"resuming {run.run_dir} from step {step if step is not None else '0 (no checkpoint yet)'}")
+            if run.model_id is not None:
+                print(f"it stopped when its time was up; its model {run.model_id} is replaced when it ends again")
         else:
             if options.data is None or not options.data.is_dir():
                 return _fail("--data FOLDER is required: the folder of pictures to train on", 2)

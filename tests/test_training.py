@@ -203,6 +203,26 @@ def test_cancel_keeps_the_checkpoint_and_resume_ends_where_an_unbroken_run_ends(
         assert torch.equal(value, other), name
 
 
+def test_a_run_whose_time_ran_out_keeps_its_model_and_trains_on_when_resumed(tmp_path, pictures, store):
+    run = probe_run(tmp_path, pictures)
+    clock = FakeClock()
+
+    def time_runs_out_at_step_12(frame):
+        if frame.info.get("step") == 12:
+            clock.now += 3600.0
+
+    ctx = TrainContext(run.run_dir, hours=0.5, preview_interval_s=0, clock=clock, models=store)
+    stopped = train_plugin(MANIFEST, run, ctx, time_runs_out_at_step_12)
+    assert stopped.steps == 12 and "12 steps" in stopped.spec.provenance
+    assert "stopped when its time was up" in stopped.spec.provenance
+    assert open_run(run.run_dir).time_up and open_run(run.run_dir).resumable
+
+    resumed = train_plugin(MANIFEST, open_run(run.run_dir), TrainContext(run.run_dir, models=store))
+    assert resumed.model_id == stopped.model_id and resumed.steps == 30
+    assert "30 steps" in store.spec(resumed.model_id).provenance and "finished" in resumed.spec.provenance
+    assert not open_run(run.run_dir).time_up and not open_run(run.run_dir).resumable
+
+
 def test_the_trained_model_is_a_store_entry_a_new_store_knows(tmp_path, pictures, store):
     run = probe_run(tmp_path, pictures, "evening", seed=7)
     trained = train_plugin(MANIFEST, run, TrainContext(run.run_dir, models=store))
@@ -282,7 +302,7 @@ def test_studio_train_killed_then_resumed_registers_a_model_a_new_store_loads(tm
     start = int(re.search(r"resuming .* from step (\d+)", resumed.stdout).group(1))
     model_id = re.search(r"^model: (\S+)$", resumed.stdout, re.MULTILINE).group(1)
     assert start > 0 and model_id == f"probe_net-{run_dir.name}"
-    assert json.loads((run_dir / "run.json").read_text())["model_id"] == model_id
+    assert json.loads((run_dir / "run.json").read_text()).items() >= {"model_id": model_id, "time_up": True}.items()
     assert saved_step(run_dir) > start  # it trained on from there, until its time was up
 
     sys.path.insert(0, str(plugin_site(tmp_path)))
@@ -293,11 +313,28 @@ def test_studio_train_killed_then_resumed_registers_a_model_a_new_store_loads(tm
     fresh = ModelStore(tmp_path / "cache-home" / "studio" / "models", registry.model_catalog())
     spec = fresh.spec(model_id)
     assert spec.base == "probe_net" and f"{saved_step(run_dir)} steps" in spec.provenance
+    assert "stopped when its time was up" in spec.provenance
     assert isinstance(fresh.load(model_id), torch.nn.Module)
     listing = studio("models", "list", env=env)
     assert re.search(rf"^{re.escape(model_id)}\s+installed\s.*\bprobe$", listing.stdout, re.MULTILINE), listing.stdout
-    again = studio(*command, "--resume", env=env)
-    assert again.returncode == 0 and f"finished already; its model is {model_id}" in again.stdout
+
+    stopped = saved_step(run_dir)  # its time was up, not its steps: a resume trains on and replaces the model
+    again = studio(*command, "--resume", "--hours", "0.001", env=env)
+    assert again.returncode == 0 and f"its model {model_id} is replaced when it ends again" in again.stdout
+    assert saved_step(run_dir) > stopped
+    renewed = ModelStore(tmp_path / "cache-home" / "studio" / "models", registry.model_catalog()).spec(model_id)
+    assert f"{saved_step(run_dir)} steps" in renewed.provenance
+
+
+def test_a_run_that_trained_all_its_steps_is_not_resumed(tmp_path, pictures):
+    env, run_dir = probe_env(tmp_path), tmp_path / "run"
+    trained = studio("train", "probe", "--data", pictures, "--set", "steps=2", "--run-dir", run_dir, env=env)
+    assert trained.returncode == 0, trained.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["time_up"] is False and saved_step(run_dir) == 2
+    again = studio("train", "probe", "--resume", "--run-dir", run_dir, env=env)
+    assert again.returncode == 0 and f"finished already; its model is {record['model_id']}" in again.stdout
+    assert saved_step(run_dir) == 2
 
 
 def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, pictures):

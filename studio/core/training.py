@@ -8,11 +8,14 @@ is one, saves ``ctx.save_checkpoint(tensors, meta)`` whenever
 folder) and ends with a final frame that emits the weights as
 ``Output("model.safetensors", data=...)`` and names the model it trained in
 ``info={"model": {"base": "<catalog id>"}}``. The host then registers the result
-in the store as ``<base>-<run name>`` (:func:`train_plugin`).
+in the store as ``<base>-<run name>`` (:func:`train_plugin`). A run that ended
+because its time was up (``--hours``) keeps its model and can be resumed: it
+trains on from its last checkpoint and replaces that model when it ends again.
 
 A run lives in its own folder::
 
-    run.json                          plugin, params, data folder; the model id once finished
+    run.json                          plugin, params, data folder; the model id once it ended, and whether
+                                      it ended because its time was up
     checkpoint.json                   the last checkpoint: its file and sha256 (written last)
     checkpoint-<step>.safetensors     its tensors
     samples/step-NNNNNN.png           sample previews
@@ -527,10 +530,16 @@ class TrainingRun:
     params: dict[str, Any]
     created: str
     model_id: str | None = None
+    time_up: bool = False  # it ended because its time limit ran out, before its last step
 
     @property
     def name(self) -> str:
         return self.run_dir.name
+
+    @property
+    def resumable(self) -> bool:
+        """Whether the run can train on: it has no model yet, or it stopped when its time was up."""
+        return self.model_id is None or self.time_up
 
     def save(self) -> None:
         """Write ``run.json`` atomically."""
@@ -540,6 +549,7 @@ class TrainingRun:
             "params": self.params,
             "created": self.created,
             "model_id": self.model_id,
+            "time_up": self.time_up,
         }
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(self.run_dir / RUN) as handle:
@@ -589,6 +599,7 @@ def open_run(run_dir: Path) -> TrainingRun:
             params=dict(record["params"]),
             created=str(record["created"]),
             model_id=None if record.get("model_id") is None else str(record["model_id"]),
+            time_up=record.get("time_up") is True,
         )
     except FileNotFoundError:
         raise TrainingError(f"{run_dir} holds no training run (no {RUN}); start one without --resume") from None
@@ -637,7 +648,7 @@ def trainer_frames(manifest: Trainable, params: Any, data: Path, ctx: TrainConte
         for frame in frames:
             ctx.check_cancelled()
             if frame.final:
-                info = {**frame.info, "trained_s": round(ctx.trained_s, 3)}
+                info = {**frame.info, "trained_s": round(ctx.trained_s, 3), "time_up": ctx.time_up()}
                 return dataclasses.replace(frame, info=info, outputs=frame.outputs + ctx.take_outputs())
             if frame.image is not None and ctx.rank == 0:
                 count += 1
@@ -680,7 +691,8 @@ def train_plugin(
 
 
 def register_trained_model(manifest: Trainable, run: TrainingRun, final: Frame, store: ModelStore) -> TrainedModel:
-    """Put the model of a trainer's final frame in ``store`` as ``<base>-<run name>``, and mark the run finished."""
+    """Put the model of a trainer's final frame in ``store`` as ``<base>-<run name>`` (replacing the one of an
+    earlier session of the run), and record in the run that it ended, and whether its time was up."""
     weights = next((o.data for o in final.outputs if o.name == MODEL_OUTPUT and o.data is not None), None)
     model = final.info.get("model")
     if weights is None or not isinstance(model, Mapping) or "base" not in model:
@@ -694,6 +706,8 @@ def register_trained_model(manifest: Trainable, run: TrainingRun, final: Frame, 
     params = run.make_params(manifest)
     seed = role_field(type(params), "seed")
     seed_text = f", seed {getattr(params, seed.name)}" if seed is not None else ""
+    time_up = bool(final.info.get("time_up", False))
+    ended = "stopped when its time was up" if time_up else "finished"
     spec = dataclasses.replace(
         base,
         id=f"{base.id}-{run.name}",
@@ -701,13 +715,13 @@ def register_trained_model(manifest: Trainable, run: TrainingRun, final: Frame, 
         description=str(model.get("description") or base.description),
         provenance=(
             f"Trained by `studio train {manifest.id}` from {base.id} on {run.data}: {steps} steps{seed_text}, "
-            f"{_duration(trained_s)} of training, finished {datetime.now(UTC).isoformat(timespec='seconds')}; "
+            f"{_duration(trained_s)} of training, {ended} {datetime.now(UTC).isoformat(timespec='seconds')}; "
             f"run folder {run.run_dir}."
         ),
         base=base.id,
     )
     store.register_trained(spec, weights)
-    dataclasses.replace(run, model_id=spec.id).save()
+    dataclasses.replace(run, model_id=spec.id, time_up=time_up).save()
     return TrainedModel(spec.id, store.spec(spec.id), steps, trained_s)
 
 

@@ -108,7 +108,10 @@ class TrainingPanel(QWidget):
         self.hours_spin.setSingleStep(0.5)
         self.hours_spin.setSuffix(" h")
         self.hours_spin.setSpecialValueText("no limit")
-        self.hours_spin.setToolTip("Stop after this much training (pauses left out) and keep the model made so far")
+        self.hours_spin.setToolTip(
+            "Stop after this much training (pauses left out) and keep the model made so far; "
+            "resuming the run later trains it on"
+        )
         self.resume_check = QCheckBox("Resume the last run")
         self.resume_check.setToolTip("Go on from the last run's checkpoint, with its parameters")
         self.resume_check.toggled.connect(self._on_resume_toggled)
@@ -230,11 +233,14 @@ class TrainingPanel(QWidget):
             except TrainingError as exc:
                 text = str(exc)
             else:
-                if run.model_id is not None:
+                saved = f"checkpoint at step {step}" if step is not None else "no checkpoint yet"
+                if not run.resumable:
                     text = f"Run {run.name} finished: its model is {run.model_id}."
+                elif run.model_id is not None:
+                    self.last_run = run
+                    text = f"Run {run.name} stopped when its time was up ({saved}); its model is {run.model_id}."
                 else:
                     self.last_run = run
-                    saved = f"checkpoint at step {step}" if step is not None else "no checkpoint yet"
                     text = f"Run {run.name}: {saved}."
         self.last_run_label.setText(text)
         self.last_run_label.setToolTip(str(run_dir) if run_dir is not None else "")

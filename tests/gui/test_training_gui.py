@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from studio.core.jobs import JobEvent, JobState
 from studio.core.models.store import ModelStore
 from studio.core.plugin import ENTRY_POINT_GROUP, discover_plugins
-from studio.core.training import open_run, saved_step
+from studio.core.training import TrainContext, new_run, open_run, saved_step, train_plugin
 
 PROBE = [EntryPoint("probe", "probe_plugin:MANIFEST", ENTRY_POINT_GROUP)]
 TRAIN_TIMEOUT_MS = 90000
@@ -122,6 +122,27 @@ def test_a_cancelled_run_keeps_its_checkpoint_and_resume_goes_on_from_it(window,
     assert [p.name for p in runs.iterdir()] == [run_dir.name]  # the same run went on
     model_id = events[-1].frame.info["trained_model"]
     assert window.store.load(model_id) is not None and "2000 steps" in window.store.spec(model_id).provenance
+
+
+def test_a_run_that_stopped_when_its_time_was_up_trains_on_from_the_dock(window, qtbot, pictures, runs):
+    manifest = discover_plugins(PROBE).get("probe")
+    run = new_run(manifest, manifest.train_params_class()(**SMALL, steps=40), pictures)
+    stopped = train_plugin(manifest, run, TrainContext(run.run_dir, hours=1e-9, models=window.store))
+    panel = window.training_panel
+    panel.refresh_last_run()
+    assert "stopped when its time was up" in panel.last_run_label.text()
+    assert stopped.model_id in panel.last_run_label.text() and panel.resume_check.isEnabled()
+
+    QTest.mouseClick(panel.resume_check, Qt.MouseButton.LeftButton)
+    events: list[JobEvent] = []
+    panel.bridge.event.connect(events.append)
+    QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    wait_for_the_end(qtbot, panel, events)
+    assert events[-1].state is JobState.FINISHED, events[-1].error
+    assert events[-1].frame.info["trained_model"] == stopped.model_id and saved_step(run.run_dir) == 40
+    assert "40 steps" in window.store.spec(stopped.model_id).provenance
+    assert f"finished: its model is {stopped.model_id}" in panel.last_run_label.text()
+    assert not panel.resume_check.isEnabled()
 
 
 def test_closing_the_window_cancels_the_training_and_leaves_it_resumable(window, qtbot, pictures, runs):
