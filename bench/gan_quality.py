@@ -19,7 +19,8 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
 - Sources: the training pictures, rules_gan64 trained (installed, or --checkpoint RUN_DIR: the moving average of
   the run's last checkpoint), an untrained network of its shape (seed 0), and the DCGAN baseline. Generated
   pictures are untruncated (truncation 1, as KID is usually measured); rules_gan64 also at the breeding panel's
-  truncation.
+  truncation, and with its noise inputs off (every layer's noise strength 0): the same styles without the
+  per-pixel noise, which shows how much of its distance the texture the noise makes costs.
 - The DCGAN baseline: the PyTorch tutorial's generator (``studio.core.nets.dcgan``: nz 100, ngf 64) and the DCGAN
   paper's discriminator, Adam 2e-4 (0.5, 0.999), the non-saturating logistic loss, trained on the same pictures
   with training.toml's batch and steps (as many pictures shown as rules_gan64 saw) in bfloat16 where the
@@ -40,6 +41,7 @@ The held-out pictures: ``scripts/gan_data.py data/gan-rules`` renders them (with
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import itertools
 import statistics
@@ -221,6 +223,14 @@ def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> di
         labels[MODEL_ID] = (store, MODEL_ID)
     else:
         sys.exit(f"{MODEL_ID} is not installed: give --checkpoint RUN_DIR (a training run) instead")
+    trained_label, (trained_store, trained_id) = list(labels.items())[-1]
+    quiet = copy.deepcopy(trained_store.load(trained_id))
+    with torch.no_grad():
+        for layer in quiet.layers:
+            layer.noise_strength.zero_()
+    noise_off = dataclasses.replace(base, id=f"{MODEL_ID}_noise_off", title="noise off", base=MODEL_ID)
+    own.register_trained(noise_off, weights_bytes(quiet))
+    labels[f"{trained_label} noise off"] = (own, noise_off.id)
     return labels
 
 
@@ -264,7 +274,7 @@ def main() -> int:
         dcgan_label = f"DCGAN {steps} steps"
         for label, (own, model_id) in style_stores(Path(folder), store, options.checkpoint).items():
             sources[f"{label}, truncation 1"] = style_pictures(own, model_id, options.count, 1.0, options.device)
-            if "untrained" not in label:
+            if "untrained" not in label and "noise off" not in label:
                 truncated = style_pictures(own, model_id, options.count, BreedParams.truncation, options.device)
                 sources[f"{label}, truncation {BreedParams.truncation}"] = truncated
     sources[dcgan_label] = dcgan_pictures(dcgan, options.count, 64, seed=1)
