@@ -358,7 +358,7 @@ class TrainingPanel(QWidget):
             self._show_progress(frame)
             if frame.image is not None:
                 self._show_sample(numpy_to_qimage(frame.image))
-            self._finished(self.manifests[run.plugin], str(frame.info["trained_model"]))
+            self._finished(self.manifests[run.plugin], str(frame.info["trained_model"]), bool(frame.info["time_up"]))
         elif event.state is JobState.FAILED:
             self.progress.setFormat("failed")
             self._set_status(f"Training failed: {event.error}. {self._kept(run)}", error=True)
@@ -368,8 +368,9 @@ class TrainingPanel(QWidget):
         self.eta_label.setText("")
         self.refresh_last_run()
 
-    def _finished(self, manifest: PluginManifest, model_id: str) -> None:
-        self._set_status(f"Trained {model_id}: {manifest.title} can use it now (Plugins › Models lists it).")
+    def _finished(self, manifest: PluginManifest, model_id: str, time_up: bool) -> None:
+        more = " Its time was up: tick “Resume the last run” and Start to train it on." if time_up else ""
+        self._set_status(f"Trained {model_id}: {manifest.title} can use it now (Plugins › Models lists it).{more}")
         self._show_message(f"Training finished: the new model is {model_id}")
         self._model_added(model_id)
 
