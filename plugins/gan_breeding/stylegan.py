@@ -18,13 +18,15 @@ sqrt(2) is folded into the weights of the convolutions that read them (their
 takes the place of StyleGAN2's FIR filters.
 
 Training pieces live here too: the non-saturating logistic loss, the R1
-penalty on real images, and the exponential moving average of the generator.
+penalty on real images, the exponential moving average of the generator, and
+differentiable augmentation of what the discriminator sees.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +39,8 @@ MAPPING_LR = 0.01  # the mapping network's learning rate relative to the synthes
 W_AVG_BETA = 0.995  # how slowly the tracked mean of w follows the batches
 STDDEV_GROUP = 4  # images per minibatch-standard-deviation group
 COARSE_MAX = 8  # coarse styles act on the 4 and 8 px layers; fine styles on the output resolution's
+AUGMENT_SHIFT = 1 / 8  # DiffAugment's largest translation, a share of the side
+AUGMENT_CUTOUT = 1 / 2  # DiffAugment's cut-out square, a share of the side
 
 
 @dataclass(frozen=True)
@@ -355,12 +359,55 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
 
 
-def r1_penalty(discriminator: Discriminator, real: Tensor) -> Tensor:
+def r1_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
     """The R1 penalty (Mescheder et al. 2018): the mean squared norm of D's gradient at real images (float32, in
     the caller's autocast)."""
     real = real.detach().float().requires_grad_(True)
     (gradient,) = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
     return gradient.float().square().sum(dim=(1, 2, 3)).mean()
+
+
+def diff_augment(images: Tensor, draw: torch.Generator) -> Tensor:
+    """Images (N, 3, H, W) in -1..1 with DiffAugment's colour, translation and cut-out (Zhao et al. 2020), each
+    image its own, drawn from ``draw`` (a CPU generator): differentiable, so the generator learns through them.
+
+    Brightness moves by up to ±0.5, saturation scales by 0 to 2, contrast by 0.5 to 1.5; the picture moves by up
+    to :data:`AUGMENT_SHIFT` of its side (zeros come in) and loses a square of :data:`AUGMENT_CUTOUT` of its side.
+    """
+    n, _, height, width = images.shape
+    device = images.device
+
+    def uniform() -> Tensor:
+        return torch.rand(n, 1, 1, 1, generator=draw).to(device, images.dtype)
+
+    x = images + (uniform() - 0.5)
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (uniform() * 2.0) + mean
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * (uniform() + 0.5) + mean
+    rows, cols = _shifted(n, height, draw).to(device), _shifted(n, width, draw).to(device)
+    shift_y, shift_x = round(height * AUGMENT_SHIFT), round(width * AUGMENT_SHIFT)
+    padded = F.pad(x, (shift_x, shift_x, shift_y, shift_y)).permute(0, 2, 3, 1)
+    x = padded[torch.arange(n, device=device).view(n, 1, 1), rows.view(n, height, 1), cols.view(n, 1, width)]
+    x = x.permute(0, 3, 1, 2)
+    inside_y, inside_x = _cut(n, height, draw).to(device), _cut(n, width, draw).to(device)
+    keep = ~(inside_y.view(n, 1, height, 1) & inside_x.view(n, 1, 1, width))
+    return x * keep.to(x.dtype)
+
+
+def _shifted(n: int, side: int, draw: torch.Generator) -> Tensor:
+    """Per image, the indices (n, side) into a side padded by AUGMENT_SHIFT that move it by a random amount."""
+    shift = round(side * AUGMENT_SHIFT)
+    offsets = torch.randint(-shift, shift + 1, (n, 1), generator=draw)
+    return torch.arange(side).view(1, side) + offsets + shift
+
+
+def _cut(n: int, side: int, draw: torch.Generator) -> Tensor:
+    """Per image, which of ``side`` positions (n, side) fall in a random span of AUGMENT_CUTOUT of the side."""
+    span = round(side * AUGMENT_CUTOUT)
+    start = torch.randint(0, side - span + 1, (n, 1), generator=draw)
+    positions = torch.arange(side).view(1, side)
+    return (positions >= start) & (positions < start + span)
 
 
 @torch.no_grad()

@@ -4,9 +4,11 @@ StyleGAN2's recipe at the scale of a CPU: the non-saturating logistic loss; the
 R1 penalty on real pictures every ``r1_every`` steps (lazy regularisation: the
 penalty weighed by ``r1_every``, the discriminator's Adam rate and beta2 scaled
 by r1_every / (r1_every + 1)); style mixing in a share of the batches, so that
-the levels of the styles learn to work apart; and an exponential moving average
-of the generator, whose half-life is ``ema_kimg`` thousand pictures (ramped up
-over the first pictures), which is the model that ships.
+the levels of the styles learn to work apart; with ``augment``, DiffAugment
+between every picture and the discriminator (for small folders); and an
+exponential moving average of the generator, whose half-life is ``ema_kimg``
+thousand pictures (ramped up over the first pictures), which is the model that
+ships.
 
 The defaults (``training.toml``) are the shipped model's recipe: 256 channels up
 to 16 px, style mixing in half the batches and ``r1_gamma`` 0.2, eight times
@@ -32,7 +34,7 @@ import copy
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -47,6 +49,7 @@ from studio_plugins.gan_breeding.stylegan import (
     Discriminator,
     GeneratorConfig,
     StyleGenerator,
+    diff_augment,
     discriminator_loss,
     ema_update,
     generator_loss,
@@ -113,6 +116,13 @@ class TrainParams:
     style_mixing: Annotated[
         float, Param("Share of batches whose later layers take the styles of other latents", min=0.0, max=1.0)
     ] = 0.5
+    augment: Annotated[
+        bool,
+        Param(
+            "Every picture the discriminator sees, real or made, gets a random colour change, shift and cut-out "
+            "(DiffAugment): keeps it from learning a small folder by heart"
+        ),
+    ] = False
     ema_kimg: Annotated[
         float, Param("Half-life of the generator's moving average, in thousands of pictures", min=0.0, max=1e4)
     ] = 10.0
@@ -205,13 +215,14 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
         real = to_signed(training_batch(pictures, params.batch, rng), device).contiguous(memory_format=memory_format)
         noise = torch.Generator(device).manual_seed(int(rng.integers(2**62)))
         ws, w = _styles(generator, params, rng, noise, device)
+        judge = _judge(discriminator, params, rng)
         with autocast(real, bfloat16):
             fake = generator(ws, generator=noise)
-            d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
+            d_loss = discriminator_loss(judge(real), judge(fake.detach()))
         losses = {"d": d_loss.item()}
         if (step + 1) % params.r1_every == 0:
             with autocast(real, bfloat16):
-                penalty = r1_penalty(discriminator, real)
+                penalty = r1_penalty(judge, real)
             losses["r1"] = penalty.item()
             d_loss = d_loss + penalty * (params.r1_gamma / 2 * params.r1_every)
         _check_finite(losses, step)
@@ -220,7 +231,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
         d_optimizer.step()
         discriminator.requires_grad_(False)
         with autocast(real, bfloat16):
-            g_loss = generator_loss(discriminator(fake))
+            g_loss = generator_loss(judge(fake))
         losses["g"] = g_loss.item()
         _check_finite(losses, step)
         g_optimizer.zero_grad(set_to_none=True)
@@ -326,6 +337,14 @@ def _styles(
         cutoff = int(rng.integers(1, generator.num_ws))
         ws[:, cutoff:] = generator.mapping(latents[1]).unsqueeze(1)
     return ws, w
+
+
+def _judge(discriminator: Discriminator, params: TrainParams, rng: np.random.Generator) -> Callable[[Tensor], Tensor]:
+    """The discriminator as a step sees it: behind DiffAugment (drawn from ``rng``) when ``params.augment``."""
+    if not params.augment:
+        return discriminator
+    draw = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return lambda images: discriminator(diff_augment(images, draw))
 
 
 def _check_finite(losses: dict[str, float], step: int) -> None:

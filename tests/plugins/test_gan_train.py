@@ -20,7 +20,7 @@ from PIL import Image
 from studio_plugins.gan_breeding import models
 from studio_plugins.gan_breeding.models import MODEL_ID, SPECS, build, checkpoint_weights, weights_bytes, write_release
 from studio_plugins.gan_breeding.rules_data import HELDOUT_SEED, LICENSE, recipe, render, write_rules_data
-from studio_plugins.gan_breeding.stylegan import Discriminator, GeneratorConfig, StyleGenerator
+from studio_plugins.gan_breeding.stylegan import Discriminator, GeneratorConfig, StyleGenerator, diff_augment
 from studio_plugins.gan_breeding.train import TrainParams, load_pictures, sliced_wasserstein, train
 from training_runs import context, resumed_as_unbroken
 
@@ -268,9 +268,45 @@ def test_training_applies_r1_on_its_schedule_and_ends_with_a_float16_model_build
     assert released.keys() == tensors.keys() and all(torch.equal(released[k], tensors[k]) for k in tensors)
 
 
-def test_a_cancelled_run_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path, pictures, store):
-    end = resumed_as_unbroken(PLUGIN, lambda name: tiny_run(tmp_path, pictures, name, steps=7), store, 4, "losses")
+@pytest.mark.parametrize("augment", [False, True])
+def test_a_cancelled_run_resumes_from_its_checkpoint_and_ends_as_an_unbroken_run(tmp_path, pictures, store, augment):
+    def make_run(name):
+        return tiny_run(tmp_path, pictures, name, steps=7, augment=augment)
+
+    end = resumed_as_unbroken(PLUGIN, make_run, store, 4, "losses")
     assert any(k.startswith("d_optimizer.") for k in end) and any(k.startswith("G_ema.") for k in end)
+
+
+def test_augment_puts_diffaugment_between_the_pictures_and_the_discriminator(tmp_path, pictures, store, monkeypatch):
+    judged = []
+    forward = Discriminator.forward
+    monkeypatch.setattr(
+        Discriminator, "forward", lambda net, images: judged.append(images.detach()) or forward(net, images)
+    )
+    for augment in (False, True):
+        run = tiny_run(tmp_path, pictures, f"augment-{augment}", steps=1, r1_every=1000, augment=augment)
+        train_plugin(PLUGIN, run, context(run, store))
+    plain_real, augmented_real = judged[0], judged[3]  # each run: real, fake, then fake for the generator's loss
+    assert plain_real.shape == augmented_real.shape and plain_real.min() >= -1 and plain_real.max() <= 1
+    assert not torch.equal(plain_real, augmented_real)
+    assert ((augmented_real == 0).all(dim=1).sum(dim=(1, 2)) >= 8 * 8).all(), "cut-outs in what the judge saw"
+
+
+def test_diffaugment_changes_each_picture_its_own_way_from_its_seed_and_lets_gradients_through():
+    images = (torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_(True)
+    augmented = diff_augment(images, torch.Generator().manual_seed(5))
+    assert augmented.shape == images.shape and augmented.dtype == images.dtype
+    assert torch.equal(augmented, diff_augment(images, torch.Generator().manual_seed(5)))
+    assert not torch.equal(augmented, diff_augment(images, torch.Generator().manual_seed(6)))
+    same = diff_augment(images[:1].expand(6, -1, -1, -1), torch.Generator().manual_seed(5))
+    assert all(not torch.equal(same[0], other) for other in same[1:]), "each picture draws its own"
+    augmented.square().sum().backward()
+    assert images.grad.isfinite().all() and images.grad.abs().sum() > 0
+
+    flat = diff_augment(torch.full((6, 3, 32, 32), 0.5), torch.Generator().manual_seed(7))  # colour keeps it flat
+    assert ((flat == 0).all(dim=1).sum(dim=(1, 2)) >= 16 * 16).all(), "each picture loses a square of half its side"
+    columns, rows = ((flat == 0).all(dim=dims).sum(dim=1) for dims in ((1, 2), (1, 3)))
+    assert (columns <= 4).all() and (rows <= 4).all() and (columns + rows).max() > 0, "moved by up to 1/8 of it"
 
 
 def test_fine_tuning_a_base_generator_keeps_its_shape_and_weights_and_refuses_other_networks(tmp_path, pictures, store):
