@@ -233,14 +233,13 @@ class TrainingPanel(QWidget):
             except TrainingError as exc:
                 text = str(exc)
             else:
+                self.last_run = run if run.resumable else None
                 saved = f"checkpoint at step {step}" if step is not None else "no checkpoint yet"
                 if not run.resumable:
                     text = f"Run {run.name} finished: its model is {run.model_id}."
                 elif run.model_id is not None:
-                    self.last_run = run
                     text = f"Run {run.name} stopped when its time was up ({saved}); its model is {run.model_id}."
                 else:
-                    self.last_run = run
                     text = f"Run {run.name}: {saved}."
         self.last_run_label.setText(text)
         self.last_run_label.setToolTip(str(run_dir) if run_dir is not None else "")
