@@ -290,7 +290,8 @@ def training_batch(pictures: np.ndarray, batch: int, rng: np.random.Generator) -
 
 
 def sliced_wasserstein(real: Tensor, fake: Tensor, seed: int = QUALITY_SEED) -> float:
-    """The SWD x1000 between two sets of pictures (N, 3, H, W) in -1..1 (the sets may differ in size).
+    """The SWD x1000 between two sets of pictures (N, 3, H, W) in -1..1 (the sets may differ in size); values
+    beyond that range count as its ends, as the pictures are shown and saved.
 
     At every level of their Laplacian pyramids (down to 16 px, box filters),
     :data:`QUALITY_PATCHES` random 7 x 7 patches of each set are normalised by the
@@ -299,7 +300,8 @@ def sliced_wasserstein(real: Tensor, fake: Tensor, seed: int = QUALITY_SEED) -> 
     """
     draw = torch.Generator().manual_seed(seed)
     distances = []
-    for real_level, fake_level in zip(_laplacian(real.float().cpu()), _laplacian(fake.float().cpu()), strict=True):
+    real, fake = (pictures.float().cpu().clamp(-1.0, 1.0) for pictures in (real, fake))
+    for real_level, fake_level in zip(_laplacian(real), _laplacian(fake), strict=True):
         a, b = _patches(real_level, draw), _patches(fake_level, draw)
         mean, spread = a.mean(dim=0), a.std(dim=0) + 1e-8
         directions = torch.randn(a.shape[1], QUALITY_PROJECTIONS, generator=draw)
