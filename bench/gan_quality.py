@@ -154,10 +154,12 @@ def dcgan_pictures(generator: DCGANGenerator, count: int, batch: int, seed: int)
 
 
 def style_pictures(store: ModelStore, model_id: str, count: int, truncation: float, device: str) -> Pictures:
-    """``count`` pictures of the style-based generator ``model_id`` from latents of seed 1, ``truncation`` applied."""
+    """``count`` pictures of the style-based generator ``model_id`` from latents of seed 1, ``truncation`` applied,
+    each with noise maps of its own (as pictures of different seeds have in the breeding panel)."""
     generator = from_store(store, model_id, device)
     latents = generator.sample_latents(np.random.default_rng(1), count)
-    return np.concatenate([generator.render(generator.styles(latents[first : first + 64]), first, truncation)
+    torch.manual_seed(1)
+    return np.concatenate([generator.render(generator.styles(latents[first : first + 64]), None, truncation)
                            for first in range(0, count, 64)])  # fmt: skip
 
 
