@@ -16,6 +16,9 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
   classifier's features.
 - Diversity: the mean LPIPS (the catalog's lpips_vgg16) of --pairs random pairs of a source's pictures; a
   generator that always makes the same picture scores 0; the held-out pictures' own figure is the reference.
+- Rules drawn: for each picture of a source, the rule (Mondrian, flow field, L-system, ridgelines) that drew the
+  held-out picture nearest to it in the same Inception features (the held-out row: the rules that drew them,
+  from DATA/SOURCES.json), as shares; a generator that leaves out a kind of picture shows it here.
 - Sources: the training pictures, rules_gan64 trained (installed, or --checkpoint RUN_DIR: the moving average of
   the run's last checkpoint), an untrained network of its shape (seed 0), and the DCGAN baseline. Generated
   pictures are untruncated (truncation 1, as KID is usually measured); rules_gan64 also at the breeding panel's
@@ -44,13 +47,16 @@ import argparse
 import copy
 import dataclasses
 import itertools
+import json
 import statistics
 import sys
 import tempfile
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import baseline
 import numpy as np
@@ -59,6 +65,7 @@ import torch.nn.functional as F
 from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.models import MODEL_ID, checkpoint_weights, weights_bytes
 from studio_plugins.gan_breeding.params import BreedParams
+from studio_plugins.gan_breeding.rules_data import SOURCES
 from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator, discriminator_loss, generator_loss
 from studio_plugins.gan_breeding.train import load_pictures, sliced_wasserstein, to_signed, training_batch
 from torch import nn
@@ -194,6 +201,19 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int, size: int, rng: np.random.Ge
     return 1000.0 * statistics.fmean(values), 1000.0 * statistics.pstdev(values)
 
 
+def heldout_rules(data: Path) -> list[str]:
+    """The rule that drew each held-out picture, in :func:`load_pictures`' order (SOURCES.json's records)."""
+    records = json.loads((data / SOURCES).read_text())["pictures"]
+    return [rule for _, rule in sorted((r["file"], r["rule"]) for r in records if r["file"].startswith(f"{HELDOUT}/"))]
+
+
+def nearest_rules(features: np.ndarray, reference: np.ndarray, rules: list[str]) -> dict[str, float]:
+    """The share of ``features`` rows (N, D) whose nearest ``reference`` row was drawn by each of ``rules``."""
+    distances = np.sum(reference**2, axis=1)[None] - 2.0 * features @ reference.T
+    counts = Counter(rules[index] for index in distances.argmin(axis=1))
+    return {rule: counts[rule] / len(features) for rule in sorted(set(rules))}
+
+
 @torch.no_grad()
 def diversity(pictures: Pictures, pairs: int, lpips: nn.Module, rng: np.random.Generator, device: str) -> float:
     """The mean LPIPS of ``pairs`` random pairs of different pictures."""
@@ -263,6 +283,9 @@ def main() -> int:
         train_dcgan(training, steps, recipe["batch"], dcgan_dir, options.device)
         return 0
     heldout = load_pictures(options.data / HELDOUT, recipe["resolution"])
+    rules = heldout_rules(options.data)
+    if len(rules) != len(heldout):
+        sys.exit(f"{options.data / SOURCES} does not list the {len(heldout)} pictures of {options.data / HELDOUT}")
     rng = np.random.default_rng(SEED)
     sources: dict[str, Pictures] = {"training pictures": training[rng.permutation(len(training))[: options.count]]}
     store = ModelStore(specs=discover_plugins().model_catalog())
@@ -288,14 +311,17 @@ def main() -> int:
     features = {label: rows * scale for label, rows in features.items()}
     lpips = store.load("lpips_vgg16", options.device)
     heldout_signed = to_signed(heldout, "cpu")
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for label, pictures in {"held-out pictures": heldout, **sources}.items():
-        row: dict[str, float] = {"diversity": diversity(pictures, options.pairs, lpips, np.random.default_rng(2),
-                                                        options.device)}  # fmt: skip
-        if label != "held-out pictures":
+        row: dict[str, Any] = {"diversity": diversity(pictures, options.pairs, lpips, np.random.default_rng(2),
+                                                      options.device)}  # fmt: skip
+        if label == "held-out pictures":
+            row["rules"] = {rule: count / len(rules) for rule, count in sorted(Counter(rules).items())}
+        else:
             row["kid"], row["kid_spread"] = kid(features[label], features["held-out"], options.subsets,
                                                 options.subset_size, np.random.default_rng(3))  # fmt: skip
             row["swd"] = sliced_wasserstein(heldout_signed, to_signed(pictures, "cpu"))
+            row["rules"] = nearest_rules(features[label], features["held-out"], rules)
         results[label] = row
 
     previous = baseline.load("gan_quality")
@@ -308,6 +334,11 @@ def main() -> int:
         measured = (f"{row['kid']:>10.2f} {row['kid_spread']:>7.2f} {row['swd']:>9.2f}" if "kid" in row
                     else f"{'-':>10} {'-':>7} {'-':>9}")  # fmt: skip
         print(f"{label:<48} {measured} {row['diversity']:>9.3f}   {'-' if base is None else f'{base:.2f}'}")
+    names = sorted(set(rules))
+    print(f"\nRules drawn: the share of each source's pictures whose nearest held-out picture (Inception features) "
+          f"each rule drew\n{'source':<48} " + " ".join(f"{name:>11}" for name in names))  # fmt: skip
+    for label, row in results.items():
+        print(f"{label:<48} " + " ".join(f"{row['rules'][name]:>11.1%}" for name in names))
     trained = [row["kid"] for label, row in results.items() if label.startswith(MODEL_ID) and "untrained" not in
                label and label.endswith("truncation 1")]  # fmt: skip
     rivals = [row["kid"] for label, row in results.items() if "untrained" in label or label.startswith("DCGAN")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,15 @@ def test_kid_on_scaled_features_tells_apart_sets_with_one_mean_whatever_the_feat
     assert distance > 3 * spread
     unscaled, _ = bench.kid(flat * 0.01, reference * 0.01, 20, 100, np.random.default_rng(1))
     assert abs(unscaled) < distance / 1000, "small features unscaled: the kernel is nearly linear, sees only means"
+
+
+def test_rules_drawn_follow_the_nearest_held_out_picture_in_the_sources_order(bench, tmp_path):
+    records = [{"file": f"heldout/{index:08d}.png", "rule": rule} for index, rule in [(1, "mondrian"), (0, "lsystem")]]
+    records.append({"file": "train/00000000.png", "rule": "ridgelines"})
+    (tmp_path / "SOURCES.json").write_text(json.dumps({"pictures": records}))
+    rules = bench.heldout_rules(tmp_path)
+    assert rules == ["lsystem", "mondrian"], "held-out pictures in file order, as load_pictures reads them"
+    reference = np.array([[0.0, 0.0], [10.0, 0.0]])
+    near_the_second = np.array([[9.0, 1.0], [11.0, 0.0], [12.0, -1.0], [1.0, 0.0]])
+    assert bench.nearest_rules(near_the_second, reference, rules) == {"lsystem": 0.25, "mondrian": 0.75}
+    assert bench.nearest_rules(near_the_second[:3], reference, rules) == {"lsystem": 0.0, "mondrian": 1.0}
