@@ -411,6 +411,13 @@ def _cut(n: int, side: int, draw: torch.Generator) -> Tensor:
 
 
 @torch.no_grad()
+def silence_noise(generator: StyleGenerator) -> None:
+    """Switch ``generator``'s per-layer noise off for good: every strength 0 and no longer trained."""
+    for layer in generator.layers:
+        layer.noise_strength.zero_().requires_grad_(False)
+
+
+@torch.no_grad()
 def ema_update(average: nn.Module, model: nn.Module, beta: float) -> None:
     """``average``'s parameters ← beta · average + (1 - beta) · model's; its buffers (w_avg) copied."""
     for kept, new in zip(average.parameters(), model.parameters(), strict=True):

@@ -5,8 +5,9 @@ R1 penalty on real pictures every ``r1_every`` steps (lazy regularisation: the
 penalty weighed by ``r1_every``, the discriminator's Adam rate and beta2 scaled
 by r1_every / (r1_every + 1)); style mixing in a share of the batches, so that
 the levels of the styles learn to work apart; with ``augment``, DiffAugment
-between every picture and the discriminator (for small folders); and an
-exponential moving average of the generator, whose half-life is ``ema_kimg``
+between every picture and the discriminator (for small folders); without
+``noise``, no per-pixel noise (every strength held at 0); and an exponential
+moving average of the generator, whose half-life is ``ema_kimg``
 thousand pictures (ramped up over the first pictures), which is the model that
 ships.
 
@@ -54,6 +55,7 @@ from studio_plugins.gan_breeding.stylegan import (
     ema_update,
     generator_loss,
     r1_penalty,
+    silence_noise,
 )
 from torch import Tensor
 
@@ -123,6 +125,13 @@ class TrainParams:
             "(DiffAugment): keeps it from learning a small folder by heart"
         ),
     ] = False
+    noise: Annotated[
+        bool,
+        Param(
+            "Per-pixel noise inputs, StyleGAN's stochastic detail (hair, grain); off = every layer's noise strength "
+            "held at 0, for flat, graphic pictures (a base model or resumed run loses its noise)"
+        ),
+    ] = True
     ema_kimg: Annotated[
         float, Param("Half-life of the generator's moving average, in thousands of pictures", min=0.0, max=1e4)
     ] = 10.0
@@ -188,6 +197,9 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
     if state is not None:
         restore_training_state(state, nets, optimizers)
         step, losses = state.step, dict(state.meta["losses"])
+    if not params.noise:
+        for net in (generator, average):
+            silence_noise(net)
     chosen = np.random.default_rng(QUALITY_SEED).integers(len(pictures), size=QUALITY_PICTURES)
     quality_real = to_signed(pictures[chosen], device)
 
@@ -217,7 +229,7 @@ def train(params: TrainParams, data: Path, ctx: TrainContext) -> Iterator[Frame]
         ws, w = _styles(generator, params, rng, noise, device)
         judge = _judge(discriminator, params, rng)
         with autocast(real, bfloat16):
-            fake = generator(ws, generator=noise)
+            fake = generator(ws, generator=noise, noise=float(params.noise))
             d_loss = discriminator_loss(judge(real), judge(fake.detach()))
         losses = {"d": d_loss.item()}
         if (step + 1) % params.r1_every == 0:

@@ -340,6 +340,29 @@ def test_fine_tuning_a_base_generator_keeps_its_shape_and_weights_and_refuses_ot
         train_plugin(PLUGIN, refused, context(refused, store))
 
 
+def test_without_noise_a_noisy_base_trains_on_with_its_noise_off_for_good(tmp_path, pictures, store):
+    noisy = generator(TINY16, seed=3)
+    with torch.no_grad():
+        for layer in noisy.layers:
+            layer.noise_strength.fill_(0.3)
+    weights = tmp_path / "noisy.safetensors"
+    weights.write_bytes(weights_bytes(noisy))
+    store.specs[MODEL_ID] = dataclasses.replace(
+        SPECS[0], sources=(BundledFile(str(weights), hashlib.sha256(weights.read_bytes()).hexdigest()),)
+    )
+    store.install(MODEL_ID)
+    run = tiny_run(tmp_path, pictures, "quiet", steps=3, base=MODEL_ID, noise=False)
+    trained = store.load(train_plugin(PLUGIN, run, context(run, store)).model_id)
+    end = load_checkpoint(run.run_dir)
+    strengths = {name: value for name, value in end.tensors.items() if name.endswith("noise_strength")}
+    assert {name.split(".")[0] for name in strengths} == {"G", "G_ema"} and not any(v.any() for v in strengths.values())
+    changes = [(end.tensors[f"G.{k}"] - v).abs().max().item() for k, v in noisy.state_dict().items() if "conv" in k]
+    assert max(changes) > 0, "the rest of the generator trained"
+    ws = trained.mapping(torch.randn(2, trained.config.z_dim, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        torch.testing.assert_close(trained(ws, noise_seed=1), trained(ws, noise_seed=2), rtol=0, atol=0)
+
+
 def test_params_the_networks_cannot_have_are_refused_and_the_recorded_configuration_is_the_defaults():
     with pytest.raises(ParamError, match="resolution must be a power of two"):
         make_params(TrainParams, {**TINY_TRAINING, "resolution": 48})
