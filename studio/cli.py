@@ -315,7 +315,10 @@ def _cmd_train(options: argparse.Namespace) -> int:
             step = saved_step(run.run_dir)
             print(f"resuming {run.run_dir} from step {step if step is not None else '0 (no checkpoint yet)'}")
             if run.model_id is not None:
-                print(f"it stopped when its time was up; its model {run.model_id} is replaced when it ends again")
+                # a copied run folder still names the model of the folder it was copied from
+                own = run.model_id.endswith(f"-{run.name}")
+                model = f"its model {run.model_id} is replaced" if own else "its model is registered"
+                print(f"it stopped when its time was up; {model} when it ends again")
         else:
             if options.data is None or not options.data.is_dir():
                 return _fail("--data FOLDER is required: the folder of pictures to train on", 2)

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,6 +325,11 @@ def test_studio_train_killed_then_resumed_registers_a_model_a_new_store_loads(tm
     assert saved_step(run_dir) > stopped
     renewed = ModelStore(tmp_path / "cache-home" / "studio" / "models", registry.model_catalog()).spec(model_id)
     assert f"{saved_step(run_dir)} steps" in renewed.provenance
+
+    copied = shutil.copytree(run_dir, run_dir.with_name("copied"))  # a copy trains on as a run of its own
+    resumed_copy = studio(*command, "--resume", "--run-dir", str(copied), "--hours", "0.001", env=env)
+    assert resumed_copy.returncode == 0 and "its model is registered when it ends again" in resumed_copy.stdout
+    assert re.search(r"^model: (\S+)$", resumed_copy.stdout, re.MULTILINE).group(1) == "probe_net-copied"
 
 
 def test_a_run_that_trained_all_its_steps_is_not_resumed(tmp_path, pictures):
