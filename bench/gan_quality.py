@@ -22,8 +22,8 @@ against an untrained generator of its shape and a DCGAN trained with the same bu
 - Sources: the training pictures, rules_gan64 trained (installed, or --checkpoint RUN_DIR: the moving average of
   the run's last checkpoint), an untrained network of its shape (seed 0), and the DCGAN baseline. Generated
   pictures are untruncated (truncation 1, as KID is usually measured); rules_gan64 also at the breeding panel's
-  truncation, and with its noise inputs off (every layer's noise strength 0): the same styles without the
-  per-pixel noise, which shows how much of its distance the texture the noise makes costs.
+  truncation, and, when it has noise, with its noise inputs off (every layer's noise strength 0): the same
+  styles without the per-pixel noise, which shows how much of its distance the texture the noise makes costs.
 - The DCGAN baseline: the PyTorch tutorial's generator (``studio.core.nets.dcgan``: nz 100, ngf 64) and the DCGAN
   paper's discriminator, Adam 2e-4 (0.5, 0.999), the non-saturating logistic loss, trained on the same pictures
   with training.toml's batch and steps (as many pictures shown as rules_gan64 saw) in bfloat16 where the
@@ -66,7 +66,13 @@ from studio_plugins.gan_breeding.generators import from_store
 from studio_plugins.gan_breeding.models import MODEL_ID, checkpoint_weights, weights_bytes
 from studio_plugins.gan_breeding.params import BreedParams
 from studio_plugins.gan_breeding.rules_data import SOURCES
-from studio_plugins.gan_breeding.stylegan import GeneratorConfig, StyleGenerator, discriminator_loss, generator_loss
+from studio_plugins.gan_breeding.stylegan import (
+    GeneratorConfig,
+    StyleGenerator,
+    discriminator_loss,
+    generator_loss,
+    silence_noise,
+)
 from studio_plugins.gan_breeding.train import load_pictures, sliced_wasserstein, to_signed, training_batch
 from torch import nn
 from tqdm import tqdm
@@ -247,12 +253,11 @@ def style_stores(folder: Path, store: ModelStore, checkpoint: Path | None) -> di
         sys.exit(f"{MODEL_ID} is not installed: give --checkpoint RUN_DIR (a training run) instead")
     trained_label, (trained_store, trained_id) = list(labels.items())[-1]
     quiet = copy.deepcopy(trained_store.load(trained_id))
-    with torch.no_grad():
-        for layer in quiet.layers:
-            layer.noise_strength.zero_()
-    noise_off = dataclasses.replace(base, id=f"{MODEL_ID}_noise_off", title="noise off", base=MODEL_ID)
-    own.register_trained(noise_off, weights_bytes(quiet))
-    labels[f"{trained_label} noise off"] = (own, noise_off.id)
+    if any(layer.noise_strength.item() for layer in quiet.layers):
+        silence_noise(quiet)
+        noise_off = dataclasses.replace(base, id=f"{MODEL_ID}_noise_off", title="noise off", base=MODEL_ID)
+        own.register_trained(noise_off, weights_bytes(quiet))
+        labels[f"{trained_label} noise off"] = (own, noise_off.id)
     return labels
 
 

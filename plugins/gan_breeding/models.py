@@ -44,7 +44,7 @@ ARCHITECTURE = "style_generator"  # the weights file's "architecture" metadata
 CHECKPOINT_NET = "G_ema"  # the network a training checkpoint holds that ships (the moving average)
 ASSETS = Path(__file__).with_name("assets")
 WEIGHTS = ASSETS / f"{MODEL_ID}.safetensors"
-WEIGHTS_SHA256 = "b3dcc497887db7e10aa8a71bb6ef1eee6772853a9d72585c43a73172b709f726"  # pinned by a release
+WEIGHTS_SHA256 = "be7e5036f8c27fd10e697f34a9bf931d4929f9030701759a1474966aae13b8bd"  # pinned by a release
 WEIGHTS_SIZE_MB = 8.2  # the size the release printed
 
 SPECS = (
@@ -62,8 +62,9 @@ SPECS = (
         provenance=(
             "Trained from scratch by Studio with `studio train gan_breeding` on pictures rendered by its "
             "Generative rules plugin (`make gan-data`, plugins/gan_breeding/rules_data.py); the configuration is "
-            "plugins/gan_breeding/training.toml, the release 19,067 steps (the run gan-v2, then gan-v3 from it; "
-            "an early model; plugins/gan_breeding/assets/rules_gan64.md)"
+            "plugins/gan_breeding/training.toml, the release 24,084 steps (the run gan-v2, then gan-v3 from it, "
+            "whose last 3,753 steps ran without noise as gan-v3-quiet; an early model; "
+            "plugins/gan_breeding/assets/rules_gan64.md)"
         ),
         size_mb=WEIGHTS_SIZE_MB,
     ),

@@ -397,9 +397,9 @@ def test_a_release_copies_the_weights_and_the_store_installs_them_only_at_the_pi
 def test_the_shipped_generator_installs_at_its_pinned_hash_and_draws_closer_to_rules_art_than_an_untrained_one(
     tmp_path,
 ):
-    """The weights in assets/ (19,067 steps: the gan-v2 run, then gan-v3) load through the store, which checks their
-    sha256, in the recorded configuration; their pictures are far closer (sliced Wasserstein distance) to held-out
-    rules pictures than an untrained generator's of the same shape."""
+    """The weights in assets/ (24,084 steps: the gan-v2 run, then gan-v3 and gan-v3-quiet) load through the store,
+    which checks their sha256, in the recorded configuration; their pictures are far closer (sliced Wasserstein
+    distance) to held-out rules pictures than an untrained generator's of the same shape."""
     store = ModelStore(tmp_path, {MODEL_ID: SPECS[0]})
     store.install(MODEL_ID)
     assert store.status(MODEL_ID) == ModelStatus.INSTALLED
