@@ -315,9 +315,7 @@ def _cmd_train(options: argparse.Namespace) -> int:
             step = saved_step(run.run_dir)
             print(f"resuming {run.run_dir} from step {step if step is not None else '0 (no checkpoint yet)'}")
             if run.model_id is not None:
-                # a copied run folder still names the model of the folder it was copied from
-                own = run.model_id.endswith(f"-{run.name}")
-                model = f"its model {run.model_id} is replaced" if own else "its model is registered"
+                model = f"its model {run.model_id} is replaced" if run.owns_model else "its model is registered"
                 print(f"it stopped when its time was up; {model} when it ends again")
         else:
             if options.data is None or not options.data.is_dir():

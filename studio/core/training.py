@@ -536,6 +536,15 @@ class TrainingRun:
     def name(self) -> str:
         return self.run_dir.name
 
+    def trained_model_id(self, base: str) -> str:
+        """The id its model gets in the store when trained from catalog model ``base``."""
+        return f"{base}-{self.name}"
+
+    @property
+    def owns_model(self) -> bool:
+        """Whether ``model_id`` was registered by this folder (a copied folder names its original's model)."""
+        return self.model_id is not None and self.model_id.endswith(self.trained_model_id(""))
+
     @property
     def resumable(self) -> bool:
         """Whether the run can train on: it has no model yet, or it stopped when its time was up."""
@@ -710,7 +719,7 @@ def register_trained_model(manifest: Trainable, run: TrainingRun, final: Frame, 
     ended = "stopped when its time was up" if time_up else "finished"
     spec = dataclasses.replace(
         base,
-        id=f"{base.id}-{run.name}",
+        id=run.trained_model_id(base.id),
         title=str(model.get("title") or f"{base.title}, trained {run.name}"),
         description=str(model.get("description") or base.description),
         provenance=(

@@ -102,6 +102,15 @@ def tiny_run(tmp_path, pictures, name="run", **values):
     return new_run(PLUGIN, TrainParams(**{**TINY_TRAINING, **values}), pictures, tmp_path / name)
 
 
+def install_as_shipped(store, net, folder):
+    """Install ``net``'s weights in ``store`` as the shipped model, at their own sha256."""
+    weights = folder / "shipped.safetensors"
+    weights.write_bytes(weights_bytes(net))
+    sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
+    store.specs[MODEL_ID] = dataclasses.replace(SPECS[0], sources=(BundledFile(str(weights), sha256),))
+    store.install(MODEL_ID)
+
+
 def low_share(difference: torch.Tensor) -> float:
     """The share of the energy of difference images (N, 3, H, W) below a quarter of their resolution (a 4 x 4 box
     low-pass), the mean over the images."""
@@ -320,13 +329,8 @@ def test_diffaugment_changes_each_picture_its_own_way_from_its_seed_and_lets_gra
 
 
 def test_fine_tuning_a_base_generator_keeps_its_shape_and_weights_and_refuses_other_networks(tmp_path, pictures, store):
-    shipped = generator(TINY16, seed=3)
-    weights = tmp_path / "shipped.safetensors"
-    weights.write_bytes(weights_bytes(shipped))
-    sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
-    store.specs[MODEL_ID] = dataclasses.replace(SPECS[0], sources=(BundledFile(str(weights), sha256),))
+    install_as_shipped(store, generator(TINY16, seed=3), tmp_path)
     store.specs["other"] = dataclasses.replace(SPECS[0], id="other", builder="test_gan_train:generator")
-    store.install(MODEL_ID)
     run = tiny_run(tmp_path, pictures, "tune", steps=1, base=MODEL_ID, channels=32, z_dim=64)
     trained = train_plugin(PLUGIN, run, context(run, store))
     end = load_checkpoint(run.run_dir)
@@ -345,12 +349,7 @@ def test_without_noise_a_noisy_base_trains_on_with_its_noise_off_for_good(tmp_pa
     with torch.no_grad():
         for layer in noisy.layers:
             layer.noise_strength.fill_(0.3)
-    weights = tmp_path / "noisy.safetensors"
-    weights.write_bytes(weights_bytes(noisy))
-    store.specs[MODEL_ID] = dataclasses.replace(
-        SPECS[0], sources=(BundledFile(str(weights), hashlib.sha256(weights.read_bytes()).hexdigest()),)
-    )
-    store.install(MODEL_ID)
+    install_as_shipped(store, noisy, tmp_path)
     run = tiny_run(tmp_path, pictures, "quiet", steps=3, base=MODEL_ID, noise=False)
     trained = store.load(train_plugin(PLUGIN, run, context(run, store)).model_id)
     end = load_checkpoint(run.run_dir)
