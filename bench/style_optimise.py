@@ -82,7 +82,7 @@ def full_objective(params: StyleParams, content: np.ndarray, style: str):
     styles = Styles((style_pixels,), (1.0,), (style,))
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
     objective = drain(build_objective(net, content_net, layers, image_to_tensor(content), styles, weights))
-    return objective, objective.content_targets(image_to_tensor(content))
+    return objective, objective.whole_content_targets(image_to_tensor(content))
 
 
 def classic_baseline(objective, targets, content: torch.Tensor, iterations: int) -> tuple[torch.Tensor, float]:
@@ -183,7 +183,7 @@ def throughput(size: int, precision: str, repeats: int = 5) -> dict[str, float]:
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
     tensor = image_to_tensor(content)
     objective = drain(build_objective(net, content_net, layers, tensor, styles, weights, bfloat16=bfloat16))
-    targets = objective.content_targets(tensor)
+    targets = objective.whole_content_targets(tensor)
     image = tensor.clone().requires_grad_(True)
 
     def step() -> None:

@@ -92,9 +92,11 @@ class Objective:
     ``style_targets`` are the blended Gram matrices of the styles per style
     layer; ``content_norms`` the mean squared content activation per content
     layer (both computed once per scale, for the whole picture, and shared by
-    every tile). ``mask_mean`` is the mean of the strength mask over the whole
-    picture (1 without a mask). With ``bfloat16`` the network's passes run in
-    bfloat16 (autocast); the losses are summed in float32.
+    every tile). ``whole_content`` are the content layers' activations of the
+    whole picture when they were computed with the norms (an untiled scale).
+    ``mask_mean`` is the mean of the strength mask over the whole picture (1
+    without a mask). With ``bfloat16`` the network's passes run in bfloat16
+    (autocast); the losses are summed in float32.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Objective:
         weights: Weights,
         mask_mean: float = 1.0,
         bfloat16: bool = False,
+        whole_content: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         self.net = net
         self.content_net = content_net
@@ -117,12 +120,17 @@ class Objective:
         self.weights = weights
         self.mask_mean = max(mask_mean, 1e-6)
         self.bfloat16 = bfloat16
+        self.whole_content = None if whole_content is None else dict(whole_content)
 
     @torch.no_grad()
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
         with autocast(content, self.bfloat16):
             return self.content_net(content)
+
+    def whole_content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The content targets of the whole picture ``content``: those of the norms' pass where there was one."""
+        return self.whole_content if self.whole_content is not None else self.content_targets(content)
 
     def __call__(
         self, image: torch.Tensor, content_targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
@@ -236,10 +244,19 @@ def build_objective(
         grams = yield from gram_statistics(net, tensor, layers.style, tile, check, bfloat16)
         for name, gram in grams.items():
             targets[name] = targets[name] + blend * gram if name in targets else blend * gram
-    content_grams = yield from gram_statistics(content_net, content, layers.content, tile, check, bfloat16)
-    norms = {name: float(torch.diagonal(g[0]).mean().clamp_min(1e-12)) for name, g in content_grams.items()}
+    whole_content = None
+    if needs_tiling(*size, tile):
+        content_grams = yield from gram_statistics(content_net, content, layers.content, tile, check, bfloat16)
+        norms = {name: float(torch.diagonal(g[0]).mean().clamp_min(1e-12)) for name, g in content_grams.items()}
+    else:
+        # The mean of a Gram matrix's diagonal is the activations' mean square: one pass gives targets and norms.
+        check()
+        with torch.no_grad(), autocast(content, bfloat16):
+            whole_content = content_net(content)
+        norms = {name: float(f.float().square().mean().clamp_min(1e-12)) for name, f in whole_content.items()}
+        yield
     mask_mean = 1.0 if mask is None else float(mask.mean())
-    return Objective(net, content_net, layers, targets, norms, weights, mask_mean, bfloat16)
+    return Objective(net, content_net, layers, targets, norms, weights, mask_mean, bfloat16, whole_content)
 
 
 def drain(generator: Generator[None, None, object]) -> object:
@@ -439,7 +456,7 @@ def _optimise_lbfgs(
     mask: torch.Tensor | None,
 ) -> Generator[Frame, None, torch.Tensor]:
     """L-BFGS on the whole picture; every iteration is one loss evaluation."""
-    targets = objective.content_targets(content)
+    targets = objective.whole_content_targets(content)
 
     def loss_of(picture: torch.Tensor) -> torch.Tensor:
         state.ctx.check_cancelled()
@@ -462,7 +479,7 @@ def _optimise_adam(
     mask: torch.Tensor | None,
 ) -> Generator[Frame, None, torch.Tensor]:
     """Adam on the whole picture."""
-    targets = objective.content_targets(content)
+    targets = objective.whole_content_targets(content)
     x = image.detach().clone()
     adam = PixelAdam(x, state.params.learning_rate)
     pixels = x.shape[-1] * x.shape[-2]

@@ -359,6 +359,24 @@ def test_objective_is_zero_for_the_content_with_its_own_statistics(store):
     assert float(objective(noisy, objective.content_targets(tensor)).total) > 100 * float(terms.total)
 
 
+def test_an_untiled_scale_runs_the_content_network_once_for_its_norms_and_targets(store):
+    layers = choose_layers("vgg16", list(TAPS))
+    net = feature_extractor(store, "vgg16", layers.content + layers.style, "cpu")
+    content_net = feature_extractor(store, "vgg16", layers.content, "cpu")
+    passes: list[int] = []
+    content_net.register_forward_hook(lambda *_: passes.append(1))
+    tensor = image_to_tensor(picture(96, 64))
+    styles = Styles((picture(seed=1),), (1.0,), ("x",))
+    whole = drain(build_objective(net, content_net, layers, tensor, styles, Weights(1, 1, 0)))
+    targets = whole.whole_content_targets(tensor)
+    assert len(passes) == 1
+    tiled = drain(build_objective(net, content_net, layers, tensor, styles, Weights(1, 1, 0), tile=32))
+    assert tiled.whole_content is None
+    for name in layers.content:
+        assert torch.equal(targets[name], tiled.whole_content_targets(tensor)[name])
+        assert whole.content_norms[name] == pytest.approx(tiled.content_norms[name], rel=0.05)
+
+
 def test_default_layers_per_network_and_bad_layer_names_list_the_valid_ones():
     assert choose_layers("vgg16", list(TAPS)).content == ("relu4_2",)
     assert choose_layers("vgg16", list(TAPS)).style == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
