@@ -82,3 +82,25 @@ def test_rules_drawn_follow_the_nearest_held_out_picture_in_the_sources_order(be
     near_the_second = np.array([[9.0, 1.0], [11.0, 0.0], [12.0, -1.0], [1.0, 0.0]])
     assert bench.nearest_rules(near_the_second, reference, rules) == {"lsystem": 0.25, "mondrian": 0.75}
     assert bench.nearest_rules(near_the_second[:3], reference, rules) == {"lsystem": 0.0, "mondrian": 1.0}
+
+
+def test_precision_and_recall_tell_unrealistic_pictures_from_missing_kinds(bench):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0.0, 10.0, (4, 8))  # four kinds of picture, far apart
+    reference = np.concatenate([centre + rng.normal(0.0, 1.0, (100, 8)) for centre in centres])
+    every_kind = np.concatenate([centre + rng.normal(0.0, 1.0, (100, 8)) for centre in centres])
+    two_kinds = np.concatenate([centre + rng.normal(0.0, 1.0, (200, 8)) for centre in centres[:2]])
+    elsewhere = rng.normal(0.0, 1.0, (400, 8)) + 40.0
+    precision, recall = bench.precision_recall(every_kind, reference, 3)
+    assert precision > 0.8 and recall > 0.8
+    precision, recall = bench.precision_recall(two_kinds, reference, 3)
+    assert precision > 0.8 and 0.35 < recall < 0.55, "half of the kinds made: realistic, but half the recall"
+    assert bench.precision_recall(elsewhere, reference, 3) == (0.0, 0.0)
+
+
+def test_blurring_smooths_each_picture_and_keeps_its_shape(bench):
+    pictures = np.zeros((2, 16, 16, 3), np.uint8)
+    pictures[:, ::2] = 255  # stripes one pixel wide
+    soft = bench.blurred(pictures, 1.0)
+    assert soft.shape == pictures.shape and soft.dtype == np.uint8
+    assert abs(int(soft[0, 8, 8, 0]) - 127) < 40, "stripes of one pixel blur to grey"
