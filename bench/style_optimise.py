@@ -263,6 +263,9 @@ def main() -> int:
         child(options.child, options.iterations)
         return 0
     torch.set_grad_enabled(True)
+    if not STARRY_NIGHT.is_file():
+        print(f"note: {STARRY_NIGHT} is missing (apt-get install opencv-doc), so the style is skimage's coffee: "
+              "losses and times are not comparable with the saved baseline's", flush=True)  # fmt: skip
     results: dict[str, dict[str, float]] = {}
     if options.race_size:
         results["first_preview"] = first_preview(options.race_size, options.runs)
