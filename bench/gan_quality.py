@@ -221,17 +221,16 @@ def heldout_rules(data: Path) -> list[str]:
     return [rule for _, rule in sorted((r["file"], r["rule"]) for r in records if r["file"].startswith(f"{HELDOUT}/"))]
 
 
-def nearest_rules(features: np.ndarray, reference: np.ndarray, rules: list[str]) -> dict[str, float]:
-    """The share of ``features`` rows (N, D) whose nearest ``reference`` row was drawn by each of ``rules``."""
-    distances = np.sum(reference**2, axis=1)[None] - 2.0 * features @ reference.T
-    counts = Counter(rules[index] for index in distances.argmin(axis=1))
-    return {rule: counts[rule] / len(features) for rule in sorted(set(rules))}
-
-
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The (N, M) Euclidean distances between the rows of ``a`` (N, D) and ``b`` (M, D)."""
     squared = np.sum(a**2, axis=1)[:, None] + np.sum(b**2, axis=1)[None] - 2.0 * a @ b.T
     return np.sqrt(np.maximum(squared, 0.0))
+
+
+def nearest_rules(features: np.ndarray, reference: np.ndarray, rules: list[str]) -> dict[str, float]:
+    """The share of ``features`` rows (N, D) whose nearest ``reference`` row was drawn by each of ``rules``."""
+    counts = Counter(rules[index] for index in _distances(features, reference).argmin(axis=1))
+    return {rule: counts[rule] / len(features) for rule in sorted(set(rules))}
 
 
 def precision_recall(features: np.ndarray, reference: np.ndarray, neighbours: int) -> tuple[float, float]:

@@ -122,11 +122,9 @@ class Objective:
         self.bfloat16 = bfloat16
         self.whole_content = None if whole_content is None else dict(whole_content)
 
-    @torch.no_grad()
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
-        with autocast(content, self.bfloat16):
-            return self.content_net(content)
+        return content_activations(self.content_net, content, self.bfloat16)
 
     def whole_content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content targets of the whole picture ``content``: those of the norms' pass where there was one."""
@@ -161,6 +159,15 @@ class Objective:
         tv = dy.square().mean() + dx.square().mean()
         w = self.weights
         return LossTerms(w.content * content, w.style * style, w.tv * tv)
+
+
+@torch.no_grad()
+def content_activations(
+    content_net: FeatureExtractor, content: torch.Tensor, bfloat16: bool
+) -> dict[str, torch.Tensor]:
+    """``content_net``'s activations of ``content``, in bfloat16 with ``bfloat16``."""
+    with autocast(content, bfloat16):
+        return content_net(content)
 
 
 def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -251,8 +258,7 @@ def build_objective(
     else:
         # The mean of a Gram matrix's diagonal is the activations' mean square: one pass gives targets and norms.
         check()
-        with torch.no_grad(), autocast(content, bfloat16):
-            whole_content = content_net(content)
+        whole_content = content_activations(content_net, content, bfloat16)
         norms = {name: float(f.float().square().mean().clamp_min(1e-12)) for name, f in whole_content.items()}
         yield
     mask_mean = 1.0 if mask is None else float(mask.mean())
