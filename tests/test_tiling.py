@@ -148,6 +148,37 @@ def test_channels_last_extractor_gives_the_same_activations_grams_and_gradients(
     torch.testing.assert_close(gradients[0], gradients[1])
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_untapped_relus_run_after_their_max_pool_with_exactly_the_same_results(channels_last):
+    torch.manual_seed(1)
+    vgg_like = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # relu "1" untapped: runs after the pool
+        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),  # relu "4" tapped: stays
+        nn.Conv2d(8, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Boom(),
+    )  # fmt: skip
+    inputs: dict[str, tuple[int, ...]] = {}
+    for path in ("1", "4", "7"):
+        vgg_like.get_submodule(path).register_forward_pre_hook(
+            lambda _module, args, path=path: inputs.__setitem__(path, tuple(args[0].shape))
+        )
+    extractor = FeatureExtractor(vgg_like, {"a": "4", "b": "8"}, ["a", "b"], IMAGENET, channels_last=channels_last)
+    image = torch.rand(1, 3, 22, 18, requires_grad=True)
+    features = extractor(image)
+    assert inputs == {"1": (1, 8, 11, 9), "4": (1, 8, 11, 9), "7": (1, 4, 6, 5)}, "relus 1 and 7 ran pooled"
+    (features["a"].square().sum() + features["b"].sum()).backward()
+
+    straight = image.detach().clone().requires_grad_(True)
+    activation = extractor.normalize(straight).contiguous(memory_format=extractor.memory_format)
+    expected = {}
+    for index, module in enumerate(list(vgg_like)[:9]):
+        activation = module(activation)
+        expected[str(index)] = activation
+    (expected["4"].square().sum() + expected["8"].sum()).backward()
+    assert torch.equal(features["a"], expected["4"]) and torch.equal(features["b"], expected["8"])
+    assert torch.equal(image.grad, straight.grad)
+    assert (expected["0"] < 0).any() and (expected["6"] < 0).any(), "the relus had something to cut"
+
+
 def test_gram_matrix_is_divided_by_the_positions():
     features = torch.ones(1, 2, 3, 4)
     torch.testing.assert_close(gram_matrix(features), torch.ones(1, 2, 2))

@@ -35,7 +35,10 @@ class FeatureExtractor(nn.Module):
     channels-last memory order, which makes convolutions faster on CPUs with
     oneDNN and on CUDA; the activations are the same up to rounding. Without
     it the network is put back in the default order, so its results do not
-    depend on what used the (shared, cached) network before.
+    depend on what used the (shared, cached) network before. A sequential
+    network (VGG, AlexNet) runs each untapped ReLU after the max-pool that
+    follows it, on a quarter of the values: the max of rectified values is the
+    rectified max, so activations and gradients are exactly the same.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class FeatureExtractor(nn.Module):
             self.register_buffer("_mean", torch.tensor(normalization.mean).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("_std", torch.tensor(normalization.std).view(1, 3, 1, 1), persistent=False)
         self._modules_by_path = {path: net.get_submodule(path) for path in self._paths.values()}
+        self._sequence = _pool_before_relu(net, set(self._paths.values()))
         _make_relus_out_of_place(net)
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
@@ -90,7 +94,12 @@ class FeatureExtractor(nn.Module):
         for path, module in self._modules_by_path.items():
             handles.append(module.register_forward_hook(hook(path)))
         try:
-            self.net(self.normalize(image).contiguous(memory_format=self.memory_format))
+            activation = self.normalize(image).contiguous(memory_format=self.memory_format)
+            if self._sequence is None:
+                self.net(activation)
+            else:
+                for module in self._sequence:
+                    activation = module(activation)
         except _Enough:
             pass
         finally:
@@ -100,6 +109,31 @@ class FeatureExtractor(nn.Module):
         if missing:
             raise RuntimeError(f"the network never ran layer {sorted(missing)[0]!r}")
         return {name: outputs[path] for name, path in self._paths.items()}
+
+
+def _pool_before_relu(net: nn.Module, tapped: set[str]) -> list[nn.Module] | None:
+    """The layers of a plain ``nn.Sequential`` in running order, each ReLU that is directly followed by a max-pool
+    moved after it when neither is tapped; None for other networks (they run their own forward)."""
+    if type(net).forward is not nn.Sequential.forward:
+        return None
+    layers = list(net.named_children())
+    order: list[nn.Module] = []
+    index = 0
+    while index < len(layers):
+        name, module = layers[index]
+        following = layers[index + 1] if index + 1 < len(layers) else None
+        if (
+            isinstance(module, nn.ReLU)
+            and following is not None
+            and isinstance(following[1], nn.MaxPool2d)
+            and not {name, following[0]} & tapped
+        ):
+            order += [following[1], module]
+            index += 2
+        else:
+            order.append(module)
+            index += 1
+    return order
 
 
 def _make_relus_out_of_place(net: nn.Module) -> None:
