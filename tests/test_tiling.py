@@ -10,6 +10,7 @@ from studio.core import tiling
 from studio.core.models.spec import IMAGENET
 from studio.core.nets.features import (
     FeatureExtractor,
+    feature_mse,
     gram_matrix,
     image_to_tensor,
     masked_gram_matrix,
@@ -177,6 +178,24 @@ def test_untapped_relus_run_after_their_max_pool_with_exactly_the_same_results(c
     assert torch.equal(features["a"], expected["4"]) and torch.equal(features["b"], expected["8"])
     assert torch.equal(image.grad, straight.grad)
     assert (expected["0"] < 0).any() and (expected["6"] < 0).any(), "the relus had something to cut"
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_feature_mse_is_mse_loss_in_float32_with_the_gradient_in_the_features_memory_order(memory_format):
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(1, 6, 5, 7, generator=generator).contiguous(memory_format=memory_format)
+    target = torch.randn(1, 6, 5, 7, generator=generator)  # contiguous whatever the features' order
+    for dtype in (torch.float32, torch.bfloat16):
+        ours = features.to(dtype).requires_grad_(True)
+        loss = feature_mse(ours, target.to(dtype))
+        (grad,) = torch.autograd.grad(loss, ours)
+        reference = features.to(dtype).float().requires_grad_(True)
+        expected = F.mse_loss(reference, target.to(dtype).float())
+        (expected_grad,) = torch.autograd.grad(expected, reference)
+        assert loss.dtype == torch.float32
+        torch.testing.assert_close(loss, expected)
+        torch.testing.assert_close(grad.float(), expected_grad, rtol=1e-2 if dtype == torch.bfloat16 else 1e-6, atol=0)
+        assert grad.dtype == dtype and grad.is_contiguous(memory_format=memory_format)
 
 
 def test_gram_matrix_is_divided_by_the_positions():

