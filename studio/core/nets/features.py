@@ -222,10 +222,16 @@ class _Gram(torch.autograd.Function):
         (features,) = ctx.saved_tensors
         rows, by_position = _matrix(features)
         both = (grad + grad.mT).to(rows.dtype)
+        # Written into a tensor of its own, not handed back as a view of the product: autograd then adds the
+        # gradient that reaches these activations through the next layer into it in place.
+        order = torch.channels_last if by_position else torch.contiguous_format
+        result = torch.empty_like(features, dtype=rows.dtype, memory_format=order)
+        out, _ = _matrix(result)
         if by_position:
-            n, c, h, w = features.shape
-            return torch.bmm(rows, both).view(n, h, w, c).permute(0, 3, 1, 2)
-        return torch.bmm(both, rows).view(features.shape)
+            torch.bmm(rows, both, out=out)
+        else:
+            torch.bmm(both, rows, out=out)
+        return result
 
 
 def _matrix(features: torch.Tensor) -> tuple[torch.Tensor, bool]:
