@@ -226,3 +226,4 @@ def test_gram_gradients_are_autograds_in_the_features_memory_order(channels_last
     torch.testing.assert_close(gram_matrix(features), flat @ flat.mT / 42)
     (grad,) = torch.autograd.grad(gram_matrix(features).square().sum(), features)
     assert grad.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    assert grad._base is None, "a tensor of its own, which autograd can add another layer's gradient into in place"
