@@ -167,9 +167,10 @@ class Objective:
 def content_activations(
     content_net: FeatureExtractor, content: torch.Tensor, bfloat16: bool
 ) -> dict[str, torch.Tensor]:
-    """``content_net``'s activations of ``content``, in bfloat16 with ``bfloat16``."""
+    """``content_net``'s activations of ``content`` as float32 (computed in bfloat16 with ``bfloat16``): the losses
+    compare them in float32, so they are converted once here rather than at every step."""
     with autocast(content, bfloat16):
-        return content_net(content)
+        return {name: feature.float() for name, feature in content_net(content).items()}
 
 
 def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -261,7 +262,7 @@ def build_objective(
         # The mean of a Gram matrix's diagonal is the activations' mean square: one pass gives targets and norms.
         check()
         whole_content = content_activations(content_net, content, bfloat16)
-        norms = {name: float(f.float().square().mean().clamp_min(1e-12)) for name, f in whole_content.items()}
+        norms = {name: float(f.square().mean().clamp_min(1e-12)) for name, f in whole_content.items()}
         yield
     mask_mean = 1.0 if mask is None else float(mask.mean())
     return Objective(net, content_net, layers, targets, norms, weights, mask_mean, bfloat16, whole_content)
