@@ -237,8 +237,11 @@ def test_to_canvas_adds_a_layer_whose_recipe_re_renders_the_same_pixels(window, 
     layer = doc.layers[-1]
     assert len(doc.layers) == 2 and layer.recipe.plugin_id == "gan_breeding"
     assert layer.recipe.seed == child.noise_seed and layer.recipe.params["generator"] == TINY
-    grid_picture = fit(panel.pictures[child.id], (SIZE, SIZE))  # rendered in a batch of children: within a level
-    assert np.abs(to_uint8(layer.pixels).astype(int) - grid_picture).max() <= 1
+    # The grid's cell was rendered in a batch of children, to 8 bits and resized to the cell; the layer alone, to
+    # 16 bits: rounding each way and the resize leave a level here and there, rarely two (seen once in a CI run).
+    grid_picture = fit(panel.pictures[child.id], (SIZE, SIZE))
+    difference = np.abs(to_uint8(layer.pixels).astype(int) - grid_picture)
+    assert difference.max() <= 2 and difference.mean() < 0.5
 
     window.rerender_layer(layer.id, SIZE)
     finish(qtbot, window)
