@@ -28,8 +28,9 @@ def test_pyramid_sizes_end_at_the_image_and_shrink_by_the_factor():
 
 
 def test_split_iterations_sums_to_the_total_with_most_at_the_coarse_scales():
-    counts = tiling.split_iterations(100, 4)
-    assert sum(counts) == 100 and counts == sorted(counts, reverse=True) and min(counts) >= 1
+    counts = tiling.split_iterations(100, 4, ratio=0.5)
+    assert counts == [55, 26, 13, 6]
+    assert tiling.split_iterations(7, 4, ratio=0.1) == [4, 1, 1, 1], "every scale gets one"
 
 
 @pytest.mark.parametrize("offset", [(0, 0), (5, 17), (31, 1)])

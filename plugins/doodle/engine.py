@@ -577,7 +577,7 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
     )
     min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
     sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
-    counts = split_iterations(params.iterations, len(sizes), growth=params.scale_factor)
+    counts = split_iterations(params.iterations, len(sizes), ratio=params.scale_factor**-2)
     tile = params.tile_size or auto_tile_size(params.network, device)
     progress = _Progress(ctx, sum(w * h * n for (w, h), n in zip(sizes, counts, strict=True)), len(sizes))
     generator = torch.Generator().manual_seed(params.seed)

@@ -46,7 +46,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import Layers, choose_layers
-from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, picture_space, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -343,7 +343,7 @@ def schedule(params: StyleParams, size: tuple[int, int], tile: int, styles: int)
     """The scales, coarse to fine, with their iterations and whether they are tiled."""
     min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
     sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
-    counts = split_iterations(params.iterations, len(sizes), growth=params.scale_factor)
+    counts = split_iterations(params.iterations, len(sizes), ratio=1 / params.scale_factor)
     scales = []
     for index, ((width, height), iterations) in enumerate(zip(sizes, counts, strict=True)):
         tiled = needs_tiling(width, height, tile)
@@ -464,7 +464,8 @@ def _optimise_lbfgs(
     content: torch.Tensor,
     mask: torch.Tensor | None,
 ) -> Generator[Frame, None, torch.Tensor]:
-    """L-BFGS on the whole picture; every iteration is one loss evaluation."""
+    """L-BFGS on the whole picture, over the levels of a pyramid where it has room for them; every iteration is
+    one loss evaluation."""
     targets = objective.whole_content_targets(content)
 
     def loss_of(picture: torch.Tensor) -> torch.Tensor:
@@ -476,7 +477,7 @@ def _optimise_lbfgs(
         state.advance(scale.step_work)
         return state.preview(scale, step, best)
 
-    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step, picture_space(image.shape)))
 
 
 def _optimise_adam(

@@ -114,7 +114,7 @@ class StyleParams:
     ] = 0
     scale_factor: Annotated[
         float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05, applies_when=OPTIMISE)
-    ] = 1.4
+    ] = 2.0
     precision: Annotated[
         Precision,
         Param(

@@ -3,7 +3,7 @@
 Two ideas, shared by style transfer and Deep Dream:
 
 - a *pyramid*: the image is worked on at a small size first and enlarged in
-  steps (for example by about 1.4) to the target size, each scale starting
+  steps (for example by 1.4 or 2) to the target size, each scale starting
   from the last, so most of the work happens at low resolution;
 - *shifted tiles*: beyond what fits in memory, each step works on tiles whose
   grid moves by a random offset between steps, so no tile border stays in one
@@ -74,15 +74,15 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=shrinking)
 
 
-def split_iterations(total: int, scales: int, *, growth: float = 1.4) -> list[int]:
-    """Spread ``total`` iterations over ``scales`` coarse-to-fine so the coarse scales get the most.
+def split_iterations(total: int, scales: int, *, ratio: float) -> list[int]:
+    """Spread ``total`` iterations over ``scales`` coarse-to-fine: each finer scale gets ``ratio`` (below 1) times
+    the previous one's share, and every scale gets at least one.
 
-    Each finer scale gets ``1/growth**2`` of the previous one's share (its
-    pixels cost about ``growth**2`` times more), and every scale gets at least one.
+    With ``ratio = 1 / factor**2`` (``factor`` the size ratio of the scales) every scale costs about the same.
     """
     if scales < 1 or total < scales:
         return [max(1, total // max(scales, 1))] * max(scales, 1)
-    shares = np.array([growth ** (-2 * level) for level in range(scales)])
+    shares = np.array([ratio**level for level in range(scales)])
     counts = np.maximum(1, np.floor(shares / shares.sum() * total)).astype(int)
     counts[0] += total - counts.sum()
     return [int(c) for c in counts]

@@ -141,7 +141,7 @@ def test_adam_lowers_the_loss_too(store, style_a):
 
 
 def test_previews_carry_monotone_progress_and_a_message(store, style_a):
-    final, previews = stylise(store, {"style": style_a, "scales": 2, "iterations": 10})
+    final, previews = stylise(store, {"style": style_a, "scales": 2, "scale_factor": 1.4, "iterations": 10})
     pictures = [p for p in previews if p.image is not None]
     assert len(pictures) >= 5
     progress = [p.progress for p in previews]
@@ -277,7 +277,7 @@ def test_style_scale_changes_what_is_matched(store, style_a):
 
 
 def test_multi_scale_reaches_the_target_size(store, style_a):
-    final, _ = stylise(store, {"style": style_a, "scales": 3, "iterations": 12, "size": 96})
+    final, _ = stylise(store, {"style": style_a, "scales": 3, "scale_factor": 1.4, "iterations": 12, "size": 96})
     assert final.image.shape == (72, 96, 3)
     sizes = [tuple(s["size"]) for s in final.info["scales"]]
     assert len(sizes) == 3 and sizes[-1] == (96, 72)
@@ -289,7 +289,8 @@ def test_multi_scale_reaches_the_target_size(store, style_a):
 def test_finer_scales_keep_the_contents_detail(store, style_a):
     """Moving up a scale adds the content detail the coarser scale could not hold: without style, the content stays."""
     content = picture(96, 72)
-    values = {"style": style_a, "style_weight": 0.0, "tv_weight": 0.0, "scales": 3, "iterations": 6}
+    values = {"style": style_a, "style_weight": 0.0, "tv_weight": 0.0, "iterations": 6}
+    values.update(scales=3, scale_factor=1.4)
     values["precision"] = "float32"  # exact arithmetic: the content's own loss is exactly zero
     final, _ = stylise(store, values, image=content)
     assert len(final.info["scales"]) == 3

@@ -3,30 +3,142 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
-from typing import TypeVar
+from collections.abc import Callable, Generator, Sequence
+from typing import Protocol, TypeVar
 
 import torch
+import torch.nn.functional as F
 
 from studio.core.tiling import Box, TileGrid, expand, margin_for
 
-LBFGS_HISTORY = 20  # L-BFGS keeps 2 picture-sized vectors per step of history
+LBFGS_HISTORY = 20  # L-BFGS keeps 2 point-sized vectors per step of history (a pyramid: 4/3 of the picture)
 
 
-class PixelLBFGS:
-    """L-BFGS over the pixels of a picture, driven one loss evaluation at a time.
+class PictureSpace(Protocol):
+    """The variables an optimiser moves, and the picture in 0..1 they stand for."""
 
-    Evaluate the loss and its gradient at :attr:`point`, pass them to
-    :meth:`tell`, repeat; :attr:`image` is the best picture so far. Unlike
-    ``torch.optim.LBFGS`` without a line search, the first step has a sensible
-    size (``first_step`` at the steepest pixel) and a step that does not lower
-    the loss enough is halved (Armijo backtracking), so it neither stalls nor
-    explodes. Points are kept in 0..1; the curvature pairs use the actual steps.
+    def start(self, image: torch.Tensor) -> torch.Tensor:
+        """The point that stands for ``image``."""
+        ...
+
+    def picture(self, point: torch.Tensor) -> torch.Tensor:
+        """The picture of ``point`` (differentiable)."""
+        ...
+
+    def clip(self, point: torch.Tensor) -> torch.Tensor:
+        """``point`` brought back into the space's bounds, in place."""
+        ...
+
+    def feasible(self, point: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+        """``direction`` without the moves that leave the bounds at once, in place."""
+        ...
+
+    def extent(self, direction: torch.Tensor) -> float:
+        """The largest change of a pixel that a step of ``direction`` makes."""
+        ...
+
+
+class Pixels:
+    """The picture's own pixels as the variables, kept in 0..1."""
+
+    def start(self, image: torch.Tensor) -> torch.Tensor:
+        return image.detach().clone()
+
+    def picture(self, point: torch.Tensor) -> torch.Tensor:
+        return point
+
+    def clip(self, point: torch.Tensor) -> torch.Tensor:
+        return point.clamp_(0.0, 1.0)
+
+    def feasible(self, point: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+        blocked = ((point <= 0) & (direction < 0)) | ((point >= 1) & (direction > 0))
+        return direction.masked_fill_(blocked, 0.0)
+
+    def extent(self, direction: torch.Tensor) -> float:
+        return float(direction.abs().max())
+
+
+class Pyramid:
+    """A picture (N, C, H, W) as a sum of levels, each half the size of the one before, enlarged (bilinear) to
+    the full size and clamped to 0..1.
+
+    Optimising the levels instead of the pixels preconditions the problem: one
+    step moves a broad area as readily as a single pixel, so the large shapes
+    and colours settle in a few iterations while the finest level still
+    reaches every pixel. The coarsest level keeps a short side of at least
+    ``min_side``. A point is one flat vector, the full-size level first; it
+    starts as the picture with every other level zero.
     """
 
-    def __init__(self, image: torch.Tensor, history: int = LBFGS_HISTORY, first_step: float = 0.05) -> None:
-        self.image = image.detach().clone()
-        self.point = self.image
+    def __init__(self, shape: Sequence[int], min_side: int = 32) -> None:
+        *lead, height, width = shape
+        self.lead = tuple(lead)
+        self.sizes = [(height, width)]
+        while min(self.sizes[-1]) >= 2 * min_side:
+            h, w = self.sizes[-1]
+            self.sizes.append(((h + 1) // 2, (w + 1) // 2))
+        self.numels = [math.prod(self.lead) * h * w for h, w in self.sizes]
+
+    @property
+    def levels(self) -> int:
+        return len(self.sizes)
+
+    def start(self, image: torch.Tensor) -> torch.Tensor:
+        point = image.new_zeros(sum(self.numels))
+        point[: self.numels[0]] = image.detach().flatten()
+        return point
+
+    def compose(self, point: torch.Tensor) -> torch.Tensor:
+        """The sum of the enlarged levels of ``point``, not clamped."""
+        parts = torch.split(point, self.numels)
+        picture = parts[0].view(*self.lead, *self.sizes[0])
+        for part, size in zip(parts[1:], self.sizes[1:], strict=True):
+            level = part.view(*self.lead, *size)
+            picture = picture + F.interpolate(level, size=self.sizes[0], mode="bilinear", align_corners=False)
+        return picture
+
+    def picture(self, point: torch.Tensor) -> torch.Tensor:
+        return self.compose(point).clamp(0.0, 1.0)
+
+    def clip(self, point: torch.Tensor) -> torch.Tensor:
+        return point
+
+    def feasible(self, point: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+        return direction
+
+    def extent(self, direction: torch.Tensor) -> float:
+        return float(self.compose(direction).abs().max())
+
+
+def picture_space(shape: Sequence[int], min_side: int = 32) -> PictureSpace:
+    """A :class:`Pyramid` for a picture of ``shape`` with room for two levels or more, else its :class:`Pixels`."""
+    pyramid = Pyramid(shape, min_side)
+    return pyramid if pyramid.levels > 1 else Pixels()
+
+
+class PictureLBFGS:
+    """L-BFGS over a picture's variables (its pixels, or a :class:`Pyramid`'s levels), one loss evaluation at a
+    time.
+
+    Evaluate the loss and its gradient with respect to :attr:`point` at the
+    picture ``space.picture(point)``, pass them to :meth:`tell`, repeat;
+    :attr:`image` is the best picture so far. Unlike ``torch.optim.LBFGS``
+    without a line search, the first step has a sensible size (``first_step``
+    at the most changed pixel) and a step that does not lower the loss enough
+    is halved (Armijo backtracking), so it neither stalls nor explodes. Points
+    stay within the space's bounds; the curvature pairs use the actual steps.
+    """
+
+    def __init__(
+        self,
+        image: torch.Tensor,
+        space: PictureSpace | None = None,
+        history: int = LBFGS_HISTORY,
+        first_step: float = 0.05,
+    ) -> None:
+        self.space = space or Pixels()
+        self.best = self.space.start(image)
+        self.point = self.best
         self.loss = math.inf
         self.history = history
         self.first_step = first_step
@@ -36,15 +148,21 @@ class PixelLBFGS:
         self._scale = 1.0
         self._backtracks = 0
 
+    @property
+    @torch.no_grad()
+    def image(self) -> torch.Tensor:
+        """The best picture so far."""
+        return self.space.picture(self.best)
+
     @torch.no_grad()
     def tell(self, loss: float, gradient: torch.Tensor) -> None:
         """The loss and gradient at :attr:`point`; chooses the next point."""
         gradient = gradient.detach()
         if self._gradient is None:
-            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self.best, self.loss, self._gradient = self.point, loss, gradient.clone()
             self._steepest()
             return
-        step = self.point - self.image
+        step = self.point - self.best
         slope = float((self._gradient * step).sum())
         if not math.isfinite(loss) or loss > self.loss + 1e-4 * slope:
             if self._backtracks >= 8 or slope >= 0:
@@ -58,30 +176,25 @@ class PixelLBFGS:
             if curvature > 1e-12:
                 self._pairs.append((step, change, 1.0 / curvature))
                 del self._pairs[: -self.history]
-            self.image, self.loss, self._gradient = self.point, loss, gradient.clone()
-            self._direction = self._feasible(self._two_loop(gradient))
+            self.best, self.loss, self._gradient = self.point, loss, gradient.clone()
+            self._direction = self.space.feasible(self.best, self._two_loop(gradient))
             self._scale = 1.0
             self._backtracks = 0
             if float((gradient * self._direction).sum()) >= 0:
                 self._steepest()
                 return
         assert self._direction is not None
-        self.point = (self.image + self._scale * self._direction).clamp_(0.0, 1.0)
-
-    def _feasible(self, direction: torch.Tensor) -> torch.Tensor:
-        """``direction`` without the moves of pixels already at 0 or 1 further out."""
-        blocked = ((self.image <= 0) & (direction < 0)) | ((self.image >= 1) & (direction > 0))
-        return direction.masked_fill_(blocked, 0.0)
+        self.point = self.space.clip(self.best + self._scale * self._direction)
 
     def _steepest(self) -> None:
-        """Forget the curvature and step down the gradient, ``first_step`` at the steepest pixel."""
+        """Forget the curvature and step down the gradient, ``first_step`` at the most changed pixel."""
         assert self._gradient is not None
         self._pairs.clear()
-        direction = self._feasible(-self._gradient)
-        self._direction = direction.mul_(self.first_step / float(direction.abs().max().clamp_min(1e-30)))
+        direction = self.space.feasible(self.best, -self._gradient)
+        self._direction = direction.mul_(self.first_step / max(self.space.extent(direction), 1e-30))
         self._scale = 1.0
         self._backtracks = 0
-        self.point = (self.image + self._direction).clamp_(0.0, 1.0)
+        self.point = self.space.clip(self.best + self._direction)
 
     def _two_loop(self, gradient: torch.Tensor) -> torch.Tensor:
         """The quasi-Newton direction -H g from the stored pairs."""
@@ -170,16 +283,17 @@ def lbfgs_steps(
     iterations: int,
     loss_of: Callable[[torch.Tensor], torch.Tensor],
     on_step: Callable[[int, float, torch.Tensor], T | None],
+    space: PictureSpace | None = None,
 ) -> Generator[T, None, torch.Tensor]:
     """``iterations`` L-BFGS steps on the whole picture, one loss evaluation each; returns the best picture.
 
     ``loss_of(picture)`` is the loss of a picture that requires grad; after each step ``on_step(step, loss,
-    best picture)`` may give something to yield (a preview).
+    best picture)`` may give something to yield (a preview). ``space`` holds the variables (the pixels by default).
     """
-    optimizer = PixelLBFGS(image)
+    optimizer = PictureLBFGS(image, space)
     for step in range(1, iterations + 1):
         variable = optimizer.point.detach().requires_grad_(True)
-        loss = loss_of(variable)
+        loss = loss_of(optimizer.space.picture(variable))
         loss.backward()
         assert variable.grad is not None
         optimizer.tell(float(loss.detach()), variable.grad)
