@@ -92,7 +92,7 @@ class StyleParams:
         ),
     ] = "lbfgs"
     iterations: Annotated[int, Param("Optimisation steps over all scales", min=1, max=5000, applies_when=OPTIMISE)] = (
-        300
+        150
     )
     learning_rate: Annotated[
         float, Param("Adam step size (image values are 0..1)", min=1e-4, max=1.0, applies_when={"optimizer": "adam"})
