@@ -23,8 +23,10 @@ from PIL import Image
 from studio_plugins.style_transfer.optimise import run
 from studio_plugins.style_transfer.params import StyleParams
 
+from studio.core.image import to_uint8
 from studio.core.inputs import Inputs
 from studio.core.jobs import RunContext, drive
+from studio.core.models.store import ModelStore
 from studio.core.params import make_params
 
 STYLES = {  # path, and the frame to cut off (px on each side): a frame would be painted as a texture too
@@ -80,10 +82,10 @@ def main() -> int:
         for name, path in style_files.items():
             start = time.perf_counter()
             params = make_params(StyleParams, {"style": path, "size": options.size, "iterations": options.iterations})
-            ctx = RunContext(preview_interval_s=1e9)
+            ctx = RunContext(preview_interval_s=1e9, models=ModelStore())
             final = drive(run(params, Inputs(content.shape[1], content.shape[0], rgba), ctx), ctx)
             print(f"{content_name} x {name}: {time.perf_counter() - start:.0f} s", flush=True)
-            row.append(fit(final.image, options.cell))
+            row.append(fit(to_uint8(final.image), options.cell))
         rows.append(row)
     sheet = np.vstack([np.hstack(row) for row in rows])
     Image.fromarray(sheet).save(OUT, optimize=True)
