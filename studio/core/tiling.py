@@ -4,7 +4,7 @@ Two ideas, shared by style transfer and Deep Dream:
 
 - a *pyramid*: the image is worked on at a small size first and enlarged in
   steps (for example by 1.4 or 2) to the target size, each scale starting
-  from the last, so most of the work happens at low resolution;
+  from the last, so most iterations happen at low resolution;
 - *shifted tiles*: beyond what fits in memory, each step works on tiles whose
   grid moves by a random offset between steps, so no tile border stays in one
   place long enough to leave a seam; each tile is computed with a margin of
