@@ -22,6 +22,7 @@ from skimage import data
 from studio_plugins.doodle.engine import run
 from studio_plugins.doodle.params import DoodleParams
 
+from studio.core.image import to_uint8
 from studio.core.inputs import Inputs, label_colours
 from studio.core.jobs import RunContext, drive
 from studio.core.labels import segment
@@ -77,7 +78,7 @@ def main() -> None:
             run(params, Inputs(size, size, labels=doodle, extras={"style": style, "style_labels": labels}), ctx), ctx
         )
         print(f"{name}: {time.perf_counter() - started:.1f} s")
-        rows.append([style, labels, doodle, final.image])
+        rows.append([style, labels, doodle, to_uint8(final.image)])
     width = 4 * size + 5 * GAP
     sheet = np.full((len(rows) * size + (len(rows) + 1) * GAP, width, 3), 255, np.uint8)
     for r, row in enumerate(rows):

@@ -78,5 +78,5 @@ def test_pixels_stay_in_range_while_the_loss_falls():
         return (picture - target).square().mean()
 
     start = torch.full((1, 3, 32, 32), 0.5)
-    run_to_end(lbfgs_steps(start, 10, loss_of, lambda step, loss, best: losses.append(loss)))
+    run_to_end(lbfgs_steps(start, 10, loss_of, lambda step, loss, best: losses.append(loss), Pixels()))
     assert losses[-1] < 0.5 * losses[0]

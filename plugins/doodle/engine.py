@@ -55,7 +55,7 @@ from studio.core.nets.features import (
     use_bfloat16,
 )
 from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
-from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, picture_space, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -491,7 +491,8 @@ def _optimise_lbfgs(
     masks: torch.Tensor,
     content: torch.Tensor | None,
 ) -> Generator[Frame, None, torch.Tensor]:
-    """L-BFGS on the whole picture; every iteration is one loss evaluation."""
+    """L-BFGS on the whole picture, over the levels of a pyramid where it has room for them; every iteration is
+    one loss evaluation."""
     targets = objective.content_targets(content)
     pixels = scale.size[0] * scale.size[1]
 
@@ -504,7 +505,7 @@ def _optimise_lbfgs(
         progress.done += pixels
         return progress.preview(scale, step, best)
 
-    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step, picture_space(image.shape)))
 
 
 def _optimise_tiled(
@@ -577,7 +578,7 @@ def run(params: DoodleParams, inputs: Inputs, ctx: RunContext) -> Iterator[Frame
     )
     min_side = AUTO_MIN_SIDE if params.scales == 0 else MIN_SIDE
     sizes = pyramid_sizes(*size, factor=params.scale_factor, count=params.scales or None, min_side=min_side)
-    counts = split_iterations(params.iterations, len(sizes), ratio=params.scale_factor**-2)
+    counts = split_iterations(params.iterations, len(sizes), ratio=1 / params.scale_factor)
     tile = params.tile_size or auto_tile_size(params.network, device)
     progress = _Progress(ctx, sum(w * h * n for (w, h), n in zip(sizes, counts, strict=True)), len(sizes))
     generator = torch.Generator().manual_seed(params.seed)

@@ -102,9 +102,9 @@ class DoodleParams:
         ),
     ] = 10.0
     tv_weight: Annotated[float, Param("Weight of the total-variation (smoothness) loss", min=0.0, max=1e6)] = 10.0
-    iterations: Annotated[int, Param("L-BFGS steps over all scales", min=1, max=5000)] = 300
+    iterations: Annotated[int, Param("L-BFGS steps over all scales", min=1, max=5000)] = 150
     scales: Annotated[int, Param("Coarse-to-fine scales; 0 = as many as fit above 64 px", min=0, max=12)] = 0
-    scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 1.4
+    scale_factor: Annotated[float, Param("Size ratio between scales", min=1.1, max=2.0, step=0.05)] = 2.0
     patch_size: Annotated[int, Param("Side of a feature patch", min=1, max=7, applies_when={"method": "patch"})] = 3
     precision: Annotated[
         Precision,

@@ -130,13 +130,9 @@ class PictureLBFGS:
     """
 
     def __init__(
-        self,
-        image: torch.Tensor,
-        space: PictureSpace | None = None,
-        history: int = LBFGS_HISTORY,
-        first_step: float = 0.05,
+        self, image: torch.Tensor, space: PictureSpace, history: int = LBFGS_HISTORY, first_step: float = 0.05
     ) -> None:
-        self.space = space or Pixels()
+        self.space = space
         self.best = self.space.start(image)
         self.point = self.best
         self.loss = math.inf
@@ -283,12 +279,12 @@ def lbfgs_steps(
     iterations: int,
     loss_of: Callable[[torch.Tensor], torch.Tensor],
     on_step: Callable[[int, float, torch.Tensor], T | None],
-    space: PictureSpace | None = None,
+    space: PictureSpace,
 ) -> Generator[T, None, torch.Tensor]:
     """``iterations`` L-BFGS steps on the whole picture, one loss evaluation each; returns the best picture.
 
     ``loss_of(picture)`` is the loss of a picture that requires grad; after each step ``on_step(step, loss,
-    best picture)`` may give something to yield (a preview). ``space`` holds the variables (the pixels by default).
+    best picture)`` may give something to yield (a preview). ``space`` holds the variables (see :func:`picture_space`).
     """
     optimizer = PictureLBFGS(image, space)
     for step in range(1, iterations + 1):
