@@ -122,7 +122,7 @@ class PictureLBFGS:
 
     Evaluate the loss and its gradient with respect to :attr:`point` at the
     picture ``space.picture(point)``, pass them to :meth:`tell`, repeat;
-    :attr:`image` is the best picture so far. Unlike ``torch.optim.LBFGS``
+    :attr:`best` is the best point so far. Unlike ``torch.optim.LBFGS``
     without a line search, the first step has a sensible size (``first_step``
     at the most changed pixel) and a step that does not lower the loss enough
     is halved (Armijo backtracking), so it neither stalls nor explodes. Points
@@ -143,12 +143,6 @@ class PictureLBFGS:
         self._pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
         self._scale = 1.0
         self._backtracks = 0
-
-    @property
-    @torch.no_grad()
-    def image(self) -> torch.Tensor:
-        """The best picture so far."""
-        return self.space.picture(self.best)
 
     @torch.no_grad()
     def tell(self, loss: float, gradient: torch.Tensor) -> None:
@@ -287,12 +281,17 @@ def lbfgs_steps(
     best picture)`` may give something to yield (a preview). ``space`` holds the variables (see :func:`picture_space`).
     """
     optimizer = PictureLBFGS(image, space)
+    best = image
     for step in range(1, iterations + 1):
-        variable = optimizer.point.detach().requires_grad_(True)
-        loss = loss_of(optimizer.space.picture(variable))
+        point = optimizer.point
+        variable = point.detach().requires_grad_(True)
+        picture = space.picture(variable)
+        loss = loss_of(picture)
         loss.backward()
         assert variable.grad is not None
         optimizer.tell(float(loss.detach()), variable.grad)
-        if (item := on_step(step, optimizer.loss, optimizer.image)) is not None:
+        if optimizer.best is point:  # accepted: the picture just evaluated is the best (no second composition)
+            best = picture.detach()
+        if (item := on_step(step, optimizer.loss, best)) is not None:
             yield item
-    return optimizer.image
+    return best
