@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from studio.core.nets.optim import Pixels, Pyramid, lbfgs_steps, picture_space
@@ -80,3 +82,22 @@ def test_pixels_stay_in_range_while_the_loss_falls():
     start = torch.full((1, 3, 32, 32), 0.5)
     run_to_end(lbfgs_steps(start, 10, loss_of, lambda step, loss, best: losses.append(loss), Pixels()))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_each_step_shows_the_best_picture_with_its_loss_also_after_a_rejected_step():
+    target = torch.rand(1, 3, 64, 64)
+    calls = []
+
+    def loss_of(picture: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        loss = (picture - target).square().mean()
+        return loss * math.inf if len(calls) == 3 else loss  # the third point is rejected
+
+    seen = []
+    start = torch.full((1, 3, 64, 64), 0.5)
+    run_to_end(
+        lbfgs_steps(start, 6, loss_of, lambda step, loss, best: seen.append((loss, best)), picture_space(start.shape))
+    )
+    assert seen[2][0] == seen[1][0] and torch.equal(seen[2][1], seen[1][1]), "a rejected step keeps the best"
+    for loss, best in seen:
+        assert math.isclose(loss, float((best - target).square().mean()), rel_tol=1e-5)
