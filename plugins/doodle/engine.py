@@ -51,11 +51,12 @@ from studio.core.nets.features import (
     feature_extractor,
     feature_mse,
     image_to_tensor,
+    target_activations,
     tensor_to_image,
     use_bfloat16,
 )
 from studio.core.nets.layers import DEFAULT_LAYERS, choose_layers, named_layers
-from studio.core.nets.optim import PixelAdam, lbfgs_steps, picture_space, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -296,8 +297,8 @@ class Objective:
         """The content layers' activations (float32) of ``content`` (the picture's or a tile's); none without."""
         if content is None or not self.content_layers:
             return {}
-        with autocast(content, self.bfloat16):
-            return {n: f.float() for n, f in self.net(content).items() if n in self.content_layers}
+        activations = target_activations(self.net, content, self.bfloat16)
+        return {name: feature for name, feature in activations.items() if name in self.content_layers}
 
     def __call__(
         self, image: torch.Tensor, masks: torch.Tensor, content_targets: Mapping[str, torch.Tensor]
@@ -363,8 +364,8 @@ def _objective(
     else:
         features = []
         for picture, masks in scaled.values():
-            with torch.no_grad(), autocast(picture, setup.bfloat16):
-                found = {n: f.float() for n, f in setup.net(picture).items() if n in setup.style_layers}
+            activations = target_activations(setup.net, picture, setup.bfloat16)
+            found = {name: feature for name, feature in activations.items() if name in setup.style_layers}
             features.append((found, masks))
         loss = PatchLoss(features, params.patch_size, params.semantic_weight)
     weights = Weights(params.content_weight, params.style_weight, params.tv_weight)
@@ -505,7 +506,7 @@ def _optimise_lbfgs(
         progress.done += pixels
         return progress.preview(scale, step, best)
 
-    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step, picture_space(image.shape)))
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
 
 
 def _optimise_tiled(

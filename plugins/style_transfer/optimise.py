@@ -42,11 +42,12 @@ from studio.core.nets.features import (
     gram_matrix,
     image_to_tensor,
     masked_gram_matrix,
+    target_activations,
     tensor_to_image,
     use_bfloat16,
 )
 from studio.core.nets.layers import Layers, choose_layers
-from studio.core.nets.optim import PixelAdam, lbfgs_steps, picture_space, tiled_gradient
+from studio.core.nets.optim import PixelAdam, lbfgs_steps, tiled_gradient
 from studio.core.params import output_size
 from studio.core.tiling import (
     Box,
@@ -125,7 +126,7 @@ class Objective:
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content layers' activations of ``content`` (the picture or tile's content at this scale)."""
-        return content_activations(self.content_net, content, self.bfloat16)
+        return target_activations(self.content_net, content, self.bfloat16)
 
     def whole_content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """The content targets of the whole picture ``content``: those of the norms' pass where there was one."""
@@ -161,16 +162,6 @@ class Objective:
         tv = dy.square().mean() + dx.square().mean()
         w = self.weights
         return LossTerms(w.content * content, w.style * style, w.tv * tv)
-
-
-@torch.no_grad()
-def content_activations(
-    content_net: FeatureExtractor, content: torch.Tensor, bfloat16: bool
-) -> dict[str, torch.Tensor]:
-    """``content_net``'s activations of ``content`` as float32 (computed in bfloat16 with ``bfloat16``): the losses
-    compare them in float32, so they are converted once here rather than at every step."""
-    with autocast(content, bfloat16):
-        return {name: feature.float() for name, feature in content_net(content).items()}
 
 
 def _mask_at(mask: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
@@ -261,7 +252,7 @@ def build_objective(
     else:
         # The mean of a Gram matrix's diagonal is the activations' mean square: one pass gives targets and norms.
         check()
-        whole_content = content_activations(content_net, content, bfloat16)
+        whole_content = target_activations(content_net, content, bfloat16)
         norms = {name: float(f.square().mean().clamp_min(1e-12)) for name, f in whole_content.items()}
         yield
     mask_mean = 1.0 if mask is None else float(mask.mean())
@@ -477,7 +468,7 @@ def _optimise_lbfgs(
         state.advance(scale.step_work)
         return state.preview(scale, step, best)
 
-    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step, picture_space(image.shape)))
+    return (yield from lbfgs_steps(image, scale.iterations, loss_of, on_step))
 
 
 def _optimise_adam(

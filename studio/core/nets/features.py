@@ -177,6 +177,14 @@ def autocast(tensor: torch.Tensor, bfloat16: bool) -> AbstractContextManager[Non
     return torch.autocast(tensor.device.type, dtype=torch.bfloat16, enabled=bfloat16)
 
 
+@torch.no_grad()
+def target_activations(net: FeatureExtractor, image: torch.Tensor, bfloat16: bool) -> dict[str, torch.Tensor]:
+    """``net``'s activations of ``image`` as float32 targets, without gradient (the passes in bfloat16 with
+    ``bfloat16``): losses compare in float32, so targets are converted once here rather than at every step."""
+    with autocast(image, bfloat16):
+        return {name: feature.float() for name, feature in net(image).items()}
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """The (N, C, C) Gram matrices of (N, C, H, W) features, divided by the number of positions.
 

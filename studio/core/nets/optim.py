@@ -273,13 +273,15 @@ def lbfgs_steps(
     iterations: int,
     loss_of: Callable[[torch.Tensor], torch.Tensor],
     on_step: Callable[[int, float, torch.Tensor], T | None],
-    space: PictureSpace,
+    space: PictureSpace | None = None,
 ) -> Generator[T, None, torch.Tensor]:
     """``iterations`` L-BFGS steps on the whole picture, one loss evaluation each; returns the best picture.
 
     ``loss_of(picture)`` is the loss of a picture that requires grad; after each step ``on_step(step, loss,
-    best picture)`` may give something to yield (a preview). ``space`` holds the variables (see :func:`picture_space`).
+    best picture)`` may give something to yield (a preview). ``space`` holds the variables: by default
+    :func:`picture_space`'s for the picture.
     """
+    space = space or picture_space(image.shape)
     optimizer = PictureLBFGS(image, space)
     best = image
     for step in range(1, iterations + 1):
