@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.image import quantize
+from studio.core.nets.relu_max_pool import ReluMaxPool
 
 if TYPE_CHECKING:
     from studio.core.models.spec import Normalization
@@ -39,7 +40,8 @@ class FeatureExtractor(nn.Module):
     depend on what used the (shared, cached) network before. A sequential
     network (VGG, AlexNet) runs each untapped ReLU after the max-pool that
     follows it, on a quarter of the values: the max of rectified values is the
-    rectified max, so activations and gradients are exactly the same.
+    rectified max, so activations and gradients are exactly the same; the pair
+    runs as one :class:`~studio.core.nets.relu_max_pool.ReluMaxPool`.
     """
 
     def __init__(
@@ -114,7 +116,8 @@ class FeatureExtractor(nn.Module):
 
 def _pool_before_relu(net: nn.Module, tapped: set[str]) -> list[nn.Module] | None:
     """The layers of a plain ``nn.Sequential`` in running order, each ReLU that is directly followed by a max-pool
-    moved after it when neither is tapped; None for other networks (they run their own forward)."""
+    moved after it, as one :class:`ReluMaxPool`, when neither is tapped; None for other networks (they run their own
+    forward)."""
     if type(net).forward is not nn.Sequential.forward:
         return None
     layers = list(net.named_children())
@@ -129,7 +132,7 @@ def _pool_before_relu(net: nn.Module, tapped: set[str]) -> list[nn.Module] | Non
             and isinstance(following[1], nn.MaxPool2d)
             and not {name, following[0]} & tapped
         ):
-            order += [following[1], module]
+            order.append(ReluMaxPool(following[1], module))
             index += 2
         else:
             order.append(module)
