@@ -133,6 +133,7 @@ class DoodlePanel(ParamsPanel):
 
     def refresh(self) -> None:
         """Show the chosen style painting with its label map over it, and its regions with their sources."""
+        self.status.clear()  # what it said was about the inputs before this change
         style, labels = self._read("style"), self._read("style_labels")
         self.palette = palette_of(labels) if labels is not None else np.zeros((0, 3), np.uint8)
         indices, inexact = to_indices(self.palette[None], DOCUMENT_PALETTE) if len(self.palette) else (None, 0)

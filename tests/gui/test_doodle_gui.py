@@ -61,6 +61,17 @@ def test_segmenting_the_style_fills_the_inputs_and_the_palette(segmented):
     assert all(not doodle.regions.item(row, 2).icon().isNull() for row in range(2))
 
 
+def test_a_message_about_a_path_being_typed_goes_once_the_whole_path_reads(window, tmp_path):
+    style = tmp_path / "coffee.png"
+    Image.fromarray(two_textures(48)).save(style)
+    panel = window.panels["doodle"]
+    panel.inputs_box.set_extra("style", str(style)[:-1])  # a keystroke short of the whole path
+    assert "coffee.pn" in panel.params_widget.status.text()
+    panel.inputs_box.set_extra("style", str(style))
+    assert panel.params_widget.status.text() == ""
+    assert not panel.params_widget.preview.pixmap().isNull()
+
+
 def test_doodle_from_the_document_adds_a_label_layer_in_one_undo_step(window, segmented, qtbot, monkeypatch):
     doc = window.doc
     before = len(doc.layers)
