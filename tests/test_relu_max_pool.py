@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from studio.core.nets import relu_max_pool
 from studio.core.nets.relu_max_pool import ReluMaxPool, fused_available
 
 
@@ -104,3 +105,14 @@ def test_without_gradients_only_the_values_are_computed():
     with torch.no_grad():
         output = pair()(image)
     assert output.grad_fn is None and torch.equal(output, reference(image))
+
+
+def test_without_the_library_pytorchs_operations_run(monkeypatch):
+    monkeypatch.setattr(relu_max_pool, "_LIBRARY", None)
+    assert not relu_max_pool.fused_available()
+    image = torch.randn(1, 8, 10, 10).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(1, 8, 5, 5).to(torch.bfloat16)
+    output, gradient, node = both_ways(pair(), image, grad)
+    expected, expected_gradient, _ = both_ways(reference, image, grad)
+    assert node == "ReluBackward0"
+    assert torch.equal(output, expected) and torch.equal(gradient, expected_gradient)
