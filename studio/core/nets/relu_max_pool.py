@@ -28,7 +28,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 log = logging.getLogger(__name__)
 
 _DTYPES = {torch.bfloat16: "bfloat16", torch.float32: "float32"}
-_VALUES_PER_THREAD = 1 << 16
+_MIN_VALUES_PER_BAND = 1 << 16
 
 
 def _load_library() -> ctypes.CDLL | None:
@@ -65,7 +65,7 @@ def _run(direction: str, dtype: torch.dtype, rows: int, values: int, *arguments:
     """Run one kernel over ``rows`` rows, in bands on torch's number of threads (ctypes releases the GIL)."""
     assert _LIBRARY is not None
     kernel = getattr(_LIBRARY, f"relu_max_pool_{direction}_{_DTYPES[dtype]}")
-    bands = max(1, min(torch.get_num_threads(), rows, values // _VALUES_PER_THREAD))
+    bands = max(1, min(torch.get_num_threads(), rows, values // _MIN_VALUES_PER_BAND))
     if bands == 1:
         kernel(*arguments, 0, rows)
         return
