@@ -3,7 +3,7 @@
 Run on a display (for example Xvfb): ``DISPLAY=:99 .venv/bin/python scripts/screenshots.py docs``. Uses the
 models installed in the user's store (dcgan_faces64 and multistyle26 for their screens) and the sample picture
 Studio ships. Writes welcome.png, screenshot.png, running.png, gan-breeding.png, style-presets.png,
-models-dialog.png, print-guides.png and layers-blend.png.
+models-dialog.png, print-guides.png, layers-blend.png, batch-dialog.png and doodle-panel.png.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import skimage
 from PIL import Image
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QScrollArea, QWidget
@@ -79,7 +81,8 @@ def main(out_dir: Path) -> int:
         window.layers_panel.set_blend_mode(window.doc.layers[-1].id, BlendMode.SCREEN)
         save(window.layers_dock, out_dir / "layers-blend.png")
         window.add_mask_layer()
-        window.doc.active_mask().pixels[620:820, 760:1100] = 255
+        mask = window.doc.active_mask()
+        mask.write(760, 620, np.full((200, 340), 255, mask.image.dtype))
         window.doc.notify_pixels(None)
         window.canvas.set_zoom(1.5)
         save(window, out_dir / "screenshot.png")
@@ -121,6 +124,21 @@ def main(out_dir: Path) -> int:
         dialog.resize(1200, 700)
         save(dialog, out_dir / "models-dialog.png")
         dialog.close()
+
+        for opened in window.open_documents:
+            opened.doc.history.set_clean()
+        while window.open_documents:
+            window.close_current()
+        window.open_sample()
+        window.plugin_docks["doodle"].raise_()
+        doodle = window.panels["doodle"]
+        style = Path(tmp) / "coffee.png"
+        Image.fromarray(skimage.data.coffee()).resize((300, 200)).save(style)
+        doodle.inputs_box.set_extra("style", str(style))
+        doodle.params_widget.segment_style(3)
+        doodle.params_widget.doodle_from_document()
+        wait_for_job(window)
+        save(window, out_dir / "doodle-panel.png")
 
         if store.status("multistyle26") is ModelStatus.INSTALLED:
             window.open_sample()
