@@ -8,4 +8,4 @@ import os
 # first large allocation, so it is set when Studio is imported; a value already set is kept.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

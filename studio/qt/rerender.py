@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio import __version__
 from studio.core.document import Document, Layer, LayerKind, pixels_digest
 from studio.core.inputs import Inputs, as_kind
 from studio.core.params import make_params, output_size, param_fields, role_field
@@ -110,6 +111,11 @@ def _read_inputs(doc: Document, layer: Layer, manifest: PluginManifest) -> tuple
     recipe = layer.recipe
     assert recipe is not None
     notes = []
+    if recipe.studio_version and recipe.studio_version != __version__:
+        notes.append(
+            f"it was made by Studio {recipe.studio_version} and this is {__version__}, whose engines may paint it"
+            " differently (README, Versions)"
+        )
     provided: dict[str, Any] = {}
     if manifest.reads("image"):
         provided["image"] = composite_below(doc, layer)

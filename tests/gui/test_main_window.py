@@ -1,5 +1,6 @@
 """The real main window, driven headless: open, paint, undo, run plugins, cancel, save, export."""
 
+import dataclasses
 import gc
 import sys
 import threading
@@ -14,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
+import studio
 from studio.core.document import Document, Layer, LayerKind
 from studio.core.jobs import JobState
 from studio.core.models.store import ModelStatus, ModelStore
@@ -191,6 +193,19 @@ def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, 
     assert big.recipe.seed == 3
     shrunk = np.asarray(Image.fromarray(big.pixels).resize((128, 96), Image.Resampling.BOX)).astype(int)
     assert np.abs(shrunk[..., :3] - small.pixels[..., :3]).mean() < 12, "the same composition, only finer"
+
+
+def test_rerendering_a_layer_an_older_studio_made_says_so(window, qtbot):
+    window.set_document(window.doc.__class__.from_pixels(np.full((48, 64, 4), 255, np.uint8)), None)
+    panel = window.panels["generative"]
+    panel.params_widget.set_values({"rule": "mondrian", "seed": 3})
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.job is None, timeout=30000)
+    layer = window.doc.layers[-1]
+    assert rerender.rerender_plan(window.doc, layer, window.registry, 128).notes == ()
+    layer.recipe = dataclasses.replace(layer.recipe, studio_version="0.1.0")
+    (note,) = rerender.rerender_plan(window.doc, layer, window.registry, 128).notes
+    assert "made by Studio 0.1.0" in note and f"this is {studio.__version__}" in note
 
 
 def test_cancel_mid_run_leaves_the_document_unchanged(window, qtbot):
