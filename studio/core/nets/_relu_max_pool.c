@@ -7,13 +7,13 @@
    Values and gradients equal PyTorch's to the bit: the first maximum wins a tie, NaN wins like in PyTorch.
 
    Built by setup.py as an optional library and called through ctypes (studio/core/nets/relu_max_pool.py), each call
-   on a band of rows [first_row, end_row) so that threads can share a tensor. GCC and Clang compile each function
-   for AVX-512, AVX2 and plain x86-64 and pick one when the library loads. */
+   on a band of rows [first_row, end_row) so that threads can share a tensor. GCC compiles each function for
+   AVX-512, AVX2 and plain x86-64 and picks one when the library loads; other compilers build it plainly. */
 
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define STUDIO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define STUDIO_CLONES
