@@ -174,13 +174,18 @@ def test_generative_plugin_streams_previews_then_adds_an_undoable_layer(window, 
     assert doc.layers[-1] is result
 
 
-def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, qtbot, monkeypatch):
-    window.set_document(window.doc.__class__.from_pixels(np.full((96, 128, 4), 255, np.uint8)), None)
+def mondrian_layer(window, qtbot, height: int, width: int) -> Layer:
+    """The layer the Generative rules panel's Run makes on a new white document (a Mondrian, seed 3)."""
+    window.set_document(window.doc.__class__.from_pixels(np.full((height, width, 4), 255, np.uint8)), None)
     panel = window.panels["generative"]
     panel.params_widget.set_values({"rule": "mondrian", "seed": 3})
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.job is None, timeout=30000)
-    small = window.doc.layers[-1]
+    return window.doc.layers[-1]
+
+
+def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, qtbot, monkeypatch):
+    small = mondrian_layer(window, qtbot, 96, 128)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
     read_in = []
     read = rerender._read_inputs
@@ -196,12 +201,7 @@ def test_a_generative_layer_rerenders_at_print_size_as_the_same_artwork(window, 
 
 
 def test_rerendering_a_layer_an_older_studio_made_says_so(window, qtbot):
-    window.set_document(window.doc.__class__.from_pixels(np.full((48, 64, 4), 255, np.uint8)), None)
-    panel = window.panels["generative"]
-    panel.params_widget.set_values({"rule": "mondrian", "seed": 3})
-    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.job is None, timeout=30000)
-    layer = window.doc.layers[-1]
+    layer = mondrian_layer(window, qtbot, 48, 64)
     assert rerender.rerender_plan(window.doc, layer, window.registry, 128).notes == ()
     layer.recipe = dataclasses.replace(layer.recipe, studio_version="0.1.0")
     (note,) = rerender.rerender_plan(window.doc, layer, window.registry, 128).notes
