@@ -54,6 +54,14 @@ def save(widget: QWidget, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def discard_documents(window: MainWindow) -> None:
+    """Close every open document without asking to save it."""
+    for opened in window.open_documents:
+        opened.doc.history.set_clean()
+    while window.open_documents:
+        window.close_current()
+
+
 def main(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     make_application()
@@ -125,10 +133,7 @@ def main(out_dir: Path) -> int:
         save(dialog, out_dir / "models-dialog.png")
         dialog.close()
 
-        for opened in window.open_documents:
-            opened.doc.history.set_clean()
-        while window.open_documents:
-            window.close_current()
+        discard_documents(window)
         window.open_sample()
         window.plugin_docks["doodle"].raise_()
         doodle = window.panels["doodle"]
@@ -163,8 +168,7 @@ def main(out_dir: Path) -> int:
                 area.verticalScrollBar().setValue(area.verticalScrollBar().maximum() // 4)
             save(window, out_dir / "gan-breeding.png")
 
-        for opened in window.open_documents:
-            opened.doc.history.set_clean()
+        discard_documents(window)
         window.close()
     return 0
 
